@@ -1,0 +1,267 @@
+//! The metric catalogue: every key a policy may name, what it reads, and the
+//! parameters it understands. The policy loader uses it to reject unknown
+//! keys (suggesting the closest ones); the engine uses it to bind inputs.
+
+use std::fmt;
+
+/// What a metric measures; decides which table the engine builds for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Rate of positive outcomes per group (prediction if bound, else target).
+    OutcomeRate,
+    /// Per-group confusion counts of target against prediction.
+    ErrorRate,
+    /// Overall confusion counts of target against prediction.
+    Performance,
+    /// Distinct values of the target column.
+    ClassBalance,
+    /// Missing values over columns.
+    Completeness,
+    /// Equivalence classes over quasi-identifiers.
+    Privacy,
+    /// Column names only.
+    Schema,
+}
+
+/// A named input of a metric, bound by a policy's `input.<slot>` prop to a
+/// variable, and by the mapping to a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Slot {
+    Target,
+    Prediction,
+    Dimension,
+    QuasiIdentifiers,
+    Sensitive,
+    Columns,
+}
+
+impl Slot {
+    pub const ALL: [Slot; 6] = [
+        Slot::Target,
+        Slot::Prediction,
+        Slot::Dimension,
+        Slot::QuasiIdentifiers,
+        Slot::Sensitive,
+        Slot::Columns,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Slot::Target => "target",
+            Slot::Prediction => "prediction",
+            Slot::Dimension => "dimension",
+            Slot::QuasiIdentifiers => "quasi_identifiers",
+            Slot::Sensitive => "sensitive",
+            Slot::Columns => "columns",
+        }
+    }
+
+    /// Slot names as written in policies, including older spellings.
+    pub fn parse(name: &str) -> Option<Slot> {
+        Some(match name {
+            "target" | "label" | "y_true" => Slot::Target,
+            "prediction" | "y_pred" | "pred" => Slot::Prediction,
+            "dimension" | "protected_attribute" | "sensitive_feature" | "attribute" => {
+                Slot::Dimension
+            }
+            "quasi_identifiers" | "quasi_identifier" | "qi" => Slot::QuasiIdentifiers,
+            "sensitive" | "sensitive_attribute" => Slot::Sensitive,
+            "columns" => Slot::Columns,
+            _ => return None,
+        })
+    }
+
+    /// Slots that take a comma-separated list of variables.
+    pub fn is_list(self) -> bool {
+        matches!(self, Slot::QuasiIdentifiers | Slot::Columns)
+    }
+}
+
+impl fmt::Display for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+macro_rules! metric_keys {
+    ($( $variant:ident => $name:literal, $family:ident, [$($alias:literal),*], $doc:literal; )*) => {
+        /// Every metric the engine computes.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum MetricKey { $( #[doc = $doc] $variant, )* }
+
+        impl MetricKey {
+            pub const ALL: &'static [MetricKey] = &[$(MetricKey::$variant,)*];
+
+            /// The canonical key, as results report it.
+            pub fn name(self) -> &'static str {
+                match self { $(MetricKey::$variant => $name,)* }
+            }
+
+            /// Other spellings accepted in policies (older SDK names, fairlearn names).
+            pub fn aliases(self) -> &'static [&'static str] {
+                match self { $(MetricKey::$variant => &[$($alias),*],)* }
+            }
+
+            pub fn family(self) -> Family {
+                match self { $(MetricKey::$variant => Family::$family,)* }
+            }
+
+            /// One-line description, for help texts and reports.
+            pub fn summary(self) -> &'static str {
+                match self { $(MetricKey::$variant => $doc,)* }
+            }
+        }
+    };
+}
+
+metric_keys! {
+    DisparateImpact => "disparate_impact", OutcomeRate,
+        ["disparate_impact_ratio", "demographic_parity_ratio"],
+        "min / max of the per-group positive rate (fairlearn demographic_parity_ratio)";
+    DemographicParityDiff => "demographic_parity_diff", OutcomeRate,
+        ["demographic_parity_difference", "statistical_parity_difference"],
+        "max - min of the per-group positive rate (fairlearn demographic_parity_difference)";
+    SelectionRate => "selection_rate", OutcomeRate, [],
+        "overall positive rate, with the per-group rates (fairlearn selection_rate)";
+    GroupMinPositiveRate => "group_min_positive_rate", OutcomeRate, [],
+        "lowest per-group positive rate";
+    EqualOpportunityDiff => "equal_opportunity_diff", ErrorRate,
+        ["equal_opportunity_difference"],
+        "max - min of the per-group true positive rate (fairlearn equal_opportunity_difference)";
+    EqualizedOddsDiff => "equalized_odds_diff", ErrorRate,
+        ["equalized_odds_difference"],
+        "worst of the TPR and FPR differences (fairlearn equalized_odds_difference)";
+    EqualizedOddsRatio => "equalized_odds_ratio", ErrorRate, [],
+        "worst of the TPR and FPR ratios (fairlearn equalized_odds_ratio)";
+    PredictiveParity => "predictive_parity", ErrorRate,
+        ["predictive_parity_diff", "predictive_parity_difference"],
+        "max - min of the per-group precision (positive predictive value)";
+    Accuracy => "accuracy_score", Performance, ["accuracy"],
+        "(TP + TN) / n (sklearn accuracy_score)";
+    Precision => "precision_score", Performance, ["precision"],
+        "TP / (TP + FP) (sklearn precision_score)";
+    Recall => "recall_score", Performance, ["recall"],
+        "TP / (TP + FN) (sklearn recall_score)";
+    F1 => "f1_score", Performance, ["f1"],
+        "2 TP / (2 TP + FP + FN) (sklearn f1_score)";
+    ClassImbalance => "class_imbalance", ClassBalance, ["min_class_ratio"],
+        "rows of the rarest class / rows of the commonest class of the target";
+    DataCompleteness => "data_completeness", Completeness, ["completeness"],
+        "share of non-missing cells over the checked columns";
+    KAnonymity => "k_anonymity", Privacy, [],
+        "size of the smallest equivalence class over the quasi-identifiers";
+    LDiversity => "l_diversity", Privacy, [],
+        "fewest distinct sensitive values in any equivalence class";
+    TCloseness => "t_closeness", Privacy, [],
+        "largest total-variation distance between a class's sensitive distribution and the whole";
+    DataMinimization => "data_minimization", Schema, ["data_minimization_score"],
+        "share of columns that are not special-category personal data";
+}
+
+/// Parameters every metric understands.
+pub const COMMON_PARAMS: &[&str] = &[
+    "positive_label",
+    "bins",
+    "confidence_level",
+    "bootstrap_resamples",
+    "bootstrap_seed",
+];
+
+impl MetricKey {
+    /// Looks a key up by its name or an alias (case-insensitive).
+    pub fn parse(name: &str) -> Option<MetricKey> {
+        let lower = name.trim().to_ascii_lowercase();
+        MetricKey::ALL
+            .iter()
+            .copied()
+            .find(|k| k.name() == lower || k.aliases().contains(&lower.as_str()))
+    }
+
+    /// The known keys closest to a misspelt one, best first.
+    pub fn closest(name: &str, max: usize) -> Vec<&'static str> {
+        let lower = name.to_ascii_lowercase();
+        let mut scored: Vec<(f64, &'static str)> = MetricKey::ALL
+            .iter()
+            .flat_map(|k| std::iter::once(k.name()).chain(k.aliases().iter().copied()))
+            .map(|cand| (strsim_jaro_winkler(&lower, cand), cand))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        scored.into_iter().take(max).map(|(_, c)| c).collect()
+    }
+
+    /// Slots the metric must have bound to compute at all.
+    pub fn required_slots(self) -> &'static [Slot] {
+        match self.family() {
+            Family::OutcomeRate if self == MetricKey::SelectionRate => &[Slot::Target],
+            Family::OutcomeRate => &[Slot::Target, Slot::Dimension],
+            Family::ErrorRate => &[Slot::Target, Slot::Prediction, Slot::Dimension],
+            Family::Performance => &[Slot::Target, Slot::Prediction],
+            Family::ClassBalance => &[Slot::Target],
+            Family::Completeness | Family::Schema => &[],
+            Family::Privacy => match self {
+                MetricKey::KAnonymity => &[Slot::QuasiIdentifiers],
+                _ => &[Slot::QuasiIdentifiers, Slot::Sensitive],
+            },
+        }
+    }
+
+    /// Parameters specific to this metric, beyond [`COMMON_PARAMS`].
+    pub fn own_params(self) -> &'static [&'static str] {
+        match self {
+            MetricKey::DataMinimization => &["sensitive_columns"],
+            _ => &[],
+        }
+    }
+
+    /// Whether the value is a sampling statistic worth a bootstrap interval.
+    pub fn has_confidence_interval(self) -> bool {
+        matches!(
+            self.family(),
+            Family::OutcomeRate | Family::ErrorRate | Family::Performance | Family::ClassBalance
+        )
+    }
+}
+
+// Kept behind one name so the scoring function can change in one place.
+fn strsim_jaro_winkler(a: &str, b: &str) -> f64 {
+    strsim::jaro_winkler(a, b)
+}
+
+impl fmt::Display for MetricKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_and_alias_parses_back_to_its_key() {
+        for &k in MetricKey::ALL {
+            assert_eq!(MetricKey::parse(k.name()), Some(k));
+            for a in k.aliases() {
+                assert_eq!(MetricKey::parse(a), Some(k), "alias {a}");
+            }
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut all: Vec<&str> = MetricKey::ALL
+            .iter()
+            .flat_map(|k| std::iter::once(k.name()).chain(k.aliases().iter().copied()))
+            .collect();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n);
+    }
+
+    #[test]
+    fn closest_suggests_the_intended_key() {
+        assert_eq!(MetricKey::closest("disparate_impakt", 1), vec!["disparate_impact"]);
+        assert!(MetricKey::closest("equalised_odds_diff", 3).contains(&"equalized_odds_diff"));
+    }
+}

@@ -1,0 +1,209 @@
+//! The loaded policy: what the engine evaluates and results record.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use venturalitica_metrics::{MetricKey, Slot};
+
+use crate::error::Location;
+
+/// Which OSCAL model the policy was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyShape {
+    ComponentDefinition,
+    Catalog,
+    Profile,
+    SystemSecurityPlan,
+    AssessmentPlan,
+    ControlList,
+}
+
+impl PolicyShape {
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyShape::ComponentDefinition => "component-definition",
+            PolicyShape::Catalog => "catalog",
+            PolicyShape::Profile => "profile",
+            PolicyShape::SystemSecurityPlan => "system-security-plan",
+            PolicyShape::AssessmentPlan => "assessment-plan",
+            PolicyShape::ControlList => "control-list",
+        }
+    }
+}
+
+/// A file the policy was read from, kept byte for byte for the evidence store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub text: String,
+}
+
+/// A policy: its identity and its evaluable controls.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The policy file itself, then any catalog a profile imports.
+    pub sources: Vec<SourceFile>,
+    pub shape: PolicyShape,
+    pub uuid: Option<String>,
+    pub title: Option<String>,
+    pub version: Option<String>,
+    pub controls: Vec<Control>,
+    /// Controls with no metric at all (prose requirements): listed in results
+    /// as not automatable, never evaluated and never counted as passed.
+    pub manual_controls: Vec<String>,
+}
+
+impl Policy {
+    /// The file the user named.
+    pub fn main_source(&self) -> &SourceFile {
+        &self.sources[0]
+    }
+}
+
+/// One evaluable control.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Control {
+    pub id: String,
+    pub description: Option<String>,
+    pub metric: MetricKey,
+    /// The key as written (an alias, say), for messages.
+    pub metric_as_written: String,
+    pub operator: Operator,
+    pub threshold: f64,
+    pub severity: Option<String>,
+    pub enforcement_mode: EnforcementMode,
+    /// Slot → variable names (one, or several for list slots).
+    pub inputs: BTreeMap<Slot, Vec<String>>,
+    /// Risk-treatment props, passed through to results untouched.
+    pub risk: BTreeMap<String, String>,
+    /// Every other prop: parameters for the metric.
+    pub params: BTreeMap<String, String>,
+    pub location: Location,
+}
+
+/// How a metric value is compared with its threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operator {
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+}
+
+impl Operator {
+    /// Every spelling the design allows.
+    pub fn parse(s: &str) -> Option<Operator> {
+        Some(match s.trim() {
+            "<" | "lt" => Operator::Lt,
+            "<=" | "le" | "lte" => Operator::Le,
+            ">" | "gt" => Operator::Gt,
+            ">=" | "ge" | "gte" => Operator::Ge,
+            "==" | "=" | "eq" => Operator::Eq,
+            "!=" | "ne" => Operator::Ne,
+            _ => return None,
+        })
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Operator::Lt => "<",
+            Operator::Le => "<=",
+            Operator::Gt => ">",
+            Operator::Ge => ">=",
+            Operator::Eq => "==",
+            Operator::Ne => "!=",
+        }
+    }
+
+    /// Whether `actual <op> threshold` holds. Equality allows a relative
+    /// tolerance of 1e-9 so that a value printed as 0.8 equals 0.8.
+    pub fn holds(self, actual: f64, threshold: f64) -> bool {
+        let equal = (actual - threshold).abs() <= 1e-9 * threshold.abs().max(1.0);
+        match self {
+            Operator::Lt => actual < threshold,
+            Operator::Le => actual <= threshold || equal,
+            Operator::Gt => actual > threshold,
+            Operator::Ge => actual >= threshold || equal,
+            Operator::Eq => equal,
+            Operator::Ne => !equal,
+        }
+    }
+}
+
+impl fmt::Display for Operator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.symbol())
+    }
+}
+
+/// What a failing control does to the overall verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EnforcementMode {
+    /// Recorded only.
+    Monitor,
+    /// Reported as a warning; does not fail the run.
+    Warn,
+    /// Fails the run (the default).
+    #[default]
+    Block,
+}
+
+impl EnforcementMode {
+    pub fn parse(s: &str) -> Option<EnforcementMode> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "monitor" | "observe" | "audit" => EnforcementMode::Monitor,
+            "warn" | "warning" => EnforcementMode::Warn,
+            "block" | "enforce" | "blocking" => EnforcementMode::Block,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EnforcementMode::Monitor => "monitor",
+            EnforcementMode::Warn => "warn",
+            EnforcementMode::Block => "block",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operator_spelling_parses() {
+        for (s, op) in [
+            ("<", Operator::Lt),
+            ("lt", Operator::Lt),
+            (">", Operator::Gt),
+            ("gt", Operator::Gt),
+            ("<=", Operator::Le),
+            ("le", Operator::Le),
+            ("lte", Operator::Le),
+            (">=", Operator::Ge),
+            ("ge", Operator::Ge),
+            ("gte", Operator::Ge),
+            ("==", Operator::Eq),
+            ("eq", Operator::Eq),
+            ("!=", Operator::Ne),
+            ("ne", Operator::Ne),
+        ] {
+            assert_eq!(Operator::parse(s), Some(op), "{s}");
+        }
+        assert_eq!(Operator::parse("=>"), None);
+    }
+
+    #[test]
+    fn comparisons() {
+        assert!(Operator::Gt.holds(0.81, 0.8));
+        assert!(!Operator::Gt.holds(0.8, 0.8));
+        assert!(Operator::Ge.holds(0.1 + 0.7, 0.8));
+        assert!(Operator::Eq.holds(0.1 + 0.2, 0.3));
+        assert!(!Operator::Lt.holds(f64::NAN, 1.0));
+    }
+}

@@ -1,0 +1,265 @@
+//! Where the controls live in each policy shape.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Location, PolicyError, PolicyErrorKind};
+use crate::model::{Control, Policy, PolicyShape, SourceFile};
+use crate::props::control_from;
+use crate::yaml::{self, location, At};
+
+/// Reads and parses a policy file (YAML or JSON, any supported shape).
+pub fn load_policy(path: &Path) -> Result<Policy, PolicyError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| PolicyError { path: path.to_path_buf(), location: None, kind: e.into() })?;
+    parse_policy(path, &text)
+}
+
+/// Parses policy text; `path` names it in errors and resolves profile imports.
+pub fn parse_policy(path: &Path, text: &str) -> Result<Policy, PolicyError> {
+    let root = yaml::parse(path, text)?;
+    let at = At { path, node: &root };
+    let mut found = Found::default();
+    let (shape, doc) = detect(at)?;
+    match shape {
+        PolicyShape::ComponentDefinition => component_definition(doc, &mut found)?,
+        PolicyShape::Catalog => catalog(doc, &mut found)?,
+        PolicyShape::Profile => profile(doc, &mut found)?,
+        PolicyShape::SystemSecurityPlan => ssp(doc, &mut found)?,
+        PolicyShape::AssessmentPlan => assessment_plan(doc, &mut found)?,
+        PolicyShape::ControlList => control_list(doc, &mut found)?,
+    }
+    if found.controls.is_empty() {
+        return Err(PolicyError { path: path.to_path_buf(), location: None, kind: PolicyErrorKind::Empty });
+    }
+    let metadata = doc.get("metadata");
+    let meta = |key| metadata.and_then(|m| m.scalar_of(key).ok().flatten()).map(str::to_string);
+    let mut sources = vec![source_file(path, text)];
+    sources.extend(found.imports);
+    Ok(Policy {
+        sources,
+        shape,
+        uuid: doc.scalar_of("uuid").ok().flatten().map(str::to_string),
+        title: meta("title"),
+        version: meta("version"),
+        controls: found.controls,
+        manual_controls: found.manual,
+    })
+}
+
+fn source_file(path: &Path, text: &str) -> SourceFile {
+    SourceFile {
+        path: path.to_path_buf(),
+        sha256: hex::encode(Sha256::digest(text.as_bytes())),
+        text: text.to_string(),
+    }
+}
+
+/// Controls gathered while walking a document.
+#[derive(Default)]
+struct Found {
+    controls: Vec<Control>,
+    manual: Vec<String>,
+    seen: HashMap<String, Location>,
+    imports: Vec<SourceFile>,
+}
+
+impl Found {
+    fn add(
+        &mut self,
+        node: At<'_>,
+        (id, at): (String, Location),
+        description: Option<String>,
+        extra: &[(String, String, Location)],
+    ) -> Result<(), PolicyError> {
+        if let Some(&first) = self.seen.get(&id) {
+            let kind = PolicyErrorKind::DuplicateControl { id, first };
+            return Err(PolicyError { location: Some(at), ..node.error(kind) });
+        }
+        self.seen.insert(id.clone(), at);
+        match control_from(node, id.clone(), description, extra, at)? {
+            Some(c) => self.controls.push(c),
+            None => self.manual.push(id),
+        }
+        Ok(())
+    }
+}
+
+fn detect(at: At<'_>) -> Result<(PolicyShape, At<'_>), PolicyError> {
+    if at.node.as_sequence().is_some() {
+        return Ok((PolicyShape::ControlList, at));
+    }
+    let shapes = [
+        ("component-definition", PolicyShape::ComponentDefinition),
+        ("catalog", PolicyShape::Catalog),
+        ("profile", PolicyShape::Profile),
+        ("system-security-plan", PolicyShape::SystemSecurityPlan),
+        ("assessment-plan", PolicyShape::AssessmentPlan),
+    ];
+    for (key, shape) in shapes {
+        if let Some(doc) = at.get(key) {
+            return Ok((shape, doc));
+        }
+    }
+    if let Some(list) = at.get("controls") {
+        return Ok((PolicyShape::ControlList, list));
+    }
+    Err(at.error(PolicyErrorKind::UnknownShape { found: at.keys().join(", ") }))
+}
+
+/// `control-id` (OSCAL implementations) or `id` (catalogs, plain lists).
+fn control_id(node: At<'_>) -> Result<(String, Location), PolicyError> {
+    match node.get("control-id").or_else(|| node.get("id")) {
+        Some(id) => Ok((id.scalar("control-id")?.to_string(), location(id.node))),
+        None => Err(node.error(PolicyErrorKind::MissingField { field: "control-id", context: "a control".into() })),
+    }
+}
+
+fn description(node: At<'_>) -> Result<Option<String>, PolicyError> {
+    if let Some(d) = node.scalar_of("description")? {
+        return Ok(Some(d.to_string()));
+    }
+    Ok(node.scalar_of("title")?.map(str::to_string))
+}
+
+fn implemented_requirements(list: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
+    for req in list.items("implemented-requirements")? {
+        found.add(req, control_id(req)?, description(req)?, &[])?;
+    }
+    Ok(())
+}
+
+fn component_definition(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
+    let components = doc.require("components", "component-definition")?;
+    for component in components.items("components")? {
+        let Some(impls) = component.get("control-implementations") else { continue };
+        for imp in impls.items("control-implementations")? {
+            let reqs = imp.require("implemented-requirements", "a control-implementation")?;
+            implemented_requirements(reqs, found)?;
+        }
+    }
+    Ok(())
+}
+
+fn catalog(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
+    catalog_controls(doc, found, &|_| true, &HashMap::new())
+}
+
+type Alters = HashMap<String, Vec<(String, String, Location)>>;
+
+/// Walks `controls` and `groups` recursively (controls nest as enhancements).
+fn catalog_controls(
+    node: At<'_>,
+    found: &mut Found,
+    keep: &dyn Fn(&str) -> bool,
+    alters: &Alters,
+) -> Result<(), PolicyError> {
+    if let Some(controls) = node.get("controls") {
+        for control in controls.items("controls")? {
+            let id = control_id(control)?;
+            if keep(&id.0) {
+                let extra = alters.get(&id.0).map(Vec::as_slice).unwrap_or(&[]);
+                found.add(control, id, description(control)?, extra)?;
+            }
+            catalog_controls(control, found, keep, alters)?;
+        }
+    }
+    if let Some(groups) = node.get("groups") {
+        for group in groups.items("groups")? {
+            catalog_controls(group, found, keep, alters)?;
+        }
+    }
+    Ok(())
+}
+
+/// A profile imports catalogs (relative `href`), selects controls with
+/// `include-controls: [{with-ids: [...]}]` (all when absent), and adds or
+/// overrides props through `modify.alters[].adds[].props`.
+fn profile(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
+    let mut alters: Alters = HashMap::new();
+    if let Some(list) = doc.get("modify").and_then(|m| m.get("alters")) {
+        for alter in list.items("alters")? {
+            let id = alter.require("control-id", "an alter")?.scalar("control-id")?.to_string();
+            let Some(adds) = alter.get("adds") else { continue };
+            for add in adds.items("adds")? {
+                let Some(props) = add.get("props") else { continue };
+                for prop in props.items("props")? {
+                    let name = prop.require("name", "a prop")?.scalar("name")?.to_string();
+                    let value = prop.require("value", "a prop")?;
+                    let entry = (name, value.scalar("value")?.to_string(), location(value.node));
+                    alters.entry(id.clone()).or_default().push(entry);
+                }
+            }
+        }
+    }
+    let imports = doc.require("imports", "profile")?;
+    for import in imports.items("imports")? {
+        let href_at = import.require("href", "an import")?;
+        let href = href_at.scalar("href")?;
+        let target = resolve_href(import.path, href);
+        let wrap = |e: PolicyError| href_at.error(PolicyErrorKind::Import { href: href.to_string(), source: Box::new(e) });
+        let text = std::fs::read_to_string(&target)
+            .map_err(|e| wrap(PolicyError { path: target.clone(), location: None, kind: e.into() }))?;
+        let root = yaml::parse(&target, &text).map_err(wrap)?;
+        let cat = At { path: &target, node: &root }.get("catalog").ok_or_else(|| {
+            wrap(PolicyError {
+                path: target.clone(),
+                location: None,
+                kind: PolicyErrorKind::MissingField { field: "catalog", context: "an imported document".into() },
+            })
+        })?;
+        let mut ids: Option<Vec<String>> = None;
+        if let Some(includes) = import.get("include-controls") {
+            let mut all = Vec::new();
+            for inc in includes.items("include-controls")? {
+                if let Some(with_ids) = inc.get("with-ids") {
+                    for id in with_ids.items("with-ids")? {
+                        all.push(id.scalar("with-ids")?.to_string());
+                    }
+                }
+            }
+            ids = Some(all);
+        }
+        let keep = |id: &str| ids.as_ref().is_none_or(|ids| ids.iter().any(|i| i == id));
+        catalog_controls(cat, found, &keep, &alters).map_err(wrap)?;
+        if let Some(ids) = &ids {
+            if let Some(missing) = ids.iter().find(|id| !found.seen.contains_key(*id)) {
+                return Err(import.error(PolicyErrorKind::UnknownImportedControl { id: missing.clone() }));
+            }
+        }
+        found.imports.push(source_file(&target, &text));
+    }
+    Ok(())
+}
+
+fn resolve_href(policy: &Path, href: &str) -> PathBuf {
+    let href = href.strip_prefix("file://").unwrap_or(href);
+    let base = policy.parent().unwrap_or(Path::new("."));
+    base.join(href)
+}
+
+fn ssp(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
+    let ci = doc.require("control-implementation", "system-security-plan")?;
+    implemented_requirements(ci.require("implemented-requirements", "control-implementation")?, found)
+}
+
+fn assessment_plan(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
+    let reviewed = doc.require("reviewed-controls", "assessment-plan")?;
+    let selections = reviewed.require("control-selections", "reviewed-controls")?;
+    for selection in selections.items("control-selections")? {
+        let Some(includes) = selection.get("include-controls") else { continue };
+        for control in includes.items("include-controls")? {
+            found.add(control, control_id(control)?, description(control)?, &[])?;
+        }
+    }
+    Ok(())
+}
+
+fn control_list(list: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
+    for control in list.items("controls")? {
+        found.add(control, control_id(control)?, description(control)?, &[])?;
+    }
+    Ok(())
+}

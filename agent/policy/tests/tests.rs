@@ -1,0 +1,184 @@
+//! Loading every policy shape, and every kind of bad policy.
+
+use std::path::{Path, PathBuf};
+
+use venturalitica_metrics::{MetricKey, Slot};
+use venturalitica_policy::{
+    load_policy, parse_policy, EnforcementMode, Operator, PolicyErrorKind, PolicyShape,
+};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/policies").join(name)
+}
+
+/// Parses inline text and returns the error's `Display`.
+fn error_of(text: &str) -> String {
+    parse_policy(Path::new("p.yaml"), text).expect_err("policy should be rejected").to_string()
+}
+
+#[test]
+fn component_definition() {
+    let p = load_policy(&fixture("component_definition.yaml")).unwrap();
+    assert_eq!(p.shape, PolicyShape::ComponentDefinition);
+    assert_eq!(p.title.as_deref(), Some("Credit scoring fairness"));
+    assert_eq!(p.version.as_deref(), Some("1.2.0"));
+    assert_eq!(p.controls.len(), 2);
+    let di = &p.controls[0];
+    assert_eq!(di.id, "credit-gender-di");
+    assert_eq!(di.metric, MetricKey::DisparateImpact);
+    assert_eq!(di.operator, Operator::Ge);
+    assert_eq!(di.threshold, 0.8);
+    assert_eq!(di.severity.as_deref(), Some("high"));
+    assert_eq!(di.inputs[&Slot::Dimension], vec!["gender"]);
+    assert_eq!(di.risk["risk_id"], "R-12");
+    assert_eq!(di.risk["threshold_justification"], "Four-fifths rule (EEOC)");
+    assert_eq!(p.controls[1].enforcement_mode, EnforcementMode::Warn);
+    assert_eq!(p.controls[1].operator, Operator::Gt);
+    assert_eq!(p.main_source().sha256.len(), 64);
+}
+
+#[test]
+fn legacy_assessment_plan_with_colon_inputs_and_sdk_metric_names() {
+    let p = load_policy(&fixture("assessment_plan.yaml")).unwrap();
+    assert_eq!(p.shape, PolicyShape::AssessmentPlan);
+    let c = &p.controls[0];
+    assert_eq!(c.metric, MetricKey::DisparateImpact);
+    assert_eq!(c.metric_as_written, "disparate_impact_ratio");
+    assert_eq!(c.inputs[&Slot::Dimension], vec!["age"]);
+    assert_eq!(c.enforcement_mode, EnforcementMode::Block);
+}
+
+#[test]
+fn catalog_walks_groups_and_nested_controls_and_lists_prose_controls() {
+    let p = load_policy(&fixture("catalog.yaml")).unwrap();
+    let ids: Vec<&str> = p.controls.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["fair-1", "fair-1.1"]);
+    assert_eq!(p.manual_controls, ["doc-1"]);
+    assert_eq!(p.controls[0].description.as_deref(), Some("Equal opportunity"));
+}
+
+#[test]
+fn profile_imports_selects_and_alters() {
+    let p = load_policy(&fixture("profile.yaml")).unwrap();
+    assert_eq!(p.shape, PolicyShape::Profile);
+    assert_eq!(p.controls.len(), 1);
+    assert_eq!(p.controls[0].id, "fair-1");
+    assert_eq!(p.controls[0].threshold, 0.05, "the profile's alter wins");
+    assert_eq!(p.controls[0].risk["risk_id"], "R-7");
+    assert_eq!(p.sources.len(), 2, "the imported catalog is a source too");
+}
+
+#[test]
+fn system_security_plan_in_json_with_numeric_threshold() {
+    let p = load_policy(&fixture("ssp.json")).unwrap();
+    assert_eq!(p.shape, PolicyShape::SystemSecurityPlan);
+    assert_eq!(p.controls[0].metric, MetricKey::Accuracy);
+    assert_eq!(p.controls[0].threshold, 0.7);
+}
+
+#[test]
+fn plain_list_with_direct_keys() {
+    let p = load_policy(&fixture("list.yaml")).unwrap();
+    assert_eq!(p.shape, PolicyShape::ControlList);
+    assert_eq!(p.controls[1].metric, MetricKey::KAnonymity);
+    assert_eq!(p.controls[1].inputs[&Slot::QuasiIdentifiers], vec!["age", "zip"]);
+}
+
+#[test]
+fn other_props_become_metric_parameters() {
+    let p = parse_policy(
+        Path::new("p.yaml"),
+        "- id: a\n  metric_key: selection_rate\n  operator: '>'\n  threshold: 0.1\n  props:\n    - {name: positive_label, value: good}\n",
+    )
+    .unwrap();
+    assert_eq!(p.controls[0].params["positive_label"], "good");
+}
+
+#[test]
+fn unknown_operator_names_line_and_column() {
+    let e = error_of("- id: a\n  metric_key: accuracy_score\n  operator: '=>'\n  threshold: 0.5\n");
+    assert_eq!(
+        e,
+        "p.yaml:3:13: control \"a\": unknown operator \"=>\"; expected one of < lt > gt <= le lte >= ge gte == eq != ne"
+    );
+}
+
+#[test]
+fn non_numeric_threshold() {
+    let e = error_of(
+        "assessment-plan:\n  reviewed-controls:\n    control-selections:\n      - include-controls:\n        - control-id: x\n          props:\n            - {name: metric_key, value: f1_score}\n            - {name: operator, value: '>'}\n            - {name: threshold, value: high}\n",
+    );
+    assert!(e.starts_with("p.yaml:9:"), "{e}");
+    assert!(e.contains("threshold \"high\" is not a number"), "{e}");
+}
+
+#[test]
+fn unknown_metric_suggests_the_closest() {
+    let e = error_of("- id: a\n  metric_key: disparate_impakt\n  operator: '>'\n  threshold: 0.5\n");
+    assert!(e.starts_with("p.yaml:2:15:"), "{e}");
+    assert!(e.contains("closest known: disparate_impact"), "{e}");
+}
+
+#[test]
+fn empty_policy() {
+    let e = error_of("component-definition:\n  components: []\n");
+    assert_eq!(e, "p.yaml: the policy has no controls");
+    assert!(matches!(
+        parse_policy(Path::new("p.yaml"), "[]").unwrap_err().kind,
+        PolicyErrorKind::Empty
+    ));
+}
+
+#[test]
+fn malformed_yaml_names_the_place() {
+    let e = error_of("assessment-plan:\n  metadata: {title: x\n  other: 1\n");
+    assert!(e.starts_with("p.yaml:"), "{e}");
+    assert!(e.contains("not valid YAML or JSON"), "{e}");
+}
+
+#[test]
+fn malformed_json_names_the_place() {
+    let e = parse_policy(Path::new("p.json"), "{\"catalog\": {\"controls\": [}\n").unwrap_err();
+    assert!(e.location.is_some(), "{e}");
+}
+
+#[test]
+fn unknown_shape_lists_the_keys_found() {
+    let e = error_of("policy:\n  rules: []\n");
+    assert!(e.contains("unknown policy shape (top-level keys: policy)"), "{e}");
+}
+
+#[test]
+fn incomplete_control_says_what_is_missing() {
+    let e = error_of("- id: a\n  metric_key: accuracy_score\n  threshold: 0.5\n");
+    assert!(e.contains("control \"a\": metric_key is set but operator is not"), "{e}");
+}
+
+#[test]
+fn unknown_slot_and_enforcement_mode() {
+    let e = error_of("- id: a\n  metric_key: accuracy_score\n  operator: '>'\n  threshold: 0.5\n  input.colour: red\n");
+    assert!(e.contains("unknown input slot \"colour\""), "{e}");
+    let e = error_of("- id: a\n  metric_key: accuracy_score\n  operator: '>'\n  threshold: 0.5\n  enforcement_mode: maybe\n");
+    assert!(e.contains("unknown enforcement_mode \"maybe\""), "{e}");
+}
+
+#[test]
+fn duplicate_control_ids() {
+    let e = error_of("- id: a\n  metric_key: f1\n  operator: '>'\n  threshold: 0.5\n- id: a\n  metric_key: f1\n  operator: '>'\n  threshold: 0.5\n");
+    assert!(e.contains("control id \"a\" appears twice (first at 1:7)"), "{e}");
+}
+
+#[test]
+fn missing_import_names_the_href() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.yaml");
+    std::fs::write(&path, "profile:\n  imports:\n    - href: nowhere.yaml\n").unwrap();
+    let e = load_policy(&path).unwrap_err().to_string();
+    assert!(e.contains(":3:13: cannot import \"nowhere.yaml\""), "{e}");
+}
+
+#[test]
+fn missing_file() {
+    let e = load_policy(Path::new("/no/such/policy.yaml")).unwrap_err().to_string();
+    assert!(e.starts_with("/no/such/policy.yaml: cannot read the policy"), "{e}");
+}
