@@ -1,1 +1,26 @@
-//! placeholder
+//! Policy evaluation on data: binds each control's inputs to columns,
+//! reduces the data to count tables with polars, and turns the tables into
+//! results with the metrics crate.
+//!
+//! # Layout
+//!
+//! - [`data`]: opening CSV, Parquet and Arrow IPC files lazily.
+//! - [`binding`]: variable → column mapping (keywords, the name itself,
+//!   the synonym table) and the error that lists the columns that exist.
+//! - `tables`: the polars queries that build count tables (stage one).
+//! - `fingerprint`: SHA-256 of the columns a policy used.
+//! - [`results`]: the one JSON shape of results used everywhere.
+//! - [`evaluate`]: the whole pipeline, control by control.
+
+pub mod binding;
+pub mod data;
+pub mod evaluate;
+mod fingerprint;
+mod params;
+pub mod results;
+mod tables;
+
+pub use binding::Mapping;
+pub use data::{open_data, DataError};
+pub use evaluate::{evaluate, evaluate_metrics, DataSet};
+pub use results::{ControlResult, Results, Status};

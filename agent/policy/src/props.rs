@@ -37,9 +37,10 @@ struct Prop<'a> {
     at: At<'a>,
 }
 
-/// Collects a control's props from its `props` list (OSCAL) and from plain
-/// keys on the control itself (the list shape allows `metric_key: x`).
-fn collect_props<'a>(control: At<'a>, extra_keys: &[&str]) -> Result<Vec<(String, Prop<'a>)>, PolicyError> {
+/// Collects a control's props from its `props` list (OSCAL) and, in the
+/// plain-list shape, from every other scalar key on the control itself
+/// (`metric_key: x`, `positive_label: 1`), so none is silently ignored.
+fn collect_props<'a>(control: At<'a>, direct_props: bool) -> Result<Vec<(String, Prop<'a>)>, PolicyError> {
     let mut out = Vec::new();
     if let Some(props) = control.get("props") {
         for prop in props.items("props")? {
@@ -51,8 +52,7 @@ fn collect_props<'a>(control: At<'a>, extra_keys: &[&str]) -> Result<Vec<(String
     if let Some(mapping) = control.node.as_mapping() {
         for (key, node) in mapping.iter() {
             let key = key.as_str();
-            let direct = extra_keys.contains(&key) || key.starts_with("input.") || key.starts_with("input:");
-            if direct {
+            if direct_props && !STRUCTURAL_KEYS.contains(&key) {
                 let at = control.with(node);
                 out.push((key.to_string(), Prop { value: at.scalar(key)?.trim().to_string(), at }));
             }
@@ -61,9 +61,11 @@ fn collect_props<'a>(control: At<'a>, extra_keys: &[&str]) -> Result<Vec<(String
     Ok(out)
 }
 
-/// Keys that a plain-list control may carry directly instead of as props.
-const DIRECT_KEYS: &[&str] =
-    &["metric_key", "metric", "threshold", "operator", "severity", "enforcement_mode"];
+/// Keys of a control that are its structure, not props.
+const STRUCTURAL_KEYS: &[&str] = &[
+    "id", "control-id", "uuid", "title", "description", "class", "props", "parts", "controls",
+    "links", "params", "remarks", "statements",
+];
 
 /// Builds a control; `Ok(None)` for a control with no metric at all.
 pub(crate) fn control_from(
@@ -72,8 +74,9 @@ pub(crate) fn control_from(
     description: Option<String>,
     extra_props: &[(String, String, Location)],
     at_id: Location,
+    direct_props: bool,
 ) -> Result<Option<Control>, PolicyError> {
-    let props = collect_props(node, DIRECT_KEYS)?;
+    let props = collect_props(node, direct_props)?;
     let err = |at: &At<'_>, kind| at.error(kind);
 
     let mut metric: Option<(MetricKey, String)> = None;

@@ -23,6 +23,7 @@ pub fn parse_policy(path: &Path, text: &str) -> Result<Policy, PolicyError> {
     let at = At { path, node: &root };
     let mut found = Found::default();
     let (shape, doc) = detect(at)?;
+    found.direct_props = shape == PolicyShape::ControlList;
     match shape {
         PolicyShape::ComponentDefinition => component_definition(doc, &mut found)?,
         PolicyShape::Catalog => catalog(doc, &mut found)?,
@@ -60,6 +61,8 @@ fn source_file(path: &Path, text: &str) -> SourceFile {
 /// Controls gathered while walking a document.
 #[derive(Default)]
 struct Found {
+    /// Plain lists carry props as keys of the control itself.
+    direct_props: bool,
     controls: Vec<Control>,
     manual: Vec<String>,
     seen: HashMap<String, Location>,
@@ -79,7 +82,7 @@ impl Found {
             return Err(PolicyError { location: Some(at), ..node.error(kind) });
         }
         self.seen.insert(id.clone(), at);
-        match control_from(node, id.clone(), description, extra, at)? {
+        match control_from(node, id.clone(), description, extra, at, self.direct_props)? {
             Some(c) => self.controls.push(c),
             None => self.manual.push(id),
         }

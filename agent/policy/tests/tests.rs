@@ -95,6 +95,17 @@ fn other_props_become_metric_parameters() {
 }
 
 #[test]
+fn plain_list_keys_are_props_too() {
+    let p = parse_policy(
+        Path::new("p.yaml"),
+        "- id: a\n  metric_key: disparate_impact\n  operator: '>'\n  threshold: 0.1\n  bins: '25'\n  risk_id: R1\n",
+    )
+    .unwrap();
+    assert_eq!(p.controls[0].params["bins"], "25");
+    assert_eq!(p.controls[0].risk["risk_id"], "R1");
+}
+
+#[test]
 fn unknown_operator_names_line_and_column() {
     let e = error_of("- id: a\n  metric_key: accuracy_score\n  operator: '=>'\n  threshold: 0.5\n");
     assert_eq!(

@@ -1,0 +1,61 @@
+//! `venturalitica enforce`.
+
+use std::io::Write;
+
+use anyhow::Context;
+use serde_json::json;
+use venturalitica_engine::{evaluate, open_data, DataSet, Mapping, Results};
+use venturalitica_evidence::Store;
+use venturalitica_policy::{load_policy, Policy};
+
+use crate::args::{EnforceArgs, Format};
+use crate::output::{junit, table};
+use crate::Outcome;
+
+pub fn run(args: EnforceArgs) -> anyhow::Result<Outcome> {
+    let policy = load_policy(&args.policy)?;
+    let frame = open_data(&args.data)?;
+    let mut mapping = Mapping::new();
+    if let Some(t) = &args.target {
+        mapping = mapping.with("target", t);
+    }
+    if let Some(p) = &args.prediction {
+        mapping = mapping.with("prediction", p);
+    }
+    for (var, col) in &args.mapping {
+        mapping = mapping.with(var, col);
+    }
+    let data = DataSet { frame, source: args.data.display().to_string() };
+    let results = evaluate(&policy, data, &mapping)?;
+
+    if !args.no_record {
+        record(&args, &policy, &results).context("cannot record the evaluation in the evidence trail")?;
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, junit::render(&results))
+            .with_context(|| format!("cannot write the JUnit report to {}", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&results)?)?,
+        Format::Table => write!(out, "{}", table::render(&results, table::use_colour()))?,
+    }
+    Ok(if results.passed { Outcome::Passed } else { Outcome::Failed })
+}
+
+fn record(args: &EnforceArgs, policy: &Policy, results: &Results) -> anyhow::Result<()> {
+    let root = super::project_root(args.root.as_deref())?;
+    let store = Store::open(&root)?;
+    for source in &policy.sources {
+        store.save_policy(&source.sha256, &source.text)?;
+    }
+    let results = serde_json::to_value(results)?;
+    let appended = store.append("enforce", json!({ "origin": "cli", "results": results }))?;
+    store.write_latest(&json!({
+        "kind": "enforce",
+        "passed": results["passed"],
+        "evidence": { "seq": appended.seq, "hash": appended.hash },
+        "results": results,
+    }))?;
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! One module per subcommand.
+
+pub mod enforce;
+pub mod verify;
+
+use std::path::{Path, PathBuf};
+
+/// The project root: `--root`, else the nearest marked ancestor of the cwd.
+pub fn project_root(root: Option<&Path>) -> anyhow::Result<PathBuf> {
+    match root {
+        Some(r) => Ok(r.to_path_buf()),
+        None => Ok(venturalitica_evidence::find_root(&std::env::current_dir()?)),
+    }
+}

@@ -1,0 +1,60 @@
+//! The `venturalitica` command line: a thin layer over the library crates.
+//!
+//! # Layout
+//!
+//! - [`args`]: the clap definitions; their doc comments are the help text.
+//! - `commands`: one module per subcommand, each returning an [`Outcome`].
+//! - `output`: the terminal table and the JUnit XML report.
+//!
+//! Exit codes: 0 all controls passed, 1 a control failed or could not be
+//! evaluated, 2 bad input or usage.
+
+pub mod args;
+mod commands;
+mod output;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// How a command ended, mapped to the documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    Failed,
+}
+
+/// Parses the process arguments, runs the command and maps errors to exit codes.
+pub fn main_exit() -> ExitCode {
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match run(cli) {
+        Ok(Outcome::Passed) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: args::Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        args::Command::Enforce(a) => commands::enforce::run(a),
+        args::Command::Verify(a) => commands::verify::run(a),
+    }
+}

@@ -1,0 +1,42 @@
+//! Opening data files lazily: only the columns a policy needs are read.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use thiserror::Error;
+
+/// A data file that cannot be used.
+#[derive(Debug, Error)]
+pub enum DataError {
+    #[error("{path}: unsupported data format {ext:?}; expected .csv, .tsv, .parquet, .arrow, .ipc or .feather")]
+    UnsupportedFormat { path: PathBuf, ext: String },
+    #[error("{path}: no such file")]
+    Missing { path: PathBuf },
+    #[error("{path}: cannot read the data: {source}")]
+    Read { path: PathBuf, source: PolarsError },
+    #[error("cannot evaluate the data: {0}")]
+    Polars(#[from] PolarsError),
+}
+
+/// Opens a file as a lazy frame, choosing the reader by extension.
+pub fn open_data(path: &Path) -> Result<LazyFrame, DataError> {
+    if !path.exists() {
+        return Err(DataError::Missing { path: path.to_path_buf() });
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let pl_path = PlRefPath::new(path.to_string_lossy().as_ref());
+    let read = |source| DataError::Read { path: path.to_path_buf(), source };
+    let mut lf = match ext.as_str() {
+        "csv" => LazyCsvReader::new(pl_path).with_has_header(true).finish(),
+        "tsv" => LazyCsvReader::new(pl_path).with_has_header(true).with_separator(b'\t').finish(),
+        "parquet" | "pq" => LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default()),
+        "arrow" | "ipc" | "feather" => {
+            LazyFrame::scan_ipc(pl_path, IpcScanOptions::default(), UnifiedScanArgs::default())
+        }
+        _ => return Err(DataError::UnsupportedFormat { path: path.to_path_buf(), ext }),
+    }
+    .map_err(read)?;
+    // Reading the schema here surfaces a corrupt file as a read error.
+    lf.collect_schema().map_err(read)?;
+    Ok(lf)
+}

@@ -1,0 +1,370 @@
+//! The pipeline: bind every control, read the columns they use once,
+//! fingerprint them, build count tables, compute, compare, bootstrap.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use polars::prelude::*;
+use serde_json::Value;
+use venturalitica_metrics::bootstrap::{bootstrap_ci, bootstrap_classes};
+use venturalitica_metrics::compute::{self, MetricValue};
+use venturalitica_metrics::privacy::{self, DEFAULT_SENSITIVE_COLUMNS};
+use venturalitica_metrics::{Family, MetricKey, Slot};
+use venturalitica_policy::{Control, EnforcementMode, Policy};
+
+use crate::binding::{bind, Mapping};
+use crate::data::DataError;
+use crate::fingerprint::fingerprint;
+use crate::params::{self, Params};
+use crate::results::{
+    ControlResult, DataInfo, EngineInfo, PolicyInfo, Results, SourceInfo, Status, Summary, SCHEMA_VERSION,
+};
+use crate::tables::{self, Grouping};
+
+/// Data to evaluate: a lazy frame and a description of where it came from.
+pub struct DataSet {
+    pub frame: LazyFrame,
+    pub source: String,
+}
+
+impl std::fmt::Debug for DataSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataSet").field("source", &self.source).finish_non_exhaustive()
+    }
+}
+
+/// A control with its columns bound and its parameters parsed.
+#[derive(Debug)]
+struct Plan {
+    /// Slot → columns.
+    columns: BTreeMap<Slot, Vec<String>>,
+    params: Params,
+}
+
+impl Plan {
+    fn one(&self, slot: Slot) -> Option<&str> {
+        self.columns.get(&slot).and_then(|c| c.first()).map(String::as_str)
+    }
+}
+
+/// The variable a slot reads when the control does not name one.
+fn default_variable(slot: Slot) -> Option<&'static str> {
+    match slot {
+        Slot::Target => Some("target"),
+        Slot::Prediction => Some("prediction"),
+        _ => None,
+    }
+}
+
+fn plan(control: &Control, mapping: &Mapping, columns: &[String], bound: &mut BTreeMap<String, String>) -> Result<Plan, String> {
+    let params = params::parse(control.metric, &control.params)?;
+    let mut slots: BTreeSet<Slot> = control.metric.required_slots().iter().copied().collect();
+    slots.extend(control.inputs.keys().copied());
+    // Outcome-rate metrics read the prediction only when the control binds one.
+    if control.metric.family() == Family::OutcomeRate && !control.inputs.contains_key(&Slot::Prediction) {
+        slots.remove(&Slot::Prediction);
+    }
+    let mut out = BTreeMap::new();
+    for slot in slots {
+        let vars: Vec<String> = match control.inputs.get(&slot) {
+            Some(v) => v.clone(),
+            None => match default_variable(slot) {
+                Some(v) => vec![v.to_string()],
+                None => {
+                    return Err(format!(
+                        "metric {} needs input.{slot}, which the control does not declare",
+                        control.metric
+                    ))
+                }
+            },
+        };
+        let mut cols = Vec::new();
+        for var in vars {
+            let (column, _) = bind(&var, mapping, columns)?;
+            bound.insert(var, column.clone());
+            cols.push(column);
+        }
+        out.insert(slot, cols);
+    }
+    Ok(Plan { columns: out, params })
+}
+
+/// Evaluates a policy on a dataset.
+///
+/// Errors here are about the data as a whole (unreadable file); everything
+/// about a single control becomes that control's `error` result.
+pub fn evaluate(policy: &Policy, mut data: DataSet, mapping: &Mapping) -> Result<Results, DataError> {
+    let schema = data.frame.collect_schema()?;
+    let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+
+    let mut bound = BTreeMap::new();
+    let plans: Vec<Result<Plan, String>> =
+        policy.controls.iter().map(|c| plan(c, mapping, &columns, &mut bound)).collect();
+
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    for (control, plan) in policy.controls.iter().zip(&plans) {
+        let Ok(plan) = plan else { continue };
+        used.extend(plan.columns.values().flatten().cloned());
+        if control.metric == MetricKey::DataCompleteness && !plan.columns.contains_key(&Slot::Columns) {
+            used.extend(columns.iter().cloned());
+        }
+    }
+    let used: Vec<String> = used.into_iter().collect();
+    // Read the used columns once; every table below scans this in memory.
+    let frame = data.frame.select(used.iter().map(|c| col(c.as_str())).collect::<Vec<_>>()).collect()?;
+    let rows = frame.height() as u64;
+    let fingerprint = if used.is_empty() { None } else { Some(fingerprint(&frame)?) };
+
+    let mut cache = TableCache::default();
+    let controls: Vec<ControlResult> = policy
+        .controls
+        .iter()
+        .zip(plans)
+        .map(|(control, plan)| {
+            let outcome = plan.and_then(|p| {
+                let computed = compute(control, &p, &frame, &schema, &columns, &mut cache);
+                Ok((p, computed))
+            });
+            control_result(control, outcome)
+        })
+        .collect();
+
+    Ok(assemble(policy, controls, DataInfo { source: data.source, fingerprint, rows: Some(rows), columns_used: used, mapping: bound }))
+}
+
+/// Checks metric values computed elsewhere (`vl.enforce(metrics={...})`):
+/// each control takes the value given under its id, its metric key, or the
+/// key as the policy wrote it.
+pub fn evaluate_metrics(policy: &Policy, values: &BTreeMap<String, f64>) -> Results {
+    let controls = policy
+        .controls
+        .iter()
+        .map(|c| {
+            let value = [c.id.as_str(), c.metric.name(), c.metric_as_written.as_str()]
+                .iter()
+                .find_map(|k| values.get(*k).copied());
+            let outcome = match value {
+                Some(v) if v.is_finite() => Ok((
+                    Plan { columns: BTreeMap::new(), params: Params::default() },
+                    Ok(Computed { value: MetricValue { value: v, groups: vec![] }, ci: None }),
+                )),
+                Some(v) => Err(format!("value {v} given for {} is not a finite number", c.metric)),
+                None => Err(format!("no value given for control {:?} (metric {})", c.id, c.metric)),
+            };
+            let mut r = control_result(c, outcome);
+            r.params = c.params.clone();
+            r
+        })
+        .collect();
+    let data = DataInfo {
+        source: "precomputed metrics".into(),
+        fingerprint: None,
+        rows: None,
+        columns_used: vec![],
+        mapping: BTreeMap::new(),
+    };
+    assemble(policy, controls, data)
+}
+
+fn assemble(policy: &Policy, controls: Vec<ControlResult>, data: DataInfo) -> Results {
+    let count = |s: Status| controls.iter().filter(|c| c.status == s).count();
+    let summary = Summary {
+        total: controls.len(),
+        passed: count(Status::Pass),
+        failed: count(Status::Fail),
+        errors: count(Status::Error),
+    };
+    let passed = controls
+        .iter()
+        .all(|c| c.status == Status::Pass || c.enforcement_mode != EnforcementMode::Block.name());
+    let main = policy.main_source();
+    Results {
+        schema_version: SCHEMA_VERSION,
+        passed,
+        summary,
+        evaluated_at: now_rfc3339(),
+        engine: EngineInfo { name: "venturalitica", version: env!("CARGO_PKG_VERSION") },
+        policy: PolicyInfo {
+            path: main.path.display().to_string(),
+            title: policy.title.clone(),
+            version: policy.version.clone(),
+            uuid: policy.uuid.clone(),
+            shape: policy.shape.name(),
+            sha256: main.sha256.clone(),
+            imports: policy.sources[1..]
+                .iter()
+                .map(|s| SourceInfo { path: s.path.display().to_string(), sha256: s.sha256.clone() })
+                .collect(),
+        },
+        data,
+        controls,
+        manual_controls: policy.manual_controls.clone(),
+    }
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+struct Computed {
+    value: MetricValue,
+    ci: Option<venturalitica_metrics::ConfidenceInterval>,
+}
+
+/// Count tables shared by controls that read the same columns.
+#[derive(Default)]
+struct TableCache {
+    outcome: HashMap<String, Result<venturalitica_metrics::GroupTable<venturalitica_metrics::OutcomeCounts>, String>>,
+    binary: HashMap<String, Result<venturalitica_metrics::GroupTable<venturalitica_metrics::BinaryCounts>, String>>,
+}
+
+fn compute(
+    control: &Control,
+    plan: &Plan,
+    frame: &DataFrame,
+    schema: &Schema,
+    all_columns: &[String],
+    cache: &mut TableCache,
+) -> Result<Computed, String> {
+    let key = control.metric;
+    let lf = || frame.clone().lazy();
+    let label = plan.params.positive_label.as_deref();
+    let grouping = plan.one(Slot::Dimension).map(|c| Grouping { column: c.to_string(), bins: plan.params.bins.clone() });
+    let metric_err = |e: compute::MetricError| e.to_string();
+    match key.family() {
+        Family::OutcomeRate => {
+            let column = plan.one(Slot::Prediction).or(plan.one(Slot::Target)).unwrap_or_default();
+            // selection_rate may have no attribute: then one group of every row.
+            let grouping = grouping.filter(|_| plan.one(Slot::Dimension).is_some());
+            let cache_key = format!("{grouping:?}|{column}|{label:?}");
+            let table = cache
+                .outcome
+                .entry(cache_key)
+                .or_insert_with(|| {
+                    let positive = tables::positive(schema, column, label)?;
+                    tables::outcome_table(lf(), schema, grouping.as_ref(), &positive)
+                })
+                .clone()?;
+            let value = compute::outcome_metric(key, &table).map_err(metric_err)?;
+            let ci = plan.params.bootstrap.and_then(|spec| bootstrap_ci(&table, spec, |t| compute::outcome_value(key, t).ok()));
+            Ok(Computed { value, ci })
+        }
+        Family::ErrorRate | Family::Performance => {
+            let target = plan.one(Slot::Target).unwrap_or_default();
+            let prediction = plan.one(Slot::Prediction).unwrap_or_default();
+            let grouping = if key.family() == Family::ErrorRate { grouping } else { None };
+            let cache_key = format!("{grouping:?}|{target}|{prediction}|{label:?}");
+            let table = cache
+                .binary
+                .entry(cache_key)
+                .or_insert_with(|| {
+                    let y = tables::positive(schema, target, label)?;
+                    let p = tables::positive(schema, prediction, label)?;
+                    tables::binary_table(lf(), schema, grouping.as_ref(), &y, &p)
+                })
+                .clone()?;
+            let value = compute::binary_metric(key, &table).map_err(metric_err)?;
+            let ci = plan.params.bootstrap.and_then(|spec| bootstrap_ci(&table, spec, |t| compute::binary_value(key, t).ok()));
+            Ok(Computed { value, ci })
+        }
+        Family::ClassBalance => {
+            let target = plan.one(Slot::Target).unwrap_or_default();
+            let classes = tables::class_table(lf(), target)?;
+            let value = compute::class_imbalance(&classes).map_err(metric_err)?;
+            let ci = plan.params.bootstrap.and_then(|spec| {
+                bootstrap_classes(&classes, spec, |c| compute::class_imbalance_value(c).ok())
+            });
+            Ok(Computed { value, ci })
+        }
+        Family::Completeness => {
+            let cols = plan.columns.get(&Slot::Columns).cloned().unwrap_or_else(|| all_columns.to_vec());
+            let counts = tables::null_counts(lf(), &cols)?;
+            Ok(Computed { value: privacy::completeness(&counts).map_err(metric_err)?, ci: None })
+        }
+        Family::Privacy => {
+            let qis = plan.columns.get(&Slot::QuasiIdentifiers).cloned().unwrap_or_default();
+            let sensitive = plan.one(Slot::Sensitive);
+            let rows = tables::equivalence_classes(lf(), &qis, sensitive)?;
+            let value = match key {
+                MetricKey::KAnonymity => {
+                    let sizes: Vec<(String, u64)> = rows.into_iter().map(|(c, _, n)| (c, n)).collect();
+                    privacy::k_anonymity(&sizes)
+                }
+                MetricKey::LDiversity => privacy::l_diversity(&rows),
+                _ => privacy::t_closeness(&rows),
+            }
+            .map_err(metric_err)?;
+            Ok(Computed { value, ci: None })
+        }
+        Family::Schema => {
+            let sensitive: Vec<String> = plan
+                .params
+                .sensitive_columns
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SENSITIVE_COLUMNS.iter().map(|s| s.to_string()).collect());
+            Ok(Computed { value: privacy::data_minimization(all_columns, &sensitive).map_err(metric_err)?, ci: None })
+        }
+    }
+}
+
+fn control_result(control: &Control, outcome: Result<(Plan, Result<Computed, String>), String>) -> ControlResult {
+    let mut r = ControlResult {
+        id: control.id.clone(),
+        description: control.description.clone(),
+        metric_key: control.metric.name().to_string(),
+        operator: control.operator.symbol(),
+        threshold: control.threshold,
+        actual_value: None,
+        status: Status::Error,
+        passed: false,
+        severity: control.severity.clone(),
+        enforcement_mode: control.enforcement_mode.name(),
+        inputs: BTreeMap::new(),
+        params: control.params.clone(),
+        groups: vec![],
+        ci: None,
+        risk: control.risk.clone(),
+        reason: None,
+        warnings: vec![],
+    };
+    let (plan, computed) = match outcome {
+        Ok(x) => x,
+        Err(reason) => {
+            r.reason = Some(reason);
+            return r;
+        }
+    };
+    r.inputs = plan
+        .columns
+        .iter()
+        .map(|(slot, cols)| {
+            let v = if slot.is_list() { Value::from(cols.clone()) } else { Value::from(cols[0].clone()) };
+            (slot.name().to_string(), v)
+        })
+        .collect();
+    r.warnings = plan
+        .params
+        .unused
+        .iter()
+        .map(|p| format!("parameter {p:?} is not used by metric {}", control.metric))
+        .collect();
+    match computed {
+        Err(reason) => r.reason = Some(reason),
+        Ok(c) => {
+            r.actual_value = Some(c.value.value);
+            r.groups = c.value.groups;
+            r.ci = c.ci;
+            r.passed = control.operator.holds(c.value.value, control.threshold);
+            r.status = if r.passed { Status::Pass } else { Status::Fail };
+            if !r.passed {
+                r.reason = Some(format!(
+                    "{} = {} does not satisfy {} {}",
+                    control.metric,
+                    c.value.value,
+                    control.operator,
+                    control.threshold
+                ));
+            }
+        }
+    }
+    r
+}

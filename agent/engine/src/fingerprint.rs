@@ -1,0 +1,147 @@
+//! Data fingerprint: SHA-256 over the columns a policy used, so a result can
+//! be tied to the exact data it was computed on.
+//!
+//! Canonical form (version 1): the text `venturalitica-fingerprint-v1\n`,
+//! then for each column in name order: its name, a NUL byte, its kind
+//! (`int`, `float`, `bool`, `text`), a NUL byte, the row count as u64 LE,
+//! then each value: integers as i64 LE, floats as f64 bits LE, booleans as
+//! one byte, text as u64 LE byte length + UTF-8 bytes. In a column that
+//! contains nulls, each present value is preceded by the byte 0x00 and each
+//! null is the single byte 0xFF; a column without nulls has no markers.
+
+use polars::prelude::*;
+use sha2::{Digest, Sha256};
+
+const FLUSH: usize = 1 << 16;
+
+struct Hasher {
+    sha: Sha256,
+    buf: Vec<u8>,
+}
+
+impl Hasher {
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= FLUSH {
+            self.sha.update(&self.buf);
+            self.buf.clear();
+        }
+    }
+}
+
+fn hash_numeric<T, const N: usize>(
+    h: &mut Hasher,
+    ca: &ChunkedArray<T>,
+    to_bytes: impl Fn(T::Native) -> [u8; N],
+) where
+    T: PolarsNumericType,
+{
+    let has_nulls = ca.null_count() > 0;
+    for arr in ca.downcast_iter() {
+        if !has_nulls {
+            for &v in arr.values().as_slice() {
+                h.put(&to_bytes(v));
+            }
+        } else {
+            for v in arr.iter() {
+                match v {
+                    Some(&v) => {
+                        h.put(&[0]);
+                        h.put(&to_bytes(v));
+                    }
+                    None => h.put(&[0xFF]),
+                }
+            }
+        }
+    }
+}
+
+/// Fingerprints the columns of `df` (all of them; the caller selects).
+pub fn fingerprint(df: &DataFrame) -> PolarsResult<String> {
+    let mut h = Hasher { sha: Sha256::new(), buf: Vec::with_capacity(FLUSH + 64) };
+    h.put(b"venturalitica-fingerprint-v1\n");
+    let mut names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    names.sort();
+    for name in names {
+        let s = df.column(&name)?.as_materialized_series();
+        let dtype = s.dtype().clone();
+        let kind = if dtype.is_integer() {
+            "int"
+        } else if dtype.is_float() {
+            "float"
+        } else if dtype == DataType::Boolean {
+            "bool"
+        } else {
+            "text"
+        };
+        h.put(name.as_bytes());
+        h.put(&[0]);
+        h.put(kind.as_bytes());
+        h.put(&[0]);
+        h.put(&(s.len() as u64).to_le_bytes());
+        match kind {
+            "int" => hash_numeric(&mut h, s.cast(&DataType::Int64)?.i64()?, i64::to_le_bytes),
+            "float" => hash_numeric(&mut h, s.cast(&DataType::Float64)?.f64()?, |v: f64| v.to_bits().to_le_bytes()),
+            "bool" => {
+                let has_nulls = s.null_count() > 0;
+                for v in s.bool()?.iter() {
+                    match (v, has_nulls) {
+                        (Some(b), false) => h.put(&[u8::from(b)]),
+                        (Some(b), true) => h.put(&[0, u8::from(b)]),
+                        (None, _) => h.put(&[0xFF]),
+                    }
+                }
+            }
+            _ => {
+                let text = s.cast(&DataType::String)?;
+                let has_nulls = text.null_count() > 0;
+                for v in text.str()?.iter() {
+                    match v {
+                        Some(t) => {
+                            if has_nulls {
+                                h.put(&[0]);
+                            }
+                            h.put(&(t.len() as u64).to_le_bytes());
+                            h.put(t.as_bytes());
+                        }
+                        None => h.put(&[0xFF]),
+                    }
+                }
+            }
+        }
+    }
+    let Hasher { mut sha, buf } = h;
+    sha.update(&buf);
+    Ok(hex::encode(sha.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_of_columns_does_not_matter_but_values_do() {
+        let a = df!("x" => [1i64, 2, 3], "y" => ["a", "b", "c"]).unwrap();
+        let b = df!("y" => ["a", "b", "c"], "x" => [1i64, 2, 3]).unwrap();
+        let c = df!("x" => [1i64, 2, 4], "y" => ["a", "b", "c"]).unwrap();
+        assert_eq!(fingerprint(&a).unwrap(), fingerprint(&b).unwrap());
+        assert_ne!(fingerprint(&a).unwrap(), fingerprint(&c).unwrap());
+    }
+
+    #[test]
+    fn integer_width_does_not_matter() {
+        let a = df!("x" => [1i32, 2, 3]).unwrap();
+        let b = df!("x" => [1i64, 2, 3]).unwrap();
+        assert_eq!(fingerprint(&a).unwrap(), fingerprint(&b).unwrap());
+    }
+
+    #[test]
+    fn matches_the_documented_canonical_form() {
+        let df = df!("x" => [7i64]).unwrap();
+        let mut expect = Sha256::new();
+        expect.update(b"venturalitica-fingerprint-v1\nx\0int\0");
+        expect.update(1u64.to_le_bytes());
+        expect.update(7i64.to_le_bytes());
+        assert_eq!(fingerprint(&df).unwrap(), hex::encode(expect.finalize()));
+    }
+}

@@ -1,0 +1,110 @@
+//! A control's metric parameters, parsed and checked.
+
+use std::collections::BTreeMap;
+
+use venturalitica_metrics::catalog::COMMON_PARAMS;
+use venturalitica_metrics::{BootstrapSpec, MetricKey};
+
+/// Typed parameters of one control.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Params {
+    pub positive_label: Option<String>,
+    /// Bin edges for a numeric attribute, ascending.
+    pub bins: Option<Vec<f64>>,
+    /// `None` when the control turned intervals off (`bootstrap_resamples: 0`).
+    pub bootstrap: Option<BootstrapSpec>,
+    pub sensitive_columns: Option<Vec<String>>,
+    /// Parameters the metric does not use: reported, not silently dropped.
+    pub unused: Vec<String>,
+}
+
+fn list(value: &str) -> Vec<String> {
+    value
+        .trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .map(|s| s.trim().trim_matches(|c| c == '"' || c == '\'').to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Parses a control's params; an error names the parameter and its value.
+pub fn parse(metric: MetricKey, raw: &BTreeMap<String, String>) -> Result<Params, String> {
+    let mut spec = BootstrapSpec::default();
+    let mut bootstrap_on = true;
+    let mut p = Params {
+        positive_label: None,
+        bins: None,
+        bootstrap: None,
+        sensitive_columns: None,
+        unused: Vec::new(),
+    };
+    for (name, value) in raw {
+        let bad = |why: &str| format!("parameter {name}={value:?}: {why}");
+        match name.as_str() {
+            "positive_label" => p.positive_label = Some(value.clone()),
+            "bins" => {
+                let mut edges = Vec::new();
+                for item in list(value) {
+                    edges.push(item.parse::<f64>().map_err(|_| bad("bin edges must be numbers"))?);
+                }
+                if edges.is_empty() || edges.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(bad("bin edges must be one or more ascending numbers"));
+                }
+                p.bins = Some(edges);
+            }
+            "confidence_level" => {
+                spec.level = value
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|l| *l > 0.0 && *l < 1.0)
+                    .ok_or_else(|| bad("must be a number between 0 and 1, e.g. 0.95"))?;
+            }
+            "bootstrap_resamples" => {
+                let n: u32 = value.parse().map_err(|_| bad("must be a whole number"))?;
+                bootstrap_on = n > 0;
+                spec.resamples = n;
+            }
+            "bootstrap_seed" => spec.seed = value.parse().map_err(|_| bad("must be a whole number"))?,
+            "sensitive_columns" if metric.own_params().contains(&"sensitive_columns") => {
+                p.sensitive_columns = Some(list(value));
+            }
+            other if !COMMON_PARAMS.contains(&other) => p.unused.push(other.to_string()),
+            _ => {}
+        }
+    }
+    if bootstrap_on && metric.has_confidence_interval() {
+        p.bootstrap = Some(spec);
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let p = parse(MetricKey::DisparateImpact, &raw(&[])).unwrap();
+        assert_eq!(p.bootstrap, Some(BootstrapSpec::default()));
+        let p = parse(MetricKey::DisparateImpact, &raw(&[("bins", "[25, 60]"), ("bootstrap_resamples", "0")])).unwrap();
+        assert_eq!(p.bins, Some(vec![25.0, 60.0]));
+        assert_eq!(p.bootstrap, None);
+    }
+
+    #[test]
+    fn bad_values_name_the_parameter() {
+        let e = parse(MetricKey::DisparateImpact, &raw(&[("confidence_level", "95")])).unwrap_err();
+        assert!(e.starts_with("parameter confidence_level=\"95\""), "{e}");
+        assert!(parse(MetricKey::DisparateImpact, &raw(&[("bins", "60, 25")])).is_err());
+    }
+
+    #[test]
+    fn unknown_parameters_are_reported() {
+        let p = parse(MetricKey::Accuracy, &raw(&[("positve_label", "1")])).unwrap();
+        assert_eq!(p.unused, ["positve_label"]);
+    }
+}

@@ -1,0 +1,117 @@
+//! The results shape, shared by the CLI's `--format json`, the Python
+//! package and the evidence store. `schemas/results.schema.json` documents it
+//! and the tests validate output against it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use venturalitica_metrics::{ConfidenceInterval, GroupBreakdown};
+
+/// Version of this shape; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A control's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    /// The control could not be evaluated (unbound column, undefined
+    /// metric, bad parameter). Never counts as passed.
+    Error,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// The result of evaluating one policy on one dataset.
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub schema_version: u32,
+    /// True when every control in `block` mode passed.
+    pub passed: bool,
+    pub summary: Summary,
+    pub evaluated_at: String,
+    pub engine: EngineInfo,
+    pub policy: PolicyInfo,
+    pub data: DataInfo,
+    pub controls: Vec<ControlResult>,
+    /// Controls without a metric (prose requirements): not evaluated.
+    pub manual_controls: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub errors: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EngineInfo {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyInfo {
+    pub path: String,
+    pub title: Option<String>,
+    pub version: Option<String>,
+    pub uuid: Option<String>,
+    pub shape: &'static str,
+    pub sha256: String,
+    /// Imported files (profiles), each with its hash.
+    pub imports: Vec<SourceInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceInfo {
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DataInfo {
+    /// File path, or a description of an in-memory frame.
+    pub source: String,
+    /// SHA-256 of the columns used (see `docs/metrics.md`, "Fingerprint").
+    pub fingerprint: Option<String>,
+    pub rows: Option<u64>,
+    pub columns_used: Vec<String>,
+    /// Variable → column, as bound.
+    pub mapping: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ControlResult {
+    pub id: String,
+    pub description: Option<String>,
+    pub metric_key: String,
+    pub operator: &'static str,
+    pub threshold: f64,
+    pub actual_value: Option<f64>,
+    pub status: Status,
+    pub passed: bool,
+    pub severity: Option<String>,
+    pub enforcement_mode: &'static str,
+    /// Slot → column(s) it was bound to.
+    pub inputs: BTreeMap<String, Value>,
+    pub params: BTreeMap<String, String>,
+    pub groups: Vec<GroupBreakdown>,
+    pub ci: Option<ConfidenceInterval>,
+    /// Risk-treatment props from the policy, untouched.
+    pub risk: BTreeMap<String, String>,
+    /// Why the control is an error (or, for a fail, nothing).
+    pub reason: Option<String>,
+    pub warnings: Vec<String>,
+}

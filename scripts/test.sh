@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, lints, Rust tests, Python
+# cross-checks against fairlearn/scikit-learn, CLI and evidence tests.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+ensure_venv
+ensure_credit_data
+
+step "cargo fmt --check"
+(cd "$REPO" && cargo fmt --all -- --check)
+
+step "cargo clippy -D warnings"
+(cd "$REPO" && cargo clippy --locked --workspace --all-targets -- -D warnings)
+
+step "ruff"
+"$VENV/bin/ruff" check "$REPO/tests" "$REPO/bench" "$REPO/examples"
+"$VENV/bin/ruff" format --check "$REPO/tests" "$REPO/bench" "$REPO/examples"
+
+step "Rust tests"
+(cd "$REPO" && cargo test --locked --workspace)
+
+build_agent
+
+step "Python tests (real agent binary, fairlearn and scikit-learn as oracles)"
+(cd "$REPO" && "$PY" -m pytest -q tests)

@@ -1,0 +1,58 @@
+"""Shared fixtures: the agent binary under test and a helper to run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _binary() -> Path:
+    explicit = os.environ.get("VL_BIN")
+    if explicit:
+        return Path(explicit)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    return target / "debug" / "venturalitica"
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+
+@pytest.fixture(scope="session")
+def vl_bin() -> Path:
+    path = _binary()
+    if not path.exists():
+        pytest.fail(f"agent binary not found at {path}; build it with `cargo build` or set VL_BIN")
+    return path
+
+
+@pytest.fixture
+def vl(vl_bin, tmp_path):
+    """Runs `venturalitica ARGS...` in a fresh project directory."""
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'fixture'\n")
+
+    def run(*args: str | os.PathLike, cwd: Path | None = None) -> Run:
+        proc = subprocess.run(
+            [str(vl_bin), *map(str, args)],
+            cwd=cwd or tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+        return Run(proc.returncode, proc.stdout, proc.stderr)
+
+    return run

@@ -1,0 +1,195 @@
+"""Every metric, computed by `venturalitica enforce`, against fairlearn and
+scikit-learn on the same data (tolerance 1e-9), for 2, 3 and 8 groups."""
+
+from __future__ import annotations
+
+import math
+
+import fairlearn.metrics as flm
+import numpy as np
+import pandas as pd
+import pytest
+import sklearn.metrics as skm
+import yaml
+
+TOL = 1e-9
+
+
+def make_data(n_groups: int, n: int = 3000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed + n_groups)
+    group = rng.integers(0, n_groups, n)
+    # Group-dependent base rates and error rates, so metrics differ by group.
+    p_true = 0.3 + 0.4 * group / max(n_groups - 1, 1)
+    y = (rng.random(n) < p_true).astype(np.int64)
+    flip = rng.random(n) < (0.1 + 0.05 * group / max(n_groups - 1, 1))
+    y_pred = np.where(flip, 1 - y, y).astype(np.int64)
+    return pd.DataFrame(
+        {
+            "group": pd.Series([f"g{g}" for g in group]),
+            "target": y,
+            "prediction": y_pred,
+            "age": rng.integers(18, 80, n),
+            "zip": rng.choice(["1000", "2000", "3000"], n),
+            "diagnosis": rng.choice(["flu", "cold", "none", "asthma"], n, p=[0.2, 0.3, 0.4, 0.1]),
+            "income": np.where(rng.random(n) < 0.05, np.nan, rng.normal(3000, 500, n)),
+            "email": [f"u{i}@x.org" for i in range(n)],
+        }
+    )
+
+
+def control(cid, metric, **props):
+    props = {"operator": ">=", "threshold": "-1000", **props}
+    return {
+        "control-id": cid,
+        "props": [{"name": "metric_key", "value": metric}]
+        + [{"name": k.replace("__", "."), "value": str(v)} for k, v in props.items()],
+    }
+
+
+def policy_doc() -> dict:
+    fair = {"input__dimension": "group"}
+    model = {"input__dimension": "group", "input__prediction": "prediction"}
+    controls = [
+        control("di-label", "disparate_impact", **fair),
+        control("di-model", "disparate_impact", **model),
+        control("dpd-model", "demographic_parity_diff", **model),
+        control("sel", "selection_rate", **model),
+        control("gmpr", "group_min_positive_rate", **fair),
+        control("eop", "equal_opportunity_diff", **model),
+        control("eod", "equalized_odds_diff", **model),
+        control("eor", "equalized_odds_ratio", **model),
+        control("pp", "predictive_parity", **model),
+        control("acc", "accuracy_score", input__prediction="prediction"),
+        control("prec", "precision_score", input__prediction="prediction"),
+        control("rec", "recall_score", input__prediction="prediction"),
+        control("f1", "f1_score", input__prediction="prediction"),
+        control("imb", "class_imbalance"),
+        control("complete", "data_completeness"),
+        control("k", "k_anonymity", input__quasi_identifiers="age, zip"),
+        control("l", "l_diversity", input__quasi_identifiers="zip", input__sensitive="diagnosis"),
+        control("t", "t_closeness", input__quasi_identifiers="zip", input__sensitive="diagnosis"),
+        control("min", "data_minimization"),
+    ]
+    return {
+        "component-definition": {
+            "uuid": "crosscheck",
+            "metadata": {"title": "Cross-check", "version": "1"},
+            "components": [
+                {
+                    "uuid": "c",
+                    "control-implementations": [{"uuid": "i", "implemented-requirements": controls}],
+                }
+            ],
+        }
+    }
+
+
+def expected(df: pd.DataFrame) -> dict[str, float]:
+    y, p, g = df["target"], df["prediction"], df["group"]
+    mf_prec = flm.MetricFrame(metrics=skm.precision_score, y_true=y, y_pred=p, sensitive_features=g)
+    mf_rate = flm.MetricFrame(metrics=flm.selection_rate, y_true=y, y_pred=y, sensitive_features=g)
+    overall = df["diagnosis"].value_counts(normalize=True)
+    tcl = max(
+        0.5 * (sub["diagnosis"].value_counts(normalize=True).reindex(overall.index, fill_value=0) - overall).abs().sum()
+        for _, sub in df.groupby("zip")
+    )
+    counts = y.value_counts()
+    return {
+        "di-label": flm.demographic_parity_ratio(y, y, sensitive_features=g),
+        "di-model": flm.demographic_parity_ratio(y, p, sensitive_features=g),
+        "dpd-model": flm.demographic_parity_difference(y, p, sensitive_features=g),
+        "sel": flm.selection_rate(y, p),
+        "gmpr": mf_rate.group_min(),
+        "eop": flm.equal_opportunity_difference(y, p, sensitive_features=g),
+        "eod": flm.equalized_odds_difference(y, p, sensitive_features=g),
+        "eor": flm.equalized_odds_ratio(y, p, sensitive_features=g),
+        "pp": mf_prec.difference(),
+        "acc": skm.accuracy_score(y, p),
+        "prec": skm.precision_score(y, p),
+        "rec": skm.recall_score(y, p),
+        "f1": skm.f1_score(y, p),
+        "imb": counts.min() / counts.max(),
+        "complete": 1 - df.isna().sum().sum() / df.size,
+        "k": df.groupby(["age", "zip"]).size().min(),
+        "l": df.groupby("zip")["diagnosis"].nunique().min(),
+        "t": tcl,
+        "min": 1 - 1 / df.shape[1],  # only `email` is in the default sensitive list
+    }
+
+
+@pytest.fixture(params=[2, 3, 8], ids=lambda k: f"{k}groups")
+def dataset(request, tmp_path):
+    df = make_data(request.param)
+    data = tmp_path / "data.parquet"
+    df.to_parquet(data)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump(policy_doc(), sort_keys=False))
+    return df, data, policy
+
+
+def test_every_metric_matches_fairlearn_and_sklearn(vl, dataset):
+    df, data, policy = dataset
+    run = vl("enforce", "--data", data, "--policy", policy, "--format", "json", "--no-record")
+    assert run.code == 0, run.stderr + run.stdout
+    results = {c["id"]: c for c in run.json()["controls"]}
+    for cid, want in expected(df).items():
+        got = results[cid]
+        assert got["status"] == "pass", (cid, got)
+        assert math.isclose(got["actual_value"], float(want), rel_tol=0, abs_tol=TOL), (cid, got["actual_value"], want)
+
+
+def test_per_group_rates_match_metricframe(vl, dataset):
+    df, data, policy = dataset
+    controls = {c["id"]: c for c in vl("enforce", "--data", data, "--policy", policy, "--format", "json", "--no-record").json()["controls"]}
+    y, p, g = df["target"], df["prediction"], df["group"]
+    mf = flm.MetricFrame(
+        metrics={"tpr": flm.true_positive_rate, "fpr": flm.false_positive_rate, "sel": flm.selection_rate},
+        y_true=y,
+        y_pred=p,
+        sensitive_features=g,
+    )
+    groups = {row["group"]: row for row in controls["eod"]["groups"]}
+    assert set(groups) == set(mf.by_group.index)
+    for name, row in mf.by_group.iterrows():
+        assert math.isclose(groups[name]["rates"]["true_positive_rate"], row["tpr"], abs_tol=TOL)
+        assert math.isclose(groups[name]["rates"]["false_positive_rate"], row["fpr"], abs_tol=TOL)
+        assert math.isclose(groups[name]["rates"]["selection_rate"], row["sel"], abs_tol=TOL)
+        assert groups[name]["n"] == int((g == name).sum())
+
+
+def test_confidence_intervals_bracket_the_value_and_are_seeded(vl, dataset):
+    _, data, policy = dataset
+    args = ("enforce", "--data", data, "--policy", policy, "--format", "json", "--no-record")
+    first = {c["id"]: c for c in vl(*args).json()["controls"]}
+    second = {c["id"]: c for c in vl(*args).json()["controls"]}
+    for cid in ["di-model", "eod", "acc", "imb"]:
+        ci = first[cid]["ci"]
+        assert ci["resamples"] == 1000 and ci["seed"] == 42 and ci["level"] == 0.95
+        assert ci["lower"] <= first[cid]["actual_value"] <= ci["upper"], (cid, ci)
+        assert ci == second[cid]["ci"], "same seed, same interval"
+    assert first["k"]["ci"] is None, "k-anonymity is not a sampling statistic"
+
+
+def test_design_hand_check_vector(vl, tmp_path):
+    df = pd.DataFrame(
+        {
+            "sex": [1, 1, 1, 1, 1, 0, 0, 0, 0, 0],
+            "y": [1, 1, 0, 0, 1, 1, 0, 0, 0, 1],
+            "yhat": [1, 1, 1, 0, 1, 0, 0, 1, 0, 1],
+        }
+    )
+    df.to_csv(tmp_path / "v.csv", index=False)
+    model = {"input__dimension": "sex", "input__prediction": "prediction"}
+    doc = [
+        {"id": c["control-id"], "props": c["props"]}
+        for c in [
+            control("dpd", "demographic_parity_diff", **model),
+            control("dpr", "disparate_impact", **model),
+            control("eod", "equalized_odds_diff", **model),
+            control("eop", "equal_opportunity_diff", **model),
+        ]
+    ]
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(doc))
+    run = vl("enforce", "--data", "v.csv", "--policy", "p.yaml", "--target", "y", "--prediction", "yhat", "--format", "json")
+    got = {c["id"]: c["actual_value"] for c in run.json()["controls"]}
+    assert got == pytest.approx({"dpd": 0.4, "dpr": 0.5, "eod": 0.5, "eop": 0.5}, abs=1e-12)
