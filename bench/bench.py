@@ -80,7 +80,9 @@ def main() -> None:
     policy = args.out / "policy.yaml"
     policy.write_text(POLICY)
 
-    print(f"{'rows':>10} {'groups':>6} {'engine s':>9} {'cli s':>7} {'fairlearn s':>11} {'floor s':>8} {'fairlearn/engine':>16} {'engine/floor':>12}")
+    header = ["rows", "groups", "engine s", "cli s", "fairlearn s", "floor s", "fairlearn/engine", "engine/floor"]
+    widths = [10, 6, 9, 7, 11, 8, 16, 12]
+    print(" ".join(f"{h:>{w}}" for h, w in zip(header, widths, strict=True)))
     rows_out = []
     for rows in map(int, args.rows.split(",")):
         for groups in map(int, args.groups.split(",")):
@@ -89,11 +91,21 @@ def main() -> None:
             res = json.loads(subprocess.check_output([engine_bin, str(data), str(policy), "5"], text=True))
             cli_runs = []
             for _ in range(3):
-                cmd = [vl_bin, "enforce", "--data", str(data), "--policy", str(policy), "--format", "json", "--no-record"]
-                cli_runs.append(timed(lambda: subprocess.run(cmd, capture_output=True, check=False)))
+                cmd = [
+                    vl_bin,
+                    "enforce",
+                    "--data",
+                    str(data),
+                    "--policy",
+                    str(policy),
+                    "--format",
+                    "json",
+                    "--no-record",
+                ]
+                cli_runs.append(timed(lambda cmd=cmd: subprocess.run(cmd, capture_output=True, check=False)))
             cli = sorted(cli_runs)[1]
 
-            def fairlearn_run():
+            def fairlearn_run(df=df):
                 y, p, s = df["target"], df["prediction"], df["group"]
                 flm.MetricFrame(
                     metrics={"sel": flm.selection_rate, "tpr": flm.true_positive_rate, "fpr": flm.false_positive_rate},
@@ -106,7 +118,10 @@ def main() -> None:
 
             fair = timed(fairlearn_run)
             e, f = res["engine_s"], res["floor_s"]
-            print(f"{rows:>10} {groups:>6} {e:>9.4f} {cli:>7.3f} {fair:>11.2f} {f:>8.4f} {fair / e:>15.0f}x {e / f:>11.2f}x")
+            print(
+                f"{rows:>10} {groups:>6} {e:>9.4f} {cli:>7.3f} {fair:>11.2f} {f:>8.4f}"
+                f" {fair / e:>15.0f}x {e / f:>11.2f}x"
+            )
             rows_out.append(
                 {"rows": rows, "groups": groups, "engine_s": e, "cli_s": cli, "fairlearn_s": fair, "floor_s": f}
             )

@@ -47,6 +47,7 @@ def vl(vl_bin, tmp_path):
     def run(*args: str | os.PathLike, cwd: Path | None = None) -> Run:
         proc = subprocess.run(
             [str(vl_bin), *map(str, args)],
+            check=False,
             cwd=cwd or tmp_path,
             capture_output=True,
             text=True,

@@ -33,7 +33,18 @@ def credit(tmp_path):
 
 
 def test_json_output_validates_against_the_schema(vl, credit):
-    run = vl("enforce", "--data", credit, "--policy", POLICIES / "component_definition.yaml", "--format", "json", "gender=Attribute9", "--target", "class")
+    run = vl(
+        "enforce",
+        "--data",
+        credit,
+        "--policy",
+        POLICIES / "component_definition.yaml",
+        "--format",
+        "json",
+        "gender=Attribute9",
+        "--target",
+        "class",
+    )
     results = run.json()
     jsonschema.validate(results, SCHEMA, format_checker=jsonschema.FormatChecker())
     assert results["policy"]["shape"] == "component-definition"
@@ -58,14 +69,34 @@ def test_table_output_and_exit_code(vl, credit):
     assert run.code == 0, run.stdout
     assert "age-check" in run.stdout and "disparate_impact" in run.stdout
     assert run.stdout.splitlines()[-1].startswith("PASSED: 1 passed, 0 failed, 0 errors (400 rows")
-    run = vl("enforce", "--data", credit, "--policy", POLICIES / "component_definition.yaml", "--target", "class", "gender=Attribute9")
+    run = vl(
+        "enforce",
+        "--data",
+        credit,
+        "--policy",
+        POLICIES / "component_definition.yaml",
+        "--target",
+        "class",
+        "gender=Attribute9",
+    )
     assert run.code == 1
     assert run.stdout.splitlines()[-1].startswith("FAILED: 0 passed, 2 failed, 0 errors")
 
 
 def test_junit_names_the_failing_control(vl, credit, tmp_path):
     report = tmp_path / "junit.xml"
-    run = vl("enforce", "--data", credit, "--policy", POLICIES / "component_definition.yaml", "--target", "class", "gender=Attribute9", "--junit", report)
+    run = vl(
+        "enforce",
+        "--data",
+        credit,
+        "--policy",
+        POLICIES / "component_definition.yaml",
+        "--target",
+        "class",
+        "gender=Attribute9",
+        "--junit",
+        report,
+    )
     assert run.code == 1
     root = ET.parse(report).getroot()
     cases = {c.get("name"): c for c in root.iter("testcase")}
@@ -75,7 +106,16 @@ def test_junit_names_the_failing_control(vl, credit, tmp_path):
 
 
 def test_evidence_trail_is_written_and_verifies(vl, credit, tmp_path):
-    args = ("enforce", "--data", credit, "--policy", POLICIES / "component_definition.yaml", "--target", "class", "gender=Attribute9")
+    args = (
+        "enforce",
+        "--data",
+        credit,
+        "--policy",
+        POLICIES / "component_definition.yaml",
+        "--target",
+        "class",
+        "gender=Attribute9",
+    )
     vl(*args)
     vl(*args)
     store = tmp_path / ".venturalitica"
@@ -93,7 +133,9 @@ def test_evidence_trail_is_written_and_verifies(vl, credit, tmp_path):
     assert ok.code == 0, ok.stdout
     assert "intact: 2 events" in ok.stdout
 
-    (store / "trace.jsonl").write_text(lines[0].replace('"actual_value":0.5', '"actual_value":0.9') + "\n" + lines[1] + "\n")
+    (store / "trace.jsonl").write_text(
+        lines[0].replace('"actual_value":0.5', '"actual_value":0.9') + "\n" + lines[1] + "\n"
+    )
     bad = vl("verify")
     assert bad.code == 1
     assert "trace.jsonl:1: event 1 was altered" in bad.stdout
@@ -101,17 +143,35 @@ def test_evidence_trail_is_written_and_verifies(vl, credit, tmp_path):
 
 def test_concurrent_writers_keep_the_chain(vl_bin, credit, tmp_path):
     (tmp_path / "pyproject.toml").write_text("")
-    args = [str(vl_bin), "enforce", "--data", str(credit), "--policy", str(POLICIES / "assessment_plan.yaml"), "--target", "class"]
+    args = [
+        str(vl_bin),
+        "enforce",
+        "--data",
+        str(credit),
+        "--policy",
+        str(POLICIES / "assessment_plan.yaml"),
+        "--target",
+        "class",
+    ]
     procs = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.DEVNULL) for _ in range(6)]
     for p in procs:
         p.wait(timeout=120)
-    verify = subprocess.run([str(vl_bin), "verify", "--json"], cwd=tmp_path, capture_output=True, text=True)
+    verify = subprocess.run(
+        [str(vl_bin), "verify", "--json"], check=False, cwd=tmp_path, capture_output=True, text=True
+    )
     report = json.loads(verify.stdout)
     assert report["events"] == 6 and report["findings"] == [], report
 
 
 def test_every_shape_loads_through_the_cli(vl, credit):
-    for name in ["component_definition.yaml", "assessment_plan.yaml", "catalog.yaml", "profile.yaml", "ssp.json", "list.yaml"]:
+    for name in [
+        "component_definition.yaml",
+        "assessment_plan.yaml",
+        "catalog.yaml",
+        "profile.yaml",
+        "ssp.json",
+        "list.yaml",
+    ]:
         run = vl("enforce", "--data", credit, "--policy", POLICIES / name, "--format", "json", "--no-record")
         assert run.code in (0, 1), (name, run.stderr)
         jsonschema.validate(run.json(), SCHEMA)

@@ -140,7 +140,10 @@ def test_every_metric_matches_fairlearn_and_sklearn(vl, dataset):
 
 def test_per_group_rates_match_metricframe(vl, dataset):
     df, data, policy = dataset
-    controls = {c["id"]: c for c in vl("enforce", "--data", data, "--policy", policy, "--format", "json", "--no-record").json()["controls"]}
+    controls = {
+        c["id"]: c
+        for c in vl("enforce", "--data", data, "--policy", policy, "--format", "json", "--no-record").json()["controls"]
+    }
     y, p, g = df["target"], df["prediction"], df["group"]
     mf = flm.MetricFrame(
         metrics={"tpr": flm.true_positive_rate, "fpr": flm.false_positive_rate, "sel": flm.selection_rate},
@@ -190,6 +193,8 @@ def test_design_hand_check_vector(vl, tmp_path):
         ]
     ]
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(doc))
-    run = vl("enforce", "--data", "v.csv", "--policy", "p.yaml", "--target", "y", "--prediction", "yhat", "--format", "json")
+    run = vl(
+        "enforce", "--data", "v.csv", "--policy", "p.yaml", "--target", "y", "--prediction", "yhat", "--format", "json"
+    )
     got = {c["id"]: c["actual_value"] for c in run.json()["controls"]}
     assert got == pytest.approx({"dpd": 0.4, "dpr": 0.5, "eod": 0.5, "eop": 0.5}, abs=1e-12)

@@ -14,7 +14,13 @@ def write_policy(path, *controls):
 
 
 def ctl(cid, metric, op=">=", threshold=0.0, **props):
-    return {"id": cid, "metric_key": metric, "operator": op, "threshold": threshold, **{k.replace("__", "."): v for k, v in props.items()}}
+    return {
+        "id": cid,
+        "metric_key": metric,
+        "operator": op,
+        "threshold": threshold,
+        **{k.replace("__", "."): v for k, v in props.items()},
+    }
 
 
 @pytest.fixture
@@ -44,7 +50,7 @@ def test_missing_column_lists_existing_columns(vl, tmp_path, frame):
     results, c = only_control(run)
     assert results["passed"] is False
     assert c["status"] == "error" and c["passed"] is False
-    assert "column \"Attribute9\", which the data does not have; columns: class, sex" in c["reason"]
+    assert 'column "Attribute9", which the data does not have; columns: class, sex' in c["reason"]
 
 
 def test_unbound_variable_without_synonym(vl, tmp_path, frame):
@@ -53,7 +59,9 @@ def test_unbound_variable_without_synonym(vl, tmp_path, frame):
     run = vl("enforce", "--data", data, "--policy", policy, "--format", "json")
     assert run.code == 1
     _, c = only_control(run)
-    assert c["reason"] == 'variable "ethnicity" matches no column (map it with ethnicity=COLUMN); columns: class, region'
+    assert (
+        c["reason"] == 'variable "ethnicity" matches no column (map it with ethnicity=COLUMN); columns: class, region'
+    )
 
 
 def test_synonym_binding_is_recorded(vl, tmp_path, frame):
@@ -85,7 +93,9 @@ def test_group_without_positives_is_an_error_where_fairlearn_says_zero(vl, tmp_p
 
 def test_empty_data_is_an_error(vl, tmp_path, frame):
     data = frame(pd.DataFrame({"target": pd.Series([], dtype="int64"), "g": pd.Series([], dtype="str")}), "e.parquet")
-    policy = write_policy(tmp_path / "p.yaml", ctl("c", "disparate_impact", input__dimension="g"), ctl("a", "class_imbalance"))
+    policy = write_policy(
+        tmp_path / "p.yaml", ctl("c", "disparate_impact", input__dimension="g"), ctl("a", "class_imbalance")
+    )
     run = vl("enforce", "--data", data, "--policy", policy, "--format", "json")
     assert run.code == 1
     assert [c["status"] for c in run.json()["controls"]] == ["error", "error"]
@@ -116,7 +126,9 @@ def test_text_labels_need_positive_label(vl, tmp_path, frame):
     policy = write_policy(tmp_path / "p.yaml", ctl("c", "disparate_impact", input__dimension="g"))
     _, c = only_control(vl("enforce", "--data", data, "--policy", policy, "--format", "json"))
     assert c["status"] == "error" and "positive_label" in c["reason"]
-    policy = write_policy(tmp_path / "p.yaml", ctl("c", "disparate_impact", input__dimension="g", positive_label="good"))
+    policy = write_policy(
+        tmp_path / "p.yaml", ctl("c", "disparate_impact", input__dimension="g", positive_label="good")
+    )
     _, c = only_control(vl("enforce", "--data", data, "--policy", policy, "--format", "json"))
     assert c["actual_value"] == pytest.approx(0.5)
 
@@ -144,7 +156,10 @@ def test_unknown_metric_exits_2_with_suggestion(vl, tmp_path, frame):
     policy.write_text("- id: a\n  metric_key: disparate_impakt\n  operator: '>'\n  threshold: 0.8\n")
     run = vl("enforce", "--data", data, "--policy", policy)
     assert run.code == 2
-    assert f"{policy}:2:15: control \"a\": unknown metric_key \"disparate_impakt\"; closest known: disparate_impact" in run.stderr
+    assert (
+        f'{policy}:2:15: control "a": unknown metric_key "disparate_impakt"; closest known: disparate_impact'
+        in run.stderr
+    )
 
 
 def test_missing_data_file_and_bad_mapping_exit_2(vl, tmp_path):
@@ -157,7 +172,9 @@ def test_missing_data_file_and_bad_mapping_exit_2(vl, tmp_path):
 
 def test_warn_mode_failure_does_not_fail_the_run(vl, tmp_path, frame):
     data = frame(pd.DataFrame({"target": [1, 1, 1, 0]}))
-    policy = write_policy(tmp_path / "p.yaml", ctl("c", "class_imbalance", op=">", threshold=0.5, enforcement_mode="warn"))
+    policy = write_policy(
+        tmp_path / "p.yaml", ctl("c", "class_imbalance", op=">", threshold=0.5, enforcement_mode="warn")
+    )
     run = vl("enforce", "--data", data, "--policy", policy, "--format", "json")
     assert run.code == 0
     _, c = only_control(run)

@@ -92,6 +92,8 @@ fn parse_mapping(s: &str) -> Result<(String, String), String> {
         Some((var, col)) if !var.trim().is_empty() && !col.trim().is_empty() => {
             Ok((var.trim().to_string(), col.trim().to_string()))
         }
-        _ => Err(format!("expected VAR=COLUMN (e.g. gender=Attribute9), got {s:?}")),
+        _ => Err(format!(
+            "expected VAR=COLUMN (e.g. gender=Attribute9), got {s:?}"
+        )),
     }
 }

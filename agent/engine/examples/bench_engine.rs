@@ -22,15 +22,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let repeats: usize = repeats.parse()?;
     let policy = load_policy(&PathBuf::from(policy))?;
-    let df = LazyFrame::scan_parquet(PlRefPath::new(data.as_str()), ScanArgsParquet::default())?.collect()?;
+    let df = LazyFrame::scan_parquet(PlRefPath::new(data.as_str()), ScanArgsParquet::default())?
+        .collect()?;
     let mapping = Mapping::new();
 
     let mut engine = Vec::new();
     for _ in 0..repeats {
         let start = Instant::now();
-        let results = evaluate(&policy, DataSet { frame: df.clone().lazy(), source: "bench".into() }, &mapping)?;
+        let results = evaluate(
+            &policy,
+            DataSet {
+                frame: df.clone().lazy(),
+                source: "bench".into(),
+            },
+            &mapping,
+        )?;
         engine.push(start.elapsed().as_secs_f64());
-        assert!(results.controls.iter().all(|c| c.actual_value.is_some()), "{:?}", results.controls[0].reason);
+        assert!(
+            results.controls.iter().all(|c| c.actual_value.is_some()),
+            "{:?}",
+            results.controls[0].reason
+        );
     }
 
     let mut floor = Vec::new();

@@ -11,8 +11,22 @@ use std::collections::BTreeMap;
 /// Known alternative column names per variable, tried in order. Kept short
 /// on purpose: a wrong guess is worse than a clear error.
 pub const SYNONYMS: &[(&str, &[&str])] = &[
-    ("target", &["class", "label", "y", "y_true", "true_label", "ground_truth", "outcome"]),
-    ("prediction", &["y_pred", "pred", "predictions", "predicted"]),
+    (
+        "target",
+        &[
+            "class",
+            "label",
+            "y",
+            "y_true",
+            "true_label",
+            "ground_truth",
+            "outcome",
+        ],
+    ),
+    (
+        "prediction",
+        &["y_pred", "pred", "predictions", "predicted"],
+    ),
     ("gender", &["sex", "Sex", "Gender", "sexo"]),
     ("sex", &["gender", "Gender", "Sex"]),
     ("age", &["Age", "age_group", "edad"]),
@@ -83,17 +97,29 @@ mod tests {
     fn mapping_then_name_then_synonym() {
         let c = cols(&["Attribute9", "class", "age"]);
         let m = Mapping::new().with("gender", "Attribute9");
-        assert_eq!(bind("gender", &m, &c), Ok(("Attribute9".into(), BoundBy::Mapping)));
+        assert_eq!(
+            bind("gender", &m, &c),
+            Ok(("Attribute9".into(), BoundBy::Mapping))
+        );
         assert_eq!(bind("age", &m, &c), Ok(("age".into(), BoundBy::SameName)));
-        assert_eq!(bind("target", &m, &c), Ok(("class".into(), BoundBy::Synonym)));
+        assert_eq!(
+            bind("target", &m, &c),
+            Ok(("class".into(), BoundBy::Synonym))
+        );
     }
 
     #[test]
     fn unbound_variable_lists_the_columns() {
         let c = cols(&["a", "b"]);
         let e = bind("gender", &Mapping::new(), &c).unwrap_err();
-        assert_eq!(e, "variable \"gender\" matches no column (map it with gender=COLUMN); columns: a, b");
+        assert_eq!(
+            e,
+            "variable \"gender\" matches no column (map it with gender=COLUMN); columns: a, b"
+        );
         let e = bind("gender", &Mapping::new().with("gender", "sexx"), &c).unwrap_err();
-        assert!(e.contains("mapped to column \"sexx\", which the data does not have"), "{e}");
+        assert!(
+            e.contains("mapped to column \"sexx\", which the data does not have"),
+            "{e}"
+        );
     }
 }

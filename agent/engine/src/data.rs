@@ -21,19 +21,38 @@ pub enum DataError {
 /// Opens a file as a lazy frame, choosing the reader by extension.
 pub fn open_data(path: &Path) -> Result<LazyFrame, DataError> {
     if !path.exists() {
-        return Err(DataError::Missing { path: path.to_path_buf() });
+        return Err(DataError::Missing {
+            path: path.to_path_buf(),
+        });
     }
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let pl_path = PlRefPath::new(path.to_string_lossy().as_ref());
-    let read = |source| DataError::Read { path: path.to_path_buf(), source };
+    let read = |source| DataError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut lf = match ext.as_str() {
         "csv" => LazyCsvReader::new(pl_path).with_has_header(true).finish(),
-        "tsv" => LazyCsvReader::new(pl_path).with_has_header(true).with_separator(b'\t').finish(),
+        "tsv" => LazyCsvReader::new(pl_path)
+            .with_has_header(true)
+            .with_separator(b'\t')
+            .finish(),
         "parquet" | "pq" => LazyFrame::scan_parquet(pl_path, ScanArgsParquet::default()),
-        "arrow" | "ipc" | "feather" => {
-            LazyFrame::scan_ipc(pl_path, IpcScanOptions::default(), UnifiedScanArgs::default())
+        "arrow" | "ipc" | "feather" => LazyFrame::scan_ipc(
+            pl_path,
+            IpcScanOptions::default(),
+            UnifiedScanArgs::default(),
+        ),
+        _ => {
+            return Err(DataError::UnsupportedFormat {
+                path: path.to_path_buf(),
+                ext,
+            })
         }
-        _ => return Err(DataError::UnsupportedFormat { path: path.to_path_buf(), ext }),
     }
     .map_err(read)?;
     // Reading the schema here surfaces a corrupt file as a read error.

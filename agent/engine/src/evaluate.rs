@@ -16,7 +16,8 @@ use crate::data::DataError;
 use crate::fingerprint::fingerprint;
 use crate::params::{self, Params};
 use crate::results::{
-    ControlResult, DataInfo, EngineInfo, PolicyInfo, Results, SourceInfo, Status, Summary, SCHEMA_VERSION,
+    ControlResult, DataInfo, EngineInfo, PolicyInfo, Results, SourceInfo, Status, Summary,
+    SCHEMA_VERSION,
 };
 use crate::tables::{self, Grouping};
 
@@ -28,7 +29,9 @@ pub struct DataSet {
 
 impl std::fmt::Debug for DataSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DataSet").field("source", &self.source).finish_non_exhaustive()
+        f.debug_struct("DataSet")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
     }
 }
 
@@ -42,7 +45,10 @@ struct Plan {
 
 impl Plan {
     fn one(&self, slot: Slot) -> Option<&str> {
-        self.columns.get(&slot).and_then(|c| c.first()).map(String::as_str)
+        self.columns
+            .get(&slot)
+            .and_then(|c| c.first())
+            .map(String::as_str)
     }
 }
 
@@ -55,12 +61,19 @@ fn default_variable(slot: Slot) -> Option<&'static str> {
     }
 }
 
-fn plan(control: &Control, mapping: &Mapping, columns: &[String], bound: &mut BTreeMap<String, String>) -> Result<Plan, String> {
+fn plan(
+    control: &Control,
+    mapping: &Mapping,
+    columns: &[String],
+    bound: &mut BTreeMap<String, String>,
+) -> Result<Plan, String> {
     let params = params::parse(control.metric, &control.params)?;
     let mut slots: BTreeSet<Slot> = control.metric.required_slots().iter().copied().collect();
     slots.extend(control.inputs.keys().copied());
     // Outcome-rate metrics read the prediction only when the control binds one.
-    if control.metric.family() == Family::OutcomeRate && !control.inputs.contains_key(&Slot::Prediction) {
+    if control.metric.family() == Family::OutcomeRate
+        && !control.inputs.contains_key(&Slot::Prediction)
+    {
         slots.remove(&Slot::Prediction);
     }
     let mut out = BTreeMap::new();
@@ -85,34 +98,53 @@ fn plan(control: &Control, mapping: &Mapping, columns: &[String], bound: &mut BT
         }
         out.insert(slot, cols);
     }
-    Ok(Plan { columns: out, params })
+    Ok(Plan {
+        columns: out,
+        params,
+    })
 }
 
 /// Evaluates a policy on a dataset.
 ///
 /// Errors here are about the data as a whole (unreadable file); everything
 /// about a single control becomes that control's `error` result.
-pub fn evaluate(policy: &Policy, mut data: DataSet, mapping: &Mapping) -> Result<Results, DataError> {
+pub fn evaluate(
+    policy: &Policy,
+    mut data: DataSet,
+    mapping: &Mapping,
+) -> Result<Results, DataError> {
     let schema = data.frame.collect_schema()?;
     let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
 
     let mut bound = BTreeMap::new();
-    let plans: Vec<Result<Plan, String>> =
-        policy.controls.iter().map(|c| plan(c, mapping, &columns, &mut bound)).collect();
+    let plans: Vec<Result<Plan, String>> = policy
+        .controls
+        .iter()
+        .map(|c| plan(c, mapping, &columns, &mut bound))
+        .collect();
 
     let mut used: BTreeSet<String> = BTreeSet::new();
     for (control, plan) in policy.controls.iter().zip(&plans) {
         let Ok(plan) = plan else { continue };
         used.extend(plan.columns.values().flatten().cloned());
-        if control.metric == MetricKey::DataCompleteness && !plan.columns.contains_key(&Slot::Columns) {
+        if control.metric == MetricKey::DataCompleteness
+            && !plan.columns.contains_key(&Slot::Columns)
+        {
             used.extend(columns.iter().cloned());
         }
     }
     let used: Vec<String> = used.into_iter().collect();
     // Read the used columns once; every table below scans this in memory.
-    let frame = data.frame.select(used.iter().map(|c| col(c.as_str())).collect::<Vec<_>>()).collect()?;
+    let frame = data
+        .frame
+        .select(used.iter().map(|c| col(c.as_str())).collect::<Vec<_>>())
+        .collect()?;
     let rows = frame.height() as u64;
-    let fingerprint = if used.is_empty() { None } else { Some(fingerprint(&frame)?) };
+    let fingerprint = if used.is_empty() {
+        None
+    } else {
+        Some(fingerprint(&frame)?)
+    };
 
     let mut cache = TableCache::default();
     let controls: Vec<ControlResult> = policy
@@ -120,15 +152,25 @@ pub fn evaluate(policy: &Policy, mut data: DataSet, mapping: &Mapping) -> Result
         .iter()
         .zip(plans)
         .map(|(control, plan)| {
-            let outcome = plan.and_then(|p| {
+            let outcome = plan.map(|p| {
                 let computed = compute(control, &p, &frame, &schema, &columns, &mut cache);
-                Ok((p, computed))
+                (p, computed)
             });
             control_result(control, outcome)
         })
         .collect();
 
-    Ok(assemble(policy, controls, DataInfo { source: data.source, fingerprint, rows: Some(rows), columns_used: used, mapping: bound }))
+    Ok(assemble(
+        policy,
+        controls,
+        DataInfo {
+            source: data.source,
+            fingerprint,
+            rows: Some(rows),
+            columns_used: used,
+            mapping: bound,
+        },
+    ))
 }
 
 /// Checks metric values computed elsewhere (`vl.enforce(metrics={...})`):
@@ -144,11 +186,26 @@ pub fn evaluate_metrics(policy: &Policy, values: &BTreeMap<String, f64>) -> Resu
                 .find_map(|k| values.get(*k).copied());
             let outcome = match value {
                 Some(v) if v.is_finite() => Ok((
-                    Plan { columns: BTreeMap::new(), params: Params::default() },
-                    Ok(Computed { value: MetricValue { value: v, groups: vec![] }, ci: None }),
+                    Plan {
+                        columns: BTreeMap::new(),
+                        params: Params::default(),
+                    },
+                    Ok(Computed {
+                        value: MetricValue {
+                            value: v,
+                            groups: vec![],
+                        },
+                        ci: None,
+                    }),
                 )),
-                Some(v) => Err(format!("value {v} given for {} is not a finite number", c.metric)),
-                None => Err(format!("no value given for control {:?} (metric {})", c.id, c.metric)),
+                Some(v) => Err(format!(
+                    "value {v} given for {} is not a finite number",
+                    c.metric
+                )),
+                None => Err(format!(
+                    "no value given for control {:?} (metric {})",
+                    c.id, c.metric
+                )),
             };
             let mut r = control_result(c, outcome);
             r.params = c.params.clone();
@@ -182,7 +239,10 @@ fn assemble(policy: &Policy, controls: Vec<ControlResult>, data: DataInfo) -> Re
         passed,
         summary,
         evaluated_at: now_rfc3339(),
-        engine: EngineInfo { name: "venturalitica", version: env!("CARGO_PKG_VERSION") },
+        engine: EngineInfo {
+            name: "venturalitica",
+            version: env!("CARGO_PKG_VERSION"),
+        },
         policy: PolicyInfo {
             path: main.path.display().to_string(),
             title: policy.title.clone(),
@@ -192,7 +252,10 @@ fn assemble(policy: &Policy, controls: Vec<ControlResult>, data: DataInfo) -> Re
             sha256: main.sha256.clone(),
             imports: policy.sources[1..]
                 .iter()
-                .map(|s| SourceInfo { path: s.path.display().to_string(), sha256: s.sha256.clone() })
+                .map(|s| SourceInfo {
+                    path: s.path.display().to_string(),
+                    sha256: s.sha256.clone(),
+                })
                 .collect(),
         },
         data,
@@ -213,8 +276,14 @@ struct Computed {
 /// Count tables shared by controls that read the same columns.
 #[derive(Default)]
 struct TableCache {
-    outcome: HashMap<String, Result<venturalitica_metrics::GroupTable<venturalitica_metrics::OutcomeCounts>, String>>,
-    binary: HashMap<String, Result<venturalitica_metrics::GroupTable<venturalitica_metrics::BinaryCounts>, String>>,
+    outcome: HashMap<
+        String,
+        Result<venturalitica_metrics::GroupTable<venturalitica_metrics::OutcomeCounts>, String>,
+    >,
+    binary: HashMap<
+        String,
+        Result<venturalitica_metrics::GroupTable<venturalitica_metrics::BinaryCounts>, String>,
+    >,
 }
 
 fn compute(
@@ -228,11 +297,17 @@ fn compute(
     let key = control.metric;
     let lf = || frame.clone().lazy();
     let label = plan.params.positive_label.as_deref();
-    let grouping = plan.one(Slot::Dimension).map(|c| Grouping { column: c.to_string(), bins: plan.params.bins.clone() });
+    let grouping = plan.one(Slot::Dimension).map(|c| Grouping {
+        column: c.to_string(),
+        bins: plan.params.bins.clone(),
+    });
     let metric_err = |e: compute::MetricError| e.to_string();
     match key.family() {
         Family::OutcomeRate => {
-            let column = plan.one(Slot::Prediction).or(plan.one(Slot::Target)).unwrap_or_default();
+            let column = plan
+                .one(Slot::Prediction)
+                .or(plan.one(Slot::Target))
+                .unwrap_or_default();
             // selection_rate may have no attribute: then one group of every row.
             let grouping = grouping.filter(|_| plan.one(Slot::Dimension).is_some());
             let cache_key = format!("{grouping:?}|{column}|{label:?}");
@@ -245,13 +320,19 @@ fn compute(
                 })
                 .clone()?;
             let value = compute::outcome_metric(key, &table).map_err(metric_err)?;
-            let ci = plan.params.bootstrap.and_then(|spec| bootstrap_ci(&table, spec, |t| compute::outcome_value(key, t).ok()));
+            let ci = plan.params.bootstrap.and_then(|spec| {
+                bootstrap_ci(&table, spec, |t| compute::outcome_value(key, t).ok())
+            });
             Ok(Computed { value, ci })
         }
         Family::ErrorRate | Family::Performance => {
             let target = plan.one(Slot::Target).unwrap_or_default();
             let prediction = plan.one(Slot::Prediction).unwrap_or_default();
-            let grouping = if key.family() == Family::ErrorRate { grouping } else { None };
+            let grouping = if key.family() == Family::ErrorRate {
+                grouping
+            } else {
+                None
+            };
             let cache_key = format!("{grouping:?}|{target}|{prediction}|{label:?}");
             let table = cache
                 .binary
@@ -263,7 +344,9 @@ fn compute(
                 })
                 .clone()?;
             let value = compute::binary_metric(key, &table).map_err(metric_err)?;
-            let ci = plan.params.bootstrap.and_then(|spec| bootstrap_ci(&table, spec, |t| compute::binary_value(key, t).ok()));
+            let ci = plan.params.bootstrap.and_then(|spec| {
+                bootstrap_ci(&table, spec, |t| compute::binary_value(key, t).ok())
+            });
             Ok(Computed { value, ci })
         }
         Family::ClassBalance => {
@@ -276,17 +359,29 @@ fn compute(
             Ok(Computed { value, ci })
         }
         Family::Completeness => {
-            let cols = plan.columns.get(&Slot::Columns).cloned().unwrap_or_else(|| all_columns.to_vec());
+            let cols = plan
+                .columns
+                .get(&Slot::Columns)
+                .cloned()
+                .unwrap_or_else(|| all_columns.to_vec());
             let counts = tables::null_counts(lf(), &cols)?;
-            Ok(Computed { value: privacy::completeness(&counts).map_err(metric_err)?, ci: None })
+            Ok(Computed {
+                value: privacy::completeness(&counts).map_err(metric_err)?,
+                ci: None,
+            })
         }
         Family::Privacy => {
-            let qis = plan.columns.get(&Slot::QuasiIdentifiers).cloned().unwrap_or_default();
+            let qis = plan
+                .columns
+                .get(&Slot::QuasiIdentifiers)
+                .cloned()
+                .unwrap_or_default();
             let sensitive = plan.one(Slot::Sensitive);
             let rows = tables::equivalence_classes(lf(), &qis, sensitive)?;
             let value = match key {
                 MetricKey::KAnonymity => {
-                    let sizes: Vec<(String, u64)> = rows.into_iter().map(|(c, _, n)| (c, n)).collect();
+                    let sizes: Vec<(String, u64)> =
+                        rows.into_iter().map(|(c, _, n)| (c, n)).collect();
                     privacy::k_anonymity(&sizes)
                 }
                 MetricKey::LDiversity => privacy::l_diversity(&rows),
@@ -296,17 +391,25 @@ fn compute(
             Ok(Computed { value, ci: None })
         }
         Family::Schema => {
-            let sensitive: Vec<String> = plan
-                .params
-                .sensitive_columns
-                .clone()
-                .unwrap_or_else(|| DEFAULT_SENSITIVE_COLUMNS.iter().map(|s| s.to_string()).collect());
-            Ok(Computed { value: privacy::data_minimization(all_columns, &sensitive).map_err(metric_err)?, ci: None })
+            let sensitive: Vec<String> =
+                plan.params.sensitive_columns.clone().unwrap_or_else(|| {
+                    DEFAULT_SENSITIVE_COLUMNS
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect()
+                });
+            Ok(Computed {
+                value: privacy::data_minimization(all_columns, &sensitive).map_err(metric_err)?,
+                ci: None,
+            })
         }
     }
 }
 
-fn control_result(control: &Control, outcome: Result<(Plan, Result<Computed, String>), String>) -> ControlResult {
+fn control_result(
+    control: &Control,
+    outcome: Result<(Plan, Result<Computed, String>), String>,
+) -> ControlResult {
     let mut r = ControlResult {
         id: control.id.clone(),
         description: control.description.clone(),
@@ -337,7 +440,11 @@ fn control_result(control: &Control, outcome: Result<(Plan, Result<Computed, Str
         .columns
         .iter()
         .map(|(slot, cols)| {
-            let v = if slot.is_list() { Value::from(cols.clone()) } else { Value::from(cols[0].clone()) };
+            let v = if slot.is_list() {
+                Value::from(cols.clone())
+            } else {
+                Value::from(cols[0].clone())
+            };
             (slot.name().to_string(), v)
         })
         .collect();
@@ -358,10 +465,7 @@ fn control_result(control: &Control, outcome: Result<(Plan, Result<Computed, Str
             if !r.passed {
                 r.reason = Some(format!(
                     "{} = {} does not satisfy {} {}",
-                    control.metric,
-                    c.value.value,
-                    control.operator,
-                    control.threshold
+                    control.metric, c.value.value, control.operator, control.threshold
                 ));
             }
         }

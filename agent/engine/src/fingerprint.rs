@@ -58,9 +58,16 @@ fn hash_numeric<T, const N: usize>(
 
 /// Fingerprints the columns of `df` (all of them; the caller selects).
 pub fn fingerprint(df: &DataFrame) -> PolarsResult<String> {
-    let mut h = Hasher { sha: Sha256::new(), buf: Vec::with_capacity(FLUSH + 64) };
+    let mut h = Hasher {
+        sha: Sha256::new(),
+        buf: Vec::with_capacity(FLUSH + 64),
+    };
     h.put(b"venturalitica-fingerprint-v1\n");
-    let mut names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+    let mut names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     names.sort();
     for name in names {
         let s = df.column(&name)?.as_materialized_series();
@@ -81,7 +88,9 @@ pub fn fingerprint(df: &DataFrame) -> PolarsResult<String> {
         h.put(&(s.len() as u64).to_le_bytes());
         match kind {
             "int" => hash_numeric(&mut h, s.cast(&DataType::Int64)?.i64()?, i64::to_le_bytes),
-            "float" => hash_numeric(&mut h, s.cast(&DataType::Float64)?.f64()?, |v: f64| v.to_bits().to_le_bytes()),
+            "float" => hash_numeric(&mut h, s.cast(&DataType::Float64)?.f64()?, |v: f64| {
+                v.to_bits().to_le_bytes()
+            }),
             "bool" => {
                 let has_nulls = s.null_count() > 0;
                 for v in s.bool()?.iter() {

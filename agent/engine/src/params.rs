@@ -45,7 +45,10 @@ pub fn parse(metric: MetricKey, raw: &BTreeMap<String, String>) -> Result<Params
             "bins" => {
                 let mut edges = Vec::new();
                 for item in list(value) {
-                    edges.push(item.parse::<f64>().map_err(|_| bad("bin edges must be numbers"))?);
+                    edges.push(
+                        item.parse::<f64>()
+                            .map_err(|_| bad("bin edges must be numbers"))?,
+                    );
                 }
                 if edges.is_empty() || edges.windows(2).any(|w| w[0] >= w[1]) {
                     return Err(bad("bin edges must be one or more ascending numbers"));
@@ -64,7 +67,9 @@ pub fn parse(metric: MetricKey, raw: &BTreeMap<String, String>) -> Result<Params
                 bootstrap_on = n > 0;
                 spec.resamples = n;
             }
-            "bootstrap_seed" => spec.seed = value.parse().map_err(|_| bad("must be a whole number"))?,
+            "bootstrap_seed" => {
+                spec.seed = value.parse().map_err(|_| bad("must be a whole number"))?
+            }
             "sensitive_columns" if metric.own_params().contains(&"sensitive_columns") => {
                 p.sensitive_columns = Some(list(value));
             }
@@ -83,21 +88,32 @@ mod tests {
     use super::*;
 
     fn raw(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
     fn defaults_and_overrides() {
         let p = parse(MetricKey::DisparateImpact, &raw(&[])).unwrap();
         assert_eq!(p.bootstrap, Some(BootstrapSpec::default()));
-        let p = parse(MetricKey::DisparateImpact, &raw(&[("bins", "[25, 60]"), ("bootstrap_resamples", "0")])).unwrap();
+        let p = parse(
+            MetricKey::DisparateImpact,
+            &raw(&[("bins", "[25, 60]"), ("bootstrap_resamples", "0")]),
+        )
+        .unwrap();
         assert_eq!(p.bins, Some(vec![25.0, 60.0]));
         assert_eq!(p.bootstrap, None);
     }
 
     #[test]
     fn bad_values_name_the_parameter() {
-        let e = parse(MetricKey::DisparateImpact, &raw(&[("confidence_level", "95")])).unwrap_err();
+        let e = parse(
+            MetricKey::DisparateImpact,
+            &raw(&[("confidence_level", "95")]),
+        )
+        .unwrap_err();
         assert!(e.starts_with("parameter confidence_level=\"95\""), "{e}");
         assert!(parse(MetricKey::DisparateImpact, &raw(&[("bins", "60, 25")])).is_err());
     }

@@ -34,33 +34,56 @@ fn bin_labels(edges: &[f64]) -> Vec<String> {
 impl Grouping {
     fn key_expr(&self, schema: &Schema) -> Result<Expr, String> {
         let c = col(self.column.as_str());
-        let Some(edges) = &self.bins else { return Ok(c.alias("group")) };
-        let dtype = schema.get(self.column.as_str()).cloned().unwrap_or(DataType::Null);
+        let Some(edges) = &self.bins else {
+            return Ok(c.alias("group"));
+        };
+        let dtype = schema
+            .get(self.column.as_str())
+            .cloned()
+            .unwrap_or(DataType::Null);
         if !dtype.is_primitive_numeric() {
-            return Err(format!("bins need a numeric attribute, but column {:?} is {dtype}", self.column));
+            return Err(format!(
+                "bins need a numeric attribute, but column {:?} is {dtype}",
+                self.column
+            ));
         }
         // Bin index per row: the number of edges at or below the value.
         let mut idx = lit(0u32);
         for e in edges {
             idx = idx + c.clone().gt_eq(lit(*e)).cast(DataType::UInt32);
         }
-        Ok(when(c.is_null()).then(lit(NULL).cast(DataType::UInt32)).otherwise(idx).alias("group"))
+        Ok(when(c.is_null())
+            .then(lit(NULL).cast(DataType::UInt32))
+            .otherwise(idx)
+            .alias("group"))
     }
 
     /// Turns the aggregated key column into group labels.
     fn labels(&self, key: &Column) -> Result<Vec<String>, String> {
         let strings = if let Some(edges) = &self.bins {
             let names = bin_labels(edges);
-            let idx = key.as_materialized_series().u32().map_err(|e| e.to_string())?.clone();
+            let idx = key
+                .as_materialized_series()
+                .u32()
+                .map_err(|e| e.to_string())?
+                .clone();
             return Ok(idx
                 .iter()
-                .map(|i| i.map(|i| names[i as usize].clone()).unwrap_or_else(|| MISSING_GROUP.to_string()))
+                .map(|i| {
+                    i.map(|i| names[i as usize].clone())
+                        .unwrap_or_else(|| MISSING_GROUP.to_string())
+                })
                 .collect());
         } else {
-            key.as_materialized_series().cast(&DataType::String).map_err(|e| e.to_string())?
+            key.as_materialized_series()
+                .cast(&DataType::String)
+                .map_err(|e| e.to_string())?
         };
         let ca = strings.str().map_err(|e| e.to_string())?;
-        Ok(ca.iter().map(|s| s.unwrap_or(MISSING_GROUP).to_string()).collect())
+        Ok(ca
+            .iter()
+            .map(|s| s.unwrap_or(MISSING_GROUP).to_string())
+            .collect())
     }
 }
 
@@ -78,7 +101,8 @@ pub struct Positive {
 pub fn positive(schema: &Schema, column: &str, label: Option<&str>) -> Result<Positive, String> {
     let dtype = schema.get(column).cloned().unwrap_or(DataType::Null);
     let c = col(column);
-    let bad_label = |l: &str| format!("positive_label {l:?} does not fit column {column:?} of type {dtype}");
+    let bad_label =
+        |l: &str| format!("positive_label {l:?} does not fit column {column:?} of type {dtype}");
     let (is_positive, invalid) = match &dtype {
         DataType::Boolean => {
             let want = match label.unwrap_or("true").to_ascii_lowercase().as_str() {
@@ -106,19 +130,32 @@ pub fn positive(schema: &Schema, column: &str, label: Option<&str>) -> Result<Po
         },
         other => return Err(format!("column {column:?} has type {other}, which cannot be a binary outcome")),
     };
-    Ok(Positive { column: column.to_string(), is_positive, invalid })
+    Ok(Positive {
+        column: column.to_string(),
+        is_positive,
+        invalid,
+    })
 }
 
 fn u64s(df: &DataFrame, name: &str) -> Result<Vec<u64>, String> {
     let s = df.column(name).map_err(|e| e.to_string())?;
-    let s = s.as_materialized_series().cast(&DataType::UInt64).map_err(|e| e.to_string())?;
-    Ok(s.u64().map_err(|e| e.to_string())?.iter().map(|v| v.unwrap_or(0)).collect())
+    let s = s
+        .as_materialized_series()
+        .cast(&DataType::UInt64)
+        .map_err(|e| e.to_string())?;
+    Ok(s.u64()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|v| v.unwrap_or(0))
+        .collect())
 }
 
 fn check_clean(df: &DataFrame, nulls: &str, invalid: &str, column: &str) -> Result<(), String> {
     let n: u64 = u64s(df, nulls)?.iter().sum();
     if n > 0 {
-        return Err(format!("column {column:?} has {n} missing values; a rate over it would silently drop them"));
+        return Err(format!(
+            "column {column:?} has {n} missing values; a rate over it would silently drop them"
+        ));
     }
     if df.column(invalid).is_ok() {
         let n: u64 = u64s(df, invalid)?.iter().sum();
@@ -143,7 +180,11 @@ fn count(e: Expr, name: &str) -> Expr {
 }
 
 fn invalid_count(p: &Positive, name: &str) -> Vec<Expr> {
-    p.invalid.clone().map(|e| count(e, name)).into_iter().collect()
+    p.invalid
+        .clone()
+        .map(|e| count(e, name))
+        .into_iter()
+        .collect()
 }
 
 /// Rows and positives per group (outcome-rate metrics).
@@ -156,7 +197,10 @@ pub fn outcome_table(
     let mut aggs = vec![
         len().cast(DataType::UInt64).alias("n"),
         count(outcome.is_positive.clone(), "pos"),
-        col(outcome.column.as_str()).null_count().cast(DataType::UInt64).alias("nulls"),
+        col(outcome.column.as_str())
+            .null_count()
+            .cast(DataType::UInt64)
+            .alias("nulls"),
     ];
     aggs.extend(invalid_count(outcome, "invalid"));
     let df = match grouping {
@@ -169,7 +213,11 @@ pub fn outcome_table(
     let groups = group_labels(&df, grouping)?;
     let (n, pos) = (u64s(&df, "n")?, u64s(&df, "pos")?);
     Ok(GroupTable::new(
-        groups.into_iter().zip(n.into_iter().zip(pos)).map(|(g, (n, positives))| (g, OutcomeCounts { n, positives })).collect(),
+        groups
+            .into_iter()
+            .zip(n.into_iter().zip(pos))
+            .map(|(g, (n, positives))| (g, OutcomeCounts { n, positives }))
+            .collect(),
     ))
 }
 
@@ -187,8 +235,14 @@ pub fn binary_table(
         count(y.clone().not().and(p.clone()), "fp"),
         count(y.clone().not().and(p.clone().not()), "tn"),
         count(y.and(p.not()), "fn"),
-        col(label.column.as_str()).null_count().cast(DataType::UInt64).alias("y_nulls"),
-        col(prediction.column.as_str()).null_count().cast(DataType::UInt64).alias("p_nulls"),
+        col(label.column.as_str())
+            .null_count()
+            .cast(DataType::UInt64)
+            .alias("y_nulls"),
+        col(prediction.column.as_str())
+            .null_count()
+            .cast(DataType::UInt64)
+            .alias("p_nulls"),
     ];
     aggs.extend(invalid_count(label, "y_invalid"));
     aggs.extend(invalid_count(prediction, "p_invalid"));
@@ -201,10 +255,20 @@ pub fn binary_table(
     check_clean(&df, "y_nulls", "y_invalid", &label.column)?;
     check_clean(&df, "p_nulls", "p_invalid", &prediction.column)?;
     let groups = group_labels(&df, grouping)?;
-    let cells = [u64s(&df, "tp")?, u64s(&df, "fp")?, u64s(&df, "tn")?, u64s(&df, "fn")?];
+    let cells = [
+        u64s(&df, "tp")?,
+        u64s(&df, "fp")?,
+        u64s(&df, "tn")?,
+        u64s(&df, "fn")?,
+    ];
     let mut rows = Vec::with_capacity(groups.len());
     for (i, g) in groups.into_iter().enumerate() {
-        let c = BinaryCounts { tp: cells[0][i], fp: cells[1][i], tn: cells[2][i], fn_: cells[3][i] };
+        let c = BinaryCounts {
+            tp: cells[0][i],
+            fp: cells[1][i],
+            tn: cells[2][i],
+            fn_: cells[3][i],
+        };
         if c.n() > 0 {
             rows.push((g, c));
         }
@@ -219,10 +283,15 @@ pub fn class_table(lf: LazyFrame, column: &str) -> Result<ClassCounts, String> {
         .agg([len().cast(DataType::UInt64).alias("n")])
         .collect()
         .map_err(|e| e.to_string())?;
-    let grouping = Grouping { column: column.to_string(), bins: None };
+    let grouping = Grouping {
+        column: column.to_string(),
+        bins: None,
+    };
     let labels = grouping.labels(df.column("group").map_err(|e| e.to_string())?)?;
     if labels.iter().any(|l| l == MISSING_GROUP) {
-        return Err(format!("column {column:?} has missing values; class balance would silently drop them"));
+        return Err(format!(
+            "column {column:?} has missing values; class balance would silently drop them"
+        ));
     }
     let mut classes: Vec<(String, u64)> = labels.into_iter().zip(u64s(&df, "n")?).collect();
     classes.sort();
@@ -231,8 +300,10 @@ pub fn class_table(lf: LazyFrame, column: &str) -> Result<ClassCounts, String> {
 
 /// `(column, rows, nulls)` for each column.
 pub fn null_counts(lf: LazyFrame, columns: &[String]) -> Result<Vec<(String, u64, u64)>, String> {
-    let mut exprs: Vec<Expr> =
-        columns.iter().map(|c| col(c.as_str()).null_count().cast(DataType::UInt64)).collect();
+    let mut exprs: Vec<Expr> = columns
+        .iter()
+        .map(|c| col(c.as_str()).null_count().cast(DataType::UInt64))
+        .collect();
     exprs.push(len().cast(DataType::UInt64).alias("__rows"));
     let df = lf.select(exprs).collect().map_err(|e| e.to_string())?;
     let rows = u64s(&df, "__rows")?.first().copied().unwrap_or(0);
@@ -259,11 +330,16 @@ pub fn equivalence_classes(
         .collect()
         .map_err(|e| e.to_string())?;
     let as_labels = |name: &str| -> Result<Vec<String>, String> {
-        let g = Grouping { column: name.to_string(), bins: None };
+        let g = Grouping {
+            column: name.to_string(),
+            bins: None,
+        };
         g.labels(df.column(name).map_err(|e| e.to_string())?)
     };
-    let qi_labels: Vec<Vec<String>> =
-        quasi_identifiers.iter().map(|c| as_labels(c)).collect::<Result<_, _>>()?;
+    let qi_labels: Vec<Vec<String>> = quasi_identifiers
+        .iter()
+        .map(|c| as_labels(c))
+        .collect::<Result<_, _>>()?;
     let sens = match sensitive {
         Some(_) => Some(as_labels("__sensitive")?),
         None => None,
@@ -271,7 +347,11 @@ pub fn equivalence_classes(
     let n = u64s(&df, "__n")?;
     Ok((0..df.height())
         .map(|i| {
-            let class = qi_labels.iter().map(|l| l[i].as_str()).collect::<Vec<_>>().join(" | ");
+            let class = qi_labels
+                .iter()
+                .map(|l| l[i].as_str())
+                .collect::<Vec<_>>()
+                .join(" | ");
             let value = sens.as_ref().map(|s| s[i].clone()).unwrap_or_default();
             (class, value, n[i])
         })

@@ -31,7 +31,12 @@ impl Event {
     pub fn new(seq: u64, prev: &str, body: &Value) -> Event {
         let body = body.to_string();
         let hash = hash(seq, prev, &body);
-        Event { seq, prev: prev.to_string(), hash, body }
+        Event {
+            seq,
+            prev: prev.to_string(),
+            hash,
+            body,
+        }
     }
 
     /// The line to append, newline included.
@@ -51,7 +56,12 @@ impl Event {
         let rest = rest.strip_prefix("\",\"hash\":\"")?;
         let (hash, rest) = rest.split_at_checked(64)?;
         let body = rest.strip_prefix("\",\"event\":")?.strip_suffix('}')?;
-        Some(Event { seq, prev: prev.to_string(), hash: hash.to_string(), body: body.to_string() })
+        Some(Event {
+            seq,
+            prev: prev.to_string(),
+            hash: hash.to_string(),
+            body: body.to_string(),
+        })
     }
 
     /// Whether the stored hash matches the content.
@@ -82,7 +92,11 @@ mod tests {
 
     #[test]
     fn line_round_trips_and_detects_edits() {
-        let e = Event::new(1, GENESIS, &serde_json::json!({"kind": "enforce", "value": 0.8}));
+        let e = Event::new(
+            1,
+            GENESIS,
+            &serde_json::json!({"kind": "enforce", "value": 0.8}),
+        );
         let line = e.to_line();
         let parsed = Event::parse(line.trim_end()).unwrap();
         assert_eq!(parsed, e);

@@ -10,7 +10,10 @@ pub const STORE_DIR: &str = ".venturalitica";
 pub fn find_root(start: &Path) -> PathBuf {
     let start = start.canonicalize().unwrap_or_else(|_| start.to_path_buf());
     for dir in start.ancestors() {
-        if [STORE_DIR, ".git", "pyproject.toml"].iter().any(|m| dir.join(m).exists()) {
+        if [STORE_DIR, ".git", "pyproject.toml"]
+            .iter()
+            .any(|m| dir.join(m).exists())
+        {
             return dir.to_path_buf();
         }
     }

@@ -22,13 +22,19 @@ use crate::root::STORE_DIR;
 #[derive(Debug, Error)]
 pub enum EvidenceError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: line {line} is not an evidence event")]
     Malformed { path: PathBuf, line: usize },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EvidenceError + '_ {
-    move |source| EvidenceError::Io { path: path.to_path_buf(), source }
+    move |source| EvidenceError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Where an appended event landed.
@@ -98,18 +104,30 @@ impl Store {
     /// Appends an event of `kind` with `payload`, under the store lock.
     pub fn append(&self, kind: &str, payload: Value) -> Result<Appended, EvidenceError> {
         let lock_path = self.dir.join(".lock");
-        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
         lock.lock().map_err(io(&lock_path))?;
         // The lock is released when `lock` is dropped, on every path.
 
         let path = self.trace_path();
-        let mut file =
-            OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(io(&path))?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
         self.set_aside_torn_tail(&mut file, &path)?;
         let (seq, prev) = match last_full_line(&mut file).map_err(io(&path))? {
             None => (1, GENESIS.to_string()),
             Some(line) => {
-                let e = Event::parse(&line).ok_or(EvidenceError::Malformed { path: path.clone(), line: 0 })?;
+                let e = Event::parse(&line).ok_or(EvidenceError::Malformed {
+                    path: path.clone(),
+                    line: 0,
+                })?;
                 (e.seq + 1, e.hash)
             }
         };
@@ -122,10 +140,17 @@ impl Store {
         });
         let event = Event::new(seq, &prev, &body);
         // One write call for the whole line: O_APPEND keeps it contiguous.
-        file.write_all(event.to_line().as_bytes()).map_err(io(&path))?;
+        file.write_all(event.to_line().as_bytes())
+            .map_err(io(&path))?;
         file.sync_data().map_err(io(&path))?;
-        self.write_atomic(&self.head_path(), format!("{} {}\n", event.seq, event.hash).as_bytes())?;
-        Ok(Appended { seq: event.seq, hash: event.hash })
+        self.write_atomic(
+            &self.head_path(),
+            format!("{} {}\n", event.seq, event.hash).as_bytes(),
+        )?;
+        Ok(Appended {
+            seq: event.seq,
+            hash: event.hash,
+        })
     }
 
     fn set_aside_torn_tail(&self, file: &mut File, path: &Path) -> Result<(), EvidenceError> {
@@ -191,7 +216,12 @@ impl Store {
         complete
             .lines()
             .enumerate()
-            .map(|(i, l)| Event::parse(l).ok_or(EvidenceError::Malformed { path: path.clone(), line: i + 1 }))
+            .map(|(i, l)| {
+                Event::parse(l).ok_or(EvidenceError::Malformed {
+                    path: path.clone(),
+                    line: i + 1,
+                })
+            })
             .collect()
     }
 
@@ -218,14 +248,27 @@ impl Store {
         let mut policies = std::collections::BTreeSet::new();
         for (i, line) in complete.lines().enumerate() {
             let n = i + 1;
-            let finding = |seq, message: String| Finding { line: Some(n), seq, message };
+            let finding = |seq, message: String| Finding {
+                line: Some(n),
+                seq,
+                message,
+            };
             let Some(e) = Event::parse(line) else {
-                report.findings.push(finding(None, "not an evidence event (the line was edited or corrupted)".into()));
+                report.findings.push(finding(
+                    None,
+                    "not an evidence event (the line was edited or corrupted)".into(),
+                ));
                 prev = String::new();
                 continue;
             };
             if !e.hash_is_valid() {
-                report.findings.push(finding(Some(e.seq), format!("event {} was altered: its content no longer matches its hash", e.seq)));
+                report.findings.push(finding(
+                    Some(e.seq),
+                    format!(
+                        "event {} was altered: its content no longer matches its hash",
+                        e.seq
+                    ),
+                ));
             }
             if e.seq != expected_seq {
                 report.findings.push(finding(
@@ -233,7 +276,13 @@ impl Store {
                     format!("event {} found where event {expected_seq} was expected (events deleted or reordered)", e.seq),
                 ));
             } else if e.prev != prev && !prev.is_empty() {
-                report.findings.push(finding(Some(e.seq), format!("event {} does not follow the event before it (chain broken)", e.seq)));
+                report.findings.push(finding(
+                    Some(e.seq),
+                    format!(
+                        "event {} does not follow the event before it (chain broken)",
+                        e.seq
+                    ),
+                ));
             }
             if let Some(body) = e.json() {
                 collect_policy_hashes(&body, &mut policies);
@@ -252,7 +301,10 @@ impl Store {
                 Ok(_) => report.findings.push(Finding {
                     line: None,
                     seq: None,
-                    message: format!("policy copy {} was altered: its content no longer matches its name", copy.display()),
+                    message: format!(
+                        "policy copy {} was altered: its content no longer matches its name",
+                        copy.display()
+                    ),
                 }),
                 Err(_) => report.findings.push(Finding {
                     line: None,
@@ -275,27 +327,41 @@ impl Store {
             (None, Some(_)) => report.findings.push(Finding {
                 line: None,
                 seq: None,
-                message: "chain_head is missing or unreadable, so a cut-off tail cannot be ruled out".into(),
+                message:
+                    "chain_head is missing or unreadable, so a cut-off tail cannot be ruled out"
+                        .into(),
             }),
             (Some((seq, _)), None) => report.findings.push(Finding {
                 line: None,
                 seq: Some(seq),
-                message: format!("trace.jsonl is empty but chain_head records {seq} events (events deleted)"),
+                message: format!(
+                    "trace.jsonl is empty but chain_head records {seq} events (events deleted)"
+                ),
             }),
             (Some((seq, hash)), Some(e)) => {
                 if seq == e.seq && hash == e.hash {
                     return;
                 }
                 if seq + 1 == e.seq && hash == e.prev {
-                    report.notes.push("chain_head is one event behind (a writer stopped between its two writes)".into());
+                    report.notes.push(
+                        "chain_head is one event behind (a writer stopped between its two writes)"
+                            .into(),
+                    );
                     return;
                 }
                 let message = if seq > e.seq {
                     format!("trace.jsonl ends at event {} but chain_head records event {seq} (events deleted from the end)", e.seq)
                 } else {
-                    format!("the last event {} does not match chain_head (event {seq})", e.seq)
+                    format!(
+                        "the last event {} does not match chain_head (event {seq})",
+                        e.seq
+                    )
                 };
-                report.findings.push(Finding { line: None, seq: Some(e.seq), message });
+                report.findings.push(Finding {
+                    line: None,
+                    seq: Some(e.seq),
+                    message,
+                });
             }
         }
     }
@@ -303,11 +369,18 @@ impl Store {
 
 /// Policy hashes an event refers to (`results.policy.sha256` and imports).
 fn collect_policy_hashes(body: &Value, out: &mut std::collections::BTreeSet<String>) {
-    let Some(policy) = body.pointer("/payload/results/policy") else { return };
+    let Some(policy) = body.pointer("/payload/results/policy") else {
+        return;
+    };
     if let Some(sha) = policy.get("sha256").and_then(Value::as_str) {
         out.insert(sha.to_string());
     }
-    for import in policy.get("imports").and_then(Value::as_array).into_iter().flatten() {
+    for import in policy
+        .get("imports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         if let Some(sha) = import.get("sha256").and_then(Value::as_str) {
             out.insert(sha.to_string());
         }
@@ -356,11 +429,19 @@ mod tests {
     }
 
     fn lines(s: &Store) -> Vec<String> {
-        fs::read_to_string(s.trace_path()).unwrap().lines().map(String::from).collect()
+        fs::read_to_string(s.trace_path())
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
     }
 
     fn rewrite(s: &Store, lines: &[String]) {
-        fs::write(s.trace_path(), lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        fs::write(
+            s.trace_path(),
+            lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -388,7 +469,10 @@ mod tests {
         rewrite(&s, &l);
         let r = s.verify().unwrap();
         assert_eq!(r.findings[0].line, Some(1));
-        assert!(r.findings[0].message.contains("event 1 was altered"), "{r:?}");
+        assert!(
+            r.findings[0].message.contains("event 1 was altered"),
+            "{r:?}"
+        );
     }
 
     #[test]
@@ -401,14 +485,32 @@ mod tests {
 
         rewrite(&s, &[orig[0].clone(), orig[2].clone(), orig[3].clone()]);
         let r = s.verify().unwrap();
-        assert!(r.findings.iter().any(|f| f.message.contains("event 3 found where event 2 was expected")), "{r:?}");
+        assert!(
+            r.findings.iter().any(|f| f
+                .message
+                .contains("event 3 found where event 2 was expected")),
+            "{r:?}"
+        );
 
-        rewrite(&s, &[orig[0].clone(), orig[2].clone(), orig[1].clone(), orig[3].clone()]);
+        rewrite(
+            &s,
+            &[
+                orig[0].clone(),
+                orig[2].clone(),
+                orig[1].clone(),
+                orig[3].clone(),
+            ],
+        );
         assert!(!s.verify().unwrap().ok());
 
         rewrite(&s, &orig[..3]);
         let r = s.verify().unwrap();
-        assert!(r.findings.iter().any(|f| f.message.contains("events deleted from the end")), "{r:?}");
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.message.contains("events deleted from the end")),
+            "{r:?}"
+        );
 
         rewrite(&s, &orig);
         assert!(s.verify().unwrap().ok());
@@ -419,7 +521,10 @@ mod tests {
         let (_t, s) = store();
         s.append("cell", json!({"i": 1})).unwrap();
         s.append("cell", json!({"i": 2})).unwrap();
-        let mut f = OpenOptions::new().append(true).open(s.trace_path()).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(s.trace_path())
+            .unwrap();
         f.write_all(b"{\"seq\":3,\"prev\":\"abc").unwrap();
         drop(f);
 
@@ -437,7 +542,10 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with("trace.torn-"))
             .collect();
         assert_eq!(torn.len(), 1);
-        assert_eq!(fs::read_to_string(torn[0].path()).unwrap(), "{\"seq\":3,\"prev\":\"abc");
+        assert_eq!(
+            fs::read_to_string(torn[0].path()).unwrap(),
+            "{\"seq\":3,\"prev\":\"abc"
+        );
     }
 
     #[test]
@@ -449,7 +557,11 @@ mod tests {
                 std::thread::spawn(move || {
                     let s = Store::open(&dir).unwrap();
                     for i in 0..50 {
-                        s.append("cell", json!({"writer": w, "i": i, "pad": "x".repeat(5000)})).unwrap();
+                        s.append(
+                            "cell",
+                            json!({"writer": w, "i": i, "pad": "x".repeat(5000)}),
+                        )
+                        .unwrap();
                     }
                 })
             })
@@ -468,12 +580,18 @@ mod tests {
         let text = "- id: a\n";
         let sha = hex::encode(Sha256::digest(text.as_bytes()));
         let copy = s.save_policy(&sha, text).unwrap();
-        s.append("enforce", json!({"results": {"policy": {"sha256": sha, "imports": []}}})).unwrap();
+        s.append(
+            "enforce",
+            json!({"results": {"policy": {"sha256": sha, "imports": []}}}),
+        )
+        .unwrap();
         assert!(s.verify().unwrap().ok());
         fs::write(&copy, "- id: b\n").unwrap();
         let r = s.verify().unwrap();
         assert!(r.findings[0].message.contains("was altered"), "{r:?}");
         fs::remove_file(&copy).unwrap();
-        assert!(s.verify().unwrap().findings[0].message.contains("is missing"));
+        assert!(s.verify().unwrap().findings[0]
+            .message
+            .contains("is missing"));
     }
 }

@@ -25,7 +25,11 @@ pub struct BootstrapSpec {
 
 impl Default for BootstrapSpec {
     fn default() -> Self {
-        Self { resamples: 1000, seed: 42, level: 0.95 }
+        Self {
+            resamples: 1000,
+            seed: 42,
+            level: 0.95,
+        }
     }
 }
 
@@ -56,7 +60,9 @@ fn multinomial(rng: &mut StdRng, cells: &[u64], n: u64, out: &mut [u64]) {
             remaining_n
         } else {
             // p is in [0, 1), so the distribution always exists.
-            Binomial::new(remaining_n, p).map(|b| b.sample(rng)).unwrap_or(0)
+            Binomial::new(remaining_n, p)
+                .map(|b| b.sample(rng))
+                .unwrap_or(0)
         };
         remaining_n -= out[i];
         remaining_mass -= c as f64;
@@ -125,7 +131,9 @@ pub fn bootstrap_ci<C: Cells>(
     for (_, c) in &table.groups {
         c.write_cells(&mut cells);
     }
-    let mut scratch = GroupTable { groups: Vec::with_capacity(table.groups.len()) };
+    let mut scratch = GroupTable {
+        groups: Vec::with_capacity(table.groups.len()),
+    };
     let (values, undefined) = resample_cells(&cells, spec, |draw| {
         scratch.groups.clear();
         for ((g, _), chunk) in table.groups.iter().zip(draw.chunks_exact(C::WIDTH)) {
@@ -147,7 +155,12 @@ pub fn bootstrap_classes(
     let cells: Vec<u64> = counts.classes.iter().map(|(_, n)| *n).collect();
     let (values, undefined) = resample_cells(&cells, spec, |draw| {
         let resampled = ClassCounts {
-            classes: counts.classes.iter().zip(draw).map(|((c, _), &n)| (c.clone(), n)).collect(),
+            classes: counts
+                .classes
+                .iter()
+                .zip(draw)
+                .map(|((c, _), &n)| (c.clone(), n))
+                .collect(),
         };
         metric(&resampled)
     });
@@ -177,8 +190,20 @@ mod tests {
     #[test]
     fn same_seed_same_interval() {
         let t = GroupTable::new(vec![
-            ("a".into(), OutcomeCounts { n: 400, positives: 300 }),
-            ("b".into(), OutcomeCounts { n: 600, positives: 330 }),
+            (
+                "a".into(),
+                OutcomeCounts {
+                    n: 400,
+                    positives: 300,
+                },
+            ),
+            (
+                "b".into(),
+                OutcomeCounts {
+                    n: 600,
+                    positives: 330,
+                },
+            ),
         ]);
         let f = |t: &GroupTable<OutcomeCounts>| outcome_value(MetricKey::DisparateImpact, t).ok();
         let a = bootstrap_ci(&t, BootstrapSpec::default(), f).unwrap();
@@ -194,15 +219,23 @@ mod tests {
     fn agrees_in_distribution_with_a_row_bootstrap() {
         let groups = [("a", 300u64, 210u64), ("b", 150, 60), ("c", 50, 30)];
         let table = GroupTable::new(
-            groups.iter().map(|&(g, n, p)| (g.to_string(), OutcomeCounts { n, positives: p })).collect(),
+            groups
+                .iter()
+                .map(|&(g, n, p)| (g.to_string(), OutcomeCounts { n, positives: p }))
+                .collect(),
         );
         let rows: Vec<(usize, bool)> = groups
             .iter()
             .enumerate()
             .flat_map(|(gi, &(_, n, p))| (0..n).map(move |i| (gi, i < p)))
             .collect();
-        let spec = BootstrapSpec { resamples: 4000, seed: 7, level: 0.95 };
-        let metric = |t: &GroupTable<OutcomeCounts>| outcome_value(MetricKey::DisparateImpact, t).ok();
+        let spec = BootstrapSpec {
+            resamples: 4000,
+            seed: 7,
+            level: 0.95,
+        };
+        let metric =
+            |t: &GroupTable<OutcomeCounts>| outcome_value(MetricKey::DisparateImpact, t).ok();
 
         let mut cells = Vec::new();
         for (_, c) in &table.groups {
@@ -251,12 +284,18 @@ mod tests {
         let (tm, tsd) = stats(&table_values);
         let (rm, rsd) = stats(&row_values);
         // Standard error of a mean of 4000 draws is sd/63; allow 4 of them.
-        assert!((tm - rm).abs() < 4.0 * tsd / 63.0 * 2f64.sqrt(), "means {tm} vs {rm}");
+        assert!(
+            (tm - rm).abs() < 4.0 * tsd / 63.0 * 2f64.sqrt(),
+            "means {tm} vs {rm}"
+        );
         // The sd of an sd estimate is about sd/sqrt(2n) = sd/89; allow 10 %.
         assert!((tsd - rsd).abs() / rsd < 0.10, "spreads {tsd} vs {rsd}");
         // And the 95 % quantiles agree to a few hundredths.
         let ti = percentile_interval(table_values, 0, spec).unwrap();
         let ri = percentile_interval(row_values, 0, spec).unwrap();
-        assert!((ti.lower - ri.lower).abs() < 0.03 && (ti.upper - ri.upper).abs() < 0.03, "{ti:?} {ri:?}");
+        assert!(
+            (ti.lower - ri.lower).abs() < 0.03 && (ti.upper - ri.upper).abs() < 0.03,
+            "{ti:?} {ri:?}"
+        );
     }
 }

@@ -261,7 +261,10 @@ mod tests {
 
     #[test]
     fn closest_suggests_the_intended_key() {
-        assert_eq!(MetricKey::closest("disparate_impakt", 1), vec!["disparate_impact"]);
+        assert_eq!(
+            MetricKey::closest("disparate_impakt", 1),
+            vec!["disparate_impact"]
+        );
         assert!(MetricKey::closest("equalised_odds_diff", 3).contains(&"equalized_odds_diff"));
     }
 }

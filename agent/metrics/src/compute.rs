@@ -19,7 +19,9 @@ use crate::table::{BinaryCounts, ClassCounts, GroupTable, OutcomeCounts};
 pub enum MetricError {
     #[error("no rows to evaluate")]
     Empty,
-    #[error("only one group ({group:?}) in the data: a comparison between groups needs at least two")]
+    #[error(
+        "only one group ({group:?}) in the data: a comparison between groups needs at least two"
+    )]
     OneGroup { group: String },
     #[error("group {group:?} has no rows whose target is positive, so its true positive rate is undefined")]
     NoLabelPositives { group: String },
@@ -32,7 +34,10 @@ pub enum MetricError {
     #[error("the target has a single class ({class:?}): class balance needs at least two")]
     OneClass { class: String },
     #[error("metric {metric} cannot be computed from a {table} table")]
-    WrongTable { metric: MetricKey, table: &'static str },
+    WrongTable {
+        metric: MetricKey,
+        table: &'static str,
+    },
 }
 
 /// One group's counts and the rates derived from them.
@@ -62,7 +67,9 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
 fn min_max(values: &[f64]) -> (f64, f64) {
     values
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
 }
 
 fn require_two_groups<C>(table: &GroupTable<C>) -> Result<(), MetricError> {
@@ -94,13 +101,22 @@ pub fn outcome_metric(
     table: &GroupTable<OutcomeCounts>,
 ) -> Result<MetricValue, MetricError> {
     let value = outcome_value(key, table)?;
-    Ok(MetricValue { value, groups: outcome_breakdown(table) })
+    Ok(MetricValue {
+        value,
+        groups: outcome_breakdown(table),
+    })
 }
 
 /// The value alone; the bootstrap calls this once per resample.
-pub fn outcome_value(key: MetricKey, table: &GroupTable<OutcomeCounts>) -> Result<f64, MetricError> {
+pub fn outcome_value(
+    key: MetricKey,
+    table: &GroupTable<OutcomeCounts>,
+) -> Result<f64, MetricError> {
     if key.family() != Family::OutcomeRate {
-        return Err(MetricError::WrongTable { metric: key, table: "outcome" });
+        return Err(MetricError::WrongTable {
+            metric: key,
+            table: "outcome",
+        });
     }
     let total: u64 = table.groups.iter().map(|(_, c)| c.n).sum();
     if total == 0 {
@@ -112,8 +128,11 @@ pub fn outcome_value(key: MetricKey, table: &GroupTable<OutcomeCounts>) -> Resul
     }
     require_two_groups(table)?;
     // Every group comes from at least one row, so n > 0 and the rate exists.
-    let rates: Vec<f64> =
-        table.groups.iter().map(|(_, c)| c.positives as f64 / c.n.max(1) as f64).collect();
+    let rates: Vec<f64> = table
+        .groups
+        .iter()
+        .map(|(_, c)| c.positives as f64 / c.n.max(1) as f64)
+        .collect();
     let (lo, hi) = min_max(&rates);
     match key {
         MetricKey::DisparateImpact if hi == 0.0 => Err(MetricError::ZeroDenominator {
@@ -123,7 +142,10 @@ pub fn outcome_value(key: MetricKey, table: &GroupTable<OutcomeCounts>) -> Resul
         MetricKey::DisparateImpact => Ok(lo / hi),
         MetricKey::DemographicParityDiff => Ok(hi - lo),
         MetricKey::GroupMinPositiveRate => Ok(lo),
-        _ => Err(MetricError::WrongTable { metric: key, table: "outcome" }),
+        _ => Err(MetricError::WrongTable {
+            metric: key,
+            table: "outcome",
+        }),
     }
 }
 
@@ -154,7 +176,10 @@ pub fn binary_metric(
     table: &GroupTable<BinaryCounts>,
 ) -> Result<MetricValue, MetricError> {
     let value = binary_value(key, table)?;
-    Ok(MetricValue { value, groups: binary_breakdown(table) })
+    Ok(MetricValue {
+        value,
+        groups: binary_breakdown(table),
+    })
 }
 
 fn per_group(
@@ -165,11 +190,13 @@ fn per_group(
 }
 
 fn tpr(g: &str, c: &BinaryCounts) -> Result<f64, MetricError> {
-    ratio(c.tp, c.label_positives()).ok_or_else(|| MetricError::NoLabelPositives { group: g.into() })
+    ratio(c.tp, c.label_positives())
+        .ok_or_else(|| MetricError::NoLabelPositives { group: g.into() })
 }
 
 fn fpr(g: &str, c: &BinaryCounts) -> Result<f64, MetricError> {
-    ratio(c.fp, c.label_negatives()).ok_or_else(|| MetricError::NoLabelNegatives { group: g.into() })
+    ratio(c.fp, c.label_negatives())
+        .ok_or_else(|| MetricError::NoLabelNegatives { group: g.into() })
 }
 
 fn ppv(g: &str, c: &BinaryCounts) -> Result<f64, MetricError> {
@@ -179,7 +206,10 @@ fn ppv(g: &str, c: &BinaryCounts) -> Result<f64, MetricError> {
 
 fn ratio_of(lo: f64, hi: f64, what: &'static str) -> Result<f64, MetricError> {
     if hi == 0.0 {
-        Err(MetricError::ZeroDenominator { what, why: "the rate is 0 in every group".into() })
+        Err(MetricError::ZeroDenominator {
+            what,
+            why: "the rate is 0 in every group".into(),
+        })
     } else {
         Ok(lo / hi)
     }
@@ -189,12 +219,15 @@ fn ratio_of(lo: f64, hi: f64, what: &'static str) -> Result<f64, MetricError> {
 pub fn binary_value(key: MetricKey, table: &GroupTable<BinaryCounts>) -> Result<f64, MetricError> {
     match key.family() {
         Family::Performance => {
-            let all = table.groups.iter().fold(BinaryCounts::default(), |a, (_, c)| BinaryCounts {
-                tp: a.tp + c.tp,
-                fp: a.fp + c.fp,
-                tn: a.tn + c.tn,
-                fn_: a.fn_ + c.fn_,
-            });
+            let all = table
+                .groups
+                .iter()
+                .fold(BinaryCounts::default(), |a, (_, c)| BinaryCounts {
+                    tp: a.tp + c.tp,
+                    fp: a.fp + c.fp,
+                    tn: a.tn + c.tn,
+                    fn_: a.fn_ + c.fn_,
+                });
             if all.n() == 0 {
                 return Err(MetricError::Empty);
             }
@@ -204,12 +237,21 @@ pub fn binary_value(key: MetricKey, table: &GroupTable<BinaryCounts>) -> Result<
             };
             match key {
                 MetricKey::Accuracy => Ok((all.tp + all.tn) as f64 / all.n() as f64),
-                MetricKey::Precision => ratio(all.tp, all.predicted_positives())
-                    .ok_or(MetricError::NoPredictedPositives { group: "(all)".into() }),
-                MetricKey::Recall => ratio(all.tp, all.label_positives())
-                    .ok_or(MetricError::NoLabelPositives { group: "(all)".into() }),
+                MetricKey::Precision => ratio(all.tp, all.predicted_positives()).ok_or(
+                    MetricError::NoPredictedPositives {
+                        group: "(all)".into(),
+                    },
+                ),
+                MetricKey::Recall => {
+                    ratio(all.tp, all.label_positives()).ok_or(MetricError::NoLabelPositives {
+                        group: "(all)".into(),
+                    })
+                }
                 MetricKey::F1 => ratio(2 * all.tp, 2 * all.tp + all.fp + all.fn_).ok_or(zero("f1")),
-                _ => Err(MetricError::WrongTable { metric: key, table: "binary" }),
+                _ => Err(MetricError::WrongTable {
+                    metric: key,
+                    table: "binary",
+                }),
             }
         }
         Family::ErrorRate => {
@@ -235,10 +277,16 @@ pub fn binary_value(key: MetricKey, table: &GroupTable<BinaryCounts>) -> Result<
                     let (lo, hi) = min_max(&per_group(table, ppv)?);
                     Ok(hi - lo)
                 }
-                _ => Err(MetricError::WrongTable { metric: key, table: "binary" }),
+                _ => Err(MetricError::WrongTable {
+                    metric: key,
+                    table: "binary",
+                }),
             }
         }
-        _ => Err(MetricError::WrongTable { metric: key, table: "binary" }),
+        _ => Err(MetricError::WrongTable {
+            metric: key,
+            table: "binary",
+        }),
     }
 }
 
@@ -261,11 +309,21 @@ pub fn class_imbalance(counts: &ClassCounts) -> Result<MetricValue, MetricError>
 }
 
 pub fn class_imbalance_value(counts: &ClassCounts) -> Result<f64, MetricError> {
-    let present: Vec<u64> = counts.classes.iter().map(|(_, n)| *n).filter(|&n| n > 0).collect();
+    let present: Vec<u64> = counts
+        .classes
+        .iter()
+        .map(|(_, n)| *n)
+        .filter(|&n| n > 0)
+        .collect();
     match present.as_slice() {
         [] => Err(MetricError::Empty),
         [_] => Err(MetricError::OneClass {
-            class: counts.classes.iter().find(|(_, n)| *n > 0).map(|(c, _)| c.clone()).unwrap_or_default(),
+            class: counts
+                .classes
+                .iter()
+                .find(|(_, n)| *n > 0)
+                .map(|(c, _)| c.clone())
+                .unwrap_or_default(),
         }),
         _ => {
             let lo = present.iter().min().copied().unwrap_or(0);
@@ -316,21 +374,44 @@ mod tests {
         let sel = GroupTable::new(
             t.groups
                 .iter()
-                .map(|(g, c)| (g.clone(), OutcomeCounts { n: c.n(), positives: c.predicted_positives() }))
+                .map(|(g, c)| {
+                    (
+                        g.clone(),
+                        OutcomeCounts {
+                            n: c.n(),
+                            positives: c.predicted_positives(),
+                        },
+                    )
+                })
                 .collect(),
         );
-        close(outcome_value(MetricKey::DemographicParityDiff, &sel).unwrap(), 0.4);
-        close(outcome_value(MetricKey::DisparateImpact, &sel).unwrap(), 0.5);
+        close(
+            outcome_value(MetricKey::DemographicParityDiff, &sel).unwrap(),
+            0.4,
+        );
+        close(
+            outcome_value(MetricKey::DisparateImpact, &sel).unwrap(),
+            0.5,
+        );
         close(binary_value(MetricKey::EqualizedOddsDiff, &t).unwrap(), 0.5);
-        close(binary_value(MetricKey::EqualOpportunityDiff, &t).unwrap(), 0.5);
+        close(
+            binary_value(MetricKey::EqualOpportunityDiff, &t).unwrap(),
+            0.5,
+        );
     }
 
     #[test]
     fn disparate_impact_is_min_over_max() {
         let t = outcome(&[("a", 10, 8), ("b", 10, 4), ("c", 5, 3)]);
         close(outcome_value(MetricKey::DisparateImpact, &t).unwrap(), 0.5);
-        close(outcome_value(MetricKey::GroupMinPositiveRate, &t).unwrap(), 0.4);
-        close(outcome_value(MetricKey::SelectionRate, &t).unwrap(), 15.0 / 25.0);
+        close(
+            outcome_value(MetricKey::GroupMinPositiveRate, &t).unwrap(),
+            0.4,
+        );
+        close(
+            outcome_value(MetricKey::SelectionRate, &t).unwrap(),
+            15.0 / 25.0,
+        );
     }
 
     #[test]
@@ -338,7 +419,9 @@ mod tests {
         let t = outcome(&[("only", 10, 5)]);
         assert_eq!(
             outcome_value(MetricKey::DisparateImpact, &t),
-            Err(MetricError::OneGroup { group: "only".into() })
+            Err(MetricError::OneGroup {
+                group: "only".into()
+            })
         );
     }
 
@@ -349,14 +432,33 @@ mod tests {
             outcome_value(MetricKey::DisparateImpact, &t),
             Err(MetricError::ZeroDenominator { .. })
         ));
-        close(outcome_value(MetricKey::DemographicParityDiff, &t).unwrap(), 0.0);
+        close(
+            outcome_value(MetricKey::DemographicParityDiff, &t).unwrap(),
+            0.0,
+        );
     }
 
     #[test]
     fn group_without_positives_makes_tpr_metrics_errors() {
         let t = GroupTable::new(vec![
-            ("a".into(), BinaryCounts { tp: 3, fp: 1, tn: 4, fn_: 2 }),
-            ("b".into(), BinaryCounts { tp: 0, fp: 2, tn: 5, fn_: 0 }),
+            (
+                "a".into(),
+                BinaryCounts {
+                    tp: 3,
+                    fp: 1,
+                    tn: 4,
+                    fn_: 2,
+                },
+            ),
+            (
+                "b".into(),
+                BinaryCounts {
+                    tp: 0,
+                    fp: 2,
+                    tn: 5,
+                    fn_: 0,
+                },
+            ),
         ]);
         assert_eq!(
             binary_value(MetricKey::EqualOpportunityDiff, &t),
@@ -377,9 +479,18 @@ mod tests {
 
     #[test]
     fn class_imbalance_needs_two_classes() {
-        let c = ClassCounts { classes: vec![("good".into(), 700), ("bad".into(), 300)] };
+        let c = ClassCounts {
+            classes: vec![("good".into(), 700), ("bad".into(), 300)],
+        };
         close(class_imbalance_value(&c).unwrap(), 300.0 / 700.0);
-        let one = ClassCounts { classes: vec![("good".into(), 7)] };
-        assert_eq!(class_imbalance_value(&one), Err(MetricError::OneClass { class: "good".into() }));
+        let one = ClassCounts {
+            classes: vec![("good".into(), 7)],
+        };
+        assert_eq!(
+            class_imbalance_value(&one),
+            Err(MetricError::OneClass {
+                class: "good".into()
+            })
+        );
     }
 }

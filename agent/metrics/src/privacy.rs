@@ -32,7 +32,10 @@ pub fn k_anonymity(class_sizes: &[(String, u64)]) -> Result<MetricValue, MetricE
         .take(WORST_CLASSES_SHOWN)
         .map(|(g, n)| breakdown(g, *n, ("class_size", *n as f64)))
         .collect();
-    Ok(MetricValue { value: k as f64, groups })
+    Ok(MetricValue {
+        value: k as f64,
+        groups,
+    })
 }
 
 /// Per class, the sensitive-value counts: `(class, sensitive value, rows)`.
@@ -60,7 +63,10 @@ pub fn l_diversity(rows: &ClassSensitiveCounts) -> Result<MetricValue, MetricErr
         .take(WORST_CLASSES_SHOWN)
         .map(|(c, n, distinct)| breakdown(c, *n, ("distinct_sensitive_values", *distinct as f64)))
         .collect();
-    Ok(MetricValue { value: l as f64, groups })
+    Ok(MetricValue {
+        value: l as f64,
+        groups,
+    })
 }
 
 /// t = the largest distance between a class's distribution of the sensitive
@@ -107,22 +113,48 @@ pub fn t_closeness(rows: &ClassSensitiveCounts) -> Result<MetricValue, MetricErr
 /// matched case-insensitively against column names when a control does not
 /// list its own `sensitive_columns`.
 pub const DEFAULT_SENSITIVE_COLUMNS: &[&str] = &[
-    "race", "ethnicity", "ethnic_origin", "religion", "religious_belief", "political_opinion",
-    "trade_union", "union_membership", "health", "disability", "sexual_orientation", "sex_life",
-    "genetic", "biometric", "name", "full_name", "email", "phone", "ssn", "passport",
-    "national_id", "address",
+    "race",
+    "ethnicity",
+    "ethnic_origin",
+    "religion",
+    "religious_belief",
+    "political_opinion",
+    "trade_union",
+    "union_membership",
+    "health",
+    "disability",
+    "sexual_orientation",
+    "sex_life",
+    "genetic",
+    "biometric",
+    "name",
+    "full_name",
+    "email",
+    "phone",
+    "ssn",
+    "passport",
+    "national_id",
+    "address",
 ];
 
 /// Share of columns that are not sensitive: 1 − |sensitive ∩ columns| / |columns|.
-pub fn data_minimization(columns: &[String], sensitive: &[String]) -> Result<MetricValue, MetricError> {
+pub fn data_minimization(
+    columns: &[String],
+    sensitive: &[String],
+) -> Result<MetricValue, MetricError> {
     if columns.is_empty() {
         return Err(MetricError::Empty);
     }
     let lowered: Vec<String> = sensitive.iter().map(|s| s.to_ascii_lowercase()).collect();
-    let found: Vec<&String> =
-        columns.iter().filter(|c| lowered.contains(&c.to_ascii_lowercase())).collect();
+    let found: Vec<&String> = columns
+        .iter()
+        .filter(|c| lowered.contains(&c.to_ascii_lowercase()))
+        .collect();
     let value = 1.0 - found.len() as f64 / columns.len() as f64;
-    let groups = found.iter().map(|c| breakdown(c, 0, ("sensitive", 1.0))).collect();
+    let groups = found
+        .iter()
+        .map(|c| breakdown(c, 0, ("sensitive", 1.0)))
+        .collect();
     Ok(MetricValue { value, groups })
 }
 
@@ -135,9 +167,18 @@ pub fn completeness(columns: &[(String, u64, u64)]) -> Result<MetricValue, Metri
     let nulls: u64 = columns.iter().map(|c| c.2).sum();
     let groups = columns
         .iter()
-        .map(|(c, rows, nulls)| breakdown(c, *rows, ("completeness", 1.0 - *nulls as f64 / (*rows).max(1) as f64)))
+        .map(|(c, rows, nulls)| {
+            breakdown(
+                c,
+                *rows,
+                ("completeness", 1.0 - *nulls as f64 / (*rows).max(1) as f64),
+            )
+        })
         .collect();
-    Ok(MetricValue { value: 1.0 - nulls as f64 / cells as f64, groups })
+    Ok(MetricValue {
+        value: 1.0 - nulls as f64 / cells as f64,
+        groups,
+    })
 }
 
 #[cfg(test)]
@@ -145,12 +186,18 @@ mod tests {
     use super::*;
 
     fn rows(v: &[(&str, &str, u64)]) -> Vec<(String, String, u64)> {
-        v.iter().map(|(a, b, n)| (a.to_string(), b.to_string(), *n)).collect()
+        v.iter()
+            .map(|(a, b, n)| (a.to_string(), b.to_string(), *n))
+            .collect()
     }
 
     #[test]
     fn k_is_the_smallest_class() {
-        let sizes = vec![("30|NY".into(), 5), ("40|LA".into(), 2), ("50|SF".into(), 9)];
+        let sizes = vec![
+            ("30|NY".into(), 5),
+            ("40|LA".into(), 2),
+            ("50|SF".into(), 9),
+        ];
         let v = k_anonymity(&sizes).unwrap();
         assert_eq!(v.value, 2.0);
         assert_eq!(v.groups[0].group, "40|LA");
@@ -167,8 +214,13 @@ mod tests {
 
     #[test]
     fn minimization_counts_sensitive_columns() {
-        let cols: Vec<String> = ["age", "Race", "income", "email"].map(String::from).to_vec();
-        let sens: Vec<String> = DEFAULT_SENSITIVE_COLUMNS.iter().map(|s| s.to_string()).collect();
+        let cols: Vec<String> = ["age", "Race", "income", "email"]
+            .map(String::from)
+            .to_vec();
+        let sens: Vec<String> = DEFAULT_SENSITIVE_COLUMNS
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(data_minimization(&cols, &sens).unwrap().value, 0.5);
     }
 

@@ -33,7 +33,12 @@ impl BinaryCounts {
         [self.tp, self.fp, self.tn, self.fn_]
     }
     pub fn from_cells(c: [u64; 4]) -> Self {
-        Self { tp: c[0], fp: c[1], tn: c[2], fn_: c[3] }
+        Self {
+            tp: c[0],
+            fp: c[1],
+            tn: c[2],
+            fn_: c[3],
+        }
     }
 }
 
@@ -49,7 +54,10 @@ impl OutcomeCounts {
         [self.positives, self.n - self.positives]
     }
     pub fn from_cells(c: [u64; 2]) -> Self {
-        Self { n: c[0] + c[1], positives: c[0] }
+        Self {
+            n: c[0] + c[1],
+            positives: c[0],
+        }
     }
 }
 

@@ -23,7 +23,8 @@ impl fmt::Display for Location {
 pub struct PolicyError {
     pub path: PathBuf,
     pub location: Option<Location>,
-    pub kind: PolicyErrorKind,
+    /// Boxed: results of every loader function carry this error.
+    pub kind: Box<PolicyErrorKind>,
 }
 
 impl fmt::Display for PolicyError {
@@ -52,26 +53,49 @@ pub enum PolicyErrorKind {
     Empty,
     /// A required field is absent.
     #[error("{context} has no `{field}`")]
-    MissingField { field: &'static str, context: String },
+    MissingField {
+        field: &'static str,
+        context: String,
+    },
     /// A node has the wrong YAML type.
     #[error("expected {expected} for `{what}`")]
-    WrongType { what: String, expected: &'static str },
+    WrongType {
+        what: String,
+        expected: &'static str,
+    },
     #[error("control {control:?}: unknown operator {found:?}; expected one of < lt > gt <= le lte >= ge gte == eq != ne")]
     UnknownOperator { control: String, found: String },
     #[error("control {control:?}: threshold {found:?} is not a number")]
     BadThreshold { control: String, found: String },
     #[error("control {control:?}: unknown metric_key {found:?}; closest known: {}", suggestions.join(", "))]
-    UnknownMetric { control: String, found: String, suggestions: Vec<&'static str> },
-    #[error("control {control:?}: unknown enforcement_mode {found:?}; expected monitor, warn or block")]
+    UnknownMetric {
+        control: String,
+        found: String,
+        suggestions: Vec<&'static str>,
+    },
+    #[error(
+        "control {control:?}: unknown enforcement_mode {found:?}; expected monitor, warn or block"
+    )]
     BadEnforcementMode { control: String, found: String },
     #[error("control {control:?}: unknown input slot {found:?}; expected one of {expected}")]
-    UnknownSlot { control: String, found: String, expected: String },
+    UnknownSlot {
+        control: String,
+        found: String,
+        expected: String,
+    },
     #[error("control {control:?}: {missing} is set but {absent} is not; a control needs metric_key, operator and threshold together")]
-    IncompleteControl { control: String, missing: &'static str, absent: String },
+    IncompleteControl {
+        control: String,
+        missing: &'static str,
+        absent: String,
+    },
     #[error("control id {id:?} appears twice (first at {first})")]
     DuplicateControl { id: String, first: Location },
     #[error("cannot import {href:?}: {source}")]
-    Import { href: String, source: Box<PolicyError> },
+    Import {
+        href: String,
+        source: Box<PolicyError>,
+    },
     #[error("profile selects control {id:?}, which no imported catalog defines")]
     UnknownImportedControl { id: String },
 }

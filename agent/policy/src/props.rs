@@ -40,13 +40,26 @@ struct Prop<'a> {
 /// Collects a control's props from its `props` list (OSCAL) and, in the
 /// plain-list shape, from every other scalar key on the control itself
 /// (`metric_key: x`, `positive_label: 1`), so none is silently ignored.
-fn collect_props<'a>(control: At<'a>, direct_props: bool) -> Result<Vec<(String, Prop<'a>)>, PolicyError> {
+fn collect_props<'a>(
+    control: At<'a>,
+    direct_props: bool,
+) -> Result<Vec<(String, Prop<'a>)>, PolicyError> {
     let mut out = Vec::new();
     if let Some(props) = control.get("props") {
         for prop in props.items("props")? {
-            let name = prop.require("name", "a prop")?.scalar("name")?.trim().to_string();
+            let name = prop
+                .require("name", "a prop")?
+                .scalar("name")?
+                .trim()
+                .to_string();
             let value = prop.require("value", &format!("prop {name:?}"))?;
-            out.push((name, Prop { value: value.scalar("value")?.trim().to_string(), at: value }));
+            out.push((
+                name,
+                Prop {
+                    value: value.scalar("value")?.trim().to_string(),
+                    at: value,
+                },
+            ));
         }
     }
     if let Some(mapping) = control.node.as_mapping() {
@@ -54,7 +67,13 @@ fn collect_props<'a>(control: At<'a>, direct_props: bool) -> Result<Vec<(String,
             let key = key.as_str();
             if direct_props && !STRUCTURAL_KEYS.contains(&key) {
                 let at = control.with(node);
-                out.push((key.to_string(), Prop { value: at.scalar(key)?.trim().to_string(), at }));
+                out.push((
+                    key.to_string(),
+                    Prop {
+                        value: at.scalar(key)?.trim().to_string(),
+                        at,
+                    },
+                ));
             }
         }
     }
@@ -63,8 +82,19 @@ fn collect_props<'a>(control: At<'a>, direct_props: bool) -> Result<Vec<(String,
 
 /// Keys of a control that are its structure, not props.
 const STRUCTURAL_KEYS: &[&str] = &[
-    "id", "control-id", "uuid", "title", "description", "class", "props", "parts", "controls",
-    "links", "params", "remarks", "statements",
+    "id",
+    "control-id",
+    "uuid",
+    "title",
+    "description",
+    "class",
+    "props",
+    "parts",
+    "controls",
+    "links",
+    "params",
+    "remarks",
+    "statements",
 ];
 
 /// Builds a control; `Ok(None)` for a control with no metric at all.
@@ -90,61 +120,100 @@ pub(crate) fn control_from(
     let mut first_metric_prop: Option<At<'_>> = None;
 
     // Props added by a profile's `alters` come last and win.
-    let altered = extra_props.iter().map(|(n, v, loc)| (n.clone(), v.clone(), Some(*loc)));
-    let own = props.iter().map(|(n, p)| (n.clone(), p.value.clone(), None));
+    let altered = extra_props
+        .iter()
+        .map(|(n, v, loc)| (n.clone(), v.clone(), Some(*loc)));
+    let own = props
+        .iter()
+        .map(|(n, p)| (n.clone(), p.value.clone(), None));
     let at_of = |name: &str, loc: Option<Location>| -> At<'_> {
         match loc {
             Some(_) => node,
-            None => props.iter().rev().find(|(n, _)| n == name).map(|(_, p)| p.at).unwrap_or(node),
+            None => props
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, p)| p.at)
+                .unwrap_or(node),
         }
     };
     for (name, value, loc) in own.chain(altered) {
         let at = at_of(&name, loc);
         let locate = |e: PolicyError| match loc {
-            Some(l) => PolicyError { location: Some(l), ..e },
+            Some(l) => PolicyError {
+                location: Some(l),
+                ..e
+            },
             None => e,
         };
         match name.as_str() {
             "metric_key" | "metric" => {
                 let key = MetricKey::parse(&value).ok_or_else(|| {
-                    locate(err(&at, PolicyErrorKind::UnknownMetric {
-                        control: id.clone(),
-                        suggestions: MetricKey::closest(&value, 3),
-                        found: value.clone(),
-                    }))
+                    locate(err(
+                        &at,
+                        PolicyErrorKind::UnknownMetric {
+                            control: id.clone(),
+                            suggestions: MetricKey::closest(&value, 3),
+                            found: value.clone(),
+                        },
+                    ))
                 })?;
                 first_metric_prop.get_or_insert(at);
                 metric = Some((key, value));
             }
             "operator" => {
                 operator = Some(Operator::parse(&value).ok_or_else(|| {
-                    locate(err(&at, PolicyErrorKind::UnknownOperator { control: id.clone(), found: value.clone() }))
+                    locate(err(
+                        &at,
+                        PolicyErrorKind::UnknownOperator {
+                            control: id.clone(),
+                            found: value.clone(),
+                        },
+                    ))
                 })?);
                 first_metric_prop.get_or_insert(at);
             }
             "threshold" => {
                 let parsed = value.parse::<f64>().ok().filter(|t| t.is_finite());
                 threshold = Some(parsed.ok_or_else(|| {
-                    locate(err(&at, PolicyErrorKind::BadThreshold { control: id.clone(), found: value.clone() }))
+                    locate(err(
+                        &at,
+                        PolicyErrorKind::BadThreshold {
+                            control: id.clone(),
+                            found: value.clone(),
+                        },
+                    ))
                 })?);
                 first_metric_prop.get_or_insert(at);
             }
             "severity" => severity = Some(value),
             "enforcement_mode" => {
                 enforcement_mode = EnforcementMode::parse(&value).ok_or_else(|| {
-                    locate(err(&at, PolicyErrorKind::BadEnforcementMode { control: id.clone(), found: value.clone() }))
+                    locate(err(
+                        &at,
+                        PolicyErrorKind::BadEnforcementMode {
+                            control: id.clone(),
+                            found: value.clone(),
+                        },
+                    ))
                 })?;
             }
             n if n.starts_with("input.") || n.starts_with("input:") => {
                 let slot_name = &n["input.".len()..];
                 let slot = Slot::parse(slot_name).ok_or_else(|| {
-                    locate(err(&at, PolicyErrorKind::UnknownSlot {
-                        control: id.clone(),
-                        found: slot_name.to_string(),
-                        expected: Slot::ALL.map(|s| s.name()).join(", "),
-                    }))
+                    locate(err(
+                        &at,
+                        PolicyErrorKind::UnknownSlot {
+                            control: id.clone(),
+                            found: slot_name.to_string(),
+                            expected: Slot::ALL.map(|s| s.name()).join(", "),
+                        },
+                    ))
                 })?;
-                let vars = value.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+                let vars = value
+                    .split(',')
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty());
                 inputs.insert(slot, vars.collect());
             }
             n if is_risk_prop(n) => {
@@ -160,12 +229,22 @@ pub(crate) fn control_from(
         (None, None, None) => return Ok(None),
         (Some(m), Some(_), Some(_)) => m,
         (m, o, t) => {
-            let absent: Vec<&str> = [("metric_key", m.is_none()), ("operator", o.is_none()), ("threshold", t.is_none())]
-                .iter()
-                .filter(|(_, missing)| *missing)
-                .map(|(n, _)| *n)
-                .collect();
-            let set = if m.is_some() { "metric_key" } else if o.is_some() { "operator" } else { "threshold" };
+            let absent: Vec<&str> = [
+                ("metric_key", m.is_none()),
+                ("operator", o.is_none()),
+                ("threshold", t.is_none()),
+            ]
+            .iter()
+            .filter(|(_, missing)| *missing)
+            .map(|(n, _)| *n)
+            .collect();
+            let set = if m.is_some() {
+                "metric_key"
+            } else if o.is_some() {
+                "operator"
+            } else {
+                "threshold"
+            };
             let at = first_metric_prop.unwrap_or(node);
             return Err(at.error(PolicyErrorKind::IncompleteControl {
                 control: id,

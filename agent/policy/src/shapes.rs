@@ -12,8 +12,11 @@ use crate::yaml::{self, location, At};
 
 /// Reads and parses a policy file (YAML or JSON, any supported shape).
 pub fn load_policy(path: &Path) -> Result<Policy, PolicyError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| PolicyError { path: path.to_path_buf(), location: None, kind: e.into() })?;
+    let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
+        path: path.to_path_buf(),
+        location: None,
+        kind: Box::new(e.into()),
+    })?;
     parse_policy(path, &text)
 }
 
@@ -33,10 +36,18 @@ pub fn parse_policy(path: &Path, text: &str) -> Result<Policy, PolicyError> {
         PolicyShape::ControlList => control_list(doc, &mut found)?,
     }
     if found.controls.is_empty() {
-        return Err(PolicyError { path: path.to_path_buf(), location: None, kind: PolicyErrorKind::Empty });
+        return Err(PolicyError {
+            path: path.to_path_buf(),
+            location: None,
+            kind: Box::new(PolicyErrorKind::Empty),
+        });
     }
     let metadata = doc.get("metadata");
-    let meta = |key| metadata.and_then(|m| m.scalar_of(key).ok().flatten()).map(str::to_string);
+    let meta = |key| {
+        metadata
+            .and_then(|m| m.scalar_of(key).ok().flatten())
+            .map(str::to_string)
+    };
     let mut sources = vec![source_file(path, text)];
     sources.extend(found.imports);
     Ok(Policy {
@@ -79,7 +90,10 @@ impl Found {
     ) -> Result<(), PolicyError> {
         if let Some(&first) = self.seen.get(&id) {
             let kind = PolicyErrorKind::DuplicateControl { id, first };
-            return Err(PolicyError { location: Some(at), ..node.error(kind) });
+            return Err(PolicyError {
+                location: Some(at),
+                ..node.error(kind)
+            });
         }
         self.seen.insert(id.clone(), at);
         match control_from(node, id.clone(), description, extra, at, self.direct_props)? {
@@ -109,14 +123,19 @@ fn detect(at: At<'_>) -> Result<(PolicyShape, At<'_>), PolicyError> {
     if let Some(list) = at.get("controls") {
         return Ok((PolicyShape::ControlList, list));
     }
-    Err(at.error(PolicyErrorKind::UnknownShape { found: at.keys().join(", ") }))
+    Err(at.error(PolicyErrorKind::UnknownShape {
+        found: at.keys().join(", "),
+    }))
 }
 
 /// `control-id` (OSCAL implementations) or `id` (catalogs, plain lists).
 fn control_id(node: At<'_>) -> Result<(String, Location), PolicyError> {
     match node.get("control-id").or_else(|| node.get("id")) {
         Some(id) => Ok((id.scalar("control-id")?.to_string(), location(id.node))),
-        None => Err(node.error(PolicyErrorKind::MissingField { field: "control-id", context: "a control".into() })),
+        None => Err(node.error(PolicyErrorKind::MissingField {
+            field: "control-id",
+            context: "a control".into(),
+        })),
     }
 }
 
@@ -137,7 +156,9 @@ fn implemented_requirements(list: At<'_>, found: &mut Found) -> Result<(), Polic
 fn component_definition(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
     let components = doc.require("components", "component-definition")?;
     for component in components.items("components")? {
-        let Some(impls) = component.get("control-implementations") else { continue };
+        let Some(impls) = component.get("control-implementations") else {
+            continue;
+        };
         for imp in impls.items("control-implementations")? {
             let reqs = imp.require("implemented-requirements", "a control-implementation")?;
             implemented_requirements(reqs, found)?;
@@ -184,14 +205,25 @@ fn profile(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
     let mut alters: Alters = HashMap::new();
     if let Some(list) = doc.get("modify").and_then(|m| m.get("alters")) {
         for alter in list.items("alters")? {
-            let id = alter.require("control-id", "an alter")?.scalar("control-id")?.to_string();
-            let Some(adds) = alter.get("adds") else { continue };
+            let id = alter
+                .require("control-id", "an alter")?
+                .scalar("control-id")?
+                .to_string();
+            let Some(adds) = alter.get("adds") else {
+                continue;
+            };
             for add in adds.items("adds")? {
-                let Some(props) = add.get("props") else { continue };
+                let Some(props) = add.get("props") else {
+                    continue;
+                };
                 for prop in props.items("props")? {
                     let name = prop.require("name", "a prop")?.scalar("name")?.to_string();
                     let value = prop.require("value", "a prop")?;
-                    let entry = (name, value.scalar("value")?.to_string(), location(value.node));
+                    let entry = (
+                        name,
+                        value.scalar("value")?.to_string(),
+                        location(value.node),
+                    );
                     alters.entry(id.clone()).or_default().push(entry);
                 }
             }
@@ -202,15 +234,33 @@ fn profile(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
         let href_at = import.require("href", "an import")?;
         let href = href_at.scalar("href")?;
         let target = resolve_href(import.path, href);
-        let wrap = |e: PolicyError| href_at.error(PolicyErrorKind::Import { href: href.to_string(), source: Box::new(e) });
-        let text = std::fs::read_to_string(&target)
-            .map_err(|e| wrap(PolicyError { path: target.clone(), location: None, kind: e.into() }))?;
-        let root = yaml::parse(&target, &text).map_err(wrap)?;
-        let cat = At { path: &target, node: &root }.get("catalog").ok_or_else(|| {
+        let wrap = |e: PolicyError| {
+            href_at.error(PolicyErrorKind::Import {
+                href: href.to_string(),
+                source: Box::new(e),
+            })
+        };
+        let text = std::fs::read_to_string(&target).map_err(|e| {
             wrap(PolicyError {
                 path: target.clone(),
                 location: None,
-                kind: PolicyErrorKind::MissingField { field: "catalog", context: "an imported document".into() },
+                kind: Box::new(e.into()),
+            })
+        })?;
+        let root = yaml::parse(&target, &text).map_err(wrap)?;
+        let cat = At {
+            path: &target,
+            node: &root,
+        }
+        .get("catalog")
+        .ok_or_else(|| {
+            wrap(PolicyError {
+                path: target.clone(),
+                location: None,
+                kind: Box::new(PolicyErrorKind::MissingField {
+                    field: "catalog",
+                    context: "an imported document".into(),
+                }),
             })
         })?;
         let mut ids: Option<Vec<String>> = None;
@@ -229,7 +279,9 @@ fn profile(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
         catalog_controls(cat, found, &keep, &alters).map_err(wrap)?;
         if let Some(ids) = &ids {
             if let Some(missing) = ids.iter().find(|id| !found.seen.contains_key(*id)) {
-                return Err(import.error(PolicyErrorKind::UnknownImportedControl { id: missing.clone() }));
+                return Err(import.error(PolicyErrorKind::UnknownImportedControl {
+                    id: missing.clone(),
+                }));
             }
         }
         found.imports.push(source_file(&target, &text));
@@ -245,14 +297,19 @@ fn resolve_href(policy: &Path, href: &str) -> PathBuf {
 
 fn ssp(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
     let ci = doc.require("control-implementation", "system-security-plan")?;
-    implemented_requirements(ci.require("implemented-requirements", "control-implementation")?, found)
+    implemented_requirements(
+        ci.require("implemented-requirements", "control-implementation")?,
+        found,
+    )
 }
 
 fn assessment_plan(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
     let reviewed = doc.require("reviewed-controls", "assessment-plan")?;
     let selections = reviewed.require("control-selections", "reviewed-controls")?;
     for selection in selections.items("control-selections")? {
-        let Some(includes) = selection.get("include-controls") else { continue };
+        let Some(includes) = selection.get("include-controls") else {
+            continue;
+        };
         for control in includes.items("include-controls")? {
             found.add(control, control_id(control)?, description(control)?, &[])?;
         }

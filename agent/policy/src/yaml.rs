@@ -19,19 +19,35 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Node, PolicyError> {
     };
     result.map_err(|e| {
         let (location, message) = describe(&e);
-        PolicyError { path: path.to_path_buf(), location, kind: PolicyErrorKind::Syntax(message) }
+        PolicyError {
+            path: path.to_path_buf(),
+            location,
+            kind: Box::new(PolicyErrorKind::Syntax(message)),
+        }
     })
 }
 
 fn describe(e: &marked_yaml::LoadError) -> (Option<Location>, String) {
     use marked_yaml::LoadError::*;
-    let at = |m: &marked_yaml::Marker| Some(Location { line: m.line(), column: m.column() });
+    let at = |m: &marked_yaml::Marker| {
+        Some(Location {
+            line: m.line(),
+            column: m.column(),
+        })
+    };
     // The library's Display starts with "line:col: "; keep only the message.
     let text = e.to_string();
-    let message = text.split_once(": ").map(|(_, m)| m.to_string()).unwrap_or(text.clone());
+    let message = text
+        .split_once(": ")
+        .map(|(_, m)| m.to_string())
+        .unwrap_or(text.clone());
     match e {
-        TopLevelMustBeMapping(m) | TopLevelMustBeSequence(m) | UnexpectedAnchor(m)
-        | MappingKeyMustBeScalar(m) | UnexpectedTag(m) | ScanError(m, _) => (at(m), message),
+        TopLevelMustBeMapping(m)
+        | TopLevelMustBeSequence(m)
+        | UnexpectedAnchor(m)
+        | MappingKeyMustBeScalar(m)
+        | UnexpectedTag(m)
+        | ScanError(m, _) => (at(m), message),
         DuplicateKey(inner) => (inner.key.span().start().and_then(at), text),
         #[allow(unreachable_patterns)]
         _ => (None, text),
@@ -42,7 +58,10 @@ fn describe(e: &marked_yaml::LoadError) -> (Option<Location>, String) {
 pub(crate) fn location(node: &Node) -> Location {
     node.span()
         .start()
-        .map(|m| Location { line: m.line(), column: m.column() })
+        .map(|m| Location {
+            line: m.line(),
+            column: m.column(),
+        })
         .unwrap_or(Location { line: 1, column: 1 })
 }
 
@@ -55,22 +74,35 @@ pub(crate) struct At<'a> {
 
 impl<'a> At<'a> {
     pub fn error(&self, kind: PolicyErrorKind) -> PolicyError {
-        PolicyError { path: self.path.to_path_buf(), location: Some(location(self.node)), kind }
+        PolicyError {
+            path: self.path.to_path_buf(),
+            location: Some(location(self.node)),
+            kind: Box::new(kind),
+        }
     }
 
     pub fn with(&self, node: &'a Node) -> At<'a> {
-        At { path: self.path, node }
+        At {
+            path: self.path,
+            node,
+        }
     }
 
     /// A mapping's child, if present.
     pub fn get(&self, key: &str) -> Option<At<'a>> {
-        self.node.as_mapping().and_then(|m| m.get_node(key)).map(|n| self.with(n))
+        self.node
+            .as_mapping()
+            .and_then(|m| m.get_node(key))
+            .map(|n| self.with(n))
     }
 
     /// A mapping's child that must be present.
     pub fn require(&self, key: &'static str, context: &str) -> Result<At<'a>, PolicyError> {
         self.get(key).ok_or_else(|| {
-            self.error(PolicyErrorKind::MissingField { field: key, context: context.to_string() })
+            self.error(PolicyErrorKind::MissingField {
+                field: key,
+                context: context.to_string(),
+            })
         })
     }
 

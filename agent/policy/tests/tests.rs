@@ -8,12 +8,16 @@ use venturalitica_policy::{
 };
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/policies").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/policies")
+        .join(name)
 }
 
 /// Parses inline text and returns the error's `Display`.
 fn error_of(text: &str) -> String {
-    parse_policy(Path::new("p.yaml"), text).expect_err("policy should be rejected").to_string()
+    parse_policy(Path::new("p.yaml"), text)
+        .expect_err("policy should be rejected")
+        .to_string()
 }
 
 #[test]
@@ -31,7 +35,10 @@ fn component_definition() {
     assert_eq!(di.severity.as_deref(), Some("high"));
     assert_eq!(di.inputs[&Slot::Dimension], vec!["gender"]);
     assert_eq!(di.risk["risk_id"], "R-12");
-    assert_eq!(di.risk["threshold_justification"], "Four-fifths rule (EEOC)");
+    assert_eq!(
+        di.risk["threshold_justification"],
+        "Four-fifths rule (EEOC)"
+    );
     assert_eq!(p.controls[1].enforcement_mode, EnforcementMode::Warn);
     assert_eq!(p.controls[1].operator, Operator::Gt);
     assert_eq!(p.main_source().sha256.len(), 64);
@@ -54,7 +61,10 @@ fn catalog_walks_groups_and_nested_controls_and_lists_prose_controls() {
     let ids: Vec<&str> = p.controls.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, ["fair-1", "fair-1.1"]);
     assert_eq!(p.manual_controls, ["doc-1"]);
-    assert_eq!(p.controls[0].description.as_deref(), Some("Equal opportunity"));
+    assert_eq!(
+        p.controls[0].description.as_deref(),
+        Some("Equal opportunity")
+    );
 }
 
 #[test]
@@ -81,7 +91,10 @@ fn plain_list_with_direct_keys() {
     let p = load_policy(&fixture("list.yaml")).unwrap();
     assert_eq!(p.shape, PolicyShape::ControlList);
     assert_eq!(p.controls[1].metric, MetricKey::KAnonymity);
-    assert_eq!(p.controls[1].inputs[&Slot::QuasiIdentifiers], vec!["age", "zip"]);
+    assert_eq!(
+        p.controls[1].inputs[&Slot::QuasiIdentifiers],
+        vec!["age", "zip"]
+    );
 }
 
 #[test]
@@ -125,7 +138,8 @@ fn non_numeric_threshold() {
 
 #[test]
 fn unknown_metric_suggests_the_closest() {
-    let e = error_of("- id: a\n  metric_key: disparate_impakt\n  operator: '>'\n  threshold: 0.5\n");
+    let e =
+        error_of("- id: a\n  metric_key: disparate_impakt\n  operator: '>'\n  threshold: 0.5\n");
     assert!(e.starts_with("p.yaml:2:15:"), "{e}");
     assert!(e.contains("closest known: disparate_impact"), "{e}");
 }
@@ -135,7 +149,7 @@ fn empty_policy() {
     let e = error_of("component-definition:\n  components: []\n");
     assert_eq!(e, "p.yaml: the policy has no controls");
     assert!(matches!(
-        parse_policy(Path::new("p.yaml"), "[]").unwrap_err().kind,
+        *parse_policy(Path::new("p.yaml"), "[]").unwrap_err().kind,
         PolicyErrorKind::Empty
     ));
 }
@@ -156,13 +170,19 @@ fn malformed_json_names_the_place() {
 #[test]
 fn unknown_shape_lists_the_keys_found() {
     let e = error_of("policy:\n  rules: []\n");
-    assert!(e.contains("unknown policy shape (top-level keys: policy)"), "{e}");
+    assert!(
+        e.contains("unknown policy shape (top-level keys: policy)"),
+        "{e}"
+    );
 }
 
 #[test]
 fn incomplete_control_says_what_is_missing() {
     let e = error_of("- id: a\n  metric_key: accuracy_score\n  threshold: 0.5\n");
-    assert!(e.contains("control \"a\": metric_key is set but operator is not"), "{e}");
+    assert!(
+        e.contains("control \"a\": metric_key is set but operator is not"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -176,7 +196,10 @@ fn unknown_slot_and_enforcement_mode() {
 #[test]
 fn duplicate_control_ids() {
     let e = error_of("- id: a\n  metric_key: f1\n  operator: '>'\n  threshold: 0.5\n- id: a\n  metric_key: f1\n  operator: '>'\n  threshold: 0.5\n");
-    assert!(e.contains("control id \"a\" appears twice (first at 1:7)"), "{e}");
+    assert!(
+        e.contains("control id \"a\" appears twice (first at 1:7)"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -190,6 +213,11 @@ fn missing_import_names_the_href() {
 
 #[test]
 fn missing_file() {
-    let e = load_policy(Path::new("/no/such/policy.yaml")).unwrap_err().to_string();
-    assert!(e.starts_with("/no/such/policy.yaml: cannot read the policy"), "{e}");
+    let e = load_policy(Path::new("/no/such/policy.yaml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("/no/such/policy.yaml: cannot read the policy"),
+        "{e}"
+    );
 }

@@ -25,11 +25,15 @@ pub fn run(args: EnforceArgs) -> anyhow::Result<Outcome> {
     for (var, col) in &args.mapping {
         mapping = mapping.with(var, col);
     }
-    let data = DataSet { frame, source: args.data.display().to_string() };
+    let data = DataSet {
+        frame,
+        source: args.data.display().to_string(),
+    };
     let results = evaluate(&policy, data, &mapping)?;
 
     if !args.no_record {
-        record(&args, &policy, &results).context("cannot record the evaluation in the evidence trail")?;
+        record(&args, &policy, &results)
+            .context("cannot record the evaluation in the evidence trail")?;
     }
     if let Some(path) = &args.junit {
         std::fs::write(path, junit::render(&results))
@@ -40,7 +44,11 @@ pub fn run(args: EnforceArgs) -> anyhow::Result<Outcome> {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&results)?)?,
         Format::Table => write!(out, "{}", table::render(&results, table::use_colour()))?,
     }
-    Ok(if results.passed { Outcome::Passed } else { Outcome::Failed })
+    Ok(if results.passed {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
 }
 
 fn record(args: &EnforceArgs, policy: &Policy, results: &Results) -> anyhow::Result<()> {

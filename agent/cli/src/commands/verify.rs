@@ -18,7 +18,10 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
         for f in &report.findings {
-            let at = f.line.map(|l| format!("trace.jsonl:{l}: ")).unwrap_or_default();
+            let at = f
+                .line
+                .map(|l| format!("trace.jsonl:{l}: "))
+                .unwrap_or_default();
             writeln!(out, "FAIL {at}{}", f.message)?;
         }
         for n in &report.notes {
@@ -33,5 +36,9 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
             store.dir().display()
         )?;
     }
-    Ok(if report.ok() { Outcome::Passed } else { Outcome::Failed })
+    Ok(if report.ok() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
 }

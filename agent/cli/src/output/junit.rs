@@ -6,7 +6,11 @@ use venturalitica_engine::{Results, Status};
 use super::number;
 
 pub fn render(results: &Results) -> String {
-    let suite = results.policy.title.as_deref().unwrap_or(&results.policy.path);
+    let suite = results
+        .policy
+        .title
+        .as_deref()
+        .unwrap_or(&results.policy.path);
     let s = &results.summary;
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     x.push_str(&format!(
@@ -28,7 +32,13 @@ pub fn render(results: &Results) -> String {
             escape(&c.metric_key),
             escape(&c.id)
         ));
-        let message = format!("{} = {} (rule {} {})", c.metric_key, value, c.operator, number(c.threshold));
+        let message = format!(
+            "{} = {} (rule {} {})",
+            c.metric_key,
+            value,
+            c.operator,
+            number(c.threshold)
+        );
         let detail = c.reason.as_deref().unwrap_or("");
         match c.status {
             Status::Pass => {}
@@ -44,7 +54,10 @@ pub fn render(results: &Results) -> String {
                 escape(detail)
             )),
         }
-        x.push_str(&format!("      <system-out>{}</system-out>\n", escape(&message)));
+        x.push_str(&format!(
+            "      <system-out>{}</system-out>\n",
+            escape(&message)
+        ));
         x.push_str("    </testcase>\n");
     }
     x.push_str("  </testsuite>\n</testsuites>\n");

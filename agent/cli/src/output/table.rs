@@ -14,15 +14,15 @@ pub fn use_colour() -> bool {
 
 pub fn render(results: &Results, colour: bool) -> String {
     let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic);
     t.set_header(["control", "metric", "value", "95% CI", "rule", "status"]);
     for c in &results.controls {
         let value = c.actual_value.map(number).unwrap_or_else(|| "-".into());
-        let ci = c
-            .ci
-            .as_ref()
-            .map(|ci| format!("[{}, {}]", number(ci.lower), number(ci.upper)))
-            .unwrap_or_else(|| "-".into());
+        let ci =
+            c.ci.as_ref()
+                .map(|ci| format!("[{}, {}]", number(ci.lower), number(ci.upper)))
+                .unwrap_or_else(|| "-".into());
         let mut label = c.status.name().to_uppercase();
         if c.status != Status::Pass && c.enforcement_mode != "block" {
             label = format!("{label} ({})", c.enforcement_mode);
@@ -45,8 +45,16 @@ pub fn render(results: &Results, colour: bool) -> String {
         ]);
     }
     let mut out = format!("{t}\n");
-    for c in results.controls.iter().filter(|c| c.status == Status::Error) {
-        out.push_str(&format!("error in {}: {}\n", c.id, c.reason.as_deref().unwrap_or("unknown")));
+    for c in results
+        .controls
+        .iter()
+        .filter(|c| c.status == Status::Error)
+    {
+        out.push_str(&format!(
+            "error in {}: {}\n",
+            c.id,
+            c.reason.as_deref().unwrap_or("unknown")
+        ));
     }
     for c in &results.controls {
         for w in &c.warnings {
@@ -54,7 +62,10 @@ pub fn render(results: &Results, colour: bool) -> String {
         }
     }
     if !results.manual_controls.is_empty() {
-        out.push_str(&format!("not automatable (no metric): {}\n", results.manual_controls.join(", ")));
+        out.push_str(&format!(
+            "not automatable (no metric): {}\n",
+            results.manual_controls.join(", ")
+        ));
     }
     let s = &results.summary;
     out.push_str(&format!(
@@ -63,8 +74,16 @@ pub fn render(results: &Results, colour: bool) -> String {
         s.passed,
         s.failed,
         s.errors,
-        results.data.rows.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
-        results.policy.title.as_deref().unwrap_or(&results.policy.path),
+        results
+            .data
+            .rows
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "-".into()),
+        results
+            .policy
+            .title
+            .as_deref()
+            .unwrap_or(&results.policy.path),
         &results.policy.sha256[..12],
     ));
     out
