@@ -55,11 +55,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .lazy()
             .group_by([col("group")])
             .agg([
-                len(),
-                y.clone().and(p.clone()).sum(),
-                y.clone().not().and(p.clone()).sum(),
-                y.clone().and(p.clone().not()).sum(),
-                y.not().and(p.not()).sum(),
+                len().alias("n"),
+                y.clone().and(p.clone()).sum().alias("tp"),
+                y.clone().not().and(p.clone()).sum().alias("fp"),
+                y.clone().and(p.clone().not()).sum().alias("fn"),
+                y.not().and(p.not()).sum().alias("tn"),
             ])
             .collect()?;
         floor.push(start.elapsed().as_secs_f64());

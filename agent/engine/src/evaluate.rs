@@ -8,7 +8,7 @@ use serde_json::Value;
 use venturalitica_metrics::bootstrap::{bootstrap_ci, bootstrap_classes};
 use venturalitica_metrics::compute::{self, MetricValue};
 use venturalitica_metrics::privacy::{self, DEFAULT_SENSITIVE_COLUMNS};
-use venturalitica_metrics::{Family, MetricKey, Slot};
+use venturalitica_metrics::{BinaryCounts, Family, GroupTable, MetricKey, OutcomeCounts, Slot};
 use venturalitica_policy::{Control, EnforcementMode, Policy};
 
 use crate::binding::{bind, Mapping};
@@ -140,25 +140,37 @@ pub fn evaluate(
         .select(used.iter().map(|c| col(c.as_str())).collect::<Vec<_>>())
         .collect()?;
     let rows = frame.height() as u64;
-    let fingerprint = if used.is_empty() {
-        None
-    } else {
-        Some(fingerprint(&frame)?)
-    };
 
-    let mut cache = TableCache::default();
-    let controls: Vec<ControlResult> = policy
-        .controls
-        .iter()
-        .zip(plans)
-        .map(|(control, plan)| {
-            let outcome = plan.map(|p| {
-                let computed = compute(control, &p, &frame, &schema, &columns, &mut cache);
-                (p, computed)
-            });
-            control_result(control, outcome)
-        })
-        .collect();
+    // Error-rate controls first: their confusion tables also give the
+    // selection rates that outcome-rate controls on the prediction need.
+    let mut planned: Vec<(usize, Result<Plan, String>)> = plans.into_iter().enumerate().collect();
+    planned.sort_by_key(|(i, _)| policy.controls[*i].metric.family() != Family::ErrorRate);
+
+    // The fingerprint is one sequential pass; hash while polars counts.
+    let (fingerprint, mut controls) = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| (!used.is_empty()).then(|| fingerprint(&frame)).transpose());
+        let mut cache = TableCache::default();
+        let controls: Vec<(usize, ControlResult)> = planned
+            .into_iter()
+            .map(|(i, plan)| {
+                let control = &policy.controls[i];
+                let outcome = plan.map(|p| {
+                    let result = compute(control, &p, &frame, &schema, &columns, &mut cache);
+                    (p, result)
+                });
+                (i, control_result(control, outcome))
+            })
+            .collect();
+        let fingerprint = hashing.join().unwrap_or_else(|_| {
+            Err(PolarsError::ComputeError(
+                "fingerprint thread panicked".into(),
+            ))
+        });
+        (fingerprint, controls)
+    });
+    let fingerprint = fingerprint?;
+    controls.sort_by_key(|(i, _)| *i);
+    let controls = controls.into_iter().map(|(_, c)| c).collect();
 
     Ok(assemble(
         policy,
@@ -273,17 +285,52 @@ struct Computed {
     ci: Option<venturalitica_metrics::ConfidenceInterval>,
 }
 
+/// What a confusion table was built from.
+#[derive(Debug, Clone, PartialEq)]
+struct BinaryKey {
+    grouping: Option<Grouping>,
+    target: String,
+    prediction: String,
+    label: Option<String>,
+}
+
 /// Count tables shared by controls that read the same columns.
 #[derive(Default)]
 struct TableCache {
-    outcome: HashMap<
-        String,
-        Result<venturalitica_metrics::GroupTable<venturalitica_metrics::OutcomeCounts>, String>,
-    >,
-    binary: HashMap<
-        String,
-        Result<venturalitica_metrics::GroupTable<venturalitica_metrics::BinaryCounts>, String>,
-    >,
+    outcome: HashMap<String, Result<GroupTable<OutcomeCounts>, String>>,
+    binary: Vec<(BinaryKey, Result<GroupTable<BinaryCounts>, String>)>,
+}
+
+impl TableCache {
+    /// Selection rates of `prediction` by `grouping`, from a confusion table
+    /// already built over the same prediction, grouping and label.
+    fn outcome_from_binary(
+        &self,
+        grouping: Option<&Grouping>,
+        prediction: &str,
+        label: Option<&str>,
+    ) -> Option<GroupTable<OutcomeCounts>> {
+        self.binary.iter().find_map(|(k, t)| {
+            let same = k.grouping.as_ref() == grouping
+                && k.prediction == prediction
+                && k.label.as_deref() == label;
+            let table = t.as_ref().ok().filter(|_| same)?;
+            let groups = table
+                .groups
+                .iter()
+                .map(|(g, c)| {
+                    (
+                        g.clone(),
+                        OutcomeCounts {
+                            n: c.n(),
+                            positives: c.predicted_positives(),
+                        },
+                    )
+                })
+                .collect();
+            Some(GroupTable::new(groups))
+        })
+    }
 }
 
 fn compute(
@@ -311,14 +358,22 @@ fn compute(
             // selection_rate may have no attribute: then one group of every row.
             let grouping = grouping.filter(|_| plan.one(Slot::Dimension).is_some());
             let cache_key = format!("{grouping:?}|{column}|{label:?}");
-            let table = cache
-                .outcome
-                .entry(cache_key)
-                .or_insert_with(|| {
-                    let positive = tables::positive(schema, column, label)?;
-                    tables::outcome_table(lf(), schema, grouping.as_ref(), &positive)
-                })
-                .clone()?;
+            let derived = if plan.one(Slot::Prediction).is_some() {
+                cache.outcome_from_binary(grouping.as_ref(), column, label)
+            } else {
+                None
+            };
+            let table = match derived {
+                Some(t) => t,
+                None => cache
+                    .outcome
+                    .entry(cache_key)
+                    .or_insert_with(|| {
+                        let positive = tables::positive(frame, column, label)?;
+                        tables::outcome_table(lf(), schema, grouping.as_ref(), &positive)
+                    })
+                    .clone()?,
+            };
             let value = compute::outcome_metric(key, &table).map_err(metric_err)?;
             let ci = plan.params.bootstrap.and_then(|spec| {
                 bootstrap_ci(&table, spec, |t| compute::outcome_value(key, t).ok())
@@ -333,16 +388,24 @@ fn compute(
             } else {
                 None
             };
-            let cache_key = format!("{grouping:?}|{target}|{prediction}|{label:?}");
-            let table = cache
-                .binary
-                .entry(cache_key)
-                .or_insert_with(|| {
-                    let y = tables::positive(schema, target, label)?;
-                    let p = tables::positive(schema, prediction, label)?;
-                    tables::binary_table(lf(), schema, grouping.as_ref(), &y, &p)
-                })
-                .clone()?;
+            let table_key = BinaryKey {
+                grouping: grouping.clone(),
+                target: target.to_string(),
+                prediction: prediction.to_string(),
+                label: label.map(str::to_string),
+            };
+            let table = match cache.binary.iter().find(|(k, _)| *k == table_key) {
+                Some((_, t)) => t.clone()?,
+                None => {
+                    let built = (|| {
+                        let y = tables::positive(frame, target, label)?;
+                        let p = tables::positive(frame, prediction, label)?;
+                        tables::binary_table(lf(), schema, grouping.as_ref(), &y, &p)
+                    })();
+                    cache.binary.push((table_key, built.clone()));
+                    built?
+                }
+            };
             let value = compute::binary_metric(key, &table).map_err(metric_err)?;
             let ci = plan.params.bootstrap.and_then(|spec| {
                 bootstrap_ci(&table, spec, |t| compute::binary_value(key, t).ok())

@@ -20,6 +20,11 @@ struct Hasher {
 }
 
 impl Hasher {
+    fn flush(&mut self) {
+        self.sha.update(&self.buf);
+        self.buf.clear();
+    }
+
     fn put(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
         if self.buf.len() >= FLUSH {
@@ -39,8 +44,13 @@ fn hash_numeric<T, const N: usize>(
     let has_nulls = ca.null_count() > 0;
     for arr in ca.downcast_iter() {
         if !has_nulls {
-            for &v in arr.values().as_slice() {
-                h.put(&to_bytes(v));
+            // Convert a block at a time so the loop vectorises and the
+            // hasher sees large slices.
+            for block in arr.values().as_slice().chunks(FLUSH / N) {
+                h.flush();
+                for &v in block {
+                    h.buf.extend_from_slice(&to_bytes(v));
+                }
             }
         } else {
             for v in arr.iter() {

@@ -87,38 +87,68 @@ impl Grouping {
     }
 }
 
-/// A binary column: the expression that is true for positives, and one that
-/// counts values that are neither positive nor the default negative.
+/// The expression that is true for a binary column's positives.
 pub struct Positive {
-    pub column: String,
     pub is_positive: Expr,
-    pub invalid: Option<Expr>,
 }
 
-/// Builds the positive-class test for a column. Numeric and boolean columns
-/// default to 1/true, and then every other value than 0/1 is reported; text
-/// columns need `positive_label` (everything else is the negative class).
-pub fn positive(schema: &Schema, column: &str, label: Option<&str>) -> Result<Positive, String> {
-    let dtype = schema.get(column).cloned().unwrap_or(DataType::Null);
+/// Checks a column for use as a binary outcome and builds its positive-class
+/// test. Numeric and boolean columns default to 1/true, and then any value
+/// other than 0/1 is an error; text columns need `positive_label`
+/// (everything else is the negative class). Nulls are an error: a rate over
+/// the column would silently drop them.
+///
+/// The checks run on the whole column (null counts are metadata, min/max
+/// are vectorised), so the group-by that follows stays a bare count.
+pub fn positive(frame: &DataFrame, column: &str, label: Option<&str>) -> Result<Positive, String> {
+    let series = frame
+        .column(column)
+        .map_err(|e| e.to_string())?
+        .as_materialized_series();
+    let dtype = series.dtype().clone();
+    let nulls = series.null_count();
+    if nulls > 0 {
+        return Err(format!(
+            "column {column:?} has {nulls} missing values; a rate over it would silently drop them"
+        ));
+    }
     let c = col(column);
     let bad_label =
         |l: &str| format!("positive_label {l:?} does not fit column {column:?} of type {dtype}");
-    let (is_positive, invalid) = match &dtype {
-        DataType::Boolean => {
-            let want = match label.unwrap_or("true").to_ascii_lowercase().as_str() {
-                "true" | "1" => true,
-                "false" | "0" => false,
-                l => return Err(bad_label(l)),
-            };
-            (if want { c.clone() } else { c.clone().not() }, None)
-        }
+    let not_binary = |example: String| {
+        format!(
+            "column {column:?} has values other than 0/1 (e.g. {example}); set positive_label to say which value is positive"
+        )
+    };
+    let is_positive = match &dtype {
+        DataType::Boolean => match label.unwrap_or("true").to_ascii_lowercase().as_str() {
+            "true" | "1" => c,
+            "false" | "0" => c.not(),
+            l => return Err(bad_label(l)),
+        },
         d if d.is_integer() => match label {
-            None => (c.clone().eq(lit(1i64)), Some(c.clone().neq(lit(0i64)).and(c.clone().neq(lit(1i64))))),
-            Some(l) => (c.clone().eq(lit(l.trim().parse::<i64>().map_err(|_| bad_label(l))?)), None),
+            None => {
+                let as_i64 = series.cast(&DataType::Int64).map_err(|e| e.to_string())?;
+                let ca = as_i64.i64().map_err(|e| e.to_string())?;
+                for extreme in [ca.min(), ca.max()].into_iter().flatten() {
+                    if extreme != 0 && extreme != 1 {
+                        return Err(not_binary(extreme.to_string()));
+                    }
+                }
+                c.eq(lit(1i64))
+            }
+            Some(l) => c.eq(lit(l.trim().parse::<i64>().map_err(|_| bad_label(l))?)),
         },
         d if d.is_float() => match label {
-            None => (c.clone().eq(lit(1.0f64)), Some(c.clone().neq(lit(0.0f64)).and(c.clone().neq(lit(1.0f64))))),
-            Some(l) => (c.clone().eq(lit(l.trim().parse::<f64>().map_err(|_| bad_label(l))?)), None),
+            None => {
+                let as_f64 = series.cast(&DataType::Float64).map_err(|e| e.to_string())?;
+                let ca = as_f64.f64().map_err(|e| e.to_string())?;
+                if let Some(v) = ca.iter().flatten().find(|v| *v != 0.0 && *v != 1.0) {
+                    return Err(not_binary(v.to_string()));
+                }
+                c.eq(lit(1.0f64))
+            }
+            Some(l) => c.eq(lit(l.trim().parse::<f64>().map_err(|_| bad_label(l))?)),
         },
         DataType::String | DataType::Categorical(..) | DataType::Enum(..) => match label {
             None => {
@@ -126,15 +156,11 @@ pub fn positive(schema: &Schema, column: &str, label: Option<&str>) -> Result<Po
                     "column {column:?} holds text; set the control's positive_label to the value that counts as positive"
                 ))
             }
-            Some(l) => (c.clone().cast(DataType::String).eq(lit(l.to_string())), None),
+            Some(l) => c.cast(DataType::String).eq(lit(l.to_string())),
         },
         other => return Err(format!("column {column:?} has type {other}, which cannot be a binary outcome")),
     };
-    Ok(Positive {
-        column: column.to_string(),
-        is_positive,
-        invalid,
-    })
+    Ok(Positive { is_positive })
 }
 
 fn u64s(df: &DataFrame, name: &str) -> Result<Vec<u64>, String> {
@@ -150,24 +176,6 @@ fn u64s(df: &DataFrame, name: &str) -> Result<Vec<u64>, String> {
         .collect())
 }
 
-fn check_clean(df: &DataFrame, nulls: &str, invalid: &str, column: &str) -> Result<(), String> {
-    let n: u64 = u64s(df, nulls)?.iter().sum();
-    if n > 0 {
-        return Err(format!(
-            "column {column:?} has {n} missing values; a rate over it would silently drop them"
-        ));
-    }
-    if df.column(invalid).is_ok() {
-        let n: u64 = u64s(df, invalid)?.iter().sum();
-        if n > 0 {
-            return Err(format!(
-                "column {column:?} has {n} values other than 0/1; set positive_label to say which value is positive"
-            ));
-        }
-    }
-    Ok(())
-}
-
 fn group_labels(df: &DataFrame, grouping: Option<&Grouping>) -> Result<Vec<String>, String> {
     match grouping {
         Some(g) => g.labels(df.column("group").map_err(|e| e.to_string())?),
@@ -179,14 +187,6 @@ fn count(e: Expr, name: &str) -> Expr {
     e.sum().cast(DataType::UInt64).alias(name)
 }
 
-fn invalid_count(p: &Positive, name: &str) -> Vec<Expr> {
-    p.invalid
-        .clone()
-        .map(|e| count(e, name))
-        .into_iter()
-        .collect()
-}
-
 /// Rows and positives per group (outcome-rate metrics).
 pub fn outcome_table(
     lf: LazyFrame,
@@ -194,22 +194,16 @@ pub fn outcome_table(
     grouping: Option<&Grouping>,
     outcome: &Positive,
 ) -> Result<GroupTable<OutcomeCounts>, String> {
-    let mut aggs = vec![
+    let aggs = [
         len().cast(DataType::UInt64).alias("n"),
         count(outcome.is_positive.clone(), "pos"),
-        col(outcome.column.as_str())
-            .null_count()
-            .cast(DataType::UInt64)
-            .alias("nulls"),
     ];
-    aggs.extend(invalid_count(outcome, "invalid"));
     let df = match grouping {
         Some(g) => lf.group_by([g.key_expr(schema)?]).agg(aggs),
         None => lf.select(aggs),
     }
     .collect()
     .map_err(|e| e.to_string())?;
-    check_clean(&df, "nulls", "invalid", &outcome.column)?;
     let groups = group_labels(&df, grouping)?;
     let (n, pos) = (u64s(&df, "n")?, u64s(&df, "pos")?);
     Ok(GroupTable::new(
@@ -230,44 +224,33 @@ pub fn binary_table(
     prediction: &Positive,
 ) -> Result<GroupTable<BinaryCounts>, String> {
     let (y, p) = (label.is_positive.clone(), prediction.is_positive.clone());
-    let mut aggs = vec![
+    // Three sums and a length; TN is the rest of each group.
+    let aggs = [
+        len().cast(DataType::UInt64).alias("n"),
         count(y.clone().and(p.clone()), "tp"),
         count(y.clone().not().and(p.clone()), "fp"),
-        count(y.clone().not().and(p.clone().not()), "tn"),
         count(y.and(p.not()), "fn"),
-        col(label.column.as_str())
-            .null_count()
-            .cast(DataType::UInt64)
-            .alias("y_nulls"),
-        col(prediction.column.as_str())
-            .null_count()
-            .cast(DataType::UInt64)
-            .alias("p_nulls"),
     ];
-    aggs.extend(invalid_count(label, "y_invalid"));
-    aggs.extend(invalid_count(prediction, "p_invalid"));
     let df = match grouping {
         Some(g) => lf.group_by([g.key_expr(schema)?]).agg(aggs),
         None => lf.select(aggs),
     }
     .collect()
     .map_err(|e| e.to_string())?;
-    check_clean(&df, "y_nulls", "y_invalid", &label.column)?;
-    check_clean(&df, "p_nulls", "p_invalid", &prediction.column)?;
     let groups = group_labels(&df, grouping)?;
-    let cells = [
+    let (n, tp, fp, fn_) = (
+        u64s(&df, "n")?,
         u64s(&df, "tp")?,
         u64s(&df, "fp")?,
-        u64s(&df, "tn")?,
         u64s(&df, "fn")?,
-    ];
+    );
     let mut rows = Vec::with_capacity(groups.len());
     for (i, g) in groups.into_iter().enumerate() {
         let c = BinaryCounts {
-            tp: cells[0][i],
-            fp: cells[1][i],
-            tn: cells[2][i],
-            fn_: cells[3][i],
+            tp: tp[i],
+            fp: fp[i],
+            tn: n[i] - tp[i] - fp[i] - fn_[i],
+            fn_: fn_[i],
         };
         if c.n() > 0 {
             rows.push((g, c));
