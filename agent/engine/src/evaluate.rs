@@ -314,21 +314,10 @@ impl TableCache {
             let same = k.grouping.as_ref() == grouping
                 && k.prediction == prediction
                 && k.label.as_deref() == label;
-            let table = t.as_ref().ok().filter(|_| same)?;
-            let groups = table
-                .groups
-                .iter()
-                .map(|(g, c)| {
-                    (
-                        g.clone(),
-                        OutcomeCounts {
-                            n: c.n(),
-                            positives: c.predicted_positives(),
-                        },
-                    )
-                })
-                .collect();
-            Some(GroupTable::new(groups))
+            t.as_ref()
+                .ok()
+                .filter(|_| same)
+                .map(GroupTable::selection_counts)
         })
     }
 }
@@ -534,4 +523,112 @@ fn control_result(
         }
     }
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use venturalitica_policy::parse_policy;
+
+    use super::*;
+
+    fn design_frame() -> LazyFrame {
+        df!(
+            "sex" => [1i64, 1, 1, 1, 1, 0, 0, 0, 0, 0],
+            "y" => [1i64, 1, 0, 0, 1, 1, 0, 0, 0, 1],
+            "yhat" => [1i64, 1, 1, 0, 1, 0, 0, 1, 0, 1],
+        )
+        .unwrap()
+        .lazy()
+    }
+
+    fn run(policy: &str, mapping: &Mapping) -> Results {
+        let policy = parse_policy(Path::new("p.yaml"), policy).unwrap();
+        evaluate(
+            &policy,
+            DataSet {
+                frame: design_frame(),
+                source: "test".into(),
+            },
+            mapping,
+        )
+        .unwrap()
+    }
+
+    const MODEL_POLICY: &str = "
+- id: dpr
+  metric_key: disparate_impact
+  operator: '>='
+  threshold: 0.8
+  input.dimension: sex
+  input.prediction: prediction
+- id: eod
+  metric_key: equalized_odds_diff
+  operator: '<'
+  threshold: 0.1
+  input.dimension: sex
+  input.prediction: prediction
+";
+
+    #[test]
+    fn design_vector_through_the_whole_pipeline() {
+        let mapping = Mapping::new()
+            .with("target", "y")
+            .with("prediction", "yhat");
+        let r = run(MODEL_POLICY, &mapping);
+        let values: Vec<Option<f64>> = r.controls.iter().map(|c| c.actual_value).collect();
+        assert_eq!(values, [Some(0.5), Some(0.5)]);
+        assert_eq!(r.controls[0].status, Status::Fail);
+        assert!(!r.passed);
+        assert_eq!(r.data.rows, Some(10));
+        assert_eq!(r.data.columns_used, ["sex", "y", "yhat"]);
+        assert_eq!(r.data.fingerprint.as_ref().map(String::len), Some(64));
+    }
+
+    #[test]
+    fn selection_rates_from_the_confusion_table_equal_a_direct_count() {
+        let mapping = Mapping::new()
+            .with("target", "y")
+            .with("prediction", "yhat");
+        let with_eod = run(MODEL_POLICY, &mapping);
+        let alone = run(
+            &MODEL_POLICY[..MODEL_POLICY.find("- id: eod").unwrap()],
+            &mapping,
+        );
+        assert_eq!(with_eod.controls[0].groups, alone.controls[0].groups);
+        assert_eq!(with_eod.controls[0].ci, alone.controls[0].ci);
+    }
+
+    #[test]
+    fn unbound_and_undefined_controls_are_errors_and_fail_the_run() {
+        let policy = "
+- id: unbound
+  metric_key: disparate_impact
+  operator: '>'
+  threshold: 0.5
+  input.dimension: race
+- id: no-dimension
+  metric_key: equal_opportunity_diff
+  operator: '<'
+  threshold: 0.5
+";
+        let r = run(policy, &Mapping::new().with("target", "y").with("prediction", "yhat"));
+        assert!(r
+            .controls
+            .iter()
+            .all(|c| c.status == Status::Error && !c.passed));
+        assert!(r.controls[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("columns: sex, y, yhat"));
+        assert!(r.controls[1]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("needs input.dimension"));
+        assert!(!r.passed);
+        assert_eq!(r.summary.errors, 2);
+    }
 }

@@ -176,6 +176,23 @@ fn u64s(df: &DataFrame, name: &str) -> Result<Vec<u64>, String> {
         .collect())
 }
 
+/// Runs aggregations per group (or over all rows) and labels the groups.
+fn aggregate(
+    lf: LazyFrame,
+    schema: &Schema,
+    grouping: Option<&Grouping>,
+    aggs: impl AsRef<[Expr]>,
+) -> Result<(DataFrame, Vec<String>), String> {
+    let df = match grouping {
+        Some(g) => lf.group_by([g.key_expr(schema)?]).agg(aggs),
+        None => lf.select(aggs),
+    }
+    .collect()
+    .map_err(|e| e.to_string())?;
+    let groups = group_labels(&df, grouping)?;
+    Ok((df, groups))
+}
+
 fn group_labels(df: &DataFrame, grouping: Option<&Grouping>) -> Result<Vec<String>, String> {
     match grouping {
         Some(g) => g.labels(df.column("group").map_err(|e| e.to_string())?),
@@ -198,13 +215,7 @@ pub fn outcome_table(
         len().cast(DataType::UInt64).alias("n"),
         count(outcome.is_positive.clone(), "pos"),
     ];
-    let df = match grouping {
-        Some(g) => lf.group_by([g.key_expr(schema)?]).agg(aggs),
-        None => lf.select(aggs),
-    }
-    .collect()
-    .map_err(|e| e.to_string())?;
-    let groups = group_labels(&df, grouping)?;
+    let (df, groups) = aggregate(lf, schema, grouping, aggs)?;
     let (n, pos) = (u64s(&df, "n")?, u64s(&df, "pos")?);
     Ok(GroupTable::new(
         groups
@@ -231,13 +242,7 @@ pub fn binary_table(
         count(y.clone().not().and(p.clone()), "fp"),
         count(y.and(p.not()), "fn"),
     ];
-    let df = match grouping {
-        Some(g) => lf.group_by([g.key_expr(schema)?]).agg(aggs),
-        None => lf.select(aggs),
-    }
-    .collect()
-    .map_err(|e| e.to_string())?;
-    let groups = group_labels(&df, grouping)?;
+    let (df, groups) = aggregate(lf, schema, grouping, aggs)?;
     let (n, tp, fp, fn_) = (
         u64s(&df, "n")?,
         u64s(&df, "tp")?,

@@ -371,20 +371,7 @@ mod tests {
     #[test]
     fn design_hand_check_vector() {
         let t = design_vector();
-        let sel = GroupTable::new(
-            t.groups
-                .iter()
-                .map(|(g, c)| {
-                    (
-                        g.clone(),
-                        OutcomeCounts {
-                            n: c.n(),
-                            positives: c.predicted_positives(),
-                        },
-                    )
-                })
-                .collect(),
-        );
+        let sel = t.selection_counts();
         close(
             outcome_value(MetricKey::DemographicParityDiff, &sel).unwrap(),
             0.4,

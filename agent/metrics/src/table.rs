@@ -82,6 +82,26 @@ impl<C: Copy> GroupTable<C> {
     }
 }
 
+impl GroupTable<BinaryCounts> {
+    /// Rows and positive predictions per group: the selection rates.
+    pub fn selection_counts(&self) -> GroupTable<OutcomeCounts> {
+        GroupTable::new(
+            self.groups
+                .iter()
+                .map(|(g, c)| {
+                    (
+                        g.clone(),
+                        OutcomeCounts {
+                            n: c.n(),
+                            positives: c.predicted_positives(),
+                        },
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
 /// A count type whose cells can be flattened and rebuilt, so the bootstrap
 /// can resample any table the same way.
 pub trait Cells: Copy {
