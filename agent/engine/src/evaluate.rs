@@ -613,7 +613,12 @@ mod tests {
   operator: '<'
   threshold: 0.5
 ";
-        let r = run(policy, &Mapping::new().with("target", "y").with("prediction", "yhat"));
+        let r = run(
+            policy,
+            &Mapping::new()
+                .with("target", "y")
+                .with("prediction", "yhat"),
+        );
         assert!(r
             .controls
             .iter()
@@ -630,5 +635,20 @@ mod tests {
             .contains("needs input.dimension"));
         assert!(!r.passed);
         assert_eq!(r.summary.errors, 2);
+    }
+
+    #[test]
+    fn precomputed_metrics_are_compared_and_missing_ones_are_errors() {
+        let policy = parse_policy(Path::new("p.yaml"), MODEL_POLICY).unwrap();
+        let values = BTreeMap::from([("disparate_impact".to_string(), 0.9)]);
+        let r = evaluate_metrics(&policy, &values);
+        assert_eq!(r.controls[0].status, Status::Pass);
+        assert_eq!(r.controls[1].status, Status::Error);
+        assert!(r.controls[1]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("no value given for control \"eod\""));
+        assert!(!r.passed);
     }
 }
