@@ -200,8 +200,10 @@ fn group_labels(df: &DataFrame, grouping: Option<&Grouping>) -> Result<Vec<Strin
     }
 }
 
+// No cast on the aggregate: polars only takes its fast group-by path for bare
+// aggregations (a cast on top was 3x slower at 10M rows); `u64s` casts after.
 fn count(e: Expr, name: &str) -> Expr {
-    e.sum().cast(DataType::UInt64).alias(name)
+    e.sum().alias(name)
 }
 
 /// Rows and positives per group (outcome-rate metrics).
@@ -211,10 +213,7 @@ pub fn outcome_table(
     grouping: Option<&Grouping>,
     outcome: &Positive,
 ) -> Result<GroupTable<OutcomeCounts>, String> {
-    let aggs = [
-        len().cast(DataType::UInt64).alias("n"),
-        count(outcome.is_positive.clone(), "pos"),
-    ];
+    let aggs = [len().alias("n"), count(outcome.is_positive.clone(), "pos")];
     let (df, groups) = aggregate(lf, schema, grouping, aggs)?;
     let (n, pos) = (u64s(&df, "n")?, u64s(&df, "pos")?);
     Ok(GroupTable::new(
@@ -237,7 +236,7 @@ pub fn binary_table(
     let (y, p) = (label.is_positive.clone(), prediction.is_positive.clone());
     // Three sums and a length; TN is the rest of each group.
     let aggs = [
-        len().cast(DataType::UInt64).alias("n"),
+        len().alias("n"),
         count(y.clone().and(p.clone()), "tp"),
         count(y.clone().not().and(p.clone()), "fp"),
         count(y.and(p.not()), "fn"),
@@ -268,7 +267,7 @@ pub fn binary_table(
 pub fn class_table(lf: LazyFrame, column: &str) -> Result<ClassCounts, String> {
     let df = lf
         .group_by([col(column).alias("group")])
-        .agg([len().cast(DataType::UInt64).alias("n")])
+        .agg([len().alias("n")])
         .collect()
         .map_err(|e| e.to_string())?;
     let grouping = Grouping {
@@ -290,9 +289,9 @@ pub fn class_table(lf: LazyFrame, column: &str) -> Result<ClassCounts, String> {
 pub fn null_counts(lf: LazyFrame, columns: &[String]) -> Result<Vec<(String, u64, u64)>, String> {
     let mut exprs: Vec<Expr> = columns
         .iter()
-        .map(|c| col(c.as_str()).null_count().cast(DataType::UInt64))
+        .map(|c| col(c.as_str()).null_count())
         .collect();
-    exprs.push(len().cast(DataType::UInt64).alias("__rows"));
+    exprs.push(len().alias("__rows"));
     let df = lf.select(exprs).collect().map_err(|e| e.to_string())?;
     let rows = u64s(&df, "__rows")?.first().copied().unwrap_or(0);
     columns
@@ -314,7 +313,7 @@ pub fn equivalence_classes(
     }
     let df = lf
         .group_by(keys)
-        .agg([len().cast(DataType::UInt64).alias("__n")])
+        .agg([len().alias("__n")])
         .collect()
         .map_err(|e| e.to_string())?;
     let as_labels = |name: &str| -> Result<Vec<String>, String> {
