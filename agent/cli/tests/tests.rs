@@ -1,6 +1,8 @@
 //! The `venturalitica` binary: help text snapshots, exit codes, outputs.
 //! The engine's numbers are cross-checked in `tests/` (Python, fairlearn).
 
+#![allow(clippy::unwrap_used)] // a panic is the failure message in a test
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
