@@ -184,3 +184,12 @@ def test_help_and_version(vl):
     assert "VAR=COLUMN" in run.stdout and "--junit <FILE>" in run.stdout
     assert vl("--version").stdout.startswith("venturalitica ")
     assert vl("enforce").code == 2
+
+
+def test_unwritable_store_still_prints_results_then_exits_2(vl, credit, tmp_path):
+    store = tmp_path / ".venturalitica"
+    store.write_text("a file where the store directory should be")
+    run = vl("enforce", "--data", credit, "--policy", POLICIES / "assessment_plan.yaml", "--target", "class")
+    assert run.code == 2
+    assert "age-check" in run.stdout
+    assert "cannot record the evaluation in the evidence trail" in run.stderr

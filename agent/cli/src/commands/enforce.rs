@@ -31,10 +31,6 @@ pub fn run(args: EnforceArgs) -> anyhow::Result<Outcome> {
     };
     let results = evaluate(&policy, data, &mapping)?;
 
-    if !args.no_record {
-        record(&args, &policy, &results)
-            .context("cannot record the evaluation in the evidence trail")?;
-    }
     if let Some(path) = &args.junit {
         std::fs::write(path, junit::render(&results))
             .with_context(|| format!("cannot write the JUnit report to {}", path.display()))?;
@@ -43,6 +39,13 @@ pub fn run(args: EnforceArgs) -> anyhow::Result<Outcome> {
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&results)?)?,
         Format::Table => write!(out, "{}", table::render(&results, table::use_colour()))?,
+    }
+    drop(out);
+    // Recorded after printing, so a store that cannot be written (a
+    // read-only checkout) still shows the results, then fails with exit 2.
+    if !args.no_record {
+        record(&args, &policy, &results)
+            .context("cannot record the evaluation in the evidence trail")?;
     }
     Ok(if results.passed {
         Outcome::Passed
