@@ -198,3 +198,12 @@ def test_design_hand_check_vector(vl, tmp_path):
     )
     got = {c["id"]: c["actual_value"] for c in run.json()["controls"]}
     assert got == pytest.approx({"dpd": 0.4, "dpr": 0.5, "eod": 0.5, "eop": 0.5}, abs=1e-12)
+
+
+def test_streaming_gives_the_same_results_as_in_memory(vl, dataset):
+    _, data, policy = dataset
+    args = ("enforce", "--data", data, "--policy", policy, "--format", "json", "--no-record")
+    memory, streamed = vl(*args).json(), vl(*args, "--streaming").json()
+    for key in ["evaluated_at"]:
+        memory.pop(key), streamed.pop(key)
+    assert streamed == memory

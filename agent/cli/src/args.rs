@@ -74,6 +74,12 @@ pub struct EnforceArgs {
     /// Do not record this evaluation in the evidence trail.
     #[arg(long)]
     pub no_record: bool,
+
+    /// Stream the data through each query instead of reading the used
+    /// columns into memory (automatic for files over 2 GiB): slower, but for
+    /// data larger than memory.
+    #[arg(long)]
+    pub streaming: bool,
 }
 
 #[derive(Debug, Args)]

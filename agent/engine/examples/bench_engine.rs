@@ -33,6 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &policy,
             DataSet {
                 frame: df.clone().lazy(),
+                streaming: false,
                 source: "bench".into(),
             },
             &mapping,

@@ -13,17 +13,20 @@ use venturalitica_policy::{Control, EnforcementMode, Policy};
 
 use crate::binding::{bind, Mapping};
 use crate::data::DataError;
-use crate::fingerprint::fingerprint;
 use crate::params::{self, Params};
 use crate::results::{
     ControlResult, DataInfo, EngineInfo, PolicyInfo, Results, SourceInfo, Status, Summary,
     SCHEMA_VERSION,
 };
+use crate::source::Source;
 use crate::tables::{self, Grouping};
 
 /// Data to evaluate: a lazy frame and a description of where it came from.
 pub struct DataSet {
     pub frame: LazyFrame,
+    /// Stream the file through each query instead of reading the used
+    /// columns into memory once: for data larger than memory.
+    pub streaming: bool,
     pub source: String,
 }
 
@@ -134,12 +137,16 @@ pub fn evaluate(
         }
     }
     let used: Vec<String> = used.into_iter().collect();
-    // Read the used columns once; every table below scans this in memory.
-    let frame = data
+    let selected = data
         .frame
-        .select(used.iter().map(|c| col(c.as_str())).collect::<Vec<_>>())
-        .collect()?;
-    let rows = frame.height() as u64;
+        .select(used.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
+    let src = if data.streaming {
+        Source::Stream(Box::new(selected))
+    } else {
+        // Read the used columns once; every table below scans them in memory.
+        Source::Memory(selected.collect()?)
+    };
+    let rows = src.rows()?;
 
     // Error-rate controls first: their confusion tables also give the
     // selection rates that outcome-rate controls on the prediction need.
@@ -148,14 +155,18 @@ pub fn evaluate(
 
     // The fingerprint is one sequential pass; hash while polars counts.
     let (fingerprint, mut controls) = std::thread::scope(|scope| {
-        let hashing = scope.spawn(|| (!used.is_empty()).then(|| fingerprint(&frame)).transpose());
+        let hashing = scope.spawn(|| {
+            (!used.is_empty())
+                .then(|| src.fingerprint(&used))
+                .transpose()
+        });
         let mut cache = TableCache::default();
         let controls: Vec<(usize, ControlResult)> = planned
             .into_iter()
             .map(|(i, plan)| {
                 let control = &policy.controls[i];
                 let outcome = plan.map(|p| {
-                    let result = compute(control, &p, &frame, &schema, &columns, &mut cache);
+                    let result = compute(control, &p, &src, &schema, &columns, &mut cache);
                     (p, result)
                 });
                 (i, control_result(control, outcome))
@@ -325,13 +336,12 @@ impl TableCache {
 fn compute(
     control: &Control,
     plan: &Plan,
-    frame: &DataFrame,
+    src: &Source,
     schema: &Schema,
     all_columns: &[String],
     cache: &mut TableCache,
 ) -> Result<Computed, String> {
     let key = control.metric;
-    let lf = || frame.clone().lazy();
     let label = plan.params.positive_label.as_deref();
     let grouping = plan.one(Slot::Dimension).map(|c| Grouping {
         column: c.to_string(),
@@ -358,8 +368,8 @@ fn compute(
                     .outcome
                     .entry(cache_key)
                     .or_insert_with(|| {
-                        let positive = tables::positive(frame, column, label)?;
-                        tables::outcome_table(lf(), schema, grouping.as_ref(), &positive)
+                        let positive = tables::positive(src, schema, column, label)?;
+                        tables::outcome_table(src, schema, grouping.as_ref(), &positive)
                     })
                     .clone()?,
             };
@@ -387,9 +397,9 @@ fn compute(
                 Some((_, t)) => t.clone()?,
                 None => {
                     let built = (|| {
-                        let y = tables::positive(frame, target, label)?;
-                        let p = tables::positive(frame, prediction, label)?;
-                        tables::binary_table(lf(), schema, grouping.as_ref(), &y, &p)
+                        let y = tables::positive(src, schema, target, label)?;
+                        let p = tables::positive(src, schema, prediction, label)?;
+                        tables::binary_table(src, schema, grouping.as_ref(), &y, &p)
                     })();
                     cache.binary.push((table_key, built.clone()));
                     built?
@@ -403,7 +413,7 @@ fn compute(
         }
         Family::ClassBalance => {
             let target = plan.one(Slot::Target).unwrap_or_default();
-            let classes = tables::class_table(lf(), target)?;
+            let classes = tables::class_table(src, target)?;
             let value = compute::class_imbalance(&classes).map_err(metric_err)?;
             let ci = plan.params.bootstrap.and_then(|spec| {
                 bootstrap_classes(&classes, spec, |c| compute::class_imbalance_value(c).ok())
@@ -416,7 +426,7 @@ fn compute(
                 .get(&Slot::Columns)
                 .cloned()
                 .unwrap_or_else(|| all_columns.to_vec());
-            let counts = tables::null_counts(lf(), &cols)?;
+            let counts = tables::null_counts(src, &cols)?;
             Ok(Computed {
                 value: privacy::completeness(&counts).map_err(metric_err)?,
                 ci: None,
@@ -429,7 +439,7 @@ fn compute(
                 .cloned()
                 .unwrap_or_default();
             let sensitive = plan.one(Slot::Sensitive);
-            let rows = tables::equivalence_classes(lf(), &qis, sensitive)?;
+            let rows = tables::equivalence_classes(src, &qis, sensitive)?;
             let value = match key {
                 MetricKey::KAnonymity => {
                     let sizes: Vec<(String, u64)> =
@@ -549,6 +559,7 @@ mod tests {
             &policy,
             DataSet {
                 frame: design_frame(),
+                streaming: false,
                 source: "test".into(),
             },
             mapping,

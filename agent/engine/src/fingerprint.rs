@@ -37,11 +37,11 @@ impl Hasher {
 fn hash_numeric<T, const N: usize>(
     h: &mut Hasher,
     ca: &ChunkedArray<T>,
+    has_nulls: bool,
     to_bytes: impl Fn(T::Native) -> [u8; N],
 ) where
     T: PolarsNumericType,
 {
-    let has_nulls = ca.null_count() > 0;
     for arr in ca.downcast_iter() {
         if !has_nulls {
             // Convert a block at a time so the loop vectorises and the
@@ -66,43 +66,101 @@ fn hash_numeric<T, const N: usize>(
     }
 }
 
-/// Fingerprints the columns of `df` (all of them; the caller selects).
-pub fn fingerprint(df: &DataFrame) -> PolarsResult<String> {
-    let mut h = Hasher {
-        sha: Sha256::new(),
-        buf: Vec::with_capacity(FLUSH + 64),
-    };
-    h.put(b"venturalitica-fingerprint-v1\n");
-    let mut names: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    names.sort();
-    for name in names {
-        let s = df.column(&name)?.as_materialized_series();
-        let dtype = s.dtype().clone();
-        let kind = if dtype.is_integer() {
-            "int"
+/// Builds a fingerprint column by column; a column's values may arrive in
+/// several slices, which hash exactly as the whole column would.
+pub struct Fingerprinter {
+    hasher: Hasher,
+    kind: Kind,
+    has_nulls: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Int,
+    Float,
+    Bool,
+    Text,
+}
+
+impl Kind {
+    fn of(dtype: &DataType) -> Kind {
+        if dtype.is_integer() {
+            Kind::Int
         } else if dtype.is_float() {
-            "float"
-        } else if dtype == DataType::Boolean {
-            "bool"
+            Kind::Float
+        } else if *dtype == DataType::Boolean {
+            Kind::Bool
         } else {
-            "text"
+            Kind::Text
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Int => "int",
+            Kind::Float => "float",
+            Kind::Bool => "bool",
+            Kind::Text => "text",
+        }
+    }
+}
+
+impl Default for Fingerprinter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Fingerprinter {
+    pub fn new() -> Self {
+        let mut hasher = Hasher {
+            sha: Sha256::new(),
+            buf: Vec::with_capacity(FLUSH + 64),
         };
+        hasher.put(b"venturalitica-fingerprint-v1\n");
+        Fingerprinter {
+            hasher,
+            kind: Kind::Text,
+            has_nulls: false,
+        }
+    }
+
+    /// Starts a column: its name, kind and row count; its values follow.
+    pub fn column(
+        &mut self,
+        name: &str,
+        dtype: &DataType,
+        rows: u64,
+        has_nulls: bool,
+    ) -> PolarsResult<()> {
+        self.kind = Kind::of(dtype);
+        self.has_nulls = has_nulls;
+        let h = &mut self.hasher;
         h.put(name.as_bytes());
         h.put(&[0]);
-        h.put(kind.as_bytes());
+        h.put(self.kind.name().as_bytes());
         h.put(&[0]);
-        h.put(&(s.len() as u64).to_le_bytes());
-        match kind {
-            "int" => hash_numeric(&mut h, s.cast(&DataType::Int64)?.i64()?, i64::to_le_bytes),
-            "float" => hash_numeric(&mut h, s.cast(&DataType::Float64)?.f64()?, |v: f64| {
-                v.to_bits().to_le_bytes()
-            }),
-            "bool" => {
-                let has_nulls = s.null_count() > 0;
+        h.put(&rows.to_le_bytes());
+        Ok(())
+    }
+
+    /// Hashes the next values of the current column.
+    pub fn values(&mut self, s: &Series) -> PolarsResult<()> {
+        let (h, has_nulls) = (&mut self.hasher, self.has_nulls);
+        match self.kind {
+            Kind::Int => hash_numeric(
+                h,
+                s.cast(&DataType::Int64)?.i64()?,
+                has_nulls,
+                i64::to_le_bytes,
+            ),
+            Kind::Float => hash_numeric(
+                h,
+                s.cast(&DataType::Float64)?.f64()?,
+                has_nulls,
+                |v: f64| v.to_bits().to_le_bytes(),
+            ),
+            Kind::Bool => {
                 for v in s.bool()?.iter() {
                     match (v, has_nulls) {
                         (Some(b), false) => h.put(&[u8::from(b)]),
@@ -111,9 +169,8 @@ pub fn fingerprint(df: &DataFrame) -> PolarsResult<String> {
                     }
                 }
             }
-            _ => {
+            Kind::Text => {
                 let text = s.cast(&DataType::String)?;
-                let has_nulls = text.null_count() > 0;
                 for v in text.str()?.iter() {
                     match v {
                         Some(t) => {
@@ -128,10 +185,32 @@ pub fn fingerprint(df: &DataFrame) -> PolarsResult<String> {
                 }
             }
         }
+        Ok(())
     }
-    let Hasher { mut sha, buf } = h;
-    sha.update(&buf);
-    Ok(hex::encode(sha.finalize()))
+
+    pub fn finish(self) -> String {
+        let Hasher { mut sha, buf } = self.hasher;
+        sha.update(&buf);
+        hex::encode(sha.finalize())
+    }
+}
+
+/// Fingerprints every column of `df`.
+#[cfg(test)]
+fn fingerprint(df: &DataFrame) -> PolarsResult<String> {
+    let mut names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    names.sort();
+    let mut fp = Fingerprinter::new();
+    for name in names {
+        let s = df.column(&name)?.as_materialized_series();
+        fp.column(&name, s.dtype(), s.len() as u64, s.null_count() > 0)?;
+        fp.values(s)?;
+    }
+    Ok(fp.finish())
 }
 
 #[cfg(test)]
@@ -145,6 +224,20 @@ mod tests {
         let c = df!("x" => [1i64, 2, 4], "y" => ["a", "b", "c"]).unwrap();
         assert_eq!(fingerprint(&a).unwrap(), fingerprint(&b).unwrap());
         assert_ne!(fingerprint(&a).unwrap(), fingerprint(&c).unwrap());
+    }
+
+    #[test]
+    fn slices_hash_like_the_whole_column() {
+        let df =
+            df!("x" => [Some(1i64), None, Some(3), Some(4)], "t" => ["a", "bb", "c", "d"]).unwrap();
+        let mut fp = Fingerprinter::new();
+        for name in ["t", "x"] {
+            let s = df.column(name).unwrap().as_materialized_series();
+            fp.column(name, s.dtype(), 4, s.null_count() > 0).unwrap();
+            fp.values(&s.slice(0, 3)).unwrap();
+            fp.values(&s.slice(3, 1)).unwrap();
+        }
+        assert_eq!(fp.finish(), fingerprint(&df).unwrap());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! - [`binding`]: variable → column mapping (keywords, the name itself,
 //!   the synonym table) and the error that lists the columns that exist.
 //! - `tables`: the polars queries that build count tables (stage one).
+//! - `source`: the used columns in memory, or streamed for data larger than memory.
 //! - `fingerprint`: SHA-256 of the columns a policy used.
 //! - [`results`]: the one JSON shape of results used everywhere.
 //! - [`evaluate`]: the whole pipeline, control by control.
@@ -18,6 +19,7 @@ pub mod evaluate;
 mod fingerprint;
 mod params;
 pub mod results;
+mod source;
 mod tables;
 
 pub use binding::Mapping;

@@ -5,6 +5,8 @@
 //! after aggregation, so no per-row string casts are paid.
 
 use polars::prelude::*;
+
+use crate::source::Source;
 use venturalitica_metrics::{BinaryCounts, ClassCounts, GroupTable, OutcomeCounts};
 
 /// Label of the group of rows whose attribute is null.
@@ -100,19 +102,43 @@ pub struct Positive {
 ///
 /// The checks run on the whole column (null counts are metadata, min/max
 /// are vectorised), so the group-by that follows stays a bare count.
-pub fn positive(frame: &DataFrame, column: &str, label: Option<&str>) -> Result<Positive, String> {
-    let series = frame
-        .column(column)
-        .map_err(|e| e.to_string())?
-        .as_materialized_series();
-    let dtype = series.dtype().clone();
-    let nulls = series.null_count();
+pub fn positive(
+    src: &Source,
+    schema: &Schema,
+    column: &str,
+    label: Option<&str>,
+) -> Result<Positive, String> {
+    let dtype = schema.get(column).cloned().unwrap_or(DataType::Null);
+    let c = col(column);
+    let mut checks = vec![c.clone().null_count().alias("nulls")];
+    // Without a positive_label the values must be 0/1: for integers min and
+    // max decide it; floats also need a count (0.5 lies between).
+    if label.is_none() && dtype.is_primitive_numeric() {
+        checks.push(c.clone().min().cast(DataType::Float64).alias("min"));
+        checks.push(c.clone().max().cast(DataType::Float64).alias("max"));
+        if dtype.is_float() {
+            let other = c.clone().neq(lit(0)).and(c.clone().neq(lit(1)));
+            checks.push(other.sum().alias("other"));
+        }
+    }
+    let stats = src
+        .collect(src.lazy().select(checks))
+        .map_err(|e| e.to_string())?;
+    let nulls = u64s(&stats, "nulls")?.first().copied().unwrap_or(0);
     if nulls > 0 {
         return Err(format!(
             "column {column:?} has {nulls} missing values; a rate over it would silently drop them"
         ));
     }
-    let c = col(column);
+    let stat = |name: &str| -> Option<f64> {
+        let s = stats
+            .column(name)
+            .ok()?
+            .as_materialized_series()
+            .cast(&DataType::Float64)
+            .ok()?;
+        s.f64().ok()?.get(0)
+    };
     let bad_label =
         |l: &str| format!("positive_label {l:?} does not fit column {column:?} of type {dtype}");
     let not_binary = |example: String| {
@@ -128,12 +154,9 @@ pub fn positive(frame: &DataFrame, column: &str, label: Option<&str>) -> Result<
         },
         d if d.is_integer() => match label {
             None => {
-                let as_i64 = series.cast(&DataType::Int64).map_err(|e| e.to_string())?;
-                let ca = as_i64.i64().map_err(|e| e.to_string())?;
-                for extreme in [ca.min(), ca.max()].into_iter().flatten() {
-                    if extreme != 0 && extreme != 1 {
-                        return Err(not_binary(extreme.to_string()));
-                    }
+                let example = [stat("min"), stat("max")].into_iter().flatten().find(|v| *v != 0.0 && *v != 1.0);
+                if let Some(v) = example {
+                    return Err(not_binary(v.to_string()));
                 }
                 c.eq(lit(1i64))
             }
@@ -141,10 +164,9 @@ pub fn positive(frame: &DataFrame, column: &str, label: Option<&str>) -> Result<
         },
         d if d.is_float() => match label {
             None => {
-                let as_f64 = series.cast(&DataType::Float64).map_err(|e| e.to_string())?;
-                let ca = as_f64.f64().map_err(|e| e.to_string())?;
-                if let Some(v) = ca.iter().flatten().find(|v| *v != 0.0 && *v != 1.0) {
-                    return Err(not_binary(v.to_string()));
+                if u64s(&stats, "other")?.first().copied().unwrap_or(0) > 0 {
+                    let example = [stat("min"), stat("max")].into_iter().flatten().find(|v| *v != 0.0 && *v != 1.0);
+                    return Err(not_binary(example.map(|v| v.to_string()).unwrap_or_else(|| "a fraction".into())));
                 }
                 c.eq(lit(1.0f64))
             }
@@ -178,17 +200,16 @@ fn u64s(df: &DataFrame, name: &str) -> Result<Vec<u64>, String> {
 
 /// Runs aggregations per group (or over all rows) and labels the groups.
 fn aggregate(
-    lf: LazyFrame,
+    src: &Source,
     schema: &Schema,
     grouping: Option<&Grouping>,
     aggs: impl AsRef<[Expr]>,
 ) -> Result<(DataFrame, Vec<String>), String> {
-    let df = match grouping {
-        Some(g) => lf.group_by([g.key_expr(schema)?]).agg(aggs),
-        None => lf.select(aggs),
-    }
-    .collect()
-    .map_err(|e| e.to_string())?;
+    let query = match grouping {
+        Some(g) => src.lazy().group_by([g.key_expr(schema)?]).agg(aggs),
+        None => src.lazy().select(aggs),
+    };
+    let df = src.collect(query).map_err(|e| e.to_string())?;
     let groups = group_labels(&df, grouping)?;
     Ok((df, groups))
 }
@@ -208,13 +229,13 @@ fn count(e: Expr, name: &str) -> Expr {
 
 /// Rows and positives per group (outcome-rate metrics).
 pub fn outcome_table(
-    lf: LazyFrame,
+    src: &Source,
     schema: &Schema,
     grouping: Option<&Grouping>,
     outcome: &Positive,
 ) -> Result<GroupTable<OutcomeCounts>, String> {
     let aggs = [len().alias("n"), count(outcome.is_positive.clone(), "pos")];
-    let (df, groups) = aggregate(lf, schema, grouping, aggs)?;
+    let (df, groups) = aggregate(src, schema, grouping, aggs)?;
     let (n, pos) = (u64s(&df, "n")?, u64s(&df, "pos")?);
     Ok(GroupTable::new(
         groups
@@ -227,7 +248,7 @@ pub fn outcome_table(
 
 /// Confusion counts per group (error-rate and performance metrics).
 pub fn binary_table(
-    lf: LazyFrame,
+    src: &Source,
     schema: &Schema,
     grouping: Option<&Grouping>,
     label: &Positive,
@@ -241,7 +262,7 @@ pub fn binary_table(
         count(y.clone().not().and(p.clone()), "fp"),
         count(y.and(p.not()), "fn"),
     ];
-    let (df, groups) = aggregate(lf, schema, grouping, aggs)?;
+    let (df, groups) = aggregate(src, schema, grouping, aggs)?;
     let (n, tp, fp, fn_) = (
         u64s(&df, "n")?,
         u64s(&df, "tp")?,
@@ -264,12 +285,12 @@ pub fn binary_table(
 }
 
 /// Rows per distinct target value (class balance).
-pub fn class_table(lf: LazyFrame, column: &str) -> Result<ClassCounts, String> {
-    let df = lf
+pub fn class_table(src: &Source, column: &str) -> Result<ClassCounts, String> {
+    let query = src
+        .lazy()
         .group_by([col(column).alias("group")])
-        .agg([len().alias("n")])
-        .collect()
-        .map_err(|e| e.to_string())?;
+        .agg([len().alias("n")]);
+    let df = src.collect(query).map_err(|e| e.to_string())?;
     let grouping = Grouping {
         column: column.to_string(),
         bins: None,
@@ -286,13 +307,15 @@ pub fn class_table(lf: LazyFrame, column: &str) -> Result<ClassCounts, String> {
 }
 
 /// `(column, rows, nulls)` for each column.
-pub fn null_counts(lf: LazyFrame, columns: &[String]) -> Result<Vec<(String, u64, u64)>, String> {
+pub fn null_counts(src: &Source, columns: &[String]) -> Result<Vec<(String, u64, u64)>, String> {
     let mut exprs: Vec<Expr> = columns
         .iter()
         .map(|c| col(c.as_str()).null_count())
         .collect();
     exprs.push(len().alias("__rows"));
-    let df = lf.select(exprs).collect().map_err(|e| e.to_string())?;
+    let df = src
+        .collect(src.lazy().select(exprs))
+        .map_err(|e| e.to_string())?;
     let rows = u64s(&df, "__rows")?.first().copied().unwrap_or(0);
     columns
         .iter()
@@ -303,7 +326,7 @@ pub fn null_counts(lf: LazyFrame, columns: &[String]) -> Result<Vec<(String, u64
 /// `(equivalence class, sensitive value, rows)`; without a sensitive
 /// column the value is empty and the rows are the class size.
 pub fn equivalence_classes(
-    lf: LazyFrame,
+    src: &Source,
     quasi_identifiers: &[String],
     sensitive: Option<&str>,
 ) -> Result<Vec<(String, String, u64)>, String> {
@@ -311,11 +334,8 @@ pub fn equivalence_classes(
     if let Some(s) = sensitive {
         keys.push(col(s).alias("__sensitive"));
     }
-    let df = lf
-        .group_by(keys)
-        .agg([len().alias("__n")])
-        .collect()
-        .map_err(|e| e.to_string())?;
+    let query = src.lazy().group_by(keys).agg([len().alias("__n")]);
+    let df = src.collect(query).map_err(|e| e.to_string())?;
     let as_labels = |name: &str| -> Result<Vec<String>, String> {
         let g = Grouping {
             column: name.to_string(),

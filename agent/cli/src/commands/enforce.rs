@@ -28,6 +28,7 @@ pub fn run(args: EnforceArgs) -> anyhow::Result<Outcome> {
     let data = DataSet {
         frame,
         source: args.data.display().to_string(),
+        streaming: args.streaming || is_large(&args.data),
     };
     let results = evaluate(&policy, data, &mapping)?;
 
@@ -52,6 +53,13 @@ pub fn run(args: EnforceArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
+}
+
+/// Files above this size are streamed rather than read into memory.
+const STREAM_ABOVE_BYTES: u64 = 2 << 30;
+
+fn is_large(path: &std::path::Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.len() > STREAM_ABOVE_BYTES)
 }
 
 fn record(args: &EnforceArgs, policy: &Policy, results: &Results) -> anyhow::Result<()> {
