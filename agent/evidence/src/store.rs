@@ -28,6 +28,8 @@ pub enum EvidenceError {
     },
     #[error("{path}: line {line} is not an evidence event")]
     Malformed { path: PathBuf, line: usize },
+    #[error("{path}: the last line is not an evidence event, so the next one cannot be chained to it; run `venturalitica verify`")]
+    MalformedTail { path: PathBuf },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EvidenceError + '_ {
@@ -124,10 +126,8 @@ impl Store {
         let (seq, prev) = match last_full_line(&mut file).map_err(io(&path))? {
             None => (1, GENESIS.to_string()),
             Some(line) => {
-                let e = Event::parse(&line).ok_or(EvidenceError::Malformed {
-                    path: path.clone(),
-                    line: 0,
-                })?;
+                let e = Event::parse(&line)
+                    .ok_or_else(|| EvidenceError::MalformedTail { path: path.clone() })?;
                 (e.seq + 1, e.hash)
             }
         };
@@ -572,6 +572,15 @@ mod tests {
         let r = s.verify().unwrap();
         assert!(r.ok(), "{r:?}");
         assert_eq!(r.events, 100);
+    }
+
+    #[test]
+    fn an_edited_last_line_stops_appends_instead_of_forking_the_chain() {
+        let (_t, s) = store();
+        s.append("cell", json!({"i": 1})).unwrap();
+        fs::write(s.trace_path(), "not an event\n").unwrap();
+        let e = s.append("cell", json!({"i": 2})).unwrap_err().to_string();
+        assert!(e.contains("the last line is not an evidence event"), "{e}");
     }
 
     #[test]
