@@ -70,6 +70,12 @@ def test_synonym_binding_is_recorded(vl, tmp_path, frame):
     results, c = only_control(vl("enforce", "--data", data, "--policy", policy, "--format", "json"))
     assert results["data"]["mapping"] == {"gender": "sex", "target": "class"}
     assert c["status"] == "pass"
+    # A synonym is a guess, and the result says so.
+    assert 'variable "gender" was bound to column "sex" by synonym' in " ".join(c["warnings"])
+    _, c = only_control(
+        vl("enforce", "--data", data, "--policy", policy, "--format", "json", "gender=sex", "--target", "class")
+    )
+    assert c["warnings"] == []
 
 
 def test_one_group_is_an_error(vl, tmp_path, frame):

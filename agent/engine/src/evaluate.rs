@@ -11,7 +11,7 @@ use venturalitica_metrics::privacy::{self, DEFAULT_SENSITIVE_COLUMNS};
 use venturalitica_metrics::{BinaryCounts, Family, GroupTable, MetricKey, OutcomeCounts, Slot};
 use venturalitica_policy::{Control, EnforcementMode, Policy};
 
-use crate::binding::{bind, Mapping};
+use crate::binding::{bind, BoundBy, Mapping};
 use crate::data::DataError;
 use crate::params::{self, Params};
 use crate::results::{
@@ -44,6 +44,8 @@ struct Plan {
     /// Slot → columns.
     columns: BTreeMap<Slot, Vec<String>>,
     params: Params,
+    /// Shown as warnings on the result.
+    notes: Vec<String>,
 }
 
 impl Plan {
@@ -80,6 +82,7 @@ fn plan(
         slots.remove(&Slot::Prediction);
     }
     let mut out = BTreeMap::new();
+    let mut notes = Vec::new();
     for slot in slots {
         let vars: Vec<String> = match control.inputs.get(&slot) {
             Some(v) => v.clone(),
@@ -95,7 +98,13 @@ fn plan(
         };
         let mut cols = Vec::new();
         for var in vars {
-            let (column, _) = bind(&var, mapping, columns)?;
+            let (column, how) = bind(&var, mapping, columns)?;
+            if how == BoundBy::Synonym {
+                // A synonym is a guess: say so, so an auditor can confirm it.
+                notes.push(format!(
+                    "variable {var:?} was bound to column {column:?} by synonym; map it explicitly ({var}={column}) to confirm"
+                ));
+            }
             bound.insert(var, column.clone());
             cols.push(column);
         }
@@ -104,6 +113,7 @@ fn plan(
     Ok(Plan {
         columns: out,
         params,
+        notes,
     })
 }
 
@@ -212,6 +222,7 @@ pub fn evaluate_metrics(policy: &Policy, values: &BTreeMap<String, f64>) -> Resu
                     Plan {
                         columns: BTreeMap::new(),
                         params: Params::default(),
+                        notes: vec![],
                     },
                     Ok(Computed {
                         value: MetricValue {
@@ -515,6 +526,7 @@ fn control_result(
         .unused
         .iter()
         .map(|p| format!("parameter {p:?} is not used by metric {}", control.metric))
+        .chain(plan.notes.iter().cloned())
         .collect();
     match computed {
         Err(reason) => r.reason = Some(reason),
