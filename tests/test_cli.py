@@ -32,19 +32,14 @@ def credit(tmp_path):
     return path
 
 
+def credit_args(credit, *extra):
+    """`enforce` of the gender/class-balance policy on the credit fixture."""
+    policy = POLICIES / "component_definition.yaml"
+    return ("enforce", "--data", credit, "--policy", policy, "--target", "class", "gender=Attribute9", *extra)
+
+
 def test_json_output_validates_against_the_schema(vl, credit):
-    run = vl(
-        "enforce",
-        "--data",
-        credit,
-        "--policy",
-        POLICIES / "component_definition.yaml",
-        "--format",
-        "json",
-        "gender=Attribute9",
-        "--target",
-        "class",
-    )
+    run = vl(*credit_args(credit, "--format", "json"))
     results = run.json()
     jsonschema.validate(results, SCHEMA, format_checker=jsonschema.FormatChecker())
     assert results["policy"]["shape"] == "component-definition"
@@ -69,34 +64,14 @@ def test_table_output_and_exit_code(vl, credit):
     assert run.code == 0, run.stdout
     assert "age-check" in run.stdout and "disparate_impact" in run.stdout
     assert run.stdout.splitlines()[-1].startswith("PASSED: 1 passed, 0 failed, 0 errors (400 rows")
-    run = vl(
-        "enforce",
-        "--data",
-        credit,
-        "--policy",
-        POLICIES / "component_definition.yaml",
-        "--target",
-        "class",
-        "gender=Attribute9",
-    )
+    run = vl(*credit_args(credit))
     assert run.code == 1
     assert run.stdout.splitlines()[-1].startswith("FAILED: 0 passed, 2 failed, 0 errors")
 
 
 def test_junit_names_the_failing_control(vl, credit, tmp_path):
     report = tmp_path / "junit.xml"
-    run = vl(
-        "enforce",
-        "--data",
-        credit,
-        "--policy",
-        POLICIES / "component_definition.yaml",
-        "--target",
-        "class",
-        "gender=Attribute9",
-        "--junit",
-        report,
-    )
+    run = vl(*credit_args(credit, "--junit", report))
     assert run.code == 1
     root = ET.parse(report).getroot()
     cases = {c.get("name"): c for c in root.iter("testcase")}
@@ -106,16 +81,7 @@ def test_junit_names_the_failing_control(vl, credit, tmp_path):
 
 
 def test_evidence_trail_is_written_and_verifies(vl, credit, tmp_path):
-    args = (
-        "enforce",
-        "--data",
-        credit,
-        "--policy",
-        POLICIES / "component_definition.yaml",
-        "--target",
-        "class",
-        "gender=Attribute9",
-    )
+    args = credit_args(credit)
     vl(*args)
     vl(*args)
     store = tmp_path / ".venturalitica"
