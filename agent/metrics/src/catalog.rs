@@ -183,7 +183,7 @@ impl MetricKey {
         let mut scored: Vec<(f64, &'static str)> = MetricKey::ALL
             .iter()
             .flat_map(|k| std::iter::once(k.name()).chain(k.aliases().iter().copied()))
-            .map(|cand| (strsim_jaro_winkler(&lower, cand), cand))
+            .map(|cand| (strsim::jaro_winkler(&lower, cand), cand))
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         scored.into_iter().take(max).map(|(_, c)| c).collect()
@@ -220,11 +220,6 @@ impl MetricKey {
             Family::OutcomeRate | Family::ErrorRate | Family::Performance | Family::ClassBalance
         )
     }
-}
-
-// Kept behind one name so the scoring function can change in one place.
-fn strsim_jaro_winkler(a: &str, b: &str) -> f64 {
-    strsim::jaro_winkler(a, b)
 }
 
 impl fmt::Display for MetricKey {
