@@ -57,3 +57,13 @@ def vl(vl_bin, tmp_path):
         return Run(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+@pytest.fixture
+def kernel_env(vl_bin, tmp_path, monkeypatch):
+    """A private Jupyter environment with the proxied python3 kernelspec installed."""
+    from kernel_env import KernelEnv
+
+    env = KernelEnv(tmp_path, vl_bin).setup(monkeypatch.setenv)
+    env.install()
+    return env

@@ -24,6 +24,117 @@ pub enum Command {
     ///
     /// Exits 0 when the chain and every policy copy check out, 1 otherwise.
     Verify(VerifyArgs),
+    /// Run notebook kernels through the agent: each cell's timing (and,
+    /// later, energy) is recorded and added to its execute_reply.
+    #[command(subcommand)]
+    Kernel(KernelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KernelCommand {
+    /// Install a kernelspec that runs an existing kernel through the proxy.
+    Install(KernelInstallArgs),
+    /// List kernelspecs, showing which run through venturalitica.
+    List(KernelListArgs),
+    /// Remove a kernelspec written by `kernel install`.
+    Uninstall(KernelUninstallArgs),
+    /// Run a kernel behind the proxy (what an installed kernelspec runs).
+    Proxy(KernelProxyArgs),
+    /// Record the timing of each execution of a kernel not started through
+    /// the proxy, by listening to its IOPub channel. Stops on Ctrl-C.
+    Attach(KernelAttachArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KernelInstallArgs {
+    /// Name of the new kernelspec [default: venturalitica-<wrapped>]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Name shown in Jupyter [default: "<wrapped display name> (Venturalitica)"]
+    #[arg(long, value_name = "TEXT")]
+    pub display_name: Option<String>,
+
+    /// The kernelspec to wrap.
+    #[arg(long, value_name = "SPEC", default_value = "python3")]
+    pub wrap: String,
+
+    /// Install for the current user (the default).
+    #[arg(long, conflicts_with_all = ["sys_prefix", "prefix"])]
+    pub user: bool,
+
+    /// Install into the current environment (VIRTUAL_ENV, CONDA_PREFIX or
+    /// Python's sys.prefix).
+    #[arg(long, conflicts_with = "prefix")]
+    pub sys_prefix: bool,
+
+    /// Install into PREFIX/share/jupyter/kernels.
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KernelListArgs {
+    /// Print the list as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KernelUninstallArgs {
+    /// The kernelspec to remove.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+/// Log verbosity of the long-running kernel commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Debug, Args)]
+pub struct KernelProxyArgs {
+    /// The connection file written by the Jupyter server.
+    #[arg(short = 'f', long = "connection-file", value_name = "FILE")]
+    pub connection_file: PathBuf,
+
+    /// Log verbosity; the log goes to venturalitica-<kernel>.log in the
+    /// Jupyter runtime dir (never the key).
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Project root for the evidence trail [default: as for enforce, from
+    /// the kernel's working directory]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Do not record cells in the evidence trail.
+    #[arg(long)]
+    pub no_record: bool,
+
+    /// The real kernel's command line, with {connection_file}.
+    #[arg(last = true, required = true, value_name = "ARGV")]
+    pub argv: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KernelAttachArgs {
+    /// The kernel's connection file.
+    #[arg(value_name = "CONNECTION_FILE")]
+    pub connection_file: PathBuf,
+
+    /// Log verbosity (the log goes to the Jupyter runtime dir).
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    pub log_level: LogLevel,
+
+    /// Project root for the evidence trail [default: as for enforce]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
 }
 
 /// Output formats of `enforce`.

@@ -23,6 +23,8 @@ use clap::Parser;
 pub enum Outcome {
     Passed,
     Failed,
+    /// Exit with this status (the proxy passes on its kernel's).
+    Exit(u8),
 }
 
 /// Parses the process arguments, runs the command and maps errors to exit codes.
@@ -37,6 +39,7 @@ pub fn main_exit() -> ExitCode {
     match run(cli) {
         Ok(Outcome::Passed) => ExitCode::SUCCESS,
         Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(Outcome::Exit(code)) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
@@ -57,5 +60,6 @@ pub fn run(cli: args::Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         args::Command::Enforce(a) => commands::enforce::run(a),
         args::Command::Verify(a) => commands::verify::run(a),
+        args::Command::Kernel(k) => commands::kernel::run(k),
     }
 }

@@ -59,3 +59,15 @@ pub fn open_data(path: &Path) -> Result<LazyFrame, DataError> {
     lf.collect_schema().map_err(read)?;
     Ok(lf)
 }
+
+/// Reads an in-memory Arrow IPC file (the Feather v2 format: what pyarrow's
+/// `ipc.new_file` and polars' `write_ipc` produce), as sent by the kernel.
+pub fn read_ipc_bytes(bytes: &[u8], source: &str) -> Result<LazyFrame, DataError> {
+    let frame = IpcReader::new(std::io::Cursor::new(bytes))
+        .finish()
+        .map_err(|e| DataError::Read {
+            path: PathBuf::from(source),
+            source: e,
+        })?;
+    Ok(frame.lazy())
+}

@@ -23,6 +23,6 @@ mod source;
 mod tables;
 
 pub use binding::Mapping;
-pub use data::{open_data, DataError};
+pub use data::{open_data, read_ipc_bytes, DataError};
 pub use evaluate::{evaluate, evaluate_metrics, DataSet};
 pub use results::{ControlResult, Results, Status};

@@ -45,7 +45,8 @@ pub fn run(args: EnforceArgs) -> anyhow::Result<Outcome> {
     // Recorded after printing, so a store that cannot be written (a
     // read-only checkout) still shows the results, then fails with exit 2.
     if !args.no_record {
-        record(&args, &policy, &results)
+        let root = super::project_root(args.root.as_deref())?;
+        record(&root, &policy, &results, "cli")
             .context("cannot record the evaluation in the evidence trail")?;
     }
     Ok(if results.passed {
@@ -62,14 +63,20 @@ fn is_large(path: &std::path::Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.len() > STREAM_ABOVE_BYTES)
 }
 
-fn record(args: &EnforceArgs, policy: &Policy, results: &Results) -> anyhow::Result<()> {
-    let root = super::project_root(args.root.as_deref())?;
-    let store = Store::open(&root)?;
+/// Appends an `enforce` event (with the policy's text saved) and updates
+/// `trace_latest.json`. `origin` says who asked: `cli` or `kernel`.
+pub fn record(
+    root: &std::path::Path,
+    policy: &Policy,
+    results: &Results,
+    origin: &str,
+) -> anyhow::Result<()> {
+    let store = Store::open(root)?;
     for source in &policy.sources {
         store.save_policy(&source.sha256, &source.text)?;
     }
     let results = serde_json::to_value(results)?;
-    let appended = store.append("enforce", json!({ "origin": "cli", "results": results }))?;
+    let appended = store.append("enforce", json!({ "origin": origin, "results": results }))?;
     store.write_latest(&json!({
         "kind": "enforce",
         "passed": results["passed"],

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod enforce;
+pub mod kernel;
 pub mod verify;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,199 @@
+//! The agent endpoint: how code inside the kernel talks to the agent.
+//!
+//! The proxy binds a ROUTER socket on loopback and gives the kernel its
+//! address and a fresh key in `VENTURALITICA_AGENT` and
+//! `VENTURALITICA_AGENT_KEY`. A request is `[signature, header, payload...]`:
+//! `header` is JSON with an `id` and an `op`, the payload frames carry data
+//! (an Arrow IPC stream for `enforce`), and `signature` is the hex
+//! HMAC-SHA256 of the header and every payload frame, as Jupyter signs its
+//! messages. The reply has the same shape; its header holds `id`, `ok` and
+//! `result` or `error`. docs/agent-protocol.md is the reference.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
+
+use crate::KernelError;
+
+/// Environment variable with the endpoint address.
+pub const ENV_ENDPOINT: &str = "VENTURALITICA_AGENT";
+/// Environment variable with the key (hex; used as bytes, like Jupyter's).
+pub const ENV_KEY: &str = "VENTURALITICA_AGENT_KEY";
+
+/// One request, verified.
+#[derive(Debug)]
+pub struct AgentRequest {
+    pub header: Value,
+    pub payload: Vec<Bytes>,
+}
+
+impl AgentRequest {
+    /// The header's `op`.
+    pub fn op(&self) -> &str {
+        self.header["op"].as_str().unwrap_or("")
+    }
+}
+
+/// Answers requests other than `ping` (the CLI plugs the policy engine in).
+pub trait AgentHandler: Send + Sync + std::fmt::Debug {
+    /// The result for `request`, or a message saying what was wrong with it.
+    fn handle(&self, request: &AgentRequest) -> Result<Value, String>;
+}
+
+/// Signs and checks agent frames.
+#[derive(Clone)]
+pub struct FrameSigner(Hmac<Sha256>);
+
+impl std::fmt::Debug for FrameSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FrameSigner(..)")
+    }
+}
+
+impl FrameSigner {
+    pub fn new(key: &[u8]) -> FrameSigner {
+        FrameSigner(Hmac::new_from_slice(key).expect("HMAC takes keys of any length"))
+    }
+
+    fn mac(&self, frames: &[Bytes]) -> Hmac<Sha256> {
+        let mut mac = self.0.clone();
+        for f in frames {
+            mac.update(f);
+        }
+        mac
+    }
+
+    /// The hex signature of `frames` (header then payload).
+    pub fn sign(&self, frames: &[Bytes]) -> String {
+        hex::encode(self.mac(frames).finalize().into_bytes())
+    }
+
+    /// Checks `signature` in constant time.
+    pub fn verify(&self, signature: &[u8], frames: &[Bytes]) -> bool {
+        hex::decode(signature).is_ok_and(|sig| self.mac(frames).verify_slice(&sig).is_ok())
+    }
+}
+
+/// A running endpoint; it stops when the proxy's runtime does.
+#[derive(Debug)]
+pub struct AgentEndpoint {
+    address: String,
+    key: String,
+}
+
+impl AgentEndpoint {
+    /// Binds a loopback port and serves requests with `handler`.
+    pub async fn start(handler: Arc<dyn AgentHandler>) -> Result<AgentEndpoint, KernelError> {
+        let mut socket = RouterSocket::new();
+        let bound = socket
+            .bind("tcp://127.0.0.1:0")
+            .await
+            .map_err(|e| KernelError::bind("tcp://127.0.0.1:0", e))?;
+        let key = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let signer = FrameSigner::new(key.as_bytes());
+        let (send, mut recv) = socket.split();
+        tokio::spawn(async move {
+            loop {
+                let frames = match recv.recv().await {
+                    Ok(m) => m.into_vec(),
+                    Err(zeromq::ZmqError::NoMessage) => break,
+                    Err(_) => continue,
+                };
+                let (handler, signer, mut send) = (handler.clone(), signer.clone(), send.clone());
+                // Requests can be slow (a policy on a large frame): answer
+                // each on the blocking pool, off the forwarding loop.
+                tokio::spawn(async move {
+                    let Some((peer, request)) = split_request(frames, &signer) else {
+                        tracing::warn!("agent endpoint: dropped an unsigned or malformed request");
+                        return;
+                    };
+                    let id = request.header["id"].clone();
+                    let answer =
+                        tokio::task::spawn_blocking(move || answer(handler.as_ref(), &request))
+                            .await
+                            .unwrap_or_else(|e| Err(format!("the agent failed: {e}")));
+                    let header = match answer {
+                        Ok(result) => json!({"id": id, "ok": true, "result": result}),
+                        Err(error) => json!({"id": id, "ok": false, "error": error}),
+                    };
+                    let header = Bytes::from(header.to_string());
+                    let signature = Bytes::from(signer.sign(std::slice::from_ref(&header)));
+                    if let Ok(reply) = ZmqMessage::try_from(vec![peer, signature, header]) {
+                        if let Err(e) = send.send(reply).await {
+                            tracing::debug!(%e, "agent reply not delivered");
+                        }
+                    }
+                });
+            }
+        });
+        Ok(AgentEndpoint {
+            address: bound.to_string(),
+            key,
+        })
+    }
+
+    /// The variables that tell the kernel where the agent is.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            (ENV_ENDPOINT.to_string(), self.address.clone()),
+            (ENV_KEY.to_string(), self.key.clone()),
+        ]
+    }
+}
+
+fn split_request(frames: Vec<Bytes>, signer: &FrameSigner) -> Option<(Bytes, AgentRequest)> {
+    let mut it = frames.into_iter();
+    let peer = it.next()?;
+    let signature = it.next()?;
+    let rest: Vec<Bytes> = it.collect();
+    if rest.is_empty() || !signer.verify(&signature, &rest) {
+        return None;
+    }
+    let mut rest = rest.into_iter();
+    let header: Value = serde_json::from_slice(&rest.next()?).ok()?;
+    Some((
+        peer,
+        AgentRequest {
+            header,
+            payload: rest.collect(),
+        },
+    ))
+}
+
+fn answer(handler: &dyn AgentHandler, request: &AgentRequest) -> Result<Value, String> {
+    match request.op() {
+        "ping" => Ok(json!({
+            "agent": concat!("venturalitica ", env!("CARGO_PKG_VERSION")),
+            "pid": std::process::id(),
+        })),
+        "" => Err("the request header has no \"op\"".to_string()),
+        _ => handler.handle(request),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_covers_header_and_payload() {
+        let s = FrameSigner::new(b"k");
+        let frames = [
+            Bytes::from_static(b"{\"op\":\"ping\"}"),
+            Bytes::from_static(b"arrow"),
+        ];
+        let sig = s.sign(&frames);
+        assert!(s.verify(sig.as_bytes(), &frames));
+        let tampered = [frames[0].clone(), Bytes::from_static(b"arrow!")];
+        assert!(!s.verify(sig.as_bytes(), &tampered));
+        assert!(!FrameSigner::new(b"other").verify(sig.as_bytes(), &frames));
+    }
+}

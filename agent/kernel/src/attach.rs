@@ -1,0 +1,79 @@
+//! `venturalitica kernel attach`: timing for a kernel the proxy did not start.
+//!
+//! Subscribes to the kernel's IOPub only, so it changes nothing the kernel
+//! or its frontends see, and records a `cell` event per execution (marked
+//! `"mode": "attached"`) from the busy/idle status messages. Without the
+//! shell channel it cannot see `aborted` replies or annotate replies; that is
+//! what the proxy is for.
+
+use std::path::Path;
+
+use tokio::signal::unix::{signal, SignalKind};
+use zeromq::{Socket, SocketRecv, SubSocket};
+
+use crate::connection;
+use crate::intercept::Tracker;
+use crate::recorder::Recorder;
+use crate::wire::{RawMessage, Signer};
+use crate::KernelError;
+
+/// Follows the kernel of `connection_file` until SIGINT or SIGTERM;
+/// returns how many executions were recorded.
+pub fn run(connection_file: &Path, recorder: Recorder) -> Result<u64, KernelError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(KernelError::Runtime)?;
+    let info = connection::read(connection_file)?;
+    let signer = Signer::new(info.key.as_bytes());
+    let endpoint = info.iopub_url();
+    let count = runtime.block_on(async {
+        let mut iopub = SubSocket::new();
+        let socket_error = |e: zeromq::ZmqError| KernelError::Socket {
+            endpoint: endpoint.clone(),
+            reason: e.to_string(),
+        };
+        iopub.subscribe("").await.map_err(socket_error)?;
+        iopub.connect(&endpoint).await.map_err(socket_error)?;
+        tracing::info!(%endpoint, "attached to IOPub");
+        let mut interrupt = signal(SignalKind::interrupt()).map_err(KernelError::Runtime)?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(KernelError::Runtime)?;
+        let mut tracker = Tracker::default();
+        let mut count = 0u64;
+        loop {
+            let frames = tokio::select! {
+                m = iopub.recv() => match m {
+                    Ok(m) => m.into_vec(),
+                    Err(zeromq::ZmqError::NoMessage) => break,
+                    Err(_) => continue,
+                },
+                _ = interrupt.recv() => break,
+                _ = terminate.recv() => break,
+            };
+            let raw = match RawMessage::parse(frames, &signer) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    tracing::warn!(%e, "dropped an IOPub message");
+                    continue;
+                }
+            };
+            let (Ok(header), Ok(parent)) = (raw.header(), raw.parent_header()) else {
+                continue;
+            };
+            if !matches!(
+                header.msg_type.as_str(),
+                "status" | "execute_input" | "error"
+            ) {
+                continue;
+            }
+            let content = raw.content().unwrap_or_default();
+            if let Some(record) = tracker.observe(&parent, &header.msg_type, &content) {
+                recorder.record(record);
+                count += 1;
+            }
+        }
+        Ok::<u64, KernelError>(count)
+    })?;
+    recorder.finish();
+    Ok(count)
+}

@@ -1,0 +1,121 @@
+//! Connection files: the one the server wrote for the proxy, and the one the
+//! proxy writes for the real kernel (same key, fresh loopback ports).
+
+use std::path::{Path, PathBuf};
+
+use jupyter_protocol::connection_info::{ConnectionInfo, Transport};
+
+use crate::KernelError;
+
+/// Reads a Jupyter connection file.
+pub fn read(path: &Path) -> Result<ConnectionInfo, KernelError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KernelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let info: ConnectionInfo =
+        serde_json::from_str(&text).map_err(|e| KernelError::ConnectionFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+    if info.signature_scheme != "hmac-sha256" && !info.key.is_empty() {
+        return Err(KernelError::ConnectionFile {
+            path: path.to_path_buf(),
+            reason: format!(
+                "signature scheme {:?} is not supported (only hmac-sha256)",
+                info.signature_scheme
+            ),
+        });
+    }
+    Ok(info)
+}
+
+/// The five channel endpoints of a connection.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub shell: String,
+    pub control: String,
+    pub stdin: String,
+    pub iopub: String,
+    pub hb: String,
+}
+
+impl Endpoints {
+    pub fn of(info: &ConnectionInfo) -> Endpoints {
+        Endpoints {
+            shell: info.shell_url(),
+            control: info.control_url(),
+            stdin: info.stdin_url(),
+            iopub: info.iopub_url(),
+            hb: info.hb_url(),
+        }
+    }
+}
+
+/// A connection for the real kernel: the proxy's key and transport, new ports.
+///
+/// TCP ports are found by binding port 0 and releasing it, as jupyter_client
+/// does; the kernel binds them a moment later.
+pub fn for_child(outer: &ConnectionInfo) -> Result<ConnectionInfo, KernelError> {
+    let mut inner = outer.clone();
+    match outer.transport {
+        Transport::TCP => {
+            inner.ip = "127.0.0.1".to_string();
+            let listeners = (0..5)
+                .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|source| KernelError::Io {
+                    path: PathBuf::from("127.0.0.1:0"),
+                    source,
+                })?;
+            let ports = listeners
+                .iter()
+                .map(|l| l.local_addr().map(|a| a.port()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|source| KernelError::Io {
+                    path: PathBuf::from("127.0.0.1:0"),
+                    source,
+                })?;
+            [
+                inner.shell_port,
+                inner.iopub_port,
+                inner.stdin_port,
+                inner.control_port,
+                inner.hb_port,
+            ] = [ports[0], ports[1], ports[2], ports[3], ports[4]];
+        }
+        Transport::IPC => {
+            // IPC "ip" is a path prefix; the kernel's sockets go beside ours.
+            inner.ip = format!("{}-vl-kernel", outer.ip);
+        }
+    }
+    Ok(inner)
+}
+
+/// Writes `info` for the kernel next to the proxy's connection file,
+/// readable by the user only.
+pub fn write_child_file(outer_path: &Path, info: &ConnectionInfo) -> Result<PathBuf, KernelError> {
+    let stem = outer_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "kernel".to_string());
+    let path = outer_path.with_file_name(format!("{stem}-vl-inner.json"));
+    let text = serde_json::to_string_pretty(info).unwrap_or_default();
+    write_private(&path, text.as_bytes()).map_err(|source| KernelError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)
+}

@@ -1,0 +1,641 @@
+//! `venturalitica kernel proxy`: the agent between a Jupyter frontend and
+//! the real kernel.
+//!
+//! The proxy binds the ports of the connection file the server wrote, starts
+//! the real kernel on fresh loopback ports with the same key, and forwards
+//! the five channels. Every message is verified before it is forwarded (bad
+//! ones are logged and dropped); messages pass as the bytes received, except
+//! the `execute_reply`, which gains `metadata.venturalitica` and is signed
+//! again.
+//!
+//! One reader task per socket feeds a single loop that owns all state, so
+//! the order within each channel is kept and nothing needs a lock.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use zeromq::{
+    util::PeerIdentity, DealerSocket, RouterSocket, Socket, SocketOptions, SocketRecv, SocketSend,
+    SubSocket, XPubSocket, ZmqMessage,
+};
+
+use crate::agent::{AgentEndpoint, AgentHandler};
+use crate::child::ChildKernel;
+use crate::connection::{self, Endpoints};
+use crate::intercept::{annotate, CellRecord, Tracker};
+use crate::recorder::Recorder;
+use crate::wire::{new_message, RawMessage, Signer};
+use crate::KernelError;
+
+/// How long an IOPub `status: idle` waits for its `execute_reply` before it
+/// goes out anyway (the reply normally arrives within microseconds).
+const HOLD_IDLE_AT_MOST: Duration = Duration::from_secs(2);
+/// How long the proxy waits for the kernel's sockets after starting it.
+const KERNEL_START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Messages already on their way when the kernel exits still get forwarded.
+const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
+
+/// What `kernel proxy` needs.
+#[derive(Debug)]
+pub struct ProxyOptions {
+    /// The connection file the server wrote (the proxy binds its ports).
+    pub connection_file: PathBuf,
+    /// The real kernel's command, with `{connection_file}`.
+    pub argv: Vec<String>,
+    /// Where cell events go; `None` records nothing.
+    pub recorder: Option<Recorder>,
+    /// Serves the kernel-side agent endpoint when set.
+    pub agent: Option<Arc<dyn AgentHandler>>,
+}
+
+/// Runs the proxy until the kernel exits; returns the kernel's exit code.
+pub fn run(options: ProxyOptions) -> Result<i32, KernelError> {
+    // One thread: the proxy's work per message is tiny, and the kernel must
+    // be spawned from a thread that lives as long as the proxy.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(KernelError::Runtime)?;
+    runtime.block_on(serve(options))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Shell,
+    Control,
+    Stdin,
+    Iopub,
+    Hb,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Frontend,
+    Kernel,
+}
+
+#[derive(Debug)]
+struct Inbound {
+    side: Side,
+    channel: Channel,
+    frames: Vec<Bytes>,
+}
+
+/// The send halves, by side.
+struct Senders {
+    front_shell: zeromq::RouterSendHalf,
+    front_control: zeromq::RouterSendHalf,
+    front_stdin: zeromq::RouterSendHalf,
+    front_hb: zeromq::RouterSendHalf,
+    front_iopub: mpsc::Sender<Vec<Bytes>>,
+    kernel_shell: zeromq::DealerSendHalf,
+    kernel_control: zeromq::DealerSendHalf,
+    kernel_stdin: zeromq::DealerSendHalf,
+    kernel_hb: zeromq::DealerSendHalf,
+}
+
+async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
+    // Installed first: an early interrupt must not kill the proxy (the
+    // default action); it is forwarded once the kernel runs.
+    let mut signals = Signals::new()?;
+    let outer = connection::read(&options.connection_file)?;
+    let signer = Signer::new(outer.key.as_bytes());
+    let inner = connection::for_child(&outer)?;
+    let inner_file = connection::write_child_file(&options.connection_file, &inner)?;
+
+    let (tx, mut rx) = mpsc::channel::<Inbound>(1024);
+    let front = bind_frontend(&Endpoints::of(&outer), tx.clone()).await?;
+
+    let mut env = vec![("JPY_PARENT_PID".to_string(), std::process::id().to_string())];
+    let _agent = match options.agent {
+        Some(handler) => {
+            let endpoint = AgentEndpoint::start(handler).await?;
+            env.extend(endpoint.env());
+            Some(endpoint)
+        }
+        None => None,
+    };
+    let kernel = ChildKernel::spawn(&options.argv, &options.connection_file, &inner_file, &env)?;
+    tracing::info!(pid = kernel.pid(), argv = ?options.argv, "kernel started");
+    let mut exited = watch_exit(kernel.pid());
+
+    let inner_ends = Endpoints::of(&inner);
+    let connected = tokio::select! {
+        c = connect_kernel(&inner_ends, tx.clone()) => c?,
+        code = &mut exited => {
+            tracing::error!(code, "kernel exited before it accepted connections");
+            return Ok(code);
+        }
+    };
+    drop(tx);
+    let senders = Senders {
+        front_shell: front.shell,
+        front_control: front.control,
+        front_stdin: front.stdin,
+        front_hb: front.hb,
+        front_iopub: front.iopub,
+        kernel_shell: connected.shell,
+        kernel_control: connected.control,
+        kernel_stdin: connected.stdin,
+        kernel_hb: connected.hb,
+    };
+    let mut state = State {
+        signer,
+        session: uuid::Uuid::new_v4().to_string(),
+        senders,
+        tracker: Tracker::default(),
+        recorder: options.recorder,
+        upstream_ready: false,
+        pending_welcomes: Vec::new(),
+        held: Vec::new(),
+        holding_for: None,
+        hold_deadline: None,
+    };
+
+    let code = loop {
+        let deadline = state.hold_deadline;
+        tokio::select! {
+            Some(msg) = rx.recv() => state.handle(msg).await,
+            code = &mut exited => break code,
+            Some(sig) = signals.next() => {
+                tracing::info!(?sig, "forwarding signal to the kernel");
+                kernel.signal(sig);
+            }
+            _ = sleep_until(deadline) => {
+                tracing::warn!("execute_reply late: releasing held IOPub messages");
+                state.release_held().await;
+            }
+        }
+    };
+    tracing::info!(code, "kernel exited");
+    // Forward what the kernel sent just before it went away.
+    let drain_until = Instant::now() + DRAIN_AFTER_EXIT;
+    while let Ok(Some(msg)) = tokio::time::timeout_at(drain_until, rx.recv()).await {
+        state.handle(msg).await;
+    }
+    state.release_held().await;
+    for record in state.tracker.drain_died() {
+        state.record(record);
+    }
+    if let Some(recorder) = state.recorder.take() {
+        recorder.finish();
+    }
+    let _ = std::fs::remove_file(&inner_file);
+    Ok(code)
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves with the kernel's exit code.
+fn watch_exit(pid: u32) -> std::pin::Pin<Box<dyn std::future::Future<Output = i32>>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let code = wait_pid(pid);
+        let _ = tx.send(code);
+    });
+    Box::pin(async move { rx.await.unwrap_or(1) })
+}
+
+fn wait_pid(pid: u32) -> i32 {
+    use nix::sys::wait::{waitpid, WaitStatus};
+    let Ok(raw) = i32::try_from(pid) else {
+        return 1;
+    };
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(raw), None) {
+            Ok(WaitStatus::Exited(_, code)) => return code,
+            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => return 1,
+        }
+    }
+}
+
+struct Frontend {
+    shell: zeromq::RouterSendHalf,
+    control: zeromq::RouterSendHalf,
+    stdin: zeromq::RouterSendHalf,
+    hb: zeromq::RouterSendHalf,
+    iopub: mpsc::Sender<Vec<Bytes>>,
+}
+
+async fn bind_router(
+    endpoint: &str,
+    channel: Channel,
+    tx: &mpsc::Sender<Inbound>,
+) -> Result<zeromq::RouterSendHalf, KernelError> {
+    let mut socket = RouterSocket::new();
+    socket
+        .bind(endpoint)
+        .await
+        .map_err(|e| KernelError::bind(endpoint, e))?;
+    let (send, recv) = socket.split();
+    pump(recv, Side::Frontend, channel, tx.clone());
+    Ok(send)
+}
+
+async fn bind_frontend(
+    ends: &Endpoints,
+    tx: mpsc::Sender<Inbound>,
+) -> Result<Frontend, KernelError> {
+    let shell = bind_router(&ends.shell, Channel::Shell, &tx).await?;
+    let control = bind_router(&ends.control, Channel::Control, &tx).await?;
+    let stdin = bind_router(&ends.stdin, Channel::Stdin, &tx).await?;
+    let hb = bind_router(&ends.hb, Channel::Hb, &tx).await?;
+    let mut xpub = XPubSocket::new();
+    xpub.bind(&ends.iopub)
+        .await
+        .map_err(|e| KernelError::bind(&ends.iopub, e))?;
+    let (publish, outgoing) = mpsc::channel::<Vec<Bytes>>(1024);
+    tokio::spawn(publish_iopub(xpub, outgoing, tx));
+    Ok(Frontend {
+        shell,
+        control,
+        stdin,
+        hb,
+        iopub: publish,
+    })
+}
+
+/// Owns the frontend IOPub socket: publishes what the loop sends it and
+/// passes subscriptions (for `iopub_welcome`) back to the loop.
+async fn publish_iopub(
+    mut xpub: XPubSocket,
+    mut outgoing: mpsc::Receiver<Vec<Bytes>>,
+    tx: mpsc::Sender<Inbound>,
+) {
+    loop {
+        tokio::select! {
+            frames = outgoing.recv() => {
+                let Some(frames) = frames else { break };
+                let Ok(msg) = ZmqMessage::try_from(frames) else { continue };
+                if let Err(e) = xpub.send(msg).await {
+                    tracing::warn!(%e, "IOPub publish failed");
+                }
+            }
+            sub = xpub.recv() => match sub {
+                Ok(msg) => {
+                    let inbound = Inbound { side: Side::Frontend, channel: Channel::Iopub, frames: msg.into_vec() };
+                    if tx.send(inbound).await.is_err() { break; }
+                }
+                Err(zeromq::ZmqError::NoMessage) => break,
+                Err(e) => tracing::debug!(%e, "IOPub subscriber went away"),
+            }
+        }
+    }
+}
+
+/// Reads `socket` into the loop's channel until it closes.
+fn pump<R: SocketRecv + Send + 'static>(
+    mut socket: R,
+    side: Side,
+    channel: Channel,
+    tx: mpsc::Sender<Inbound>,
+) {
+    tokio::spawn(async move {
+        loop {
+            match socket.recv().await {
+                Ok(msg) => {
+                    let inbound = Inbound {
+                        side,
+                        channel,
+                        frames: msg.into_vec(),
+                    };
+                    if tx.send(inbound).await.is_err() {
+                        break;
+                    }
+                }
+                Err(zeromq::ZmqError::NoMessage) => break,
+                Err(e) => tracing::debug!(?side, ?channel, %e, "receive error"),
+            }
+        }
+    });
+}
+
+struct Kernel {
+    shell: zeromq::DealerSendHalf,
+    control: zeromq::DealerSendHalf,
+    stdin: zeromq::DealerSendHalf,
+    hb: zeromq::DealerSendHalf,
+}
+
+/// Connects to the kernel's sockets, retrying while it starts: zmq.rs
+/// connects eagerly and fails while nothing listens yet.
+async fn connect_kernel(
+    ends: &Endpoints,
+    tx: mpsc::Sender<Inbound>,
+) -> Result<Kernel, KernelError> {
+    let give_up = Instant::now() + KERNEL_START_TIMEOUT;
+    let mut iopub = SubSocket::new();
+    iopub
+        .subscribe("")
+        .await
+        .map_err(|e| KernelError::bind(&ends.iopub, e))?;
+    connect_retrying(&mut iopub, &ends.iopub, give_up).await?;
+    pump(iopub, Side::Kernel, Channel::Iopub, tx.clone());
+
+    // Shell and stdin share one identity: the kernel sends `input_request`
+    // to the shell request's identity on its stdin socket.
+    let identity = PeerIdentity::try_from(uuid::Uuid::new_v4().as_bytes().to_vec())
+        .map_err(|e| KernelError::bind(&ends.shell, e))?;
+    let dealer = |with_identity: bool| {
+        let mut opts = SocketOptions::default();
+        if with_identity {
+            opts.peer_identity(identity.clone());
+        }
+        DealerSocket::with_options(opts)
+    };
+    let mut shell = dealer(true);
+    let mut stdin = dealer(true);
+    let mut control = dealer(false);
+    let mut hb = dealer(false);
+    for (socket, endpoint) in [
+        (&mut shell, &ends.shell),
+        (&mut stdin, &ends.stdin),
+        (&mut control, &ends.control),
+        (&mut hb, &ends.hb),
+    ] {
+        connect_retrying(socket, endpoint, give_up).await?;
+    }
+    let halves = |socket: DealerSocket, channel| {
+        let (send, recv) = socket.split();
+        pump(recv, Side::Kernel, channel, tx.clone());
+        send
+    };
+    Ok(Kernel {
+        shell: halves(shell, Channel::Shell),
+        stdin: halves(stdin, Channel::Stdin),
+        control: halves(control, Channel::Control),
+        hb: halves(hb, Channel::Hb),
+    })
+}
+
+async fn connect_retrying<S: Socket>(
+    socket: &mut S,
+    endpoint: &str,
+    give_up: Instant,
+) -> Result<(), KernelError> {
+    loop {
+        match socket.connect(endpoint).await {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() >= give_up => return Err(KernelError::bind(endpoint, e)),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
+/// The signals the proxy passes on to the kernel.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, KernelError> {
+        let on = |kind| signal(kind).map_err(KernelError::Runtime);
+        Ok(Signals {
+            interrupt: on(SignalKind::interrupt())?,
+            terminate: on(SignalKind::terminate())?,
+            hangup: on(SignalKind::hangup())?,
+            quit: on(SignalKind::quit())?,
+        })
+    }
+
+    async fn next(&mut self) -> Option<Signal> {
+        tokio::select! {
+            Some(()) = self.interrupt.recv() => Some(Signal::SIGINT),
+            Some(()) = self.terminate.recv() => Some(Signal::SIGTERM),
+            Some(()) = self.hangup.recv() => Some(Signal::SIGHUP),
+            Some(()) = self.quit.recv() => Some(Signal::SIGQUIT),
+            else => None,
+        }
+    }
+}
+
+/// Everything the forwarding loop owns.
+struct State {
+    signer: Signer,
+    /// The proxy's own session id, for the messages it creates.
+    session: String,
+    senders: Senders,
+    tracker: Tracker,
+    recorder: Option<Recorder>,
+    /// Whether the proxy's own IOPub subscription to the kernel is live.
+    upstream_ready: bool,
+    /// Subscriptions waiting for `upstream_ready` to be welcomed.
+    pending_welcomes: Vec<Bytes>,
+    /// IOPub messages held back until an `execute_reply` has gone out.
+    held: Vec<Vec<Bytes>>,
+    holding_for: Option<String>,
+    hold_deadline: Option<Instant>,
+}
+
+impl State {
+    async fn handle(&mut self, msg: Inbound) {
+        match (msg.side, msg.channel) {
+            // Heartbeats are not Jupyter messages: pass them as they are.
+            (Side::Frontend, Channel::Hb) => {
+                send_frames(&mut self.senders.kernel_hb, msg.frames, "kernel hb").await
+            }
+            (Side::Kernel, Channel::Hb) => {
+                send_frames(&mut self.senders.front_hb, msg.frames, "frontend hb").await
+            }
+            (Side::Frontend, Channel::Iopub) => self.on_subscription(msg.frames).await,
+            (side, channel) => {
+                let raw = match RawMessage::parse(msg.frames, &self.signer) {
+                    Ok(raw) => raw,
+                    Err(e) => {
+                        tracing::warn!(?side, ?channel, %e, "dropped a message");
+                        return;
+                    }
+                };
+                match side {
+                    Side::Frontend => self.on_frontend_message(channel, raw).await,
+                    Side::Kernel => self.on_kernel_message(channel, raw).await,
+                }
+            }
+        }
+    }
+
+    async fn on_frontend_message(&mut self, channel: Channel, raw: RawMessage) {
+        if channel == Channel::Shell {
+            if let Ok(header) = raw.header() {
+                if header.msg_type == "execute_request" {
+                    let metadata = raw.metadata().unwrap_or(Value::Null);
+                    let content = raw.content().unwrap_or(Value::Null);
+                    self.tracker
+                        .on_request(&header.msg_id, &header.session, &metadata, &content);
+                }
+            }
+        }
+        let frames = raw.into_frames();
+        let s = &mut self.senders;
+        match channel {
+            Channel::Shell => send_frames(&mut s.kernel_shell, frames, "kernel shell").await,
+            Channel::Control => send_frames(&mut s.kernel_control, frames, "kernel control").await,
+            Channel::Stdin => send_frames(&mut s.kernel_stdin, frames, "kernel stdin").await,
+            Channel::Iopub | Channel::Hb => {}
+        }
+    }
+
+    async fn on_kernel_message(&mut self, channel: Channel, mut raw: RawMessage) {
+        match channel {
+            Channel::Shell => {
+                let reply_to = self.execute_reply_parent(&raw);
+                let record = reply_to.as_ref().and_then(|parent| {
+                    let content = raw.content().unwrap_or(Value::Null);
+                    self.tracker.on_reply(parent, &content)
+                });
+                if let Some(record) = &record {
+                    let metadata = raw.metadata().unwrap_or(Value::Null);
+                    raw.set_metadata(&annotate(metadata, record), &self.signer);
+                }
+                let frames = raw.into_frames();
+                send_frames(&mut self.senders.front_shell, frames, "frontend shell").await;
+                if let Some(record) = record {
+                    self.record(record);
+                }
+                if reply_to.is_some() && reply_to == self.holding_for {
+                    self.release_held().await;
+                }
+            }
+            Channel::Control => {
+                let frames = raw.into_frames();
+                send_frames(&mut self.senders.front_control, frames, "frontend control").await
+            }
+            Channel::Stdin => {
+                let frames = raw.into_frames();
+                send_frames(&mut self.senders.front_stdin, frames, "frontend stdin").await
+            }
+            Channel::Iopub => self.kernel_iopub(raw).await,
+            Channel::Hb => {}
+        }
+    }
+
+    fn execute_reply_parent(&self, raw: &RawMessage) -> Option<String> {
+        let header = raw.header().ok()?;
+        if header.msg_type != "execute_reply" {
+            return None;
+        }
+        Some(raw.parent_header().ok()?.msg_id)
+    }
+
+    async fn kernel_iopub(&mut self, raw: RawMessage) {
+        let header = raw.header().unwrap_or_default();
+        if header.msg_type == "iopub_welcome" {
+            // The welcome for the proxy's own subscription: not for frontends.
+            self.set_upstream_ready().await;
+            return;
+        }
+        self.set_upstream_ready().await;
+        let parent = raw.parent_header().unwrap_or_default().msg_id;
+        let mut starts_hold = false;
+        if self.tracker.is_running(&parent)
+            && matches!(header.msg_type.as_str(), "status" | "execute_input")
+        {
+            let content = raw.content().unwrap_or(Value::Null);
+            self.tracker.on_iopub(&parent, &header.msg_type, &content);
+            starts_hold = header.msg_type == "status" && content["execution_state"] == "idle";
+        }
+        let frames = raw.into_frames();
+        if starts_hold && self.held.is_empty() {
+            // The reply has not passed yet: keep the idle (and what follows)
+            // until it has, so the annotated reply reaches frontends first.
+            self.holding_for = Some(parent);
+            self.hold_deadline = Some(Instant::now() + HOLD_IDLE_AT_MOST);
+        }
+        if self.holding_for.is_some() {
+            self.held.push(frames);
+        } else {
+            self.publish(frames).await;
+        }
+    }
+
+    async fn release_held(&mut self) {
+        self.holding_for = None;
+        self.hold_deadline = None;
+        for frames in std::mem::take(&mut self.held) {
+            self.publish(frames).await;
+        }
+    }
+
+    async fn publish(&mut self, frames: Vec<Bytes>) {
+        if self.senders.front_iopub.send(frames).await.is_err() {
+            tracing::warn!("IOPub publisher stopped");
+        }
+    }
+
+    async fn on_subscription(&mut self, frames: Vec<Bytes>) {
+        let Some(frame) = frames.first() else { return };
+        // XPUB delivers `\x01topic` for a subscription, `\x00topic` for its end.
+        if frame.first() != Some(&1) {
+            return;
+        }
+        let topic = frame.slice(1..);
+        if self.upstream_ready {
+            self.welcome(topic).await;
+        } else {
+            self.pending_welcomes.push(topic);
+        }
+    }
+
+    async fn set_upstream_ready(&mut self) {
+        if self.upstream_ready {
+            return;
+        }
+        self.upstream_ready = true;
+        for topic in std::mem::take(&mut self.pending_welcomes) {
+            self.welcome(topic).await;
+        }
+    }
+
+    /// JEP 65: tells a new subscriber its subscription is live.
+    async fn welcome(&mut self, topic: Bytes) {
+        let content = serde_json::json!({"subscription": String::from_utf8_lossy(&topic)});
+        let ids = if topic.is_empty() {
+            vec![]
+        } else {
+            vec![topic]
+        };
+        let msg = new_message(
+            &self.signer,
+            ids,
+            "iopub_welcome",
+            &self.session,
+            b"{}",
+            &content,
+        );
+        self.publish(msg.into_frames()).await;
+    }
+
+    fn record(&mut self, record: CellRecord) {
+        if let Some(recorder) = &self.recorder {
+            recorder.record(record);
+        }
+    }
+}
+
+async fn send_frames<S: SocketSend>(socket: &mut S, frames: Vec<Bytes>, to: &str) {
+    let Ok(msg) = ZmqMessage::try_from(frames) else {
+        return;
+    };
+    // A peer that went away is normal (a closed browser tab): log, go on.
+    if let Err(e) = socket.send(msg).await {
+        tracing::debug!(to, %e, "not delivered");
+    }
+}

@@ -1,0 +1,60 @@
+//! Writes cell records to the evidence trail off the forwarding path.
+//!
+//! Appending takes a file lock and an fsync; done on the proxy's thread it
+//! would add milliseconds to every cell. A writer thread takes the records
+//! in order instead, and `finish` waits for it, so a kernel that exits does
+//! not lose its last cells. A failed write is logged: evidence trouble must
+//! never stop the user's kernel.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use venturalitica_evidence::Store;
+
+use crate::intercept::CellRecord;
+
+/// The `kind` of the events written for cells.
+pub const CELL_EVENT: &str = "cell";
+
+/// A handle to the evidence writer thread.
+#[derive(Debug)]
+pub struct Recorder {
+    tx: mpsc::Sender<CellRecord>,
+    thread: JoinHandle<()>,
+}
+
+impl Recorder {
+    /// Starts a writer appending `cell` events (with `extra` fields such as
+    /// the kernel name merged in) to `store`.
+    pub fn start(store: Store, extra: serde_json::Map<String, serde_json::Value>) -> Recorder {
+        let (tx, rx) = mpsc::channel::<CellRecord>();
+        let thread = std::thread::spawn(move || {
+            for record in rx {
+                let mut payload = match serde_json::to_value(&record) {
+                    Ok(serde_json::Value::Object(map)) => map,
+                    _ => continue,
+                };
+                payload.extend(extra.clone());
+                if let Err(e) = store.append(CELL_EVENT, payload.into()) {
+                    tracing::error!(%e, msg_id = record.msg_id, "cell event not recorded");
+                }
+            }
+        });
+        Recorder { tx, thread }
+    }
+
+    /// Queues `record` for writing.
+    pub fn record(&self, record: CellRecord) {
+        if self.tx.send(record).is_err() {
+            tracing::error!("evidence writer stopped; cell event not recorded");
+        }
+    }
+
+    /// Writes what is queued, then stops the writer.
+    pub fn finish(self) {
+        drop(self.tx);
+        if self.thread.join().is_err() {
+            tracing::error!("evidence writer panicked");
+        }
+    }
+}

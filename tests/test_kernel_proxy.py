@@ -1,0 +1,343 @@
+"""The kernel proxy, exercised with a real ipykernel through jupyter_client."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import pytest
+import zmq
+from jupyter_client.session import Session
+from kernel_env import PROXIED, run_cell
+
+
+def _meta(reply) -> dict:
+    return reply["metadata"]["venturalitica"]
+
+
+def test_install_writes_a_spec_around_python3(kernel_env):
+    spec_dir = kernel_env.jupyter_path / "kernels" / PROXIED
+    spec = json.loads((spec_dir / "kernel.json").read_text())
+    assert spec["argv"][1:6] == ["kernel", "proxy", "-f", "{connection_file}", "--"]
+    assert "ipykernel_launcher" in spec["argv"]
+    assert spec["display_name"].endswith("(Venturalitica)")
+    assert spec["language"] == "python"
+    assert spec["metadata"]["venturalitica"]["wraps"] == "python3"
+    # ipykernel's logos travel with the spec.
+    assert (spec_dir / "logo-64x64.png").exists()
+
+    listed = json.loads(kernel_env.vl("kernel", "list", "--json").stdout)
+    assert {"name": PROXIED, "wraps": "python3"}.items() <= next(s for s in listed if s["name"] == PROXIED).items()
+    # Wrapping a proxied spec again is refused.
+    again = kernel_env.vl("kernel", "install", "--wrap", PROXIED, "--prefix", kernel_env.prefix, check=False)
+    assert again.returncode == 2 and "already runs through venturalitica" in again.stderr
+    missing = kernel_env.vl("kernel", "install", "--wrap", "nope", check=False)
+    assert missing.returncode == 2 and 'no kernelspec named "nope"' in missing.stderr
+
+    kernel_env.vl("kernel", "uninstall", PROXIED)
+    assert not spec_dir.exists()
+
+
+def test_execute_annotates_replies_and_records_cells(kernel_env):
+    with kernel_env.kernel() as (_, kc):
+        reply, outputs = run_cell(kc, "print('hello'); 6 * 7")
+        meta = _meta(reply)
+        assert reply["content"]["status"] == "ok"
+        assert meta["status"] == "ok"
+        assert meta["execution_count"] == reply["content"]["execution_count"] == 1
+        assert meta["code_sha256"] == hashlib.sha256(b"print('hello'); 6 * 7").hexdigest()
+        assert meta["duration_s"] >= 0 and meta["start"] <= meta["end"]
+        kinds = [m["msg_type"] for m in outputs]
+        assert "stream" in kinds and "execute_result" in kinds
+        assert next(m for m in outputs if m["msg_type"] == "execute_result")["content"]["data"]["text/plain"] == "42"
+
+        reply, outputs = run_cell(kc, "1/0")
+        assert _meta(reply)["status"] == "error"
+        assert _meta(reply)["ename"] == "ZeroDivisionError"
+        assert any(m["msg_type"] == "error" for m in outputs)
+
+        reply, outputs = run_cell(kc, "from IPython.display import HTML, display; display(HTML('<b>x</b>'))")
+        data = next(m for m in outputs if m["msg_type"] == "display_data")["content"]["data"]
+        assert data["text/html"] == "<b>x</b>"
+
+        # JupyterLab sends the cell id in the request's metadata.
+        request = kc.session.msg("execute_request", {"code": "3", "silent": False}, metadata={"cellId": "cell-abc"})
+        kc.shell_channel.send(request)
+        reply = kc.get_shell_msg(timeout=30)
+        assert _meta(reply)["cell_id"] == "cell-abc"
+
+    cells = kernel_env.events("cell")
+    assert [c["payload"]["status"] for c in cells] == ["ok", "error", "ok", "ok"]
+    assert [c["payload"]["execution_count"] for c in cells] == [1, 2, 3, 4]
+    assert cells[3]["payload"]["cell_id"] == "cell-abc"
+    assert all(c["payload"]["mode"] == "proxy" for c in cells)
+    assert kernel_env.vl("verify", "--root", kernel_env.project).returncode == 0
+
+
+def test_input_goes_through_stdin(kernel_env):
+    with kernel_env.kernel() as (_, kc):
+        msg_id = kc.execute("name = input('who? ')", allow_stdin=True)
+        request = kc.get_stdin_msg(timeout=30)
+        assert request["msg_type"] == "input_request"
+        assert request["content"]["prompt"] == "who? "
+        kc.input("Ada")
+        reply = kc.get_shell_msg(timeout=30)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert _meta(reply)["status"] == "ok"
+        reply, outputs = run_cell(kc, "name")
+        assert next(m for m in outputs if m["msg_type"] == "execute_result")["content"]["data"]["text/plain"] == "'Ada'"
+
+
+def test_interrupt_stops_a_sleeping_cell_and_the_kernel_lives_on(kernel_env):
+    with kernel_env.kernel() as (km, kc):
+        msg_id = kc.execute("import time; time.sleep(60)")
+        # Wait until the cell is running before interrupting it.
+        while True:
+            msg = kc.get_iopub_msg(timeout=30)
+            if msg["msg_type"] == "execute_input":
+                break
+        time.sleep(0.3)
+        started = time.monotonic()
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=20)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        assert time.monotonic() - started < 10
+        assert _meta(reply)["status"] == "error"
+        reply, _ = run_cell(kc, "2 + 2")
+        assert reply["content"]["status"] == "ok"
+
+
+def test_restart_gives_a_fresh_kernel(kernel_env):
+    with kernel_env.kernel() as (km, kc):
+        run_cell(kc, "x = 1")
+        old_pid = _kernel_pid(kc)
+        km.restart_kernel(now=False)
+        kc.wait_for_ready(timeout=60)
+        reply, outputs = run_cell(kc, "'x' in globals()")
+        assert next(m for m in outputs if m["msg_type"] == "execute_result")["content"]["data"]["text/plain"] == "False"
+        assert _meta(reply)["execution_count"] == 1
+        assert _kernel_pid(kc) != old_pid
+        assert not _alive(old_pid)
+
+
+def test_shutdown_ends_the_proxy_and_the_kernel(kernel_env):
+    km = kernel_env.manager()
+    km.start_kernel(cwd=str(kernel_env.project))
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+    kernel_pid = _kernel_pid(kc)
+    proxy = km.provisioner.process
+    kc.stop_channels()
+    km.shutdown_kernel(now=False)
+    assert proxy.wait(timeout=10) == 0
+    _wait_dead(kernel_pid)
+
+
+def test_os_exit_in_a_cell_ends_the_proxy_with_its_status(kernel_env):
+    km = kernel_env.manager()
+    km.start_kernel(cwd=str(kernel_env.project))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        kc.execute("import os; os._exit(3)")
+        assert km.provisioner.process.wait(timeout=15) == 3
+        assert not km.is_alive()
+    finally:
+        kc.stop_channels()
+        km.cleanup_resources()
+    died = kernel_env.events("cell")
+    assert [c["payload"]["status"] for c in died] == ["died"]
+
+
+def test_comms_with_binary_buffers_both_ways(kernel_env):
+    with kernel_env.kernel() as (_, kc):
+        run_cell(
+            kc,
+            "def _open(comm, msg):\n"
+            "    @comm.on_msg\n"
+            "    def _echo(m):\n"
+            "        comm.send({'n': len(m['buffers'])}, buffers=[bytes(b)[::-1] for b in m['buffers']])\n"
+            "get_ipython().kernel.comm_manager.register_target('echo', _open)\n",
+        )
+        comm_id = uuid.uuid4().hex
+        payload = bytes(range(256)) * 64
+        for msg_type, content, buffers in [
+            ("comm_open", {"comm_id": comm_id, "target_name": "echo", "data": {}}, []),
+            ("comm_msg", {"comm_id": comm_id, "data": {"go": 1}}, [payload, b"\x00\xff"]),
+        ]:
+            msg = kc.session.msg(msg_type, content)
+            msg["buffers"] = buffers
+            kc.shell_channel.send(msg)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            msg = kc.get_iopub_msg(timeout=30)
+            if msg["msg_type"] == "comm_msg" and msg["content"]["comm_id"] == comm_id:
+                assert msg["content"]["data"] == {"n": 2}
+                assert [bytes(b) for b in msg["buffers"]] == [payload[::-1], b"\xff\x00"]
+                break
+        else:
+            pytest.fail("no comm_msg echo from the kernel")
+
+
+def test_ten_thousand_outputs_arrive_complete_and_in_order(kernel_env):
+    with kernel_env.kernel() as (_, kc):
+        reply, outputs = run_cell(
+            kc, "from IPython.display import display\nfor i in range(10000):\n    display(i)", timeout=300
+        )
+        shown = [int(m["content"]["data"]["text/plain"]) for m in outputs if m["msg_type"] == "display_data"]
+        assert shown == list(range(10000))
+        assert _meta(reply)["status"] == "ok"
+
+
+def test_bad_frames_are_dropped_and_the_proxy_lives_on(kernel_env):
+    with kernel_env.kernel() as (km, kc):
+        info = km.get_connection_info()
+        ctx = zmq.Context.instance()
+        sock = ctx.socket(zmq.DEALER)
+        sock.connect(f"tcp://127.0.0.1:{info['shell_port']}")
+        forger = Session(key=b"not-the-key")
+        unsigned = Session(key=b"")
+        forged = forger.serialize(forger.msg("execute_request", {"code": "open('pwned','w')", "silent": False}))
+        plain = unsigned.serialize(unsigned.msg("execute_request", {"code": "open('pwned','w')", "silent": False}))
+        for frames in [
+            forged,
+            plain,
+            forged[:3],  # truncated
+            [b"garbage"],
+            [b"<IDS|MSG>", b"zz", b"{", b"}", b"{}", b"{}"],
+        ]:
+            sock.send_multipart(frames)
+        sock.close(linger=0)
+        time.sleep(0.5)
+        reply, _ = run_cell(kc, "import os; os.path.exists('pwned')")
+        assert reply["content"]["status"] == "ok"
+        assert not (kernel_env.project / "pwned").exists()
+    assert kernel_env.logs().count("dropped a message") >= 5
+
+
+def test_two_frontends_and_a_reconnect(kernel_env):
+    with kernel_env.kernel() as (km, kc):
+        second = km.client()
+        second.start_channels()
+        second.wait_for_ready(timeout=30)
+        a, _ = run_cell(kc, "a = 1")
+        b, _ = run_cell(second, "a + 1")
+        assert a["content"]["status"] == b["content"]["status"] == "ok"
+        assert _meta(b)["execution_count"] == 2
+        second.stop_channels()
+        third = km.client()
+        third.start_channels()
+        third.wait_for_ready(timeout=30)
+        c, outputs = run_cell(third, "a + 2")
+        assert next(m for m in outputs if m["msg_type"] == "execute_result")["content"]["data"]["text/plain"] == "3"
+        assert third.hb_channel.is_beating()
+        third.stop_channels()
+
+
+def test_agent_endpoint_answers_signed_requests_only(kernel_env):
+    code = r"""
+import hashlib, hmac, json, os, zmq
+addr, key = os.environ["VENTURALITICA_AGENT"], os.environ["VENTURALITICA_AGENT_KEY"].encode()
+def ask(header, payload=(), key=key):
+    s = zmq.Context.instance().socket(zmq.DEALER)
+    s.connect(addr)
+    frames = [json.dumps(header).encode(), *payload]
+    sig = hmac.new(key, b"".join(frames), hashlib.sha256).hexdigest().encode()
+    s.send_multipart([sig, *frames])
+    ok = s.poll(3000)
+    out = json.loads(s.recv_multipart()[1]) if ok else None
+    s.close(linger=0)
+    return out
+answers = [ask({"id": 1, "op": "ping"}), ask({"id": 2, "op": "ping"}, key=b"wrong"), ask({"id": 3, "op": "nope"})]
+print(json.dumps(answers))
+"""
+    with kernel_env.kernel() as (_, kc):
+        reply, outputs = run_cell(kc, code)
+        assert reply["content"]["status"] == "ok", outputs
+        answers = json.loads("".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream"))
+    ping, forged, unknown = answers
+    assert ping["ok"] and ping["id"] == 1 and ping["result"]["agent"].startswith("venturalitica ")
+    assert forged is None  # dropped, not answered
+    assert unknown["ok"] is False and "unknown op" in unknown["error"]
+
+
+def test_log_never_contains_the_key(kernel_env):
+    with kernel_env.kernel() as (km, kc):
+        run_cell(kc, "1")
+        key = km.session.key.decode()
+    log = kernel_env.logs()
+    assert "kernel started" in log
+    assert key and key not in log
+
+
+def test_attach_times_a_kernel_it_did_not_start(kernel_env):
+    with kernel_env.kernel("python3") as (km, kc):
+        watcher = subprocess.Popen(
+            [str(kernel_env.vl_bin), "kernel", "attach", km.connection_file, "--root", str(kernel_env.project)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.0)  # let the subscription settle
+        run_cell(kc, "x = 1")
+        run_cell(kc, "raise ValueError('no')")
+        time.sleep(0.5)
+        watcher.send_signal(signal.SIGINT)
+        _, err = watcher.communicate(timeout=15)
+        assert watcher.returncode == 0, err
+        assert "Recorded 2 execution(s)" in err
+        reply, _ = run_cell(kc, "1")
+        assert "venturalitica" not in reply["metadata"]
+    cells = kernel_env.events("cell")
+    assert [(c["payload"]["mode"], c["payload"]["status"]) for c in cells] == [
+        ("attached", "ok"),
+        ("attached", "error"),
+    ]
+    assert cells[1]["payload"]["ename"] == "ValueError"
+
+
+def test_a_bash_kernel_works_through_the_proxy(kernel_env):
+    subprocess.run(
+        [os.sys.executable, "-m", "bash_kernel.install", "--prefix", str(kernel_env.prefix)],
+        check=True,
+        capture_output=True,
+    )
+    name = kernel_env.install(wrap="bash")
+    with kernel_env.kernel(name) as (_, kc):
+        reply, outputs = run_cell(kc, "echo hello-from-bash")
+        assert reply["content"]["status"] == "ok"
+        assert "hello-from-bash" in "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
+        assert _meta(reply)["status"] == "ok"
+    assert kernel_env.events("cell")
+
+
+def _kernel_pid(kc) -> int:
+    _, outputs = run_cell(kc, "import os; os.getpid()")
+    return int(next(m for m in outputs if m["msg_type"] == "execute_result")["content"]["data"]["text/plain"])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0): count it as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait_dead(pid: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while _alive(pid):
+        assert time.monotonic() < deadline, f"kernel {pid} outlived its proxy"
+        time.sleep(0.1)
