@@ -341,3 +341,64 @@ def _wait_dead(pid: int, timeout: float = 10) -> None:
     while _alive(pid):
         assert time.monotonic() < deadline, f"kernel {pid} outlived its proxy"
         time.sleep(0.1)
+
+
+ENFORCE_POLICY = """\
+- id: gender-di
+  metric_key: disparate_impact
+  operator: ">="
+  threshold: 0.8
+  input.dimension: gender
+  input.target: target
+- id: balance
+  metric_key: class_imbalance
+  operator: ">"
+  threshold: 0.2
+  input.target: target
+"""
+
+
+def test_agent_enforce_on_an_arrow_frame_matches_the_cli(kernel_env, vl_bin):
+    policy = kernel_env.project / "policy.yaml"
+    policy.write_text(ENFORCE_POLICY)
+    code = f"""
+import hashlib, hmac, io, json, os, zmq
+import numpy as np, pandas as pd, pyarrow as pa
+rng = np.random.default_rng(7)
+df = pd.DataFrame({{"gender": rng.choice(["f", "m"], 5000), "target": rng.integers(0, 2, 5000)}})
+df.loc[df.gender == "f", "target"] &= rng.integers(0, 2, (df.gender == "f").sum())
+df.to_csv("frame.csv", index=False)
+sink = io.BytesIO()
+table = pa.Table.from_pandas(df, preserve_index=False)
+with pa.ipc.new_file(sink, table.schema) as w:
+    w.write_table(table)
+header = {{"id": "e1", "op": "enforce", "policy": {str(policy)!r}, "mapping": {{}}, "source": "df"}}
+frames = [json.dumps(header).encode(), sink.getvalue()]
+key = os.environ["VENTURALITICA_AGENT_KEY"].encode()
+s = zmq.Context.instance().socket(zmq.DEALER)
+s.connect(os.environ["VENTURALITICA_AGENT"])
+s.send_multipart([hmac.new(key, b"".join(frames), hashlib.sha256).hexdigest().encode(), *frames])
+assert s.poll(30000)
+sig, reply = s.recv_multipart()
+assert hmac.compare_digest(sig, hmac.new(key, reply, hashlib.sha256).hexdigest().encode())
+print(reply.decode())
+"""
+    with kernel_env.kernel() as (_, kc):
+        reply, outputs = run_cell(kc, code)
+        assert reply["content"]["status"] == "ok", [m["content"] for m in outputs if m["msg_type"] == "error"]
+        answer = json.loads("".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream"))
+    assert answer["ok"] and answer["id"] == "e1", answer
+    from_kernel = answer["result"]
+    cli = subprocess.run(
+        [str(vl_bin), "enforce", "--data", "frame.csv", "--policy", str(policy), "--format", "json", "--no-record"],
+        cwd=kernel_env.project,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    from_cli = json.loads(cli.stdout)
+    pick = lambda r: [(c["id"], c["status"], c["actual_value"]) for c in r["controls"]]  # noqa: E731
+    assert pick(from_kernel) == pick(from_cli)
+    assert from_kernel["passed"] is False  # the generated data is biased against "f"
+    enforce = kernel_env.events("enforce")
+    assert len(enforce) == 1 and enforce[0]["payload"]["origin"] == "kernel"

@@ -103,8 +103,8 @@ pub struct KernelProxyArgs {
     #[arg(short = 'f', long = "connection-file", value_name = "FILE")]
     pub connection_file: PathBuf,
 
-    /// Log verbosity; the log goes to venturalitica-<kernel>.log in the
-    /// Jupyter runtime dir (never the key).
+    /// Log verbosity; the log is venturalitica-proxy-<connection file
+    /// name>.log in the Jupyter runtime dir. It never contains the key.
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,
 

@@ -107,9 +107,6 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
     let mut signals = Signals::new()?;
     let outer = connection::read(&options.connection_file)?;
     let signer = Signer::new(outer.key.as_bytes());
-    let inner = connection::for_child(&outer)?;
-    let inner_file = connection::write_child_file(&options.connection_file, &inner)?;
-
     let (tx, mut rx) = mpsc::channel::<Inbound>(1024);
     let front = bind_frontend(&Endpoints::of(&outer), tx.clone()).await?;
 
@@ -122,6 +119,10 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
         }
         None => None,
     };
+    // Only now pick the kernel's ports: the server's ports are bound, so the
+    // OS cannot hand one of them out again for the kernel.
+    let inner = connection::for_child(&outer)?;
+    let inner_file = connection::write_child_file(&options.connection_file, &inner)?;
     let kernel = ChildKernel::spawn(&options.argv, &options.connection_file, &inner_file, &env)?;
     tracing::info!(pid = kernel.pid(), argv = ?options.argv, "kernel started");
     let mut exited = watch_exit(kernel.pid());
