@@ -1,0 +1,43 @@
+//! Energy and carbon of a process tree over a window of time: one notebook
+//! cell, or one `monitor` run.
+//!
+//! Every figure says how it was obtained (`method`): measured by RAPL or
+//! NVML counters where the hardware allows, modelled otherwise.
+//!
+//! # Layout
+//!
+//! - [`config`]: settings and their precedence (env, pyproject.toml, defaults).
+//! - [`carbon`]: grid carbon intensity tables.
+//! - [`cpu_model`]: the CPU's model name and TDP table.
+//! - [`procfs`]: CPU time and RSS of a process tree, from `/proc`.
+//! - [`rapl`]: RAPL energy counters under a (configurable) powercap root.
+//! - [`gpu`]: GPUs behind a trait; NVML is the real backend.
+//! - [`meter`]: windows: start, sample, finish with an [`EnergyReport`].
+
+pub mod carbon;
+pub mod config;
+pub mod cpu_model;
+pub mod gpu;
+pub mod meter;
+pub mod procfs;
+pub mod rapl;
+
+pub use config::EnergyConfig;
+pub use meter::{EnergyReport, Meter, Window};
+
+/// Errors of the energy module. Measurement failures are not errors (they
+/// fall back to a model); these are bad settings.
+#[derive(Debug, thiserror::Error)]
+pub enum EnergyError {
+    /// A setting has a value that cannot be used.
+    #[error("{origin}: {key} = {value:?}: {reason}")]
+    BadSetting {
+        origin: String,
+        key: String,
+        value: String,
+        reason: String,
+    },
+    /// pyproject.toml cannot be parsed.
+    #[error("{path}: {reason}")]
+    Pyproject { path: String, reason: String },
+}
