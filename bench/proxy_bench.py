@@ -34,7 +34,9 @@ import zmq  # noqa: E402
 from jupyter_client.session import Session  # noqa: E402
 from kernel_env import PROXIED, KernelEnv  # noqa: E402
 
-KERNELS = [("direct", "python3"), ("proxied", PROXIED)]
+DIRECT = ("direct", "python3", {})
+PROXIED_ON = ("proxied", PROXIED, {})
+PROXIED_OFF = ("proxied, energy off", PROXIED, {"VENTURALITICA_ENERGY": "off"})
 
 
 class RawClient:
@@ -81,9 +83,58 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(p.read_text().split()[0]) for p in Path(f"/proc/{pid}/task").glob("*/schedstat")) / 1e9
 
 
+def cpu_seconds_with_exited_threads(pid: int) -> float:
+    """utime + stime from /proc/<pid>/stat: includes threads that have exited
+    (each cell's sampler thread), at clock-tick resolution."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_bytes(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text().splitlines()
     return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) * 1024
+
+
+def alternate(env: KernelEnv, kernels, cells: int, lines: int, repeat: int, idle: float) -> dict:
+    """Runs two kernels side by side, cells alternating between them, so both
+    see the same machine load; only these two kernels run meanwhile."""
+    out = {}
+    with ExitStack() as stack:
+        kms = {label: stack.enter_context(env.kernel(name, extra))[0] for label, name, extra in kernels}
+        clients = {label: RawClient(km) for label, km in kms.items()}
+        proxies = {label: km.provisioner.process.pid for label, km in kms.items() if label != "direct"}
+        lat = {label: [] for label in clients}
+        for _ in range(50):  # warm-up
+            for client in clients.values():
+                client.run("pass")
+        cpu0 = {label: cpu_seconds_with_exited_threads(pid) for label, pid in proxies.items()}
+        for _ in range(cells):
+            for label, client in clients.items():
+                lat[label].append(client.run("pass"))
+        for label, pid in proxies.items():
+            out.setdefault(label, {})["cpu_per_1000_cells"] = (
+                (cpu_seconds_with_exited_threads(pid) - cpu0[label]) / cells * 1000
+            )
+        tput = {label: [] for label in clients}
+        for _ in range(repeat):
+            for label, client in clients.items():
+                tput[label].append(client.run(f"for i in range({lines}): print(i)"))
+        for label in clients:
+            out.setdefault(label, {}).update(lat=lat[label], tput=statistics.median(tput[label]))
+        for label, pid in proxies.items():
+            out[label]["rss"] = rss_bytes(pid)
+        for client in clients.values():
+            client.close()
+        if idle and proxies:
+            cpu_idle0 = {label: cpu_seconds(pid) for label, pid in proxies.items()}
+            time.sleep(idle)
+            for label, pid in proxies.items():
+                out[label]["idle_cpu"] = (cpu_seconds(pid) - cpu_idle0[label]) / idle
+    return out
+
+
+def ms(xs: list[float]) -> str:
+    return f"median {statistics.median(xs) * 1e3:.3f} ms   p99 {p99(xs) * 1e3:.3f} ms"
 
 
 def main() -> None:
@@ -95,45 +146,30 @@ def main() -> None:
     args = ap.parse_args()
     vl_bin = Path(os.environ["VL_BIN"])
 
-    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+    with tempfile.TemporaryDirectory() as tmp:
         env = KernelEnv(Path(tmp), vl_bin).setup()
         env.install()
-        # Both kernels run at once and the cells alternate between them, so
-        # both see the same machine load.
-        kms = {label: stack.enter_context(env.kernel(name))[0] for label, name in KERNELS}
-        clients = {label: RawClient(km) for label, km in kms.items()}
-        lat = {label: [] for label in clients}
-        for i in range(50 + args.cells):
-            for label, client in clients.items():
-                t = client.run("pass")
-                if i >= 50:  # after the warm-up
-                    lat[label].append(t)
-        tput = {label: [] for label in clients}
-        for _ in range(args.repeat):
-            for label, client in clients.items():
-                tput[label].append(client.run(f"for i in range({args.lines}): print(i)"))
-        proxy_pid = kms["proxied"].provisioner.process.pid
-        rss = rss_bytes(proxy_pid)
-        for client in clients.values():
-            client.close()
-        cpu0 = cpu_seconds(proxy_pid)
-        time.sleep(args.idle)
-        idle_cpu = (cpu_seconds(proxy_pid) - cpu0) / args.idle
-        results = {label: {"lat": lat[label], "tput": statistics.median(tput[label])} for label in clients}
-        results["proxied"].update(rss=rss, idle_cpu=idle_cpu)
+        a = alternate(env, [DIRECT, PROXIED_ON], args.cells, args.lines, args.repeat, args.idle)
+        b = alternate(env, [PROXIED_ON, PROXIED_OFF], args.cells, args.lines, 1, 0)
 
-    d, p = results["direct"], results["proxied"]
-    med_d, med_p = statistics.median(d["lat"]) * 1e3, statistics.median(p["lat"]) * 1e3
-    p99_d, p99_p = p99(d["lat"]) * 1e3, p99(p["lat"]) * 1e3
-    print(f"empty cells: {args.cells}")
-    print(f"  direct   median {med_d:.3f} ms   p99 {p99_d:.3f} ms")
-    print(f"  proxied  median {med_p:.3f} ms   p99 {p99_p:.3f} ms")
-    print(f"  added    median {med_p - med_d:+.3f} ms (target <= 0.5)   p99 {p99_p - p99_d:+.3f} ms (target <= 2)")
+    d, p = a["direct"], a["proxied"]
+    print(f"A. direct vs proxied (energy on), {args.cells} empty cells each")
+    print(f"  direct   {ms(d['lat'])}")
+    print(f"  proxied  {ms(p['lat'])}")
+    added_med = (statistics.median(p["lat"]) - statistics.median(d["lat"])) * 1e3
+    added_p99 = (p99(p["lat"]) - p99(d["lat"])) * 1e3
+    print(f"  added    median {added_med:+.3f} ms (target <= 0.5)   p99 {added_p99:+.3f} ms (target <= 2)")
     ratio = d["tput"] / p["tput"]
-    print(f"{args.lines} printed lines (median of {args.repeat}): direct {d['tput']:.3f} s, proxied {p['tput']:.3f} s")
+    print(
+        f"  {args.lines} printed lines (median of {args.repeat}): direct {d['tput']:.3f} s, proxied {p['tput']:.3f} s"
+    )
     print(f"  proxied throughput = {ratio * 100:.1f} % of direct (target >= 95 %)")
-    print(f"proxy RSS {p['rss'] / 2**20:.1f} MiB (target <= 30)")
-    print(f"proxy idle CPU {p['idle_cpu'] * 100:.4f} % of a core over {args.idle:.0f} s (target < 0.1 %)")
+    print(f"  proxy RSS {p['rss'] / 2**20:.1f} MiB (target <= 30)")
+    print(f"  proxy idle CPU {p['idle_cpu'] * 100:.4f} % of a core over {args.idle:.0f} s (target < 0.1 %)")
+    on, off = b["proxied"], b["proxied, energy off"]
+    print(f"B. proxied, energy on vs off, {args.cells} empty cells each")
+    print(f"  energy on   {ms(on['lat'])}   proxy CPU {on['cpu_per_1000_cells']:.3f} s per 1,000 cells")
+    print(f"  energy off  {ms(off['lat'])}   proxy CPU {off['cpu_per_1000_cells']:.3f} s per 1,000 cells")
 
 
 if __name__ == "__main__":

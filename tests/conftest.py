@@ -44,7 +44,7 @@ def vl(vl_bin, tmp_path):
     """Runs `venturalitica ARGS...` in a fresh project directory."""
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'fixture'\n")
 
-    def run(*args: str | os.PathLike, cwd: Path | None = None) -> Run:
+    def run(*args: str | os.PathLike, cwd: Path | None = None, env: dict[str, str] | None = None) -> Run:
         proc = subprocess.run(
             [str(vl_bin), *map(str, args)],
             check=False,
@@ -52,7 +52,7 @@ def vl(vl_bin, tmp_path):
             capture_output=True,
             text=True,
             timeout=120,
-            env={**os.environ, "NO_COLOR": "1"},
+            env={**os.environ, "NO_COLOR": "1", **(env or {})},
         )
         return Run(proc.returncode, proc.stdout, proc.stderr)
 

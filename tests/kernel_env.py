@@ -78,9 +78,10 @@ class KernelEnv:
         return KernelManager(kernel_name=kernel_name, kernel_spec_manager=ksm)
 
     @contextmanager
-    def kernel(self, kernel_name: str = PROXIED):
+    def kernel(self, kernel_name: str = PROXIED, env: dict[str, str] | None = None):
+        """A started kernel and a ready client; `env` adds variables."""
         km = self.manager(kernel_name)
-        km.start_kernel(cwd=str(self.project))
+        km.start_kernel(cwd=str(self.project), env={**os.environ, **(env or {})})
         kc = km.client()
         kc.start_channels()
         try:

@@ -28,6 +28,35 @@ pub enum Command {
     /// later, energy) is recorded and added to its execute_reply.
     #[command(subcommand)]
     Kernel(KernelCommand),
+    /// Measure one command's energy and carbon, like `time` measures its
+    /// duration; the summary goes to stderr and the run to the evidence trail.
+    ///
+    /// Exits with the command's exit status.
+    Monitor(MonitorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MonitorArgs {
+    /// A name for the run in the evidence trail [default: the command]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Print the report as JSON (to stderr) instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Project root for the evidence trail and [tool.venturalitica]
+    /// settings [default: as for enforce]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Do not record the run in the evidence trail.
+    #[arg(long)]
+    pub no_record: bool,
+
+    /// The command to run.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +145,10 @@ pub struct KernelProxyArgs {
     /// Do not record cells in the evidence trail.
     #[arg(long)]
     pub no_record: bool,
+
+    /// Do not measure cells' energy (also VENTURALITICA_ENERGY=off).
+    #[arg(long)]
+    pub no_energy: bool,
 
     /// The real kernel's command line, with {connection_file}.
     #[arg(last = true, required = true, value_name = "ARGV")]

@@ -61,5 +61,6 @@ pub fn run(cli: args::Cli) -> anyhow::Result<Outcome> {
         args::Command::Enforce(a) => commands::enforce::run(a),
         args::Command::Verify(a) => commands::verify::run(a),
         args::Command::Kernel(k) => commands::kernel::run(k),
+        args::Command::Monitor(a) => commands::monitor::run(a),
     }
 }

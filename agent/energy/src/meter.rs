@@ -1,10 +1,11 @@
 //! Measuring windows: a cell, or a `monitor` run.
 //!
-//! Counters are read at the window's start and end; between them a sampler
-//! thread wakes 4 times a second to follow the tree's memory (peak and mean
-//! RSS), newly started children, GPU power for power-only devices, and which
-//! GPUs the tree uses. Nothing runs between windows, so an idle kernel
-//! costs nothing.
+//! Counters are read at the window's start and end; between them one
+//! sampler thread (per meter) wakes 4 times a second to follow each open
+//! window's memory (peak and mean RSS), newly started children, GPU power
+//! for power-only devices, and which GPUs the tree uses. With no window open
+//! it sleeps on a channel, so an idle kernel costs nothing; a window shorter
+//! than a sampling period costs two `/proc` reads and no thread.
 //!
 //! Formulas (docs/energy.md):
 //! - CPU with RAPL: package energy × (tree CPU time / machine busy CPU time);
@@ -16,8 +17,7 @@
 //! - kWh = J / 3.6e6; CO2e (g) = kWh × grid gCO2e/kWh × PUE.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -54,7 +54,16 @@ pub struct Meter {
     tdp: Tdp,
     cpus: usize,
     gpu: Option<Arc<dyn GpuBackend>>,
+    /// The last process tree seen, per root pid, and when.
+    tree_cache: Mutex<Option<(u32, Instant, Vec<u32>)>>,
+    /// The one sampler thread, started with the first window.
+    sampler: Mutex<Option<mpsc::Sender<Weak<Mutex<Sampled>>>>>,
 }
+
+/// How long a process tree is reused between windows before it is walked
+/// again (children that start and end inside a shorter window are still
+/// counted, through their parent's `cutime`).
+const TREE_FRESH_FOR: Duration = Duration::from_secs(1);
 
 impl Meter {
     /// A meter for this machine: RAPL if readable, the TDP model otherwise,
@@ -106,6 +115,8 @@ impl Meter {
             tdp,
             cpus,
             gpu,
+            tree_cache: Mutex::new(None),
+            sampler: Mutex::new(None),
         }
     }
 
@@ -118,9 +129,24 @@ impl Meter {
         self.rapl.is_some()
     }
 
+    /// The tree under `pid`, walked again when older than [`TREE_FRESH_FOR`].
+    fn tree(&self, pid: u32) -> Vec<u32> {
+        let Ok(mut cache) = self.tree_cache.lock() else {
+            return self.procfs.tree(pid);
+        };
+        if let Some((p, at, pids)) = cache.as_ref() {
+            if *p == pid && at.elapsed() < TREE_FRESH_FOR {
+                return pids.clone();
+            }
+        }
+        let pids = self.procfs.tree(pid);
+        *cache = Some((pid, Instant::now(), pids.clone()));
+        pids
+    }
+
     /// Opens a window over `pid` and its descendants.
     pub fn start(self: &Arc<Self>, pid: u32) -> Window {
-        let pids = self.procfs.tree(pid);
+        let pids = self.tree(pid);
         let tree0 = self.procfs.sample(&pids);
         let gpu0 = self.gpu.as_ref().map(|g| {
             (0..g.device_count())
@@ -128,7 +154,9 @@ impl Meter {
                 .collect::<Vec<_>>()
         });
         let shared = Arc::new(Mutex::new(Sampled {
+            pid,
             pids,
+            rounds: 0,
             peak_rss: tree0.rss_bytes,
             rss_seconds: 0.0,
             last_rss: tree0.rss_bytes,
@@ -136,56 +164,94 @@ impl Meter {
             gpu_power_j: Vec::new(),
             gpu_share: Vec::new(),
         }));
-        let (stop, stopped) = mpsc::channel::<()>();
-        let sampler = {
-            let (meter, shared) = (Arc::clone(self), Arc::clone(&shared));
-            std::thread::Builder::new()
-                .name("vl-energy-sampler".into())
-                .spawn(move || meter.sample_until(pid, &shared, &stopped))
-                .ok()
-        };
+        self.watch(Arc::downgrade(&shared));
         Window {
             meter: Arc::clone(self),
             started: Instant::now(),
             tree0,
-            machine0: self.procfs.machine_busy_seconds(),
+            // Only the RAPL share needs the machine's busy time.
+            machine0: self.rapl.as_ref().and(self.procfs.machine_busy_seconds()),
             rapl0: self.rapl.as_ref().and_then(Rapl::read),
             gpu0,
             shared,
-            stop: Some(stop),
-            sampler,
         }
     }
 
-    fn sample_until(&self, pid: u32, shared: &Mutex<Sampled>, stopped: &mpsc::Receiver<()>) {
-        let mut round = 0u32;
-        loop {
-            match stopped.recv_timeout(SAMPLE_EVERY) {
-                Err(RecvTimeoutError::Timeout) => {}
-                _ => return,
+    /// Hands a window to the sampler thread, starting it if needed.
+    fn watch(self: &Arc<Self>, window: Weak<Mutex<Sampled>>) {
+        let Ok(mut sampler) = self.sampler.lock() else {
+            return;
+        };
+        if let Some(tx) = sampler.as_ref() {
+            if tx.send(window.clone()).is_ok() {
+                return;
             }
-            round += 1;
-            let Ok(mut s) = shared.lock() else { return };
-            if round % 4 == 1 {
-                s.pids = self.procfs.tree(pid); // children started since
-            }
-            let now = self.procfs.sample(&s.pids);
-            s.observe(now.rss_bytes);
-            if let Some(g) = &self.gpu {
-                let n = g.device_count() as usize;
-                s.gpu_power_j.resize(n, 0.0);
-                s.gpu_share.resize(n, 0.0);
-                for d in 0..n {
-                    let device = d as u32;
-                    let share = gpu::share(&g.processes(device), &s.pids);
-                    if share > 0.0 {
-                        s.gpu_share[d] = share;
-                    }
-                    if let Some(mw) = g.power_mw(device) {
-                        s.gpu_power_j[d] += mw as f64 / 1000.0 * SAMPLE_EVERY.as_secs_f64();
-                    }
+        }
+        let (tx, rx) = mpsc::channel();
+        // The thread holds the meter weakly: it ends when the meter goes.
+        let meter = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("vl-energy-sampler".into())
+            .spawn(move || sample_windows(&meter, &rx));
+        if spawned.is_ok() && tx.send(window).is_ok() {
+            *sampler = Some(tx);
+        }
+    }
+
+    /// One sample of one window.
+    fn sample(&self, s: &mut Sampled) {
+        s.rounds += 1;
+        if s.rounds % 4 == 1 {
+            s.pids = self.tree(s.pid); // children started since
+        }
+        let now = self.procfs.sample(&s.pids);
+        s.observe(now.rss_bytes);
+        if let Some(g) = &self.gpu {
+            let n = g.device_count() as usize;
+            s.gpu_power_j.resize(n, 0.0);
+            s.gpu_share.resize(n, 0.0);
+            for d in 0..n {
+                let device = d as u32;
+                let share = gpu::share(&g.processes(device), &s.pids);
+                if share > 0.0 {
+                    s.gpu_share[d] = share;
+                }
+                if let Some(mw) = g.power_mw(device) {
+                    s.gpu_power_j[d] += mw as f64 / 1000.0 * SAMPLE_EVERY.as_secs_f64();
                 }
             }
+        }
+    }
+}
+
+/// The sampler: sleeps until a window opens, then samples every open window
+/// every [`SAMPLE_EVERY`] until all have closed.
+fn sample_windows(meter: &Weak<Meter>, rx: &mpsc::Receiver<Weak<Mutex<Sampled>>>) {
+    let mut open: Vec<Weak<Mutex<Sampled>>> = Vec::new();
+    loop {
+        let next = if open.is_empty() {
+            rx.recv().map_err(|_| ())
+        } else {
+            match rx.recv_timeout(SAMPLE_EVERY) {
+                Ok(w) => Ok(w),
+                Err(RecvTimeoutError::Timeout) => {
+                    let Some(meter) = meter.upgrade() else { return };
+                    open.retain(|w| w.strong_count() > 0);
+                    for w in open.iter().filter_map(Weak::upgrade) {
+                        if let Ok(mut s) = w.lock() {
+                            if s.last_at.elapsed() >= SAMPLE_EVERY {
+                                meter.sample(&mut s);
+                            }
+                        }
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => Err(()),
+            }
+        };
+        match next {
+            Ok(w) => open.push(w),
+            Err(()) => return,
         }
     }
 }
@@ -193,7 +259,9 @@ impl Meter {
 /// What the sampler accumulates.
 #[derive(Debug)]
 struct Sampled {
+    pid: u32,
     pids: Vec<u32>,
+    rounds: u32,
     peak_rss: u64,
     /// ∫ RSS dt, byte-seconds.
     rss_seconds: f64,
@@ -226,8 +294,6 @@ pub struct Window {
     rapl0: Option<Reading>,
     gpu0: Option<Vec<Option<u64>>>,
     shared: Arc<Mutex<Sampled>>,
-    stop: Option<mpsc::Sender<()>>,
-    sampler: Option<JoinHandle<()>>,
 }
 
 /// One component's energy.
@@ -274,16 +340,21 @@ pub struct EnergyReport {
 
 impl Window {
     /// Reads the counters again and computes the report.
-    pub fn finish(mut self) -> EnergyReport {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.sampler.take() {
-            let _ = t.join();
-        }
+    pub fn finish(self) -> EnergyReport {
+        self.close(None)
+    }
+
+    /// For a process that has exited and been waited for (its `/proc`
+    /// entries are gone): the caller gives the tree's CPU seconds and peak
+    /// RSS from `getrusage(RUSAGE_CHILDREN)`.
+    pub fn finish_exited(self, cpu_s: f64, peak_rss_bytes: u64) -> EnergyReport {
+        self.close(Some((cpu_s, peak_rss_bytes)))
+    }
+
+    fn close(self, exited: Option<(f64, u64)>) -> EnergyReport {
         let m = &self.meter;
         let wall = self.started.elapsed().as_secs_f64();
-        let (pids, peak, mean, gpu_power_j, gpu_share) = {
+        let (end, peak, mean, gpu_power_j, gpu_share) = {
             let mut s = match self.shared.lock() {
                 Ok(s) => s,
                 Err(poisoned) => poisoned.into_inner(),
@@ -291,11 +362,13 @@ impl Window {
             let end = m.procfs.sample(&s.pids);
             s.observe(end.rss_bytes);
             let mean = if wall > 0.0 { s.rss_seconds / wall } else { s.last_rss as f64 };
-            (s.pids.clone(), s.peak_rss, mean, s.gpu_power_j.clone(), s.gpu_share.clone())
+            (end, s.peak_rss, mean, s.gpu_power_j.clone(), s.gpu_share.clone())
         };
-        let tree1 = m.procfs.sample(&pids);
-        // A member that exited unwaited between reads can make this dip.
-        let cpu_s = (tree1.cpu_seconds - self.tree0.cpu_seconds).max(0.0);
+        let (cpu_s, peak) = match exited {
+            Some((cpu_s, exited_peak)) => (cpu_s, peak.max(exited_peak)),
+            // A member that exited unwaited between reads can make this dip.
+            None => ((end.cpu_seconds - self.tree0.cpu_seconds).max(0.0), peak),
+        };
 
         let rapl = match (&m.rapl, &self.rapl0) {
             (Some(r), Some(r0)) => r.read().map(|r1| r.energy(r0, &r1)),
@@ -392,14 +465,5 @@ fn ram_model(m: &Meter, mean_rss: f64, wall: f64) -> Component {
     Component {
         joules: m.config.ram_w_per_gb.value * mean_rss / 1e9 * wall,
         method: "ram-model",
-    }
-}
-
-impl Drop for Window {
-    fn drop(&mut self) {
-        // A window dropped without `finish` (kernel died) still stops its sampler.
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }

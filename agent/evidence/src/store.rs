@@ -105,6 +105,17 @@ impl Store {
 
     /// Appends an event of `kind` with `payload`, under the store lock.
     pub fn append(&self, kind: &str, payload: Value) -> Result<Appended, EvidenceError> {
+        let mut done = self.append_all(kind, vec![payload])?;
+        Ok(done.pop().expect("one payload gives one event"))
+    }
+
+    /// Appends one event per payload, in order, under one lock and one
+    /// `fsync` (group commit: the proxy's recorder writes queued cells so).
+    pub fn append_all(
+        &self,
+        kind: &str,
+        payloads: Vec<Value>,
+    ) -> Result<Vec<Appended>, EvidenceError> {
         let lock_path = self.dir.join(".lock");
         let lock = OpenOptions::new()
             .create(true)
@@ -123,7 +134,7 @@ impl Store {
             .open(&path)
             .map_err(io(&path))?;
         self.set_aside_torn_tail(&mut file, &path)?;
-        let (seq, prev) = match last_full_line(&mut file).map_err(io(&path))? {
+        let (mut seq, mut prev) = match last_full_line(&mut file).map_err(io(&path))? {
             None => (1, GENESIS.to_string()),
             Some(line) => {
                 let e = Event::parse(&line)
@@ -131,26 +142,37 @@ impl Store {
                 (e.seq + 1, e.hash)
             }
         };
-        let body = json!({
-            "kind": kind,
-            "ts": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            "pid": std::process::id(),
-            "tool": concat!("venturalitica ", env!("CARGO_PKG_VERSION")),
-            "payload": payload,
-        });
-        let event = Event::new(seq, &prev, &body);
-        // One write call for the whole line: O_APPEND keeps it contiguous.
-        file.write_all(event.to_line().as_bytes())
-            .map_err(io(&path))?;
+        let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut lines = String::new();
+        let mut appended = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            let body = json!({
+                "kind": kind,
+                "ts": ts,
+                "pid": std::process::id(),
+                "tool": concat!("venturalitica ", env!("CARGO_PKG_VERSION")),
+                "payload": payload,
+            });
+            let event = Event::new(seq, &prev, &body);
+            lines.push_str(&event.to_line());
+            appended.push(Appended {
+                seq: event.seq,
+                hash: event.hash.clone(),
+            });
+            seq += 1;
+            prev = event.hash;
+        }
+        let Some(last) = appended.last() else {
+            return Ok(appended);
+        };
+        // One write call for all the lines: O_APPEND keeps them contiguous.
+        file.write_all(lines.as_bytes()).map_err(io(&path))?;
         file.sync_data().map_err(io(&path))?;
         self.write_atomic(
             &self.head_path(),
-            format!("{} {}\n", event.seq, event.hash).as_bytes(),
+            format!("{} {}\n", last.seq, last.hash).as_bytes(),
         )?;
-        Ok(Appended {
-            seq: event.seq,
-            hash: event.hash,
-        })
+        Ok(appended)
     }
 
     fn set_aside_torn_tail(&self, file: &mut File, path: &Path) -> Result<(), EvidenceError> {

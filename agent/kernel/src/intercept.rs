@@ -104,20 +104,23 @@ impl Tracker {
         self.running.contains_key(msg_id)
     }
 
-    /// An IOPub message whose parent is `parent_id` came from the kernel.
-    pub fn on_iopub(&mut self, parent_id: &str, msg_type: &str, content: &Value) {
+    /// An IOPub message whose parent is `parent_id` came from the kernel;
+    /// `true` when it started the execution (its first `busy`).
+    pub fn on_iopub(&mut self, parent_id: &str, msg_type: &str, content: &Value) -> bool {
         let Some(exec) = self.running.get_mut(parent_id) else {
-            return;
+            return false;
         };
         match msg_type {
             "status" if content["execution_state"] == "busy" && !exec.busy_seen => {
                 exec.busy_seen = true;
                 exec.start = (Utc::now(), Instant::now());
+                true
             }
             "execute_input" => {
                 exec.execution_count = content["execution_count"].as_u64();
+                false
             }
-            _ => {}
+            _ => false,
         }
     }
 

@@ -11,8 +11,9 @@
 //! One reader task per socket feeds a single loop that owns all state, so
 //! the order within each channel is kept and nothing needs a lock.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,6 +26,8 @@ use zeromq::{
     util::PeerIdentity, DealerSocket, RouterSocket, Socket, SocketOptions, SocketRecv, SocketSend,
     SubSocket, XPubSocket, ZmqMessage,
 };
+
+use venturalitica_energy::{EnergyConfig, Meter, Window};
 
 use crate::agent::{AgentEndpoint, AgentHandler};
 use crate::child::ChildKernel;
@@ -42,6 +45,16 @@ const KERNEL_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Messages already on their way when the kernel exits still get forwarded.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
 
+/// Whether and how cells are metered.
+#[derive(Debug, Clone)]
+pub enum Energy {
+    Off,
+    On(EnergyConfig),
+    /// The settings are broken: cells carry this message instead of figures,
+    /// and the kernel runs as usual.
+    Broken(String),
+}
+
 /// What `kernel proxy` needs.
 #[derive(Debug)]
 pub struct ProxyOptions {
@@ -53,6 +66,7 @@ pub struct ProxyOptions {
     pub recorder: Option<Recorder>,
     /// Serves the kernel-side agent endpoint when set.
     pub agent: Option<Arc<dyn AgentHandler>>,
+    pub energy: Energy,
 }
 
 /// Runs the proxy until the kernel exits; returns the kernel's exit code.
@@ -147,7 +161,12 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
         kernel_stdin: connected.stdin,
         kernel_hb: connected.hb,
     };
+    let meter = start_meter(&options.energy);
     let mut state = State {
+        kernel_pid: kernel.pid(),
+        energy: options.energy,
+        meter,
+        windows: HashMap::new(),
         signer,
         session: uuid::Uuid::new_v4().to_string(),
         senders,
@@ -428,8 +447,26 @@ impl Signals {
     }
 }
 
+/// Builds the meter off the main thread (opening NVML can take seconds);
+/// cells that start before it is ready carry no energy figures.
+fn start_meter(energy: &Energy) -> Arc<OnceLock<Arc<Meter>>> {
+    let cell = Arc::new(OnceLock::new());
+    if let Energy::On(config) = energy {
+        let (cell, config) = (Arc::clone(&cell), config.clone());
+        std::thread::spawn(move || {
+            let _ = cell.set(Arc::new(Meter::new(config)));
+        });
+    }
+    cell
+}
+
 /// Everything the forwarding loop owns.
 struct State {
+    kernel_pid: u32,
+    energy: Energy,
+    meter: Arc<OnceLock<Arc<Meter>>>,
+    /// Energy windows of the executions in flight.
+    windows: HashMap<String, Window>,
     signer: Signer,
     /// The proxy's own session id, for the messages it creates.
     session: String,
@@ -500,7 +537,9 @@ impl State {
                 let reply_to = self.execute_reply_parent(&raw);
                 let record = reply_to.as_ref().and_then(|parent| {
                     let content = raw.content().unwrap_or(Value::Null);
-                    self.tracker.on_reply(parent, &content)
+                    let mut record = self.tracker.on_reply(parent, &content)?;
+                    record.energy = self.energy_of(parent);
+                    Some(record)
                 });
                 if let Some(record) = &record {
                     let metadata = raw.metadata().unwrap_or(Value::Null);
@@ -528,6 +567,18 @@ impl State {
         }
     }
 
+    /// The energy figures for an execution that just replied.
+    fn energy_of(&mut self, msg_id: &str) -> Option<Value> {
+        match &self.energy {
+            Energy::Off => None,
+            Energy::Broken(why) => Some(serde_json::json!({ "error": why })),
+            Energy::On(_) => match self.windows.remove(msg_id) {
+                Some(window) => serde_json::to_value(window.finish()).ok(),
+                None => Some(serde_json::json!({ "error": "the energy meter was still starting" })),
+            },
+        }
+    }
+
     fn execute_reply_parent(&self, raw: &RawMessage) -> Option<String> {
         let header = raw.header().ok()?;
         if header.msg_type != "execute_reply" {
@@ -550,7 +601,11 @@ impl State {
             && matches!(header.msg_type.as_str(), "status" | "execute_input")
         {
             let content = raw.content().unwrap_or(Value::Null);
-            self.tracker.on_iopub(&parent, &header.msg_type, &content);
+            if self.tracker.on_iopub(&parent, &header.msg_type, &content) {
+                if let Some(meter) = self.meter.get() {
+                    self.windows.insert(parent.clone(), meter.start(self.kernel_pid));
+                }
+            }
             starts_hold = header.msg_type == "status" && content["execution_state"] == "idle";
         }
         let frames = raw.into_frames();

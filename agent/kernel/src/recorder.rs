@@ -29,14 +29,21 @@ impl Recorder {
     pub fn start(store: Store, extra: serde_json::Map<String, serde_json::Value>) -> Recorder {
         let (tx, rx) = mpsc::channel::<CellRecord>();
         let thread = std::thread::spawn(move || {
-            for record in rx {
-                let mut payload = match serde_json::to_value(&record) {
-                    Ok(serde_json::Value::Object(map)) => map,
-                    _ => continue,
-                };
-                payload.extend(extra.clone());
-                if let Err(e) = store.append(CELL_EVENT, payload.into()) {
-                    tracing::error!(%e, msg_id = record.msg_id, "cell event not recorded");
+            while let Ok(first) = rx.recv() {
+                // Whatever queued up meanwhile goes in the same commit.
+                let batch: Vec<CellRecord> = std::iter::once(first).chain(rx.try_iter()).collect();
+                let payloads = batch
+                    .iter()
+                    .filter_map(|record| match serde_json::to_value(record) {
+                        Ok(serde_json::Value::Object(mut map)) => {
+                            map.extend(extra.clone());
+                            Some(map.into())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if let Err(e) = store.append_all(CELL_EVENT, payloads) {
+                    tracing::error!(%e, cells = batch.len(), "cell events not recorded");
                 }
             }
         });

@@ -11,7 +11,8 @@ use venturalitica_engine::{evaluate, read_ipc_bytes, DataSet, Mapping};
 use venturalitica_evidence::Store;
 use venturalitica_kernel::agent::{AgentHandler, AgentRequest};
 use venturalitica_kernel::kernelspec::{self, InstallOptions, InstallTarget};
-use venturalitica_kernel::proxy::{self, ProxyOptions};
+use venturalitica_energy::EnergyConfig;
+use venturalitica_kernel::proxy::{self, Energy, ProxyOptions};
 use venturalitica_kernel::recorder::Recorder;
 use venturalitica_kernel::{attach, connection};
 use venturalitica_policy::load_policy;
@@ -114,11 +115,26 @@ fn run_proxy(args: KernelProxyArgs) -> anyhow::Result<Outcome> {
         Some(recorder(&root, "proxy")?)
     };
     tracing::info!(log = %log.display(), root = %root.display(), "proxy starting");
+    let energy = if args.no_energy {
+        Energy::Off
+    } else {
+        match EnergyConfig::load(&root) {
+            Ok(config) if config.enabled => Energy::On(config),
+            Ok(_) => Energy::Off,
+            Err(e) => {
+                // Bad settings must not cost the user their kernel: say so
+                // in the log and on every cell instead.
+                tracing::error!(%e, "energy settings; cells are not metered");
+                Energy::Broken(e.to_string())
+            }
+        }
+    };
     let code = proxy::run(ProxyOptions {
         connection_file: args.connection_file,
         argv: args.argv,
         recorder,
         agent: Some(Arc::new(EngineHandler { root })),
+        energy,
     })?;
     Ok(Outcome::Exit(u8::try_from(code).unwrap_or(1)))
 }

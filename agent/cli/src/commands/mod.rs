@@ -2,6 +2,7 @@
 
 pub mod enforce;
 pub mod kernel;
+pub mod monitor;
 pub mod verify;
 
 use std::path::{Path, PathBuf};

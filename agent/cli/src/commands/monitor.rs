@@ -1,0 +1,103 @@
+//! `venturalitica monitor -- CMD ...`: one command's energy, like `time`.
+
+use std::io::Write;
+use std::process::Command;
+use std::sync::Arc;
+
+use anyhow::Context;
+use nix::sys::resource::{getrusage, UsageWho};
+use serde_json::json;
+use venturalitica_energy::{EnergyConfig, EnergyReport, Meter};
+use venturalitica_evidence::Store;
+
+use crate::args::MonitorArgs;
+use crate::Outcome;
+
+/// The `kind` of the events `monitor` writes.
+pub const MONITOR_EVENT: &str = "monitor";
+
+pub fn run(args: MonitorArgs) -> anyhow::Result<Outcome> {
+    let root = super::project_root(args.root.as_deref())?;
+    let config = EnergyConfig::load(&root)?;
+    let meter = Arc::new(Meter::new(config));
+    let (program, rest) = args
+        .command
+        .split_first()
+        .context("no command to monitor: give it after `--`")?;
+    let name = args.name.clone().unwrap_or_else(|| args.command.join(" "));
+
+    let before = children_usage()?;
+    let started = chrono::Utc::now();
+    let mut child = Command::new(program)
+        .args(rest)
+        .spawn()
+        .with_context(|| format!("cannot run {program:?}"))?;
+    let window = meter.start(child.id());
+    let status = child.wait().with_context(|| format!("waiting for {program:?}"))?;
+    let after = children_usage()?;
+    let report = window.finish_exited(after.0 - before.0, after.1);
+    let code = exit_code(status);
+
+    let mut err = std::io::stderr().lock();
+    if args.json {
+        writeln!(err, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        write!(err, "{}", summary(&name, code, &report))?;
+    }
+    if !args.no_record {
+        let store = Store::open(&root)?;
+        store
+            .append(
+                MONITOR_EVENT,
+                json!({
+                    "name": name,
+                    "command": args.command,
+                    "exit_code": code,
+                    "start": started.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    "energy": report,
+                }),
+            )
+            .context("cannot record the run in the evidence trail")?;
+    }
+    Ok(Outcome::Exit(u8::try_from(code).unwrap_or(1)))
+}
+
+/// (CPU seconds, peak RSS bytes) of this process's waited-for children.
+fn children_usage() -> anyhow::Result<(f64, u64)> {
+    let u = getrusage(UsageWho::RUSAGE_CHILDREN).context("getrusage")?;
+    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    // Linux reports ru_maxrss in KiB.
+    let peak = u64::try_from(u.max_rss()).unwrap_or(0) * 1024;
+    Ok((secs(u.user_time()) + secs(u.system_time()), peak))
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
+}
+
+/// The `time`-like summary.
+pub fn summary(name: &str, code: i32, r: &EnergyReport) -> String {
+    let mut parts = vec![format!("cpu {:.1} J [{}]", r.cpu.joules, r.cpu.method)];
+    parts.push(format!("ram {:.1} J [{}]", r.ram.joules, r.ram.method));
+    if let Some(g) = &r.gpu {
+        parts.push(format!("gpu {:.1} J [{}]", g.joules, g.method));
+    }
+    let grid = &r.basis["grid"];
+    format!(
+        "venturalitica monitor: {name} (exit {code})\n  wall {:.2} s  cpu {:.2} s  peak RSS {:.1} MiB\n  energy {:.1} J ({:.4} Wh): {}\n  carbon {:.4} gCO2e ({} {} g/kWh, PUE {})\n",
+        r.wall_s,
+        r.cpu_s,
+        r.peak_rss_bytes as f64 / (1 << 20) as f64,
+        r.total_j,
+        r.kwh * 1000.0,
+        parts.join(", "),
+        r.co2e_g,
+        grid["code"].as_str().unwrap_or("?"),
+        grid["g_per_kwh"],
+        r.basis["pue"]["value"],
+    )
+}

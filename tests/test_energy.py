@@ -1,0 +1,146 @@
+"""Per-cell energy through the proxy, `monitor`, and the CodeCarbon cross-check.
+
+This machine has no RAPL and no GPU, so what runs here is the TDP model
+(the RAPL and NVML readers are tested against fake trees in agent/energy).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+from kernel_env import run_cell
+
+BURN = textwrap.dedent(
+    """
+    import time
+    def burn(cpu_seconds):
+        t0 = time.process_time()
+        while time.process_time() - t0 < cpu_seconds:
+            pass
+    """
+)
+
+
+def _energy(reply) -> dict:
+    return reply["metadata"]["venturalitica"]["energy"]
+
+
+def test_a_busy_cell_costs_more_than_a_sleeping_one_and_scales_with_cpu_time(kernel_env):
+    with kernel_env.kernel() as (_, kc):
+        run_cell(kc, BURN)
+        burn1, _ = run_cell(kc, "burn(1.0)")
+        sleep1, _ = run_cell(kc, "import time; time.sleep(1.0)")
+        burn2, _ = run_cell(kc, "burn(2.0)")
+    b1, s1, b2 = _energy(burn1), _energy(sleep1), _energy(burn2)
+    for e in (b1, s1, b2):
+        assert e["cpu"]["method"] == "tdp-model"
+        assert e["ram"]["method"] == "ram-model"
+        assert "gpu" not in e  # no NVML here: absent, not an error
+        assert e["peak_rss_bytes"] > 10 * 2**20
+        assert abs(e["kwh"] - e["total_j"] / 3.6e6) < 1e-15
+        grid = e["basis"]["grid"]
+        assert abs(e["co2e_g"] - e["kwh"] * grid["g_per_kwh"] * e["basis"]["pue"]["value"]) < 1e-12
+    assert b1["total_j"] > 5 * s1["total_j"], (b1, s1)
+    assert abs(b1["cpu_s"] - 1.0) < 0.1 and abs(b2["cpu_s"] - 2.0) < 0.15
+    assert 1.8 < b2["cpu"]["joules"] / b1["cpu"]["joules"] < 2.2
+
+
+def test_settings_come_from_env_then_pyproject(kernel_env, monkeypatch):
+    (kernel_env.project / "pyproject.toml").write_text(
+        "[project]\nname = 'x'\n[tool.venturalitica]\ncountry = \"FRA\"\npue = 1.2\ncpu_tdp_w = 50\n"
+    )
+    monkeypatch.setenv("VENTURALITICA_CPU_TDP_W", "100")  # beats pyproject's 50
+    with kernel_env.kernel() as (_, kc):
+        run_cell(kc, BURN)
+        reply, _ = run_cell(kc, "burn(0.5)")
+    e = _energy(reply)
+    basis = e["basis"]
+    assert (basis["grid"]["code"], basis["grid"]["origin"]) == ("FRA", "pyproject")
+    assert basis["pue"] == {"value": 1.2, "origin": "pyproject"}
+    assert (basis["cpu_tdp"]["watts"], basis["cpu_tdp"]["origin"]) == (100.0, "env")
+    # The documented formula, exactly: TDP × CPU seconds / logical CPUs.
+    assert abs(e["cpu"]["joules"] - 100.0 * e["cpu_s"] / basis["logical_cpus"]) < 1e-9
+    assert abs(e["co2e_g"] - e["total_j"] / 3.6e6 * 56.0 * 1.2) < 1e-12
+
+
+def test_broken_settings_are_reported_on_each_cell_and_the_kernel_works(kernel_env, monkeypatch):
+    monkeypatch.setenv("VENTURALITICA_PUE", "lots")
+    with kernel_env.kernel() as (_, kc):
+        reply, _ = run_cell(kc, "1 + 1")
+    assert reply["content"]["status"] == "ok"
+    assert "VENTURALITICA_PUE" in _energy(reply)["error"]
+
+
+def test_monitor_measures_a_command_like_time(vl, tmp_path):
+    script = tmp_path / "work.py"
+    script.write_text(BURN + "burn(1.0)\nraise SystemExit(3)\n")
+    run = vl("monitor", "--name", "training_run_v1", "--", sys.executable, script)
+    assert run.code == 3, run.stderr
+    assert "venturalitica monitor: training_run_v1 (exit 3)" in run.stderr
+    assert "[tdp-model]" in run.stderr
+    events = [
+        json.loads(line)["event"] for line in (tmp_path / ".venturalitica" / "trace.jsonl").read_text().splitlines()
+    ]
+    (monitor,) = [e for e in events if e["kind"] == "monitor"]
+    payload = monitor["payload"]
+    assert payload["name"] == "training_run_v1" and payload["exit_code"] == 3
+    assert payload["energy"]["cpu_s"] > 0.95
+    as_json = vl("monitor", "--json", "--no-record", "--", "true")
+    assert as_json.code == 0 and json.loads(as_json.stderr)["cpu"]["method"] == "tdp-model"
+
+
+def test_monitor_rejects_bad_settings_naming_them(vl):
+    run = vl("monitor", "--", "true", env={"VENTURALITICA_COUNTRY": "Atlantis"})
+    assert run.code == 2
+    assert "VENTURALITICA_COUNTRY" in run.stderr and "ISO 3166" in run.stderr
+
+
+def test_cpu_energy_matches_codecarbon_process_mode(vl_bin, tmp_path):
+    """Same workload (2 CPU-seconds), same TDP (100 W): within 10 % of CodeCarbon.
+
+    CodeCarbon's own CPU estimator in process mode (`CPU.total_power()`,
+    TDP × tree CPU load / logical CPUs) is called around the workload. Its
+    end-to-end tracker is not used: in 3.3.2 its process mode divides the
+    CPU-time delta by a time base that a background thread moves, and it
+    reported 2-4.6x these figures for the same single-threaded burn.
+    """
+    (tmp_path / "burn.py").write_text(BURN + "if __name__ == '__main__':\n    burn(2.0)\n")
+    ours = subprocess.run(
+        [str(vl_bin), "monitor", "--json", "--no-record", "--", sys.executable, "burn.py"],
+        cwd=tmp_path,
+        env={**os.environ, "VENTURALITICA_CPU_TDP_W": "100"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    our_j = json.loads(ours.stderr)["cpu"]["joules"]
+    theirs = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                """
+                import json, time
+                from codecarbon.external.hardware import CPU
+                from burn import burn
+                cpu = CPU.from_utils(output_dir=".", mode="cpu_load", model="any", tdp=100, tracking_mode="process")
+                cpu.total_power()  # the CPU-time baseline
+                t0 = time.perf_counter()
+                burn(2.0)
+                watts = cpu.total_power().W
+                print(json.dumps(watts * (time.perf_counter() - t0)))
+                """
+            ),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    their_j = json.loads(theirs.stdout.strip().splitlines()[-1])
+    print(f"CPU energy for 2 CPU-seconds at TDP 100 W: venturalitica {our_j:.2f} J, CodeCarbon {their_j:.2f} J")
+    assert abs(our_j - their_j) / their_j < 0.10
