@@ -53,6 +53,8 @@ fn help_is_documentation() {
     insta::assert_snapshot!("help", text(&out));
     let out = bin().args(["enforce", "--help"]).output().unwrap();
     insta::assert_snapshot!("enforce_help", text(&out));
+    let out = bin().args(["monitor", "--help"]).output().unwrap();
+    insta::assert_snapshot!("monitor_help", text(&out));
     for sub in ["install", "proxy", "attach"] {
         let out = bin().args(["kernel", sub, "--help"]).output().unwrap();
         assert!(out.status.success());

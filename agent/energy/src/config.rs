@@ -112,15 +112,25 @@ impl EnergyConfig {
     }
 
     /// Settings from environment values and pyproject values (key, value).
-    pub fn from_sources(env: &[(String, String)], pyproject: &[(String, String)]) -> Result<EnergyConfig, EnergyError> {
+    pub fn from_sources(
+        env: &[(String, String)],
+        pyproject: &[(String, String)],
+    ) -> Result<EnergyConfig, EnergyError> {
         let get = |key: &str| -> Option<(String, Origin, String)> {
             if let Some((_, v)) = env.iter().find(|(k, _)| k == key) {
-                return Some((v.clone(), Origin::Env, format!("VENTURALITICA_{}", key.to_uppercase())));
+                return Some((
+                    v.clone(),
+                    Origin::Env,
+                    format!("VENTURALITICA_{}", key.to_uppercase()),
+                ));
             }
-            pyproject
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| (v.clone(), Origin::Pyproject, format!("pyproject.toml [tool.venturalitica] {key}")))
+            pyproject.iter().find(|(k, _)| k == key).map(|(_, v)| {
+                (
+                    v.clone(),
+                    Origin::Pyproject,
+                    format!("pyproject.toml [tool.venturalitica] {key}"),
+                )
+            })
         };
         let bad = |origin: &str, key: &str, value: &str, reason: &str| EnergyError::BadSetting {
             origin: origin.to_string(),
@@ -228,7 +238,10 @@ mod tests {
     use super::*;
 
     fn raw(pairs: &[(&str, &str)]) -> Raw {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -238,7 +251,13 @@ mod tests {
             &raw(&[("pue", "1.2"), ("country", "FRA"), ("cpu_tdp_w", "65")]),
         )
         .expect("valid");
-        assert_eq!(c.pue, Setting { value: 1.5, origin: Origin::Env });
+        assert_eq!(
+            c.pue,
+            Setting {
+                value: 1.5,
+                origin: Origin::Env
+            }
+        );
         assert_eq!(c.grid.value.code, "FRA");
         assert_eq!(c.grid.origin, Origin::Pyproject);
         assert_eq!(c.cpu_tdp_w.map(|s| s.value), Some(65.0));
@@ -252,18 +271,27 @@ mod tests {
     fn bad_values_are_errors_that_name_their_origin() {
         let e = EnergyConfig::from_sources(&raw(&[("pue", "0.5")]), &[]).expect_err("pue < 1");
         assert!(e.to_string().contains("VENTURALITICA_PUE"), "{e}");
-        let e = EnergyConfig::from_sources(&[], &raw(&[("country", "France")])).expect_err("not ISO");
-        assert!(e.to_string().contains("pyproject.toml [tool.venturalitica] country"), "{e}");
+        let e =
+            EnergyConfig::from_sources(&[], &raw(&[("country", "France")])).expect_err("not ISO");
+        assert!(
+            e.to_string()
+                .contains("pyproject.toml [tool.venturalitica] country"),
+            "{e}"
+        );
         assert!(EnergyConfig::from_sources(&raw(&[("energy", "maybe")]), &[]).is_err());
     }
 
     #[test]
     fn region_and_explicit_intensity_take_precedence() {
-        let c = EnergyConfig::from_sources(&raw(&[("region", "US-CA")]), &raw(&[("country", "USA")]))
-            .expect("valid");
+        let c =
+            EnergyConfig::from_sources(&raw(&[("region", "US-CA")]), &raw(&[("country", "USA")]))
+                .expect("valid");
         assert_eq!(c.grid.value.code, "US-CA");
-        let c = EnergyConfig::from_sources(&raw(&[("grid_intensity", "100")]), &raw(&[("country", "USA")]))
-            .expect("valid");
+        let c = EnergyConfig::from_sources(
+            &raw(&[("grid_intensity", "100")]),
+            &raw(&[("country", "USA")]),
+        )
+        .expect("valid");
         assert_eq!(c.grid.value.g_per_kwh, 100.0);
     }
 

@@ -84,7 +84,11 @@ impl GpuBackend for Nvml {
     }
 
     fn total_energy_mj(&self, device: u32) -> Option<u64> {
-        self.0.device_by_index(device).ok()?.total_energy_consumption().ok()
+        self.0
+            .device_by_index(device)
+            .ok()?
+            .total_energy_consumption()
+            .ok()
     }
 
     fn power_mw(&self, device: u32) -> Option<u32> {

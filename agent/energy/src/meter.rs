@@ -70,7 +70,12 @@ impl Meter {
     /// and NVML if present.
     pub fn new(config: EnergyConfig) -> Meter {
         let gpu = gpu::Nvml::shared().map(|n| Arc::new(n) as Arc<dyn GpuBackend>);
-        Meter::with_parts(config, ProcFs::system(), gpu, std::path::Path::new("/proc/cpuinfo"))
+        Meter::with_parts(
+            config,
+            ProcFs::system(),
+            gpu,
+            std::path::Path::new("/proc/cpuinfo"),
+        )
     }
 
     /// A meter from explicit parts (tests pass fake trees and a fake GPU).
@@ -361,8 +366,18 @@ impl Window {
             };
             let end = m.procfs.sample(&s.pids);
             s.observe(end.rss_bytes);
-            let mean = if wall > 0.0 { s.rss_seconds / wall } else { s.last_rss as f64 };
-            (end, s.peak_rss, mean, s.gpu_power_j.clone(), s.gpu_share.clone())
+            let mean = if wall > 0.0 {
+                s.rss_seconds / wall
+            } else {
+                s.last_rss as f64
+            };
+            (
+                end,
+                s.peak_rss,
+                mean,
+                s.gpu_power_j.clone(),
+                s.gpu_share.clone(),
+            )
         };
         let (cpu_s, peak) = match exited {
             Some((cpu_s, exited_peak)) => (cpu_s, peak.max(exited_peak)),
@@ -382,10 +397,19 @@ impl Window {
             (Some(e), Some(busy)) => {
                 let share = (cpu_s / busy).min(1.0);
                 let ram = match e.dram_j {
-                    Some(d) => Component { joules: d * share, method: "rapl" },
+                    Some(d) => Component {
+                        joules: d * share,
+                        method: "rapl",
+                    },
                     None => ram_model(m, mean, wall),
                 };
-                (Component { joules: e.package_j * share, method: "rapl" }, ram)
+                (
+                    Component {
+                        joules: e.package_j * share,
+                        method: "rapl",
+                    },
+                    ram,
+                )
             }
             _ => (
                 Component {

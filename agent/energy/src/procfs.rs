@@ -51,7 +51,10 @@ impl ProcFs {
     pub fn system() -> ProcFs {
         use nix::unistd::{sysconf, SysconfVar};
         let ticks = sysconf(SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100);
-        let page = sysconf(SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096);
+        let page = sysconf(SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .unwrap_or(4096);
         ProcFs::new("/proc", ticks as f64, u64::try_from(page).unwrap_or(4096))
     }
 
@@ -111,7 +114,11 @@ impl ProcFs {
     pub fn machine_busy_seconds(&self) -> Option<f64> {
         let text = std::fs::read_to_string(self.root.join("stat")).ok()?;
         let line = text.lines().find(|l| l.starts_with("cpu "))?;
-        let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+        let v: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
         // user nice system idle iowait irq softirq steal (guest is inside user).
         let total: u64 = v.iter().take(8).sum();
         let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
@@ -123,7 +130,9 @@ impl ProcFs {
         std::fs::read_to_string(self.root.join("stat"))
             .map(|t| {
                 t.lines()
-                    .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+                    .filter(|l| {
+                        l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit)
+                    })
                     .count()
             })
             .unwrap_or(0)
@@ -140,7 +149,14 @@ mod tests {
         // Fields 14-17 (utime stime cutime cstime) = 100 50 7 3, rss = 2000 pages.
         let line = "42 (we ird) name)) S 1 42 42 0 -1 4194560 500 0 0 0 100 50 7 3 20 0 3 0 123 456789 2000 18446744073709551615";
         let s = parse_stat(line).expect("parses");
-        assert_eq!(s, ProcStat { ppid: 1, cpu_ticks: 160, rss_pages: 2000 });
+        assert_eq!(
+            s,
+            ProcStat {
+                ppid: 1,
+                cpu_ticks: 160,
+                rss_pages: 2000
+            }
+        );
         assert!(parse_stat("garbage").is_none());
     }
 

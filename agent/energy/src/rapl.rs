@@ -92,7 +92,12 @@ impl Rapl {
                 ZoneKind::Package => name.clone(),
                 ZoneKind::Dram => format!(
                     "{}/dram",
-                    dir.file_name().and_then(|n| n.to_str()).unwrap_or("").rsplit_once(':').map(|(p, _)| p).unwrap_or("")
+                    dir.file_name()
+                        .and_then(|n| n.to_str())
+                        .unwrap_or("")
+                        .rsplit_once(':')
+                        .map(|(p, _)| p)
+                        .unwrap_or("")
                 ),
             };
             if zones.iter().any(|z| z.name == key) {

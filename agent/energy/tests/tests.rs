@@ -21,7 +21,10 @@ fn write(path: &Path, text: &str) {
 fn zone(root: &Path, dir: &str, name: &str, uj: u64, max: u64) {
     write(&root.join(dir).join("name"), &format!("{name}\n"));
     write(&root.join(dir).join("energy_uj"), &format!("{uj}\n"));
-    write(&root.join(dir).join("max_energy_range_uj"), &format!("{max}\n"));
+    write(
+        &root.join(dir).join("max_energy_range_uj"),
+        &format!("{max}\n"),
+    );
 }
 
 fn set_uj(root: &Path, dir: &str, uj: u64) {
@@ -251,7 +254,10 @@ fn gpu_energy_by_counter_or_power_shared_by_memory() {
     std::thread::sleep(std::time::Duration::from_millis(600)); // two samples
     let r = w.finish();
     let d0 = &r.gpu_devices[0];
-    assert_eq!((d0.method, d0.device_joules, d0.share), ("nvml-energy", 8.0, 0.75));
+    assert_eq!(
+        (d0.method, d0.device_joules, d0.share),
+        ("nvml-energy", 8.0, 0.75)
+    );
     assert_eq!(d0.joules, 6.0);
     let d1 = &r.gpu_devices[1];
     assert_eq!(d1.method, "nvml-power");

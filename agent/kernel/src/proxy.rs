@@ -603,7 +603,8 @@ impl State {
             let content = raw.content().unwrap_or(Value::Null);
             if self.tracker.on_iopub(&parent, &header.msg_type, &content) {
                 if let Some(meter) = self.meter.get() {
-                    self.windows.insert(parent.clone(), meter.start(self.kernel_pid));
+                    self.windows
+                        .insert(parent.clone(), meter.start(self.kernel_pid));
                 }
             }
             starts_hold = header.msg_type == "status" && content["execution_state"] == "idle";

@@ -33,7 +33,9 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<Outcome> {
         .spawn()
         .with_context(|| format!("cannot run {program:?}"))?;
     let window = meter.start(child.id());
-    let status = child.wait().with_context(|| format!("waiting for {program:?}"))?;
+    let status = child
+        .wait()
+        .with_context(|| format!("waiting for {program:?}"))?;
     let after = children_usage()?;
     let report = window.finish_exited(after.0 - before.0, after.1);
     let code = exit_code(status);
