@@ -402,3 +402,82 @@ print(reply.decode())
     assert from_kernel["passed"] is False  # the generated data is biased against "f"
     enforce = kernel_env.events("enforce")
     assert len(enforce) == 1 and enforce[0]["payload"]["origin"] == "kernel"
+
+
+def test_message_mode_interrupts_go_over_control(kernel_env):
+    """A kernelspec with interrupt_mode "message": the frontend sends
+    interrupt_request on control, and the proxy forwards it."""
+    spec_dir = kernel_env.jupyter_path / "kernels" / "py-msg"
+    spec_dir.mkdir(parents=True)
+    spec_dir.joinpath("kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [os.sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python (message interrupts)",
+                "language": "python",
+                "interrupt_mode": "message",
+            }
+        )
+    )
+    name = kernel_env.install(wrap="py-msg")
+    spec = json.loads((kernel_env.jupyter_path / "kernels" / name / "kernel.json").read_text())
+    assert spec["interrupt_mode"] == "message"
+    with kernel_env.kernel(name) as (km, kc):
+        msg_id = kc.execute("import time; time.sleep(60)")
+        while kc.get_iopub_msg(timeout=30)["msg_type"] != "execute_input":
+            pass
+        time.sleep(0.3)
+        km.interrupt_kernel()  # message mode: interrupt_request on control
+        reply = kc.get_shell_msg(timeout=20)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+    assert "forwarding signal" not in kernel_env.logs().split("kernel exited")[0]
+
+
+def test_new_iopub_subscribers_get_a_signed_welcome(kernel_env):
+    with kernel_env.kernel() as (km, _):
+        info = km.get_connection_info()
+        sub = zmq.Context.instance().socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(f"tcp://127.0.0.1:{info['iopub_port']}")
+        try:
+            assert sub.poll(5000), "no iopub_welcome"
+            frames = sub.recv_multipart()
+        finally:
+            sub.close(linger=0)
+        _, msg = km.session.feed_identities(frames)
+        welcome = km.session.deserialize(msg)  # checks the signature
+        assert welcome["msg_type"] == "iopub_welcome"
+        assert welcome["content"] == {"subscription": ""}
+
+
+def test_monitor_windows_through_the_agent_endpoint(kernel_env):
+    code = r"""
+import hashlib, hmac, json, os, time, zmq
+def ask(header):
+    key = os.environ["VENTURALITICA_AGENT_KEY"].encode()
+    s = zmq.Context.instance().socket(zmq.DEALER)
+    s.connect(os.environ["VENTURALITICA_AGENT"])
+    frame = json.dumps(header).encode()
+    s.send_multipart([hmac.new(key, frame, hashlib.sha256).hexdigest().encode(), frame])
+    assert s.poll(10000)
+    reply = json.loads(s.recv_multipart()[1])
+    s.close(linger=0)
+    return reply
+token = ask({"id": 1, "op": "monitor_start", "name": "training_run_v1", "pid": os.getpid()})["result"]["token"]
+t0 = time.process_time()
+while time.process_time() - t0 < 0.6:
+    pass
+print(json.dumps(ask({"id": 2, "op": "monitor_stop", "token": token})))
+"""
+    with kernel_env.kernel() as (_, kc):
+        reply, outputs = run_cell(kc, code)
+        assert reply["content"]["status"] == "ok", outputs
+        stop = json.loads("".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream"))
+    assert stop["ok"], stop
+    report = stop["result"]
+    assert report["cpu"]["method"] == "tdp-model"
+    assert 0.55 < report["cpu_s"] < 0.9
+    (event,) = kernel_env.events("monitor")
+    assert event["payload"]["name"] == "training_run_v1"
+    assert event["payload"]["energy"]["cpu_s"] == report["cpu_s"]

@@ -1,13 +1,14 @@
 //! `venturalitica kernel ...`: kernelspecs, the proxy and passive attach.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Context;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Value};
-use venturalitica_energy::EnergyConfig;
+use venturalitica_energy::{EnergyConfig, Meter, Window};
 use venturalitica_engine::{evaluate, read_ipc_bytes, DataSet, Mapping};
 use venturalitica_evidence::Store;
 use venturalitica_kernel::agent::{AgentHandler, AgentRequest};
@@ -133,7 +134,7 @@ fn run_proxy(args: KernelProxyArgs) -> anyhow::Result<Outcome> {
         connection_file: args.connection_file,
         argv: args.argv,
         recorder,
-        agent: Some(Arc::new(EngineHandler { root })),
+        agent: Some(Arc::new(EngineHandler::new(root, energy.clone()))),
         energy,
     })?;
     Ok(Outcome::Exit(u8::try_from(code).unwrap_or(1)))
@@ -197,22 +198,87 @@ fn start_log(connection_file: &Path, level: LogLevel, what: &str) -> anyhow::Res
     Ok(path)
 }
 
-/// Answers the kernel's `enforce` requests with the policy engine.
+/// Answers the kernel's requests: `enforce` with the policy engine,
+/// `monitor_start` / `monitor_stop` with the energy meter.
 #[derive(Debug)]
 struct EngineHandler {
     root: PathBuf,
+    energy: Energy,
+    meter: OnceLock<Arc<Meter>>,
+    /// Open `monitor` windows by token, with their names.
+    windows: Mutex<HashMap<String, (String, Window)>>,
 }
 
 impl AgentHandler for EngineHandler {
     fn handle(&self, request: &AgentRequest) -> Result<Value, String> {
-        match request.op() {
-            "enforce" => self.enforce(request).map_err(|e| format!("{e:#}")),
-            op => Err(format!("unknown op {op:?} (known: ping, enforce)")),
-        }
+        let answer = match request.op() {
+            "enforce" => self.enforce(request),
+            "monitor_start" => self.monitor_start(request),
+            "monitor_stop" => self.monitor_stop(request),
+            op => Err(anyhow::anyhow!(
+                "unknown op {op:?} (known: ping, enforce, monitor_start, monitor_stop)"
+            )),
+        };
+        answer.map_err(|e| format!("{e:#}"))
     }
 }
 
 impl EngineHandler {
+    fn new(root: PathBuf, energy: Energy) -> EngineHandler {
+        EngineHandler {
+            root,
+            energy,
+            meter: OnceLock::new(),
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Opens a window over `pid` (the kernel's, as the caller says).
+    fn monitor_start(&self, request: &AgentRequest) -> anyhow::Result<Value> {
+        let h = &request.header;
+        let name = h["name"]
+            .as_str()
+            .context("monitor_start needs a \"name\"")?;
+        let pid = h["pid"]
+            .as_u64()
+            .and_then(|p| u32::try_from(p).ok())
+            .context("monitor_start needs the \"pid\" to measure")?;
+        let config = match &self.energy {
+            Energy::On(config) => config.clone(),
+            Energy::Off => anyhow::bail!("energy measurement is off for this kernel"),
+            Energy::Broken(why) => anyhow::bail!("energy settings: {why}"),
+        };
+        let meter = self.meter.get_or_init(|| Arc::new(Meter::new(config)));
+        let token = window_token();
+        let window = meter.start(pid);
+        self.windows
+            .lock()
+            .map_err(|_| anyhow::anyhow!("monitor windows lock poisoned"))?
+            .insert(token.clone(), (name.to_string(), window));
+        Ok(json!({ "token": token }))
+    }
+
+    /// Closes a window, records a `monitor` event and returns its report.
+    fn monitor_stop(&self, request: &AgentRequest) -> anyhow::Result<Value> {
+        let token = request.header["token"]
+            .as_str()
+            .context("monitor_stop needs the \"token\" monitor_start gave")?;
+        let (name, window) = self
+            .windows
+            .lock()
+            .map_err(|_| anyhow::anyhow!("monitor windows lock poisoned"))?
+            .remove(token)
+            .with_context(|| format!("no open monitor window {token:?}"))?;
+        let report = serde_json::to_value(window.finish())?;
+        if request.header["record"].as_bool() != Some(false) {
+            Store::open(&self.root)?.append(
+                super::monitor::MONITOR_EVENT,
+                json!({ "name": name, "origin": "kernel", "energy": report }),
+            )?;
+        }
+        Ok(report)
+    }
+
     fn enforce(&self, request: &AgentRequest) -> anyhow::Result<Value> {
         let h = &request.header;
         let policy_path = h["policy"]
@@ -245,4 +311,16 @@ impl EngineHandler {
         }
         Ok(serde_json::to_value(&results)?)
     }
+}
+
+/// A token naming a monitor window. Access is guarded by the endpoint's key,
+/// so a counter is enough.
+fn window_token() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "w{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
