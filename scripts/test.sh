@@ -13,8 +13,8 @@ step "cargo clippy -D warnings"
 (cd "$REPO" && cargo clippy --locked --workspace --all-targets -- -D warnings)
 
 step "ruff"
-"$VENV/bin/ruff" check "$REPO/tests" "$REPO/bench" "$REPO/examples"
-"$VENV/bin/ruff" format --check "$REPO/tests" "$REPO/bench" "$REPO/examples"
+"$VENV/bin/ruff" check "$REPO/tests" "$REPO/bench" "$REPO/examples" "$REPO/scripts"
+"$VENV/bin/ruff" format --check "$REPO/tests" "$REPO/bench" "$REPO/examples" "$REPO/scripts"
 
 step "Rust tests"
 (cd "$REPO" && cargo test --locked --workspace)
