@@ -33,6 +33,28 @@ pub enum Command {
     ///
     /// Exits with the command's exit status.
     Monitor(MonitorArgs),
+    /// Write the project's bill of materials (CycloneDX 1.6), the latest
+    /// result of every control and OSCAL assessment results to
+    /// .venturalitica/, and report whether the project passes.
+    ///
+    /// Exits 1 when the latest result of a blocking control failed or
+    /// errored, 0 otherwise.
+    Scan(ScanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Project root [default: as for enforce]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Also write a JUnit XML report (one test case per control) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -62,5 +62,6 @@ pub fn run(cli: args::Cli) -> anyhow::Result<Outcome> {
         args::Command::Verify(a) => commands::verify::run(a),
         args::Command::Kernel(k) => commands::kernel::run(k),
         args::Command::Monitor(a) => commands::monitor::run(a),
+        args::Command::Scan(a) => commands::scan::run(a),
     }
 }

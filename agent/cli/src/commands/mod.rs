@@ -3,6 +3,7 @@
 pub mod enforce;
 pub mod kernel;
 pub mod monitor;
+pub mod scan;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
