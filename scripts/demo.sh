@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job: builds the agent, fetches the German Credit data, audits it
-# with the loan tutorial's data policy, and verifies the evidence trail.
+# with the loan tutorial's data policy, runs the tutorial's first notebook
+# through the proxied kernel (per-cell timing and energy recorded), scans
+# the project (BOM, latest results, OSCAL) and verifies the evidence trail.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 ensure_venv
@@ -8,9 +10,12 @@ ensure_credit_data
 build_agent
 
 WORK=${VL_DEMO_DIR:-$REPO/demo-output}
-mkdir -p "$WORK"
-touch "$WORK/pyproject.toml"   # marks the demo folder as the project root
-cp "$REPO/examples/loan/data_policy.yaml" "$WORK/"
+mkdir -p "$WORK/data"
+# Marks the demo folder as the project root and declares what it uses.
+printf '[project]\nname = "loan-credit-scoring"\nversion = "0.1.0"\ndependencies = ["pandas", "scikit-learn"]\n' \
+  > "$WORK/pyproject.toml"
+cp "$REPO/examples/loan/data_policy.yaml" "$REPO/examples/loan/explore.ipynb" "$WORK/"
+cp "$VL_CREDIT_CSV" "$WORK/data/german_credit.csv"
 
 step "venturalitica enforce: the raw data against the loan data policy"
 set +e
@@ -20,8 +25,20 @@ code=$?
 set -e
 echo "(exit code $code: 0 = every control passed, 1 = a control failed)"
 
+step "The tutorial notebook through the proxied kernel (venturalitica kernel install)"
+export JUPYTER_PATH=$WORK/jupyter/share/jupyter JUPYTER_RUNTIME_DIR=$WORK/jupyter/runtime VENTURALITICA_PYTHON=$PY
+"$VL_BIN" kernel install --prefix "$WORK/jupyter"
+"$PY" "$REPO/scripts/run_notebook.py" "$WORK/explore.ipynb" venturalitica-python3 "$WORK"
+
+step "venturalitica scan: bill of materials and the latest result of every control"
+set +e
+(cd "$WORK" && "$VL_BIN" scan --junit scan.xml)
+echo "(exit code $?: 1 = the latest result of a blocking control failed)"
+set -e
+
 step "venturalitica verify: the evidence trail"
 (cd "$WORK" && "$VL_BIN" verify)
 
 echo
-echo "Evidence: $WORK/.venturalitica/ (trace.jsonl, policies/, trace_latest.json); JUnit: $WORK/junit.xml"
+echo "Evidence: $WORK/.venturalitica/ (trace.jsonl, policies/, bom.json, assessment-results.json, trace_latest.json)"
+echo "JUnit: $WORK/junit.xml (enforce), $WORK/scan.xml (scan)"

@@ -1,0 +1,36 @@
+"""Executes a notebook with nbclient on a named kernel and prints, per cell,
+what the kernel proxy recorded (`metadata.venturalitica` of its reply).
+
+Usage: python scripts/run_notebook.py NOTEBOOK KERNEL_NAME WORKDIR
+"""
+
+from __future__ import annotations
+
+import sys
+
+import nbformat
+from nbclient import NotebookClient
+
+
+def main() -> None:
+    path, kernel, workdir = sys.argv[1:4]
+    nb = nbformat.read(path, as_version=4)
+    rows = []
+
+    def on_cell_executed(cell, cell_index, execute_reply):
+        meta = execute_reply["metadata"].get("venturalitica")
+        if meta is None:
+            raise SystemExit(f"cell {cell_index}: the reply carries no metadata.venturalitica (not proxied?)")
+        energy = meta.get("energy") or {}
+        rows.append((cell_index, meta["status"], meta["duration_s"], energy.get("total_j"), energy.get("co2e_g")))
+
+    NotebookClient(
+        nb, kernel_name=kernel, resources={"metadata": {"path": workdir}}, on_cell_executed=on_cell_executed
+    ).execute()
+    print(f"{'cell':>4}  {'status':6}  {'seconds':>8}  {'joules':>8}  {'gCO2e':>9}")
+    for index, status, seconds, joules, co2 in rows:
+        print(f"{index:>4}  {status:6}  {seconds:8.3f}  {joules or 0:8.3f}  {co2 or 0:9.6f}")
+
+
+if __name__ == "__main__":
+    main()
