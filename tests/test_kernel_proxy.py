@@ -481,3 +481,14 @@ print(json.dumps(ask({"id": 2, "op": "monitor_stop", "token": token})))
     (event,) = kernel_env.events("monitor")
     assert event["payload"]["name"] == "training_run_v1"
     assert event["payload"]["energy"]["cpu_s"] == report["cpu_s"]
+
+
+def test_an_unwritable_evidence_store_does_not_stop_the_kernel(kernel_env):
+    # As root, permissions cannot make the store unwritable: a file where the
+    # .venturalitica directory should be does.
+    (kernel_env.project / ".venturalitica").write_text("not a directory")
+    with kernel_env.kernel() as (_, kc):
+        reply, _ = run_cell(kc, "21 * 2")
+        assert reply["content"]["status"] == "ok"
+        assert _meta(reply)["status"] == "ok"  # still annotated
+    assert "cells will not be recorded" in kernel_env.logs()

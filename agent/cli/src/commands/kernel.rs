@@ -108,14 +108,30 @@ fn uninstall(args: KernelUninstallArgs) -> anyhow::Result<Outcome> {
 }
 
 fn run_proxy(args: KernelProxyArgs) -> anyhow::Result<Outcome> {
-    let log = start_log(&args.connection_file, args.log_level, "proxy")?;
+    // Nothing about logging or evidence may keep the user's kernel from
+    // starting: problems are reported (stderr reaches the server's log)
+    // and the proxy runs without that part.
+    let log = match start_log(&args.connection_file, args.log_level, "proxy") {
+        Ok(path) => Some(path),
+        Err(e) => {
+            eprintln!("venturalitica: {e:#}; the proxy runs without a log file");
+            None
+        }
+    };
     let root = super::project_root(args.root.as_deref())?;
     let recorder = if args.no_record {
         None
     } else {
-        Some(recorder(&root, "proxy")?)
+        match recorder(&root, "proxy") {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("venturalitica: {e:#}; cells will not be recorded");
+                tracing::error!("{e:#}; cells will not be recorded");
+                None
+            }
+        }
     };
-    tracing::info!(log = %log.display(), root = %root.display(), "proxy starting");
+    tracing::info!(log = ?log, root = %root.display(), "proxy starting");
     let energy = if args.no_energy {
         Energy::Off
     } else {

@@ -38,7 +38,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("waiting for {program:?}"))?;
     let after = children_usage()?;
     let report = window.finish_exited(after.0 - before.0, after.1);
-    let code = exit_code(status);
+    let code = venturalitica_kernel::child::exit_code(status);
 
     let mut err = std::io::stderr().lock();
     if args.json {
@@ -71,14 +71,6 @@ fn children_usage() -> anyhow::Result<(f64, u64)> {
     // Linux reports ru_maxrss in KiB.
     let peak = u64::try_from(u.max_rss()).unwrap_or(0) * 1024;
     Ok((secs(u.user_time()) + secs(u.system_time()), peak))
-}
-
-fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(1)
 }
 
 /// The `time`-like summary.
