@@ -40,6 +40,40 @@ pub enum Command {
     /// Exits 1 when the latest result of a blocking control failed or
     /// errored, 0 otherwise.
     Scan(ScanArgs),
+    /// Push the evidence trail to an experiment tracker.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Export to an MLflow tracking server over its REST API: one run per
+    /// notebook session (or other writing process), per-cell energy and
+    /// per-control compliance metrics, the trace and policies as artifacts.
+    /// Only what was not exported before is sent.
+    Mlflow(MlflowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MlflowArgs {
+    /// Tracking server [default: MLFLOW_TRACKING_URI]. Auth from
+    /// MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD.
+    #[arg(long, value_name = "URI")]
+    pub tracking_uri: Option<String>,
+
+    /// Experiment name, created if missing [default: MLFLOW_EXPERIMENT_NAME,
+    /// else "venturalitica"]
+    #[arg(long, value_name = "NAME")]
+    pub experiment: Option<String>,
+
+    /// Project root holding .venturalitica/ [default: as for enforce]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Export only this session: the pid that wrote its events (the
+    /// `venturalitica.pid` tag of its run).
+    #[arg(long, value_name = "PID")]
+    pub session: Option<u64>,
 }
 
 #[derive(Debug, Args)]

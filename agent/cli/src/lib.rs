@@ -63,5 +63,6 @@ pub fn run(cli: args::Cli) -> anyhow::Result<Outcome> {
         args::Command::Kernel(k) => commands::kernel::run(k),
         args::Command::Monitor(a) => commands::monitor::run(a),
         args::Command::Scan(a) => commands::scan::run(a),
+        args::Command::Export(args::ExportCommand::Mlflow(a)) => commands::export::mlflow(a),
     }
 }

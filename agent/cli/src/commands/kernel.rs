@@ -150,10 +150,29 @@ fn run_proxy(args: KernelProxyArgs) -> anyhow::Result<Outcome> {
         connection_file: args.connection_file,
         argv: args.argv,
         recorder,
-        agent: Some(Arc::new(EngineHandler::new(root, energy.clone()))),
+        agent: Some(Arc::new(EngineHandler::new(root.clone(), energy.clone()))),
         energy,
     })?;
+    export_at_shutdown(&root);
     Ok(Outcome::Exit(u8::try_from(code).unwrap_or(1)))
+}
+
+/// With `MLFLOW_TRACKING_URI` set for the kernel, its trace goes to MLflow
+/// once the kernel has exited (cells never wait for it). A failure is logged;
+/// the next export resumes where this one stopped.
+fn export_at_shutdown(root: &Path) {
+    let Ok(uri) = std::env::var("MLFLOW_TRACKING_URI") else {
+        return;
+    };
+    // Only HTTP servers: a `file:` or `sqlite:` URI needs the Python client.
+    if !uri.starts_with("http://") && !uri.starts_with("https://") {
+        tracing::info!(%uri, "MLFLOW_TRACKING_URI is not an HTTP server; not exporting");
+        return;
+    }
+    match super::export::export(root, &uri, None, Some(u64::from(std::process::id())), false) {
+        Ok(s) => tracing::info!(runs = s.runs.len(), %uri, "exported to MLflow"),
+        Err(e) => tracing::error!("{e:#}"),
+    }
 }
 
 fn run_attach(args: KernelAttachArgs) -> anyhow::Result<Outcome> {
@@ -177,6 +196,10 @@ fn recorder(root: &Path, mode: &str) -> anyhow::Result<Recorder> {
         .with_context(|| format!("cannot open the evidence store in {}", root.display()))?;
     let mut extra = serde_json::Map::new();
     extra.insert("mode".to_string(), json!(mode));
+    // jupyter_server names the notebook of a kernel's session in its env.
+    if let Ok(notebook) = std::env::var("JPY_SESSION_NAME") {
+        extra.insert("notebook".to_string(), json!(notebook));
+    }
     Ok(Recorder::start(store, extra))
 }
 

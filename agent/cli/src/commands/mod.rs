@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod enforce;
+pub mod export;
 pub mod kernel;
 pub mod monitor;
 pub mod scan;
