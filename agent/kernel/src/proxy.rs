@@ -691,8 +691,13 @@ async fn send_frames<S: SocketSend>(socket: &mut S, frames: Vec<Bytes>, to: &str
     let Ok(msg) = ZmqMessage::try_from(frames) else {
         return;
     };
-    // A peer that went away is normal (a closed browser tab): log, go on.
+    // A frontend that went away is normal (a closed browser tab): log, go
+    // on. A message the kernel does not get is not: say so at warn level.
     if let Err(e) = socket.send(msg).await {
-        tracing::debug!(to, %e, "not delivered");
+        if to.starts_with("kernel") {
+            tracing::warn!(to, %e, "not delivered to the kernel");
+        } else {
+            tracing::debug!(to, %e, "not delivered");
+        }
     }
 }
