@@ -18,15 +18,7 @@ from pathlib import Path
 import pytest
 from kernel_env import run_cell
 from mlflow.tracking import MlflowClient
-
-POLICY = """\
-- id: gender-di
-  metric_key: disparate_impact
-  operator: ">="
-  threshold: 0.8
-  input.dimension: g
-  input.target: y
-"""
+from policies import DI_POLICY
 
 
 def _free_port() -> int:
@@ -98,7 +90,7 @@ def _export(vl_bin, project: Path, uri: str, experiment: str, check: bool = True
 
 def _enforce(vl_bin, project: Path, rows: str) -> None:
     (project / "data.csv").write_text("g,y\n" + rows)
-    (project / "policy.yaml").write_text(POLICY)
+    (project / "policy.yaml").write_text(DI_POLICY.format(mode="block"))
     subprocess.run(
         [str(vl_bin), "enforce", "--data", "data.csv", "--policy", "policy.yaml"],
         cwd=project,

@@ -8,17 +8,8 @@ from pathlib import Path
 
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
+from policies import DI_POLICY
 from trestle.oscal.assessment_results import AssessmentResults
-
-POLICY = """\
-- id: gender-di
-  metric_key: disparate_impact
-  operator: ">="
-  threshold: 0.8
-  input.dimension: g
-  input.target: y
-  enforcement_mode: {mode}
-"""
 
 
 def _project(root: Path, *, biased: bool, mode: str = "block") -> None:
@@ -68,7 +59,7 @@ def _project(root: Path, *, biased: bool, mode: str = "block") -> None:
     (root / "data").mkdir()
     rows = "a,1\na,1\nb,0\nb,1\n" if biased else "a,1\na,0\nb,1\nb,0\n"
     (root / "data" / "credit.csv").write_text("g,y\n" + rows)
-    (root / "policy.yaml").write_text(POLICY.format(mode=mode))
+    (root / "policy.yaml").write_text(DI_POLICY.format(mode=mode))
 
 
 def _components(root: Path) -> dict[str, dict]:
@@ -147,7 +138,7 @@ def test_latest_result_wins_and_non_blocking_failures_pass(vl, tmp_path):
     assert run.code == 0, run.stdout
     assert "FAIL (monitor)" in run.stdout
     # The same policy, now blocking and on fair data: the latest result counts.
-    (tmp_path / "policy.yaml").write_text(POLICY.format(mode="block"))
+    (tmp_path / "policy.yaml").write_text(DI_POLICY.format(mode="block"))
     (tmp_path / "data" / "credit.csv").write_text("g,y\na,1\na,0\nb,1\nb,0\n")
     vl("enforce", "--data", "data/credit.csv", "--policy", "policy.yaml")
     as_json = vl("scan", "--format", "json")

@@ -163,7 +163,7 @@ pub fn export_mlflow(
         let run = match known {
             Some(r) if client.run_exists(&r.run_id)? => r,
             _ => {
-                let start = evs.first().map_or(0, |e| plan_millis(&e.body["ts"]));
+                let start = evs.first().map_or(0, |e| plan::millis(&e.body["ts"]));
                 let run_id = client.create_run(&experiment_id, &name, start, &tags)?;
                 let r = RunState {
                     run_id,
@@ -250,15 +250,9 @@ pub fn export_mlflow(
                 )?;
             }
         }
-        let end = evs.last().map_or(0, |e| plan_millis(&e.body["ts"]));
+        let end = evs.last().map_or(0, |e| plan::millis(&e.body["ts"]));
         client.finish_run(&run.run_id, end)?;
         summary.runs.push(rs);
     }
     Ok(summary)
-}
-
-fn plan_millis(ts: &serde_json::Value) -> i64 {
-    ts.as_str()
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map_or(0, |t| t.timestamp_millis())
 }

@@ -66,7 +66,8 @@ pub fn metric_key(raw: &str) -> String {
         .collect()
 }
 
-fn millis(ts: &Value) -> i64 {
+/// An event timestamp (RFC 3339) in milliseconds since the epoch; 0 if absent.
+pub fn millis(ts: &Value) -> i64 {
     ts.as_str()
         .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
         .map_or(0, |t| t.timestamp_millis())
