@@ -215,7 +215,9 @@ def test_bad_frames_are_dropped_and_the_proxy_lives_on(kernel_env):
             [b"<IDS|MSG>", b"zz", b"{", b"}", b"{}", b"{}"],
         ]:
             sock.send_multipart(frames)
-        sock.close(linger=0)
+        # linger, not 0: a DEALER whose connect is still in flight would otherwise
+        # discard the queued frames and the proxy would never see them.
+        sock.close(linger=5000)
         time.sleep(0.5)
         reply, _ = run_cell(kc, "import os; os.path.exists('pwned')")
         assert reply["content"]["status"] == "ok"
