@@ -43,6 +43,20 @@ pub enum Command {
     /// Push the evidence trail to an experiment tracker.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Serve the agent endpoint for the Python package outside a proxied
+    /// kernel (a script, a plain kernel); the package starts it itself.
+    ///
+    /// Prints {"endpoint", "key", "pid"} as one JSON line, then serves until
+    /// standard input closes.
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Project root for the evidence trail and [tool.venturalitica]
+    /// settings [default: as for enforce]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -59,6 +59,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 pub fn run(cli: args::Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         args::Command::Enforce(a) => commands::enforce::run(a),
+        args::Command::Agent(a) => commands::agent::run(a),
         args::Command::Verify(a) => commands::verify::run(a),
         args::Command::Kernel(k) => commands::kernel::run(k),
         args::Command::Monitor(a) => commands::monitor::run(a),

@@ -117,6 +117,38 @@ fn plan(
     })
 }
 
+/// The columns, of those that exist, that evaluating `policy` with
+/// `mapping` reads: a caller holding a frame in memory sends only these.
+/// Controls that cannot be bound read nothing (they become `error` results).
+pub fn columns_needed(policy: &Policy, mapping: &Mapping, columns: &[String]) -> Vec<String> {
+    let mut bound = BTreeMap::new();
+    let plans: Vec<Result<Plan, String>> = policy
+        .controls
+        .iter()
+        .map(|c| plan(c, mapping, columns, &mut bound))
+        .collect();
+    used_columns(policy, &plans, columns)
+}
+
+fn used_columns(
+    policy: &Policy,
+    plans: &[Result<Plan, String>],
+    columns: &[String],
+) -> Vec<String> {
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    for (control, plan) in policy.controls.iter().zip(plans) {
+        let Ok(plan) = plan else { continue };
+        used.extend(plan.columns.values().flatten().cloned());
+        // Completeness over "all columns" reads every one of them.
+        if control.metric == MetricKey::DataCompleteness
+            && !plan.columns.contains_key(&Slot::Columns)
+        {
+            used.extend(columns.iter().cloned());
+        }
+    }
+    used.into_iter().collect()
+}
+
 /// Evaluates a policy on a dataset.
 ///
 /// Errors here are about the data as a whole (unreadable file); everything
@@ -135,18 +167,7 @@ pub fn evaluate(
         .iter()
         .map(|c| plan(c, mapping, &columns, &mut bound))
         .collect();
-
-    let mut used: BTreeSet<String> = BTreeSet::new();
-    for (control, plan) in policy.controls.iter().zip(&plans) {
-        let Ok(plan) = plan else { continue };
-        used.extend(plan.columns.values().flatten().cloned());
-        if control.metric == MetricKey::DataCompleteness
-            && !plan.columns.contains_key(&Slot::Columns)
-        {
-            used.extend(columns.iter().cloned());
-        }
-    }
-    let used: Vec<String> = used.into_iter().collect();
+    let used = used_columns(policy, &plans, &columns);
     let selected = data
         .frame
         .select(used.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
@@ -494,6 +515,7 @@ fn control_result(
         passed: false,
         severity: control.severity.clone(),
         enforcement_mode: control.enforcement_mode.name(),
+        enforcement_declared: control.enforcement_declared,
         inputs: BTreeMap::new(),
         params: control.params.clone(),
         groups: vec![],

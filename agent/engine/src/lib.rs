@@ -24,5 +24,5 @@ mod tables;
 
 pub use binding::Mapping;
 pub use data::{open_data, read_ipc_bytes, DataError};
-pub use evaluate::{evaluate, evaluate_metrics, DataSet};
+pub use evaluate::{columns_needed, evaluate, evaluate_metrics, DataSet};
 pub use results::{ControlResult, Results, Status};

@@ -104,6 +104,8 @@ pub struct ControlResult {
     pub passed: bool,
     pub severity: Option<String>,
     pub enforcement_mode: &'static str,
+    /// False when the policy did not write a mode and `block` is the default.
+    pub enforcement_declared: bool,
     /// Slot → column(s) it was bound to.
     pub inputs: BTreeMap<String, Value>,
     pub params: BTreeMap<String, String>,

@@ -206,6 +206,15 @@ impl Store {
         Ok(path)
     }
 
+    /// Saves the evidence chart of the event `seq` as `charts/<seq>.svg`.
+    pub fn save_chart(&self, seq: u64, svg: &str) -> Result<PathBuf, EvidenceError> {
+        let dir = self.dir.join("charts");
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = dir.join(format!("{seq}.svg"));
+        self.write_atomic(&path, svg.as_bytes())?;
+        Ok(path)
+    }
+
     /// Replaces `trace_latest.json` atomically.
     pub fn write_latest(&self, value: &Value) -> Result<PathBuf, EvidenceError> {
         let path = self.dir.join("trace_latest.json");

@@ -40,8 +40,53 @@ impl AgentRequest {
 
 /// Answers requests other than `ping` (the CLI plugs the policy engine in).
 pub trait AgentHandler: Send + Sync + std::fmt::Debug {
-    /// The result for `request`, or a message saying what was wrong with it.
-    fn handle(&self, request: &AgentRequest) -> Result<Value, String>;
+    /// The result for `request`, or what was wrong with it.
+    fn handle(&self, request: &AgentRequest) -> Result<Value, AgentError>;
+}
+
+/// What a failed request ran into; the reply carries it as `kind`, and the
+/// Python package raises the matching exception.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request itself is wrong (unknown op, a missing field).
+    Request,
+    /// The policy cannot be used (with its file, line and column).
+    Policy,
+    /// The data cannot be used (unreadable frame, no rows).
+    Data,
+    /// The agent failed (the evidence store cannot be written, ...).
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Request => "request",
+            ErrorKind::Policy => "policy",
+            ErrorKind::Data => "data",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
+/// A failed request: its kind and the message shown to the user.
+#[derive(Debug, Clone)]
+pub struct AgentError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl AgentError {
+    pub fn new(kind: ErrorKind, message: impl std::fmt::Display) -> AgentError {
+        AgentError {
+            kind,
+            message: message.to_string(),
+        }
+    }
+
+    pub fn request(message: impl std::fmt::Display) -> AgentError {
+        AgentError::new(ErrorKind::Request, message)
+    }
 }
 
 /// Signs and checks agent frames.
@@ -119,10 +164,17 @@ impl AgentEndpoint {
                     let answer =
                         tokio::task::spawn_blocking(move || answer(handler.as_ref(), &request))
                             .await
-                            .unwrap_or_else(|e| Err(format!("the agent failed: {e}")));
+                            .unwrap_or_else(|e| {
+                                Err(AgentError::new(
+                                    ErrorKind::Internal,
+                                    format!("the agent failed: {e}"),
+                                ))
+                            });
                     let header = match answer {
                         Ok(result) => json!({"id": id, "ok": true, "result": result}),
-                        Err(error) => json!({"id": id, "ok": false, "error": error}),
+                        Err(e) => {
+                            json!({"id": id, "ok": false, "error": e.message, "kind": e.kind.name()})
+                        }
                     };
                     let header = Bytes::from(header.to_string());
                     let signature = Bytes::from(signer.sign(std::slice::from_ref(&header)));
@@ -140,6 +192,16 @@ impl AgentEndpoint {
         })
     }
 
+    /// The `tcp://127.0.0.1:PORT` address it listens on.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// The key requests are signed with.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// The variables that tell the kernel where the agent is.
     pub fn env(&self) -> Vec<(String, String)> {
         vec![
@@ -147,6 +209,32 @@ impl AgentEndpoint {
             (ENV_KEY.to_string(), self.key.clone()),
         ]
     }
+}
+
+/// Serves `handler` on a fresh endpoint outside any proxy (`venturalitica
+/// agent`, which the Python package starts when no proxy gave it one).
+/// `ready` is told the address and key; the endpoint then serves until
+/// standard input closes, so it never outlives the process that started it.
+pub fn serve_until_stdin_closes(
+    handler: Arc<dyn AgentHandler>,
+    ready: impl FnOnce(&AgentEndpoint) -> std::io::Result<()>,
+) -> Result<(), KernelError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(KernelError::Runtime)?;
+    runtime.block_on(async move {
+        let endpoint = AgentEndpoint::start(handler).await?;
+        ready(&endpoint).map_err(KernelError::Runtime)?;
+        let (closed, wait) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            // Read to EOF (the parent closed its end or died), then stop.
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            let _ = closed.send(());
+        });
+        let _ = wait.await;
+        Ok(())
+    })
 }
 
 fn split_request(frames: Vec<Bytes>, signer: &FrameSigner) -> Option<(Bytes, AgentRequest)> {
@@ -168,13 +256,13 @@ fn split_request(frames: Vec<Bytes>, signer: &FrameSigner) -> Option<(Bytes, Age
     ))
 }
 
-fn answer(handler: &dyn AgentHandler, request: &AgentRequest) -> Result<Value, String> {
+fn answer(handler: &dyn AgentHandler, request: &AgentRequest) -> Result<Value, AgentError> {
     match request.op() {
         "ping" => Ok(json!({
             "agent": concat!("venturalitica ", env!("CARGO_PKG_VERSION")),
             "pid": std::process::id(),
         })),
-        "" => Err("the request header has no \"op\"".to_string()),
+        "" => Err(AgentError::request("the request header has no \"op\"")),
         _ => handler.handle(request),
     }
 }

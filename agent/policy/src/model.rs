@@ -74,6 +74,9 @@ pub struct Control {
     pub threshold: f64,
     pub severity: Option<String>,
     pub enforcement_mode: EnforcementMode,
+    /// Whether the policy wrote `enforcement_mode` (else it is the default,
+    /// block). The Python API raises only for a block the policy declared.
+    pub enforcement_declared: bool,
     /// Slot → variable names (one, or several for list slots).
     pub inputs: BTreeMap<Slot, Vec<String>>,
     /// Risk-treatment props, passed through to results untouched.

@@ -114,6 +114,7 @@ pub(crate) fn control_from(
     let mut threshold = None;
     let mut severity = None;
     let mut enforcement_mode = EnforcementMode::default();
+    let mut enforcement_declared = false;
     let mut inputs: BTreeMap<Slot, Vec<String>> = BTreeMap::new();
     let mut risk = BTreeMap::new();
     let mut params = BTreeMap::new();
@@ -188,6 +189,7 @@ pub(crate) fn control_from(
             }
             "severity" => severity = Some(value),
             "enforcement_mode" => {
+                enforcement_declared = true;
                 enforcement_mode = EnforcementMode::parse(&value).ok_or_else(|| {
                     locate(err(
                         &at,
@@ -262,6 +264,7 @@ pub(crate) fn control_from(
         threshold: threshold.unwrap_or_default(),
         severity,
         enforcement_mode,
+        enforcement_declared,
         inputs,
         risk,
         params,

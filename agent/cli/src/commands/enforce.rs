@@ -64,7 +64,7 @@ fn is_large(path: &std::path::Path) -> bool {
 }
 
 /// Appends an `enforce` event (with the policy's text saved) and updates
-/// `trace_latest.json`. `origin` says who asked: `cli` or `kernel`.
+/// `trace_latest.json`; the evidence chart goes to `charts/<seq>.svg`. `origin` says who asked: `cli` or `kernel`.
 pub fn record(
     root: &std::path::Path,
     policy: &Policy,
@@ -77,10 +77,14 @@ pub fn record(
     }
     let results = serde_json::to_value(results)?;
     let appended = store.append("enforce", json!({ "origin": origin, "results": results }))?;
+    let chart = venturalitica_chart::render(&results)
+        .map(|svg| store.save_chart(appended.seq, &svg))
+        .with_context(|| "cannot draw the evidence chart")?
+        .with_context(|| "cannot save the evidence chart")?;
     store.write_latest(&json!({
         "kind": "enforce",
         "passed": results["passed"],
-        "evidence": { "seq": appended.seq, "hash": appended.hash },
+        "evidence": { "seq": appended.seq, "hash": appended.hash, "chart": chart },
         "results": results,
     }))?;
     Ok(())

@@ -1,23 +1,19 @@
 //! `venturalitica kernel ...`: kernelspecs, the proxy and passive attach.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use anyhow::Context;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use serde_json::{json, Value};
-use venturalitica_energy::{EnergyConfig, Meter, Window};
-use venturalitica_engine::{evaluate, read_ipc_bytes, DataSet, Mapping};
 use venturalitica_evidence::Store;
-use venturalitica_kernel::agent::{AgentHandler, AgentRequest};
 use venturalitica_kernel::kernelspec::{self, InstallOptions, InstallTarget};
 use venturalitica_kernel::proxy::{self, Energy, ProxyOptions};
 use venturalitica_kernel::recorder::Recorder;
 use venturalitica_kernel::{attach, connection};
-use venturalitica_policy::load_policy;
 
+use super::agent::EngineHandler;
 use crate::args::{
     KernelAttachArgs, KernelCommand, KernelInstallArgs, KernelListArgs, KernelProxyArgs,
     KernelUninstallArgs, LogLevel,
@@ -135,16 +131,7 @@ fn run_proxy(args: KernelProxyArgs) -> anyhow::Result<Outcome> {
     let energy = if args.no_energy {
         Energy::Off
     } else {
-        match EnergyConfig::load(&root) {
-            Ok(config) if config.enabled => Energy::On(config),
-            Ok(_) => Energy::Off,
-            Err(e) => {
-                // Bad settings must not cost the user their kernel: say so
-                // in the log and on every cell instead.
-                tracing::error!(%e, "energy settings; cells are not metered");
-                Energy::Broken(e.to_string())
-            }
-        }
+        super::agent::energy_setting(&root)
     };
     let code = proxy::run(ProxyOptions {
         connection_file: args.connection_file,
@@ -235,131 +222,4 @@ fn start_log(connection_file: &Path, level: LogLevel, what: &str) -> anyhow::Res
         .try_init()
         .map_err(|e| anyhow::anyhow!("cannot start logging: {e}"))?;
     Ok(path)
-}
-
-/// Answers the kernel's requests: `enforce` with the policy engine,
-/// `monitor_start` / `monitor_stop` with the energy meter.
-#[derive(Debug)]
-struct EngineHandler {
-    root: PathBuf,
-    energy: Energy,
-    meter: OnceLock<Arc<Meter>>,
-    /// Open `monitor` windows by token, with their names.
-    windows: Mutex<HashMap<String, (String, Window)>>,
-}
-
-impl AgentHandler for EngineHandler {
-    fn handle(&self, request: &AgentRequest) -> Result<Value, String> {
-        let answer = match request.op() {
-            "enforce" => self.enforce(request),
-            "monitor_start" => self.monitor_start(request),
-            "monitor_stop" => self.monitor_stop(request),
-            op => Err(anyhow::anyhow!(
-                "unknown op {op:?} (known: ping, enforce, monitor_start, monitor_stop)"
-            )),
-        };
-        answer.map_err(|e| format!("{e:#}"))
-    }
-}
-
-impl EngineHandler {
-    fn new(root: PathBuf, energy: Energy) -> EngineHandler {
-        EngineHandler {
-            root,
-            energy,
-            meter: OnceLock::new(),
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Opens a window over `pid` (the kernel's, as the caller says).
-    fn monitor_start(&self, request: &AgentRequest) -> anyhow::Result<Value> {
-        let h = &request.header;
-        let name = h["name"]
-            .as_str()
-            .context("monitor_start needs a \"name\"")?;
-        let pid = h["pid"]
-            .as_u64()
-            .and_then(|p| u32::try_from(p).ok())
-            .context("monitor_start needs the \"pid\" to measure")?;
-        let config = match &self.energy {
-            Energy::On(config) => config.clone(),
-            Energy::Off => anyhow::bail!("energy measurement is off for this kernel"),
-            Energy::Broken(why) => anyhow::bail!("energy settings: {why}"),
-        };
-        let meter = self.meter.get_or_init(|| Arc::new(Meter::new(config)));
-        let token = window_token();
-        let window = meter.start(pid);
-        self.windows
-            .lock()
-            .map_err(|_| anyhow::anyhow!("monitor windows lock poisoned"))?
-            .insert(token.clone(), (name.to_string(), window));
-        Ok(json!({ "token": token }))
-    }
-
-    /// Closes a window, records a `monitor` event and returns its report.
-    fn monitor_stop(&self, request: &AgentRequest) -> anyhow::Result<Value> {
-        let token = request.header["token"]
-            .as_str()
-            .context("monitor_stop needs the \"token\" monitor_start gave")?;
-        let (name, window) = self
-            .windows
-            .lock()
-            .map_err(|_| anyhow::anyhow!("monitor windows lock poisoned"))?
-            .remove(token)
-            .with_context(|| format!("no open monitor window {token:?}"))?;
-        let report = serde_json::to_value(window.finish())?;
-        if request.header["record"].as_bool() != Some(false) {
-            Store::open(&self.root)?.append(
-                super::monitor::MONITOR_EVENT,
-                json!({ "name": name, "origin": "kernel", "energy": report }),
-            )?;
-        }
-        Ok(report)
-    }
-
-    fn enforce(&self, request: &AgentRequest) -> anyhow::Result<Value> {
-        let h = &request.header;
-        let policy_path = h["policy"]
-            .as_str()
-            .context("the request has no \"policy\" path")?;
-        let policy = load_policy(Path::new(policy_path))?;
-        let data = request
-            .payload
-            .first()
-            .context("the request carries no data frame (an Arrow IPC file)")?;
-        let source = h["source"].as_str().unwrap_or("dataframe");
-        let frame = read_ipc_bytes(data, source)?;
-        let mut mapping = Mapping::new();
-        if let Some(map) = h["mapping"].as_object() {
-            for (var, col) in map {
-                let col = col
-                    .as_str()
-                    .with_context(|| format!("mapping {var:?}: the column must be a string"))?;
-                mapping = mapping.with(var, col);
-            }
-        }
-        let data = DataSet {
-            frame,
-            source: source.to_string(),
-            streaming: false,
-        };
-        let results = evaluate(&policy, data, &mapping)?;
-        if h["record"].as_bool() != Some(false) {
-            super::enforce::record(&self.root, &policy, &results, "kernel")?;
-        }
-        Ok(serde_json::to_value(&results)?)
-    }
-}
-
-/// A token naming a monitor window. Access is guarded by the endpoint's key,
-/// so a counter is enough.
-fn window_token() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    format!(
-        "w{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }

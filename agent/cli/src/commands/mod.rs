@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod agent;
 pub mod enforce;
 pub mod export;
 pub mod kernel;

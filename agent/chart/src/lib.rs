@@ -1,0 +1,397 @@
+//! The SVG evidence chart of one policy evaluation.
+//!
+//! Input is the results JSON (`schemas/results.schema.json`), so the chart
+//! needs neither polars nor the engine: the agent draws it for the Python
+//! package, the evidence store keeps it under `.venturalitica/charts/`, and
+//! the dashboard shows it. Per control, a bullet row shows the value with its
+//! bootstrap interval against the threshold; below it, one bar per group and
+//! rate (selection rate, TPR, FPR, ...) on a shared 0–1 axis. plotters'
+//! SVG backend escapes every label, so policy ids and group names taken from
+//! user data cannot inject markup.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Why no chart could be drawn.
+#[derive(Debug, Error)]
+pub enum ChartError {
+    #[error("the results are not in the results shape: {0}")]
+    Shape(#[from] serde_json::Error),
+    #[error("cannot draw the chart: {0}")]
+    Draw(String),
+}
+
+#[derive(Debug, Deserialize)]
+struct Results {
+    passed: bool,
+    #[serde(default)]
+    policy: Option<Policy>,
+    controls: Vec<Control>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Policy {
+    title: Option<String>,
+    path: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Control {
+    id: String,
+    metric_key: String,
+    operator: String,
+    threshold: f64,
+    actual_value: Option<f64>,
+    status: String,
+    #[serde(default)]
+    groups: Vec<Group>,
+    ci: Option<Interval>,
+    reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Group {
+    group: String,
+    n: u64,
+    #[serde(default)]
+    rates: std::collections::BTreeMap<String, Option<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Interval {
+    lower: f64,
+    upper: f64,
+}
+
+const WIDTH: u32 = 640;
+const HEADER: u32 = 34;
+const CONTROL_HEAD: u32 = 46;
+const BAR: u32 = 9;
+const GROUP_GAP: u32 = 6;
+const LABEL_W: i32 = 150;
+const RIGHT_W: i32 = 70;
+/// Longest group or id label drawn; longer ones end in an ellipsis.
+const LABEL_CHARS: usize = 22;
+
+const PASS: RGBColor = RGBColor(46, 125, 50);
+const FAIL: RGBColor = RGBColor(198, 40, 40);
+const ERROR: RGBColor = RGBColor(117, 117, 117);
+const INK: RGBColor = RGBColor(33, 33, 33);
+const MUTED: RGBColor = RGBColor(120, 120, 120);
+const GRID: RGBColor = RGBColor(224, 224, 224);
+const RATE_COLOURS: [RGBColor; 4] = [
+    RGBColor(25, 118, 210),
+    RGBColor(245, 124, 0),
+    RGBColor(123, 31, 162),
+    RGBColor(0, 137, 123),
+];
+
+/// Draws the chart for a results document.
+pub fn render(results: &serde_json::Value) -> Result<String, ChartError> {
+    let results = Results::deserialize(results)?;
+    let height = HEADER + results.controls.iter().map(control_height).sum::<u32>() + 8;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        draw(&root, &results).map_err(|e| ChartError::Draw(e.to_string()))?;
+        root.present()
+            .map_err(|e| ChartError::Draw(e.to_string()))?;
+    }
+    Ok(svg)
+}
+
+fn control_height(c: &Control) -> u32 {
+    let rates = rate_names(c).len().max(1) as u32;
+    CONTROL_HEAD + c.groups.len() as u32 * (rates * BAR + GROUP_GAP) + 10
+}
+
+/// The rate names a control's groups carry, in a stable order.
+fn rate_names(c: &Control) -> Vec<&str> {
+    let mut names: Vec<&str> = Vec::new();
+    for g in &c.groups {
+        for k in g.rates.keys() {
+            if !names.contains(&k.as_str()) {
+                names.push(k);
+            }
+        }
+    }
+    names
+}
+
+type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
+type DrawResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
+
+fn draw(root: &Area<'_>, results: &Results) -> DrawResult {
+    root.fill(&WHITE)?;
+    let title = results
+        .policy
+        .as_ref()
+        .and_then(|p| p.title.clone().or_else(|| p.path.clone()))
+        .unwrap_or_else(|| "policy".to_string());
+    let verdict = if results.passed { "PASSED" } else { "FAILED" };
+    let colour = if results.passed { PASS } else { FAIL };
+    root.draw(&Text::new(
+        format!("Compliance evidence: {}", clip(&title, 60)),
+        (8, 8),
+        font(14, &INK),
+    ))?;
+    root.draw(&Text::new(
+        verdict,
+        (WIDTH as i32 - 8, 8),
+        font(14, &colour).pos(Pos::new(HPos::Right, VPos::Top)),
+    ))?;
+    let mut y = HEADER as i32;
+    for c in &results.controls {
+        draw_control(root, c, y)?;
+        y += control_height(c) as i32;
+    }
+    Ok(())
+}
+
+fn draw_control(root: &Area<'_>, c: &Control, top: i32) -> DrawResult {
+    let colour = match c.status.as_str() {
+        "pass" => PASS,
+        "fail" => FAIL,
+        _ => ERROR,
+    };
+    let value = c
+        .actual_value
+        .map(|v| format!("{v:.4}"))
+        .unwrap_or_else(|| "—".to_string());
+    root.draw(&PathElement::new(
+        vec![(8, top), (WIDTH as i32 - 8, top)],
+        GRID,
+    ))?;
+    root.draw(&Text::new(
+        format!(
+            "{}  ·  {} = {value} (needs {} {})",
+            clip(&c.id, 40),
+            c.metric_key,
+            c.operator,
+            c.threshold
+        ),
+        (8, top + 6),
+        font(12, &INK),
+    ))?;
+    root.draw(&Text::new(
+        c.status.to_uppercase(),
+        (WIDTH as i32 - 8, top + 6),
+        font(12, &colour).pos(Pos::new(HPos::Right, VPos::Top)),
+    ))?;
+
+    // The axis covers the value, its interval and the threshold.
+    let mut hi = 1.0f64.max(c.threshold);
+    if let Some(v) = c.actual_value {
+        hi = hi.max(v);
+    }
+    if let Some(ci) = &c.ci {
+        hi = hi.max(ci.upper);
+    }
+    let axis = Axis {
+        x0: LABEL_W,
+        x1: WIDTH as i32 - RIGHT_W,
+        hi: if hi.is_finite() { hi } else { 1.0 },
+    };
+    let bullet = top + 26;
+    root.draw(&Text::new(
+        "value",
+        (LABEL_W - 8, bullet + 6),
+        font(11, &MUTED).pos(Pos::new(HPos::Right, VPos::Center)),
+    ))?;
+    match c.actual_value {
+        Some(v) => {
+            root.draw(&Rectangle::new(
+                [(axis.x(0.0), bullet), (axis.x(v), bullet + 12)],
+                colour.mix(0.85).filled(),
+            ))?;
+        }
+        None => {
+            let why = c.reason.as_deref().unwrap_or("no value");
+            root.draw(&Text::new(
+                clip(why, 70),
+                (axis.x(0.0), bullet + 6),
+                font(11, &ERROR).pos(Pos::new(HPos::Left, VPos::Center)),
+            ))?;
+        }
+    }
+    if let Some(ci) = &c.ci {
+        let mid = bullet + 6;
+        let (l, u) = (axis.x(ci.lower), axis.x(ci.upper));
+        root.draw(&PathElement::new(vec![(l, mid), (u, mid)], INK))?;
+        root.draw(&PathElement::new(vec![(l, mid - 4), (l, mid + 4)], INK))?;
+        root.draw(&PathElement::new(vec![(u, mid - 4), (u, mid + 4)], INK))?;
+    }
+
+    let groups_top = top + CONTROL_HEAD as i32;
+    let groups_bottom = groups_top
+        + c.groups.len() as i32
+            * (rate_names(c).len().max(1) as i32 * BAR as i32 + GROUP_GAP as i32);
+    // The threshold line runs through the value row and the group rows.
+    let tx = axis.x(c.threshold);
+    root.draw(&PathElement::new(
+        vec![(tx, bullet - 4), (tx, groups_bottom.max(bullet + 16))],
+        ShapeStyle::from(&INK).stroke_width(2),
+    ))?;
+    root.draw(&Text::new(
+        format!("{} {}", c.operator, c.threshold),
+        (tx + 4, bullet - 8),
+        font(10, &INK),
+    ))?;
+    draw_groups(root, c, &axis, groups_top)
+}
+
+fn draw_groups(root: &Area<'_>, c: &Control, axis: &Axis, top: i32) -> DrawResult {
+    let names = rate_names(c);
+    if c.groups.is_empty() {
+        return Ok(());
+    }
+    // Legend: one swatch per rate.
+    let mut lx = axis.x1 + 4;
+    for (i, name) in names.iter().enumerate().rev() {
+        let label = name.replace('_', " ");
+        let w = 8 + 6 * label.len() as i32;
+        lx -= w + 10;
+        let colour = RATE_COLOURS[i % RATE_COLOURS.len()];
+        root.draw(&Rectangle::new(
+            [(lx, top - 12), (lx + 7, top - 5)],
+            colour.filled(),
+        ))?;
+        root.draw(&Text::new(label, (lx + 10, top - 14), font(10, &MUTED)))?;
+    }
+    let row = names.len().max(1) as i32 * BAR as i32;
+    for (gi, g) in c.groups.iter().enumerate() {
+        let y = top + gi as i32 * (row + GROUP_GAP as i32);
+        root.draw(&Text::new(
+            clip(&g.group, LABEL_CHARS),
+            (LABEL_W - 8, y + row / 2),
+            font(11, &INK).pos(Pos::new(HPos::Right, VPos::Center)),
+        ))?;
+        root.draw(&Text::new(
+            format!("n={}", g.n),
+            (axis.x1 + 6, y + row / 2),
+            font(10, &MUTED).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+        for (ri, name) in names.iter().enumerate() {
+            let ry = y + ri as i32 * BAR as i32;
+            let colour = RATE_COLOURS[ri % RATE_COLOURS.len()];
+            match g.rates.get(*name).copied().flatten() {
+                Some(rate) => root.draw(&Rectangle::new(
+                    [(axis.x(0.0), ry + 1), (axis.x(rate), ry + BAR as i32 - 1)],
+                    colour.mix(0.8).filled(),
+                ))?,
+                // 0/0 for this group: say so rather than draw a zero.
+                None => root.draw(&Text::new(
+                    "undefined",
+                    (axis.x(0.0) + 2, ry + BAR as i32 / 2),
+                    font(9, &MUTED).pos(Pos::new(HPos::Left, VPos::Center)),
+                ))?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Maps a value on `[0, hi]` to a pixel column.
+struct Axis {
+    x0: i32,
+    x1: i32,
+    hi: f64,
+}
+
+impl Axis {
+    fn x(&self, v: f64) -> i32 {
+        let t = if v.is_finite() {
+            (v / self.hi).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self.x0 + (t * f64::from(self.x1 - self.x0)).round() as i32
+    }
+}
+
+fn font(size: u32, colour: &RGBColor) -> TextStyle<'static> {
+    ("sans-serif", size).into_font().color(colour)
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut out: String = s.chars().take(max - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn results(group: &str, id: &str) -> serde_json::Value {
+        json!({
+            "passed": false,
+            "policy": {"title": "Loan <policy>", "path": "p.yaml"},
+            "controls": [{
+                "id": id, "metric_key": "disparate_impact", "operator": ">=",
+                "threshold": 0.8, "actual_value": 0.5, "status": "fail",
+                "ci": {"lower": 0.25, "upper": 0.75},
+                "groups": [
+                    {"group": group, "n": 10, "rates": {"positive_rate": 0.5}},
+                    {"group": "b", "n": 12, "rates": {"positive_rate": null}}
+                ]
+            }, {
+                "id": "acc", "metric_key": "accuracy", "operator": ">",
+                "threshold": 0.7, "actual_value": null, "status": "error",
+                "reason": "column \"y\" not found", "groups": []
+            }]
+        })
+    }
+
+    #[test]
+    fn user_strings_are_escaped() {
+        let svg = render(&results("<script>alert(1)</script>", "a&b\"c")).unwrap();
+        assert!(!svg.contains("<script>"), "{svg}");
+        assert!(svg.contains("&lt;script&gt;"));
+        assert!(svg.contains("a&amp;b&quot;c"));
+        assert!(svg.contains("Loan &lt;policy&gt;"));
+    }
+
+    #[test]
+    fn draws_value_threshold_groups_and_errors() {
+        let svg = render(&results("f", "gender-di")).unwrap();
+        assert!(svg.starts_with("<svg"));
+        for text in [
+            "FAILED",
+            "FAIL",
+            "ERROR",
+            "&gt;= 0.8",
+            "n=10",
+            "n=12",
+            "undefined",
+            "positive rate",
+        ] {
+            assert!(svg.contains(text), "missing {text:?}");
+        }
+        assert!(svg.contains("column &quot;y&quot; not found"));
+        // The value bar of 0.5 on a 0..1 axis from x=150 to x=570 ends at 360.
+        assert!(svg.contains("x=\"150\" y=\"60\" width=\"210\""), "{svg}");
+    }
+
+    #[test]
+    fn long_labels_are_clipped() {
+        assert_eq!(clip("abcdef", 4), "abc…");
+        assert_eq!(clip("abc", 4), "abc");
+    }
+
+    #[test]
+    fn rejects_other_shapes() {
+        assert!(matches!(
+            render(&json!({"x": 1})),
+            Err(ChartError::Shape(_))
+        ));
+    }
+}

@@ -1,0 +1,269 @@
+//! The agent's answers to code running in a kernel or script, and
+//! `venturalitica agent`, which serves them outside a proxy.
+//!
+//! Ops (docs/agent-protocol.md): `columns` (which columns a policy reads),
+//! `enforce` (an Arrow IPC frame, or metric values computed elsewhere),
+//! `chart` (the SVG of a results document), `monitor_start` / `monitor_stop`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use serde_json::{json, Value};
+use venturalitica_energy::{EnergyConfig, Meter, Window};
+use venturalitica_engine::{
+    columns_needed, evaluate, evaluate_metrics, read_ipc_bytes, DataError, DataSet, Mapping,
+};
+use venturalitica_evidence::Store;
+use venturalitica_kernel::agent::{
+    serve_until_stdin_closes, AgentError, AgentHandler, AgentRequest, ErrorKind,
+};
+use venturalitica_kernel::proxy::Energy;
+use venturalitica_policy::{load_policy, Policy};
+
+use crate::args::AgentArgs;
+use crate::Outcome;
+
+/// `venturalitica agent`: prints `{"endpoint", "key", "pid"}` as one JSON
+/// line, then serves until standard input closes.
+pub fn run(args: AgentArgs) -> anyhow::Result<Outcome> {
+    let root = super::project_root(args.root.as_deref())?;
+    let energy = energy_setting(&root);
+    let handler = Arc::new(EngineHandler::new(root, energy));
+    serve_until_stdin_closes(handler, |endpoint| {
+        let mut out = std::io::stdout().lock();
+        let line = json!({
+            "endpoint": endpoint.address(),
+            "key": endpoint.key(),
+            "pid": std::process::id(),
+        });
+        writeln!(out, "{line}")?;
+        out.flush()
+    })?;
+    Ok(Outcome::Passed)
+}
+
+/// The energy settings of the project at `root`. Bad settings must not cost
+/// the user their kernel: they are reported in the log and on every cell.
+pub fn energy_setting(root: &Path) -> Energy {
+    match EnergyConfig::load(root) {
+        Ok(config) if config.enabled => Energy::On(config),
+        Ok(_) => Energy::Off,
+        Err(e) => {
+            tracing::error!(%e, "energy settings; cells are not metered");
+            Energy::Broken(e.to_string())
+        }
+    }
+}
+
+/// Open `monitor` windows by token, with their names.
+type Windows = HashMap<String, (String, Window)>;
+
+/// Answers requests with the policy engine, the chart renderer and the
+/// energy meter.
+#[derive(Debug)]
+pub struct EngineHandler {
+    root: PathBuf,
+    energy: Energy,
+    meter: OnceLock<Arc<Meter>>,
+    windows: Mutex<Windows>,
+}
+
+impl AgentHandler for EngineHandler {
+    fn handle(&self, request: &AgentRequest) -> Result<Value, AgentError> {
+        match request.op() {
+            "columns" => self.columns(request),
+            "enforce" => self.enforce(request),
+            "chart" => chart(request),
+            "monitor_start" => self.monitor_start(request),
+            "monitor_stop" => self.monitor_stop(request),
+            op => Err(AgentError::request(format!(
+                "unknown op {op:?} (known: ping, columns, enforce, chart, monitor_start, monitor_stop)"
+            ))),
+        }
+    }
+}
+
+impl EngineHandler {
+    pub fn new(root: PathBuf, energy: Energy) -> EngineHandler {
+        EngineHandler {
+            root,
+            energy,
+            meter: OnceLock::new(),
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Which of `columns` the policy reads with `mapping`.
+    fn columns(&self, request: &AgentRequest) -> Result<Value, AgentError> {
+        let h = &request.header;
+        let policy = policy(h)?;
+        let columns: Vec<String> = h["columns"]
+            .as_array()
+            .ok_or_else(|| AgentError::request("columns needs the frame's \"columns\""))?
+            .iter()
+            .map(|c| c.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or_else(|| AgentError::request("\"columns\" must be a list of strings"))?;
+        let needed = columns_needed(&policy, &mapping(h)?, &columns);
+        Ok(json!({ "columns": needed }))
+    }
+
+    /// Evaluates a policy on the Arrow IPC file in the first payload frame,
+    /// or on the `metrics` values in the header.
+    fn enforce(&self, request: &AgentRequest) -> Result<Value, AgentError> {
+        let h = &request.header;
+        let policy = policy(h)?;
+        let results = if let Some(values) = h.get("metrics").filter(|m| !m.is_null()) {
+            evaluate_metrics(&policy, &metric_values(values)?)
+        } else {
+            let data = request.payload.first().ok_or_else(|| {
+                AgentError::request("the request carries no data frame (an Arrow IPC file)")
+            })?;
+            let source = h["source"].as_str().unwrap_or("dataframe");
+            let frame = read_ipc_bytes(data, source).map_err(data_error)?;
+            let data = DataSet {
+                frame,
+                source: source.to_string(),
+                streaming: false,
+            };
+            evaluate(&policy, data, &mapping(h)?).map_err(data_error)?
+        };
+        if h["record"].as_bool() != Some(false) {
+            super::enforce::record(&self.root, &policy, &results, "kernel").map_err(|e| {
+                AgentError::new(
+                    ErrorKind::Internal,
+                    format!("cannot record the evaluation in the evidence trail: {e:#}"),
+                )
+            })?;
+        }
+        serde_json::to_value(&results).map_err(|e| AgentError::new(ErrorKind::Internal, e))
+    }
+
+    /// Opens a window over `pid` (the kernel's, as the caller says).
+    fn monitor_start(&self, request: &AgentRequest) -> Result<Value, AgentError> {
+        let h = &request.header;
+        let name = h["name"]
+            .as_str()
+            .ok_or_else(|| AgentError::request("monitor_start needs a \"name\""))?;
+        let pid = h["pid"]
+            .as_u64()
+            .and_then(|p| u32::try_from(p).ok())
+            .ok_or_else(|| AgentError::request("monitor_start needs the \"pid\" to measure"))?;
+        let config = match &self.energy {
+            Energy::On(config) => config.clone(),
+            Energy::Off => {
+                return Err(AgentError::request(
+                    "energy measurement is off for this kernel",
+                ))
+            }
+            Energy::Broken(why) => {
+                return Err(AgentError::request(format!("energy settings: {why}")))
+            }
+        };
+        let meter = self.meter.get_or_init(|| Arc::new(Meter::new(config)));
+        let token = window_token();
+        let window = meter.start(pid);
+        self.windows()?
+            .insert(token.clone(), (name.to_string(), window));
+        Ok(json!({ "token": token }))
+    }
+
+    /// Closes a window, records a `monitor` event and returns its report.
+    fn monitor_stop(&self, request: &AgentRequest) -> Result<Value, AgentError> {
+        let token = request.header["token"].as_str().ok_or_else(|| {
+            AgentError::request("monitor_stop needs the \"token\" monitor_start gave")
+        })?;
+        let (name, window) = self
+            .windows()?
+            .remove(token)
+            .ok_or_else(|| AgentError::request(format!("no open monitor window {token:?}")))?;
+        let internal = |e: &dyn std::fmt::Display| AgentError::new(ErrorKind::Internal, e);
+        let report = serde_json::to_value(window.finish()).map_err(|e| internal(&e))?;
+        if request.header["record"].as_bool() != Some(false) {
+            Store::open(&self.root)
+                .and_then(|store| {
+                    store.append(
+                        super::monitor::MONITOR_EVENT,
+                        json!({ "name": name, "origin": "kernel", "energy": report }),
+                    )
+                })
+                .map_err(|e| internal(&e))?;
+        }
+        Ok(report)
+    }
+
+    fn windows(&self) -> Result<std::sync::MutexGuard<'_, Windows>, AgentError> {
+        self.windows
+            .lock()
+            .map_err(|_| AgentError::new(ErrorKind::Internal, "monitor windows lock poisoned"))
+    }
+}
+
+/// The SVG chart of the results document in the header's `results`.
+fn chart(request: &AgentRequest) -> Result<Value, AgentError> {
+    let results = request
+        .header
+        .get("results")
+        .ok_or_else(|| AgentError::request("chart needs the \"results\" to draw"))?;
+    let svg = venturalitica_chart::render(results).map_err(AgentError::request)?;
+    Ok(json!({ "svg": svg }))
+}
+
+fn policy(header: &Value) -> Result<Policy, AgentError> {
+    let path = header["policy"]
+        .as_str()
+        .ok_or_else(|| AgentError::request("the request has no \"policy\" path"))?;
+    load_policy(Path::new(path)).map_err(|e| AgentError::new(ErrorKind::Policy, e))
+}
+
+fn mapping(header: &Value) -> Result<Mapping, AgentError> {
+    let mut mapping = Mapping::new();
+    if let Some(map) = header["mapping"].as_object() {
+        for (var, col) in map {
+            let col = col.as_str().ok_or_else(|| {
+                AgentError::request(format!("mapping {var:?}: the column must be a string"))
+            })?;
+            mapping = mapping.with(var, col);
+        }
+    }
+    Ok(mapping)
+}
+
+fn metric_values(values: &Value) -> Result<BTreeMap<String, f64>, AgentError> {
+    let map = values.as_object().ok_or_else(|| {
+        AgentError::request("\"metrics\" must map control ids or metric keys to numbers")
+    })?;
+    map.iter()
+        .map(|(k, v)| {
+            // JSON has no NaN: a client sends null, which the engine then
+            // reports as an `error` result ("not a finite number").
+            v.as_f64()
+                .or_else(|| v.is_null().then_some(f64::NAN))
+                .map(|v| (k.clone(), v))
+                .ok_or_else(|| {
+                    AgentError::new(
+                        ErrorKind::Data,
+                        format!("metric {k:?}: {v} is not a number"),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn data_error(e: DataError) -> AgentError {
+    AgentError::new(ErrorKind::Data, e)
+}
+
+/// A token naming a monitor window. Access is guarded by the endpoint's key,
+/// so a counter is enough.
+fn window_token() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "w{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}

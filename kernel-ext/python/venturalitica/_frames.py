@@ -1,0 +1,123 @@
+"""Turning the user's frame into the Arrow IPC file the agent reads.
+
+pandas, polars (eager or lazy) and pyarrow are converted directly; any other
+object that speaks the Arrow PyCapsule stream interface or the dataframe
+interchange protocol goes through pyarrow. Only the columns the policy reads
+are converted and sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from .errors import DataError
+
+
+def kind_of(data: Any) -> str:
+    """``pandas``, ``polars``, ``polars-lazy``, ``pyarrow`` or ``other``."""
+    module = type(data).__module__.split(".")[0]
+    name = type(data).__name__
+    if module == "pandas" and name == "DataFrame":
+        return "pandas"
+    if module == "polars":
+        return "polars-lazy" if name == "LazyFrame" else "polars"
+    if module == "pyarrow" and name in ("Table", "RecordBatch"):
+        return "pyarrow"
+    return "other"
+
+
+def column_names(data: Any) -> list[str]:
+    """The frame's column names, as strings (the policy binds by name)."""
+    kind = kind_of(data)
+    if kind == "pandas":
+        names = [str(c) for c in data.columns]
+    elif kind == "polars-lazy":
+        names = list(data.collect_schema().names())
+    elif kind in ("polars", "pyarrow"):
+        names = list(data.schema.names) if kind == "pyarrow" else list(data.columns)
+    else:
+        names = list(_as_table(data).schema.names)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise DataError(f"the frame has duplicate column names: {', '.join(dupes)}")
+    return names
+
+
+def describe(data: Any) -> str:
+    """A short description of the frame for the evidence trail."""
+    kind = kind_of(data)
+    shape = getattr(data, "shape", None)
+    if kind == "pyarrow":
+        shape = (data.num_rows, data.num_columns)
+    if shape and kind != "polars-lazy":
+        return f"{type(data).__module__.split('.')[0]}.{type(data).__name__} ({shape[0]} rows x {shape[1]} columns)"
+    return f"{type(data).__module__.split('.')[0]}.{type(data).__name__}"
+
+
+def to_ipc(data: Any, columns: list[str], names: list[str]) -> bytes:
+    """The ``columns`` of ``data`` as an Arrow IPC file.
+
+    Every other column of ``names`` travels as an Arrow null column, which
+    has no buffers: the agent binds the policy against the frame's real
+    column list (and names it in errors) without the data being copied.
+    """
+    table = _select(data, columns)
+    if len(columns) < len(names):
+        chosen = set(columns)
+        arrays = [
+            table.column(n) if n in chosen else pa.nulls(table.num_rows if columns else _rows(data), pa.null())
+            for n in names
+        ]
+        table = pa.table(arrays, names=names)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _rows(data: Any) -> int:
+    kind = kind_of(data)
+    if kind == "polars-lazy":
+        return data.select(data.collect_schema().names()[:1]).collect().height
+    if kind == "pyarrow":
+        return data.num_rows
+    if kind in ("pandas", "polars"):
+        return len(data)
+    return _as_table(data).num_rows
+
+
+def _select(data: Any, columns: list[str]) -> pa.Table:
+    kind = kind_of(data)
+    try:
+        if kind == "pandas":
+            by_name = {str(c): c for c in data.columns}
+            frame = data[[by_name[c] for c in columns]]
+            frame.columns = columns
+            return pa.Table.from_pandas(frame, preserve_index=False)
+        if kind == "polars":
+            return data.select(columns).to_arrow()
+        if kind == "polars-lazy":
+            return data.select(columns).collect().to_arrow()
+        if kind == "pyarrow":
+            table = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+            return table.select(columns)
+        return _as_table(data).select(columns)
+    except (pa.ArrowException, TypeError, ValueError) as e:
+        raise DataError(f"cannot convert the frame's columns {columns} to Arrow: {e}") from e
+
+
+def _as_table(data: Any) -> pa.Table:
+    if isinstance(data, dict):
+        return pa.table(data)
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.table(data)
+    if hasattr(data, "__dataframe__"):
+        from pyarrow.interchange import from_dataframe
+
+        return from_dataframe(data)
+    raise DataError(
+        f"cannot read a {type(data).__module__}.{type(data).__name__}: pass a pandas, polars or "
+        "pyarrow frame, a dict of columns, or an object with __arrow_c_stream__ or __dataframe__"
+    )

@@ -1,0 +1,259 @@
+"""The Python API: ``enforce``, ``monitor`` and ``scan``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import _display, _frames
+from ._binary import find_agent_binary
+from ._bridge import agent
+from .errors import AgentError, ComplianceBlockError, DataError, VenturaliticaError
+from .results import ComplianceResults, finite_or_none
+
+MIME_ENERGY = "application/vnd.venturalitica.energy+json"
+
+
+def enforce(
+    data: Any = None,
+    policy: str | os.PathLike | None = None,
+    target: str | None = "target",
+    prediction: str | None = None,
+    metrics: Mapping[str, float] | None = None,
+    strict: bool = True,
+    record: bool = True,
+    **mapping: str,
+) -> ComplianceResults:
+    """Evaluates ``policy`` on ``data`` (or on ``metrics`` computed elsewhere).
+
+    ``data``: a pandas, polars or pyarrow frame (or anything with the Arrow
+    stream or dataframe interchange protocol); only the columns the policy
+    reads are sent to the agent. ``target`` / ``prediction``: the columns
+    bound to the policy's ``target`` / ``prediction`` variables; every other
+    keyword maps a policy variable to a column (``gender="Attribute9"``).
+    ``metrics``: values keyed by control id or metric key, checked against
+    the thresholds instead of data.
+
+    ``strict`` (default): a control that cannot be evaluated (a missing
+    column, one group only, an empty frame) raises :class:`DataError`;
+    with ``strict=False`` it is an ``error`` result, never a pass. A failed
+    control whose policy declares ``enforcement_mode: block`` raises
+    :class:`ComplianceBlockError`. ``record=False`` keeps the evaluation
+    out of the evidence trail. Every evaluation is otherwise recorded in
+    ``.venturalitica/`` with the policy text and the data fingerprint.
+    """
+    if policy is None:
+        raise TypeError("enforce() needs policy=, the path of a policy file (YAML or JSON)")
+    policy_path = os.path.abspath(os.fspath(policy))
+    columns = {"target": target, "prediction": prediction, **mapping}
+    bad = {k: v for k, v in columns.items() if v is not None and not isinstance(v, str)}
+    if bad:
+        raise TypeError(f"variable mappings must name columns as strings: {bad}")
+    columns = {k: v for k, v in columns.items() if v is not None}
+    bridge = agent()
+    if metrics is not None:
+        if data is not None:
+            raise TypeError("enforce() takes data= or metrics=, not both")
+        values = {str(k): finite_or_none(_number(k, v)) for k, v in metrics.items()}
+        raw = bridge.request("enforce", policy=policy_path, metrics=values, record=record)
+    elif data is None:
+        raise TypeError("enforce() needs data= (a dataframe) or metrics= (a dict of values)")
+    else:
+        names = _frames.column_names(data)
+        needed = bridge.request("columns", policy=policy_path, mapping=columns, columns=names)["columns"]
+        payload = _frames.to_ipc(data, needed, names)
+        raw = bridge.request(
+            "enforce",
+            (payload,),
+            policy=policy_path,
+            mapping=columns,
+            source=_frames.describe(data),
+            record=record,
+        )
+    results = ComplianceResults(raw, chart=_chart)
+    _raise_for(results, strict)
+    return results
+
+
+def _number(key: Any, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise DataError(f"metric {key!r}: {value!r} is not a number") from None
+
+
+def _chart(results: dict) -> str:
+    return agent().request("chart", results=results)["svg"]
+
+
+def _raise_for(results: ComplianceResults, strict: bool) -> None:
+    errors = [c for c in results if c.status == "error"]
+    if strict and errors:
+        lines = "\n".join(f"  {c.control_id} ({c.metric_key}): {c.reason}" for c in errors)
+        raise DataError(
+            f"{len(errors)} control(s) could not be evaluated (strict=False returns them as error results):\n{lines}"
+        )
+    declared = {c["id"] for c in results.to_dict()["controls"] if c.get("enforcement_declared")}
+    blocked = [c for c in results if c.enforcement_mode == "block" and c.control_id in declared and not c.passed]
+    if blocked:
+        lines = "\n".join(
+            f"  {c.control_id}: {c.metric_key} = {c.actual_value} (needs {c.operator} {c.threshold})" for c in blocked
+        )
+        raise ComplianceBlockError(f"blocking control(s) failed:\n{lines}", results)
+
+
+class monitor(contextlib.ContextDecorator):
+    """Measures a block's energy (CPU, RAM, GPU), CO2e, peak memory and
+    duration, and records a ``monitor`` event in the evidence trail.
+
+    >>> with vl.monitor("training_run_v1") as m:
+    ...     model.fit(X, y)
+    >>> m.energy_j, m.co2e_g, m.peak_rss_mb
+
+    Also a decorator (``@vl.monitor("train")``): each call is one window.
+    If energy cannot be measured the block still runs; ``error`` says why
+    and the figures are None.
+    """
+
+    def __init__(self, name: str, record: bool = True, display: bool = False):
+        self.name = name
+        self.record = record
+        self.display = display
+        self.report: dict | None = None
+        self.error: str | None = None
+        self._token: str | None = None
+        self._started = 0.0
+
+    def _recreate_cm(self):
+        return monitor(self.name, self.record, self.display)
+
+    def __enter__(self) -> monitor:
+        self.report, self.error, self._token = None, None, None
+        self._started = time.perf_counter()
+        try:
+            self._token = agent().request("monitor_start", name=self.name, pid=os.getpid())["token"]
+        except VenturaliticaError as e:
+            # Measurement is never worth the user's work: run unmeasured.
+            self.error = str(e)
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        elapsed = time.perf_counter() - self._started
+        if self._token is not None:
+            try:
+                self.report = agent().request("monitor_stop", token=self._token, record=self.record)
+            except VenturaliticaError as e:
+                self.error = str(e)
+        if self.report is None:
+            self._elapsed = elapsed
+        if self.display:
+            from IPython.display import display
+
+            display(self)
+        return False
+
+    def _part(self, name: str) -> float | None:
+        part = (self.report or {}).get(name)
+        return part["joules"] if part else None
+
+    @property
+    def duration_s(self) -> float | None:
+        return self.report["wall_s"] if self.report else getattr(self, "_elapsed", None)
+
+    @property
+    def energy_j(self) -> float | None:
+        return self.report["total_j"] if self.report else None
+
+    @property
+    def cpu_j(self) -> float | None:
+        return self._part("cpu")
+
+    @property
+    def ram_j(self) -> float | None:
+        return self._part("ram")
+
+    @property
+    def gpu_j(self) -> float | None:
+        return self._part("gpu")
+
+    @property
+    def co2e_g(self) -> float | None:
+        return self.report["co2e_g"] if self.report else None
+
+    @property
+    def kwh(self) -> float | None:
+        return self.report["kwh"] if self.report else None
+
+    @property
+    def peak_rss_mb(self) -> float | None:
+        return self.report["peak_rss_bytes"] / 2**20 if self.report else None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "error": self.error, "energy": self.report}
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        if self.report is None:
+            text = f"{self.name}: not measured ({self.error or 'the block has not run'})"
+            return {"text/plain": text}
+        return {
+            MIME_ENERGY: self.to_dict(),
+            "text/html": _display.energy_html(self.name, self.report),
+            "text/plain": _display.energy_text(self.name, self.report),
+        }
+
+    def __repr__(self) -> str:
+        return self._repr_mimebundle_()["text/plain"]
+
+
+class ScanResults:
+    """What ``vl.scan`` found: ``passed``, the latest result of every
+    control, and the paths of the files it wrote."""
+
+    def __init__(self, data: dict):
+        self._data = data
+
+    @property
+    def passed(self) -> bool:
+        return bool(self._data["passed"])
+
+    @property
+    def controls(self) -> list[dict]:
+        return [dict(c) for c in self._data["controls"]]
+
+    @property
+    def trace_latest(self) -> Path:
+        return Path(self._data["trace_latest"])
+
+    @property
+    def bom(self) -> Path:
+        return Path(self._data["bom"])
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(self._data))
+
+    def __repr__(self) -> str:
+        failing = [c["control_id"] for c in self._data["controls"] if c["status"] != "pass"]
+        verdict = "PASSED" if self.passed else "FAILED"
+        detail = f"; not passing: {', '.join(failing)}" if failing else ""
+        return f"{verdict}: {len(self._data['controls'])} control(s){detail} ({self.trace_latest})"
+
+
+def scan(project_root: str | os.PathLike = ".") -> ScanResults:
+    """Writes the project's bill of materials, the latest result of every
+    control and OSCAL assessment results to ``.venturalitica/`` (with
+    ``trace_latest.json``), like ``venturalitica scan``."""
+    root = os.path.abspath(os.fspath(project_root))
+    proc = subprocess.run(
+        [str(find_agent_binary()), "scan", "--root", root, "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode not in (0, 1):
+        raise AgentError(f"venturalitica scan failed: {proc.stderr.strip()}")
+    return ScanResults(json.loads(proc.stdout))

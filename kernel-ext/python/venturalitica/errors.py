@@ -1,0 +1,36 @@
+"""Exceptions raised by the Python API; each carries the agent's message."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .results import ComplianceResults
+
+
+class VenturaliticaError(Exception):
+    """Base class of every error the package raises."""
+
+
+class PolicyError(VenturaliticaError):
+    """The policy cannot be used; the message names its file, line and column."""
+
+
+class DataError(VenturaliticaError):
+    """The data cannot be used: a missing column, an empty frame, an
+    unsupported type, or a control that could not be evaluated on it."""
+
+
+class AgentError(VenturaliticaError):
+    """The agent could not be reached, or failed while answering."""
+
+
+class ComplianceBlockError(VenturaliticaError):
+    """A control the policy declares ``enforcement_mode: block`` failed.
+
+    ``results`` holds the whole evaluation (it is also in the evidence trail).
+    """
+
+    def __init__(self, message: str, results: ComplianceResults):
+        super().__init__(message)
+        self.results = results
