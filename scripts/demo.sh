@@ -8,6 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ensure_venv
 ensure_credit_data
 build_agent
+install_package
 
 WORK=${VL_DEMO_DIR:-$REPO/demo-output}
 mkdir -p "$WORK/data"

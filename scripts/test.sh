@@ -13,13 +13,15 @@ step "cargo clippy -D warnings"
 (cd "$REPO" && cargo clippy --locked --workspace --all-targets -- -D warnings)
 
 step "ruff"
-"$VENV/bin/ruff" check "$REPO/tests" "$REPO/bench" "$REPO/examples" "$REPO/scripts"
-"$VENV/bin/ruff" format --check "$REPO/tests" "$REPO/bench" "$REPO/examples" "$REPO/scripts"
+PY_SOURCES=("$REPO/tests" "$REPO/bench" "$REPO/examples" "$REPO/scripts" "$REPO/kernel-ext/python")
+"$VENV/bin/ruff" check "${PY_SOURCES[@]}"
+"$VENV/bin/ruff" format --check "${PY_SOURCES[@]}"
 
 step "Rust tests"
 (cd "$REPO" && cargo test --locked --workspace)
 
 build_agent
+install_package
 
 step "Python tests (real agent binary, fairlearn and scikit-learn as oracles)"
 (cd "$REPO" && "$PY" -m pytest -q tests)

@@ -54,7 +54,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct AgentArgs {
     /// Project root for the evidence trail and [tool.venturalitica]
-    /// settings [default: as for enforce]
+    /// settings [default: each request's project, found from the caller's
+    /// working directory as for enforce]
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
 }

@@ -65,7 +65,9 @@ class Agent:
         exception matching the agent's error kind."""
         with self._lock:
             rid = f"{os.getpid()}-{next(self._ids)}"
-            header = json.dumps({"id": rid, "op": op, **fields}, allow_nan=False).encode()
+            # `cwd`: a script's own agent records in the caller's project.
+            fields = {"id": rid, "op": op, "cwd": os.getcwd(), **fields}
+            header = json.dumps(fields, allow_nan=False).encode()
             frames = [header, *payload]
             self._socket.send_multipart([self._sign(frames), *frames], copy=False)
             reply = self._receive(rid, op)
@@ -79,7 +81,9 @@ class Agent:
         while time.monotonic() < deadline:
             if not self._socket.poll(500):
                 if self._process is not None and self._process.poll() is not None:
-                    raise AgentError(f"the agent exited with status {self._process.returncode} during {op}{self._errors()}")
+                    raise AgentError(
+                        f"the agent exited with status {self._process.returncode} during {op}{self._errors()}"
+                    )
                 continue
             frames = self._socket.recv_multipart()
             if len(frames) < 2:
@@ -117,17 +121,23 @@ class Agent:
                 self._process.kill()
 
 
-_current: Agent | None = None
-_current_lock = threading.Lock()
+class _Current:
+    """The process's agent connection, made on first use."""
+
+    def __init__(self) -> None:
+        self.agent: Agent | None = None
+        self.lock = threading.Lock()
+
+
+_current = _Current()
 
 
 def agent() -> Agent:
     """The agent of this process: the proxy's, else one started on demand."""
-    global _current
-    with _current_lock:
-        if _current is None or not _current.usable():
-            _current = _connect()
-        return _current
+    with _current.lock:
+        if _current.agent is None or not _current.agent.usable():
+            _current.agent = _connect()
+        return _current.agent
 
 
 def _connect() -> Agent:

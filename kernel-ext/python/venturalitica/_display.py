@@ -63,10 +63,7 @@ def compliance_html(data: dict, svg: str | None) -> str:
 def compliance_text(data: dict) -> str:
     s = data["summary"]
     title = data["policy"].get("title") or data["policy"].get("path") or "policy"
-    lines = [
-        f"{'PASSED' if data['passed'] else 'FAILED'}: {title} ({s['passed']}/{s['total']} passed"
-        f"{_errors(s)})"
-    ]
+    lines = [f"{'PASSED' if data['passed'] else 'FAILED'}: {title} ({s['passed']}/{s['total']} passed{_errors(s)})"]
     for c in data["controls"]:
         line = (
             f"  {c['status'].upper():5} {c['id']}: {c['metric_key']} = {_num(c.get('actual_value'))} "

@@ -7,8 +7,9 @@ import json
 import os
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from . import _display, _frames
 from ._binary import find_agent_binary
@@ -102,7 +103,10 @@ def _raise_for(results: ComplianceResults, strict: bool) -> None:
     blocked = [c for c in results if c.enforcement_mode == "block" and c.control_id in declared and not c.passed]
     if blocked:
         lines = "\n".join(
-            f"  {c.control_id}: {c.metric_key} = {c.actual_value} (needs {c.operator} {c.threshold})" for c in blocked
+            f"  {c.control_id}: {c.metric_key} = {c.actual_value} (needs {c.operator} {c.threshold})"
+            if c.status == "fail"
+            else f"  {c.control_id}: could not be evaluated: {c.reason}"
+            for c in blocked
         )
         raise ComplianceBlockError(f"blocking control(s) failed:\n{lines}", results)
 

@@ -136,7 +136,13 @@ class VenturaliticaMagics(Magics):
             raise ValueError(f"{name!r} is not marked (see %vl_marks)")
 
 
-_magics: VenturaliticaMagics | None = None
+class _Loaded:
+    """The magics of the IPython session the extension is loaded in."""
+
+    magics: VenturaliticaMagics | None = None
+
+
+_loaded = _Loaded()
 
 
 def mark(frame, policy: str, **keywords):
@@ -145,9 +151,10 @@ def mark(frame, policy: str, **keywords):
     ``frame`` is a variable name, or the frame itself (its name is then
     looked up in the IPython namespace). Keywords as for ``vl.enforce``.
     """
-    if _magics is None:
+    magics = _loaded.magics
+    if magics is None:
         raise RuntimeError("vl.mark works in IPython/Jupyter: run %load_ext venturalitica first")
-    ns = _magics.shell.user_ns
+    ns = magics.shell.user_ns
     if isinstance(frame, str):
         name, obj = frame, None
     else:
@@ -155,23 +162,24 @@ def mark(frame, policy: str, **keywords):
         if not names:
             raise ValueError("the frame is not bound to a variable; pass its name: vl.mark('df', ...)")
         name, obj = names[0], None
-    _magics.marks.add(name, policy, obj, **keywords)
+    magics.marks.add(name, policy, obj, **keywords)
 
 
 def load(ipython) -> None:
-    global _magics
-    _magics = VenturaliticaMagics(ipython)
-    ipython.register_magics(_magics)
+    if _loaded.magics is not None:
+        return  # %load_ext twice: one hook, one set of marks
+    _loaded.magics = VenturaliticaMagics(ipython)
+    ipython.register_magics(_loaded.magics)
     ipython.events.register("post_run_cell", _after_cell)
 
 
 def unload(ipython) -> None:
-    global _magics
-    if _magics is not None:
+    if _loaded.magics is not None:
         ipython.events.unregister("post_run_cell", _after_cell)
-        _magics = None
+        _loaded.magics = None
 
 
 def _after_cell(result) -> None:
-    if _magics is not None and len(_magics.marks):
-        _magics.marks.check(_magics.shell.user_ns)
+    magics = _loaded.magics
+    if magics is not None and len(magics.marks):
+        magics.marks.check(magics.shell.user_ns)

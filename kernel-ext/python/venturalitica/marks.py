@@ -9,8 +9,9 @@ badge is displayed under that cell.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from . import _frames
 
@@ -105,7 +106,8 @@ class _MarkError:
         self.name, self.error = name, error
 
     def __repr__(self) -> str:
-        return f"venturalitica: marked frame {self.name!r} could not be evaluated: {type(self.error).__name__}: {self.error}"
+        what = f"{type(self.error).__name__}: {self.error}"
+        return f"venturalitica: marked frame {self.name!r} could not be evaluated: {what}"
 
     def _repr_html_(self) -> str:
         from html import escape

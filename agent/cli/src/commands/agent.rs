@@ -28,9 +28,14 @@ use crate::Outcome;
 /// `venturalitica agent`: prints `{"endpoint", "key", "pid"}` as one JSON
 /// line, then serves until standard input closes.
 pub fn run(args: AgentArgs) -> anyhow::Result<Outcome> {
-    let root = super::project_root(args.root.as_deref())?;
-    let energy = energy_setting(&root);
-    let handler = Arc::new(EngineHandler::new(root, energy));
+    let (root, energy) = match args.root {
+        Some(root) => (Root::Session(root.clone()), energy_setting(&root)),
+        None => {
+            let here = super::project_root(None)?;
+            (Root::Caller, energy_setting(&here))
+        }
+    };
+    let handler = Arc::new(EngineHandler::new(root, "python", energy));
     serve_until_stdin_closes(handler, |endpoint| {
         let mut out = std::io::stdout().lock();
         let line = json!({
@@ -57,6 +62,17 @@ pub fn energy_setting(root: &Path) -> Energy {
     }
 }
 
+/// Where a request's evidence goes.
+#[derive(Debug, Clone)]
+pub enum Root {
+    /// The proxy's project: one trail per notebook session.
+    Session(PathBuf),
+    /// A script's own agent: the project of the caller's working directory
+    /// (its `cwd` field), so a script that changes directory records where
+    /// it works, as the CLI would.
+    Caller,
+}
+
 /// Open `monitor` windows by token, with their names.
 type Windows = HashMap<String, (String, Window)>;
 
@@ -64,7 +80,10 @@ type Windows = HashMap<String, (String, Window)>;
 /// energy meter.
 #[derive(Debug)]
 pub struct EngineHandler {
-    root: PathBuf,
+    root: Root,
+    /// Who asked, as recorded in events: `kernel` (through the proxy) or
+    /// `python` (a script's own agent).
+    origin: &'static str,
     energy: Energy,
     meter: OnceLock<Arc<Meter>>,
     windows: Mutex<Windows>,
@@ -86,9 +105,10 @@ impl AgentHandler for EngineHandler {
 }
 
 impl EngineHandler {
-    pub fn new(root: PathBuf, energy: Energy) -> EngineHandler {
+    pub fn new(root: Root, origin: &'static str, energy: Energy) -> EngineHandler {
         EngineHandler {
             root,
+            origin,
             energy,
             meter: OnceLock::new(),
             windows: Mutex::new(HashMap::new()),
@@ -131,12 +151,14 @@ impl EngineHandler {
             evaluate(&policy, data, &mapping(h)?).map_err(data_error)?
         };
         if h["record"].as_bool() != Some(false) {
-            super::enforce::record(&self.root, &policy, &results, "kernel").map_err(|e| {
-                AgentError::new(
-                    ErrorKind::Internal,
-                    format!("cannot record the evaluation in the evidence trail: {e:#}"),
-                )
-            })?;
+            super::enforce::record(&self.root(h)?, &policy, &results, self.origin).map_err(
+                |e| {
+                    AgentError::new(
+                        ErrorKind::Internal,
+                        format!("cannot record the evaluation in the evidence trail: {e:#}"),
+                    )
+                },
+            )?;
         }
         serde_json::to_value(&results).map_err(|e| AgentError::new(ErrorKind::Internal, e))
     }
@@ -182,16 +204,28 @@ impl EngineHandler {
         let internal = |e: &dyn std::fmt::Display| AgentError::new(ErrorKind::Internal, e);
         let report = serde_json::to_value(window.finish()).map_err(|e| internal(&e))?;
         if request.header["record"].as_bool() != Some(false) {
-            Store::open(&self.root)
+            Store::open(&self.root(&request.header)?)
                 .and_then(|store| {
                     store.append(
                         super::monitor::MONITOR_EVENT,
-                        json!({ "name": name, "origin": "kernel", "energy": report }),
+                        json!({ "name": name, "origin": self.origin, "energy": report }),
                     )
                 })
                 .map_err(|e| internal(&e))?;
         }
         Ok(report)
+    }
+
+    fn root(&self, header: &Value) -> Result<PathBuf, AgentError> {
+        match &self.root {
+            Root::Session(root) => Ok(root.clone()),
+            Root::Caller => {
+                let cwd = header["cwd"].as_str().ok_or_else(|| {
+                    AgentError::request("the request has no \"cwd\" to find the project in")
+                })?;
+                Ok(venturalitica_evidence::find_root(Path::new(cwd)))
+            }
+        }
     }
 
     fn windows(&self) -> Result<std::sync::MutexGuard<'_, Windows>, AgentError> {

@@ -13,7 +13,7 @@ use venturalitica_kernel::proxy::{self, Energy, ProxyOptions};
 use venturalitica_kernel::recorder::Recorder;
 use venturalitica_kernel::{attach, connection};
 
-use super::agent::EngineHandler;
+use super::agent::{EngineHandler, Root};
 use crate::args::{
     KernelAttachArgs, KernelCommand, KernelInstallArgs, KernelListArgs, KernelProxyArgs,
     KernelUninstallArgs, LogLevel,
@@ -137,7 +137,11 @@ fn run_proxy(args: KernelProxyArgs) -> anyhow::Result<Outcome> {
         connection_file: args.connection_file,
         argv: args.argv,
         recorder,
-        agent: Some(Arc::new(EngineHandler::new(root.clone(), energy.clone()))),
+        agent: Some(Arc::new(EngineHandler::new(
+            Root::Session(root.clone()),
+            "kernel",
+            energy.clone(),
+        ))),
         energy,
     })?;
     export_at_shutdown(&root);
