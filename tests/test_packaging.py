@@ -1,0 +1,91 @@
+"""One wheel: maturin builds kernel-ext into a wheel that carries the agent
+binary; pip and uv install it into fresh environments, where `venturalitica`
+and `vl` are on PATH and `import venturalitica` finds its own binary."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+CHECK = """\
+import sys, pandas as pd, venturalitica as vl
+from venturalitica import _binary
+print(_binary.find_agent_binary())
+open("p.yaml", "w").write("- id: di\\n  metric_key: disparate_impact\\n  operator: '>='\\n  threshold: 0.8\\n"
+                          "  input.dimension: g\\n  input.target: y\\n  enforcement_mode: monitor\\n")
+r = vl.enforce(data=pd.DataFrame({"g": list("aabb"), "y": [1, 0, 1, 1]}), policy="p.yaml")
+print(r["di"].actual_value)
+"""
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheels")
+    # The dev profile reuses the tests' cargo target (CARGO_TARGET_DIR);
+    # releases build with the default, --release.
+    subprocess.run(
+        [str(BIN / "maturin"), "build", "--profile", "dev", "--locked", "--out", str(out)],
+        cwd=REPO / "kernel-ext",
+        check=True,
+        capture_output=True,
+        timeout=1800,
+        env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"},
+    )
+    (path,) = out.glob("venturalitica-*.whl")
+    return path
+
+
+def test_the_wheel_carries_the_package_and_both_binaries(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    data = [n for n in names if ".data/scripts/" in n]
+    assert sorted(Path(n).name for n in data) == ["venturalitica", "vl"]
+    for module in ("__init__.py", "_bridge.py", "magics.py", "results.py"):
+        assert f"venturalitica/{module}" in names
+    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
+    assert "Requires-Dist: pyzmq" in metadata and "Requires-Dist: pyarrow" in metadata
+
+
+def _fresh_env(root: Path) -> Path:
+    """A new venv that borrows this one's third-party packages (pyzmq,
+    pyarrow, pandas) through a .pth file, so the install needs no index."""
+    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
+    site = Path(sysconfig.get_path("purelib", vars={"base": str(root), "platbase": str(root)}))
+    ours = Path(sysconfig.get_path("purelib"))
+    (site / "borrowed.pth").write_text(f"{ours}\n")
+    return root
+
+
+@pytest.mark.parametrize("installer", ["pip", "uv"])
+def test_installed_with_pip_or_uv_the_commands_and_the_api_work(wheel, tmp_path, installer):
+    env_dir = _fresh_env(tmp_path / "env")
+    python = env_dir / "bin" / "python"
+    if installer == "pip":
+        cmd = [str(python), "-m", "pip", "install", "--no-deps", "--no-index", str(wheel)]
+    else:
+        cmd = [str(BIN / "uv"), "pip", "install", "--python", str(python), "--no-deps", "--offline", str(wheel)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    for command in ("venturalitica", "vl"):
+        version = subprocess.run(
+            [str(env_dir / "bin" / command), "--version"], capture_output=True, text=True, check=True
+        )
+        assert version.stdout.startswith("venturalitica ")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("VENTURALITICA")}
+    run = subprocess.run(
+        [str(python), "-c", CHECK], cwd=project, capture_output=True, text=True, check=False, env=clean
+    )
+    assert run.returncode == 0, run.stderr
+    found, value = run.stdout.split()
+    assert Path(found) == env_dir / "bin" / "venturalitica"
+    assert float(value) == 0.5
