@@ -14,7 +14,8 @@ ENERGY = "application/vnd.venturalitica.energy+json"
 
 
 def _rich(cell, mime):
-    return [o["data"][mime] for o in cell.outputs if o.get("output_type") in ("display_data", "execute_result") and mime in o.get("data", {})]
+    shown = [o for o in cell.outputs if o.get("output_type") in ("display_data", "execute_result")]
+    return [o["data"][mime] for o in shown if mime in o.get("data", {})]
 
 
 def test_magics_and_marked_frames_in_a_notebook_through_the_proxy(kernel_env):
