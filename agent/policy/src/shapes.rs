@@ -304,6 +304,19 @@ fn ssp(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
 }
 
 fn assessment_plan(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
+    // Venturalitica's own templates (SDK 0.8) put the controls under
+    // `control-implementations`, as a component does; OSCAL's assessment
+    // plan selects them under `reviewed-controls`. Read whichever is there.
+    let implemented = doc.get("control-implementations");
+    if let Some(impls) = implemented {
+        for imp in impls.items("control-implementations")? {
+            let reqs = imp.require("implemented-requirements", "a control-implementation")?;
+            implemented_requirements(reqs, found)?;
+        }
+        if doc.get("reviewed-controls").is_none() {
+            return Ok(());
+        }
+    }
     let reviewed = doc.require("reviewed-controls", "assessment-plan")?;
     let selections = reviewed.require("control-selections", "reviewed-controls")?;
     for selection in selections.items("control-selections")? {

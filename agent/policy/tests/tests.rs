@@ -56,6 +56,22 @@ fn legacy_assessment_plan_with_colon_inputs_and_sdk_metric_names() {
 }
 
 #[test]
+fn sdk_templates_put_assessment_plan_controls_under_control_implementations() {
+    let p = load_policy(&fixture("sdk_assessment_plan.yaml")).unwrap();
+    assert_eq!(p.shape, PolicyShape::AssessmentPlan);
+    let ids: Vec<&str> = p.controls.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "C.2.1-nondiscrimination-disparate-impact",
+            "C.2.2-equalized-odds"
+        ]
+    );
+    assert_eq!(p.controls[1].metric, MetricKey::EqualizedOddsDiff);
+    assert_eq!(p.title.as_deref(), Some("Pre-release evaluation gate"));
+}
+
+#[test]
 fn catalog_walks_groups_and_nested_controls_and_lists_prose_controls() {
     let p = load_policy(&fixture("catalog.yaml")).unwrap();
     let ids: Vec<&str> = p.controls.iter().map(|c| c.id.as_str()).collect();
