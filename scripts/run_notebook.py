@@ -2,6 +2,9 @@
 what the kernel proxy recorded (`metadata.venturalitica` of its reply).
 
 Usage: python scripts/run_notebook.py NOTEBOOK KERNEL_NAME WORKDIR
+
+The executed notebook (outputs and the cells' metadata) is written back to
+NOTEBOOK.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ def main() -> None:
     NotebookClient(
         nb, kernel_name=kernel, resources={"metadata": {"path": workdir}}, on_cell_executed=on_cell_executed
     ).execute()
+    nbformat.write(nb, path)
     print(f"{'cell':>4}  {'status':6}  {'seconds':>8}  {'joules':>8}  {'gCO2e':>9}")
     for index, status, seconds, joules, co2 in rows:
         print(f"{index:>4}  {status:6}  {seconds:8.3f}  {joules or 0:8.3f}  {co2 or 0:9.6f}")

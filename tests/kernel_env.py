@@ -65,8 +65,8 @@ class KernelEnv:
             raise AssertionError(f"venturalitica {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
         return proc
 
-    def install(self, wrap: str = "python3", name: str | None = None) -> str:
-        args = ["kernel", "install", "--wrap", wrap, "--prefix", str(self.prefix)]
+    def install(self, wrap: str = "python3", name: str | None = None, *extra: str) -> str:
+        args = ["kernel", "install", "--wrap", wrap, "--prefix", str(self.prefix), *extra]
         if name:
             args += ["--name", name]
         self.vl(*args)

@@ -71,3 +71,20 @@ def test_magics_and_marked_frames_in_a_notebook_through_the_proxy(kernel_env):
     assert [e["payload"]["origin"] for e in enforce] == ["kernel"] * 3
     monitors = kernel_env.events("monitor")
     assert [m["payload"]["name"] for m in monitors] == ["training_run_v1"]
+
+
+def test_a_kernelspec_can_load_the_extension_by_default(kernel_env):
+    from kernel_env import run_cell
+
+    name = kernel_env.install("python3", "vl-with-ext", "--load-extension")
+    with kernel_env.kernel(name) as (_, kc):
+        reply, outputs = run_cell(kc, "%vl_marks")
+        assert reply["content"]["status"] == "ok", outputs
+        assert "No marked dataframes." in "".join(m["content"].get("text", "") for m in outputs)
+    fake_r = kernel_env.jupyter_path / "kernels" / "ir"
+    fake_r.mkdir(parents=True)
+    (fake_r / "kernel.json").write_text('{"argv": ["R", "{connection_file}"], "display_name": "R", "language": "R"}')
+    refused = kernel_env.vl(
+        "kernel", "install", "--wrap", "ir", "--prefix", str(kernel_env.prefix), "--load-extension", check=False
+    )
+    assert refused.returncode == 2 and "needs an IPython kernel" in refused.stderr

@@ -159,6 +159,11 @@ pub struct KernelInstallArgs {
     #[arg(long, value_name = "SPEC", default_value = "python3")]
     pub wrap: String,
 
+    /// Load the venturalitica IPython extension in every kernel started from
+    /// this spec (IPython kernels only; the package must be importable there).
+    #[arg(long)]
+    pub load_extension: bool,
+
     /// Install for the current user (the default).
     #[arg(long, conflicts_with_all = ["sys_prefix", "prefix"])]
     pub user: bool,

@@ -61,7 +61,13 @@ pub struct InstallOptions {
     pub target: InstallTarget,
     /// The agent binary the new spec runs.
     pub agent: PathBuf,
+    /// Load the IPython extension (`--ext=venturalitica`) in the wrapped
+    /// kernel, so `%vl_enforce` and friends work without `%load_ext`.
+    pub load_extension: bool,
 }
+
+/// What `load_extension` adds to an IPython kernel's command line.
+pub const EXTENSION_ARG: &str = "--ext=venturalitica";
 
 /// The kernel search path, most specific first.
 pub fn search_dirs() -> Vec<PathBuf> {
@@ -261,7 +267,20 @@ pub fn install(options: &InstallOptions) -> Result<PathBuf, KernelError> {
             }
         }
     }
-    let spec = wrap_spec(&wrapped, &options.agent, options.display_name.as_deref());
+    let mut spec = wrap_spec(&wrapped, &options.agent, options.display_name.as_deref());
+    if options.load_extension {
+        let language = wrapped.spec.get("language").and_then(Value::as_str);
+        if language != Some("python") {
+            return Err(KernelError::Kernelspec(format!(
+                "--load-extension needs an IPython kernel; {} is {}",
+                wrapped.name,
+                language.unwrap_or("of no stated language")
+            )));
+        }
+        if let Some(argv) = spec.get_mut("argv").and_then(Value::as_array_mut) {
+            argv.push(json!(EXTENSION_ARG));
+        }
+    }
     let path = dest.join("kernel.json");
     let text = serde_json::to_string_pretty(&spec).unwrap_or_default();
     std::fs::write(&path, text + "\n").map_err(io(&path))?;

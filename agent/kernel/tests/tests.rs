@@ -43,6 +43,7 @@ fn install_list_and_uninstall_in_a_private_jupyter_path() {
         wrap: "echo".into(),
         target: InstallTarget::Prefix(prefix.clone()),
         agent: "/opt/vl/bin/venturalitica".into(),
+        load_extension: false,
     })
     .unwrap();
     assert_eq!(dir, prefix.join("share/jupyter/kernels/venturalitica-echo"));
@@ -85,6 +86,7 @@ fn install_list_and_uninstall_in_a_private_jupyter_path() {
             wrap: wrap.into(),
             target: InstallTarget::Prefix(prefix.clone()),
             agent: "/x".into(),
+            load_extension: false,
         })
         .unwrap_err()
         .to_string()

@@ -45,6 +45,7 @@ fn install(args: KernelInstallArgs) -> anyhow::Result<Outcome> {
         wrap: args.wrap.clone(),
         target,
         agent,
+        load_extension: args.load_extension,
     })?;
     writeln!(
         std::io::stdout(),
