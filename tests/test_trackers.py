@@ -146,8 +146,8 @@ def test_the_mlflow_snippet_verbatim(tutorial):
     assert run.data.metrics["compliance_score"] == (1.0 if trace["passed"] else 0.0)
 
     # The same evaluation, and the monitor window, are in the evidence trail.
-    trace = (tutorial.root / ".venturalitica" / "trace.jsonl").read_text()
-    events = [json.loads(line)["event"] for line in trace.splitlines()]
+    lines = (tutorial.root / ".venturalitica" / "trace.jsonl").read_text().splitlines()
+    events = [json.loads(line)["event"] for line in lines]
     assert [e["kind"] for e in events] == ["enforce", "monitor"]
     assert events[0]["payload"]["results"]["data"]["fingerprint"] == trace["data"]["fingerprint"]
     assert events[1]["payload"]["name"] == "training_run_v1" and events[1]["payload"]["energy"]["total_j"] > 0

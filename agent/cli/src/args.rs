@@ -43,12 +43,42 @@ pub enum Command {
     /// Push the evidence trail to an experiment tracker.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Serve the dashboard: Evidence Graph, Policy Status, Energy and a
+    /// printable report, live from the evidence store.
+    ///
+    /// Binds 127.0.0.1 by default; on any other address every request needs
+    /// the token printed at start.
+    Ui(UiArgs),
     /// Serve the agent endpoint for the Python package outside a proxied
     /// kernel (a script, a plain kernel); the package starts it itself.
     ///
     /// Prints {"endpoint", "key", "pid"} as one JSON line, then serves until
     /// standard input closes.
     Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// Address to listen on; anything but loopback requires a token.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, value_name = "PORT", default_value_t = 8501)]
+    pub port: u16,
+
+    /// Project root holding .venturalitica/ [default: as for enforce]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Require this token on every request [default: none on loopback,
+    /// a random one otherwise; also read from VENTURALITICA_UI_TOKEN]
+    #[arg(long, value_name = "TOKEN", env = "VENTURALITICA_UI_TOKEN")]
+    pub token: Option<String>,
+
+    /// Open the dashboard in the default browser.
+    #[arg(long)]
+    pub open: bool,
 }
 
 #[derive(Debug, Args)]

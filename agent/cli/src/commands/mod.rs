@@ -6,6 +6,7 @@ pub mod export;
 pub mod kernel;
 pub mod monitor;
 pub mod scan;
+pub mod ui;
 pub mod verify;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,139 @@
+//! `venturalitica ui`: the local dashboard over the evidence store.
+//!
+//! # Layout
+//!
+//! - `trail`: the trail, read incrementally and chain-checked as it grows.
+//! - `model`: evaluations, control status with history, energy views.
+//! - `pages`, `html`: the pages (every user string escaped).
+//! - `graph`: the Evidence Graph (layout-rs); `charts`: plotters SVG.
+//! - `server`: axum routes, the token, security headers.
+//!
+//! The server binds 127.0.0.1 unless told otherwise; on any other address
+//! every request needs the token it prints. Only files under
+//! `.venturalitica/charts/` are ever read from disk besides the trail.
+
+mod charts;
+mod graph;
+mod html;
+mod model;
+mod pages;
+mod server;
+mod trail;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use thiserror::Error;
+use venturalitica_evidence::Store;
+
+pub use server::url;
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct UiOptions {
+    /// The project root (holding `.venturalitica/`).
+    pub root: PathBuf,
+    pub host: IpAddr,
+    /// 0 picks a free port.
+    pub port: u16,
+    /// Required on every request; generated when the host is not loopback.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Error)]
+pub enum UiError {
+    #[error("no evidence store at {0}: run `venturalitica enforce`, a proxied notebook or `vl.enforce` there first, or pass --root")]
+    NoStore(PathBuf),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A bound server, ready to run.
+#[derive(Debug)]
+pub struct Ui {
+    listener: tokio::net::TcpListener,
+    state: Arc<server::AppState>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Ui {
+    /// Opens the store and binds the address; the trail is read now, so the
+    /// first page is served from memory.
+    pub fn bind(options: UiOptions) -> Result<Ui, UiError> {
+        let store =
+            Store::existing(&options.root).ok_or_else(|| UiError::NoStore(options.root.clone()))?;
+        let token = match options.token {
+            Some(t) => Some(t),
+            None if options.host.is_loopback() => None,
+            None => Some(format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            )),
+        };
+        let exports = std::fs::read_to_string(store.dir().join("exports").join("mlflow.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(serde_json::Value::Null);
+        let project = options
+            .root
+            .canonicalize()
+            .unwrap_or_else(|_| options.root.clone())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "project".to_string());
+        let context = pages::Context {
+            project,
+            exports,
+            charts_dir: store.dir().join("charts"),
+        };
+        let trail = trail::Trail::new(store);
+        trail.verified();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(UiError::Serve)?;
+        let addr = SocketAddr::new(options.host, options.port);
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(addr))
+            .map_err(|source| UiError::Bind { addr, source })?;
+        Ok(Ui {
+            listener,
+            state: Arc::new(server::AppState {
+                trail,
+                context,
+                token,
+            }),
+            runtime,
+        })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.state.token.as_deref()
+    }
+
+    /// Serves until the process is interrupted.
+    pub fn serve(self) -> Result<(), UiError> {
+        let app = server::router(self.state);
+        let listener = self.listener;
+        self.runtime.block_on(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+                .map_err(UiError::Serve)
+        })
+    }
+}

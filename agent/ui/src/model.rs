@@ -1,0 +1,288 @@
+//! What the pages show, derived from the trail's events: evaluations and
+//! their controls, the latest status of each control with its history, and
+//! energy per cell, per window and per notebook session.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::trail::{Entry, Snapshot};
+
+/// An `enforce` event.
+#[derive(Debug, Clone, Copy)]
+pub struct Evaluation<'a> {
+    pub entry: &'a Entry,
+    pub results: &'a Value,
+}
+
+impl<'a> Evaluation<'a> {
+    pub fn seq(&self) -> u64 {
+        self.entry.seq
+    }
+
+    pub fn policy_title(&self) -> &'a str {
+        let p = &self.results["policy"];
+        p["title"]
+            .as_str()
+            .or_else(|| p["path"].as_str())
+            .unwrap_or("policy")
+    }
+
+    pub fn policy_sha(&self) -> &'a str {
+        self.results["policy"]["sha256"].as_str().unwrap_or("")
+    }
+
+    pub fn policy_version(&self) -> Option<&'a str> {
+        self.results["policy"]["version"].as_str()
+    }
+
+    /// Identifies a policy across its versions: its uuid, else its path.
+    pub fn policy_key(&self) -> &'a str {
+        let p = &self.results["policy"];
+        p["uuid"]
+            .as_str()
+            .or_else(|| p["path"].as_str())
+            .unwrap_or("")
+    }
+
+    pub fn fingerprint(&self) -> Option<&'a str> {
+        self.results["data"]["fingerprint"].as_str()
+    }
+
+    pub fn source(&self) -> &'a str {
+        self.results["data"]["source"].as_str().unwrap_or("")
+    }
+
+    pub fn passed(&self) -> bool {
+        self.results["passed"].as_bool().unwrap_or(false)
+    }
+
+    pub fn origin(&self) -> &'a str {
+        self.entry.payload["origin"].as_str().unwrap_or("")
+    }
+
+    pub fn controls(&self) -> impl Iterator<Item = &'a Value> {
+        self.results["controls"].as_array().into_iter().flatten()
+    }
+}
+
+pub fn evaluations(s: &Snapshot) -> Vec<Evaluation<'_>> {
+    s.entries
+        .iter()
+        .filter(|e| e.kind == "enforce")
+        .map(|entry| Evaluation {
+            entry,
+            results: &entry.payload["results"],
+        })
+        .collect()
+}
+
+/// One point of a control's history.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub value: Option<f64>,
+    pub status: String,
+}
+
+/// A control's latest result, with everything before it.
+#[derive(Debug, Clone)]
+pub struct ControlStatus<'a> {
+    pub latest: Evaluation<'a>,
+    pub control: &'a Value,
+    pub history: Vec<Point>,
+    /// Policy versions (sha256) this control was evaluated under, oldest first.
+    pub versions: Vec<&'a str>,
+}
+
+impl ControlStatus<'_> {
+    pub fn id(&self) -> &str {
+        self.control["id"].as_str().unwrap_or("?")
+    }
+
+    pub fn status(&self) -> &str {
+        self.control["status"].as_str().unwrap_or("error")
+    }
+}
+
+/// The latest result of every control, keyed by policy and control id, in
+/// the order they were first seen.
+pub fn control_status<'a>(evals: &[Evaluation<'a>]) -> Vec<ControlStatus<'a>> {
+    let mut order: Vec<(String, String)> = Vec::new();
+    let mut by_key: BTreeMap<(String, String), ControlStatus<'a>> = BTreeMap::new();
+    for eval in evals {
+        for control in eval.controls() {
+            let id = control["id"].as_str().unwrap_or("?").to_string();
+            let key = (eval.policy_key().to_string(), id);
+            let point = Point {
+                value: control["actual_value"].as_f64(),
+                status: control["status"].as_str().unwrap_or("error").to_string(),
+            };
+            match by_key.get_mut(&key) {
+                Some(row) => {
+                    row.latest = *eval;
+                    row.control = control;
+                    row.history.push(point);
+                    if !row.versions.contains(&eval.policy_sha()) {
+                        row.versions.push(eval.policy_sha());
+                    }
+                }
+                None => {
+                    order.push(key.clone());
+                    by_key.insert(
+                        key,
+                        ControlStatus {
+                            latest: *eval,
+                            control,
+                            history: vec![point],
+                            versions: vec![eval.policy_sha()],
+                        },
+                    );
+                }
+            }
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|k| by_key.remove(&k))
+        .collect()
+}
+
+/// Energy of one cell or window, by component.
+#[derive(Debug, Clone, Default)]
+pub struct Energy {
+    pub wall_s: f64,
+    pub cpu_j: f64,
+    pub ram_j: f64,
+    pub gpu_j: f64,
+    pub total_j: f64,
+    pub co2e_g: f64,
+    pub peak_rss_bytes: u64,
+    pub cpu_method: String,
+}
+
+impl Energy {
+    pub fn from_report(r: &Value) -> Option<Energy> {
+        Some(Energy {
+            wall_s: r["wall_s"].as_f64()?,
+            cpu_j: r["cpu"]["joules"].as_f64().unwrap_or(0.0),
+            ram_j: r["ram"]["joules"].as_f64().unwrap_or(0.0),
+            gpu_j: r["gpu"]["joules"].as_f64().unwrap_or(0.0),
+            total_j: r["total_j"].as_f64()?,
+            co2e_g: r["co2e_g"].as_f64().unwrap_or(0.0),
+            peak_rss_bytes: r["peak_rss_bytes"].as_u64().unwrap_or(0),
+            cpu_method: r["cpu"]["method"].as_str().unwrap_or("").to_string(),
+        })
+    }
+}
+
+/// A metered cell.
+#[derive(Debug, Clone)]
+pub struct Cell<'a> {
+    pub entry: &'a Entry,
+    pub execution_count: Option<u64>,
+    pub duration_s: f64,
+    pub energy: Option<Energy>,
+}
+
+/// A `monitor` window.
+#[derive(Debug, Clone)]
+pub struct Window<'a> {
+    pub entry: &'a Entry,
+    pub name: &'a str,
+    pub energy: Energy,
+}
+
+/// All cells of one kernel (one proxy process).
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    pub pid: u64,
+    pub notebook: Option<String>,
+    pub first_ts: String,
+    pub cells: usize,
+    pub duration_s: f64,
+    pub energy: Energy,
+}
+
+#[derive(Debug, Default)]
+pub struct EnergyView<'a> {
+    pub cells: Vec<Cell<'a>>,
+    pub windows: Vec<Window<'a>>,
+    pub sessions: Vec<Session>,
+}
+
+impl EnergyView<'_> {
+    pub fn total(&self) -> Energy {
+        let mut t = Energy::default();
+        let cells = self.cells.iter().filter_map(|c| c.energy.as_ref());
+        for e in cells.chain(self.windows.iter().map(|w| &w.energy)) {
+            t.cpu_j += e.cpu_j;
+            t.ram_j += e.ram_j;
+            t.gpu_j += e.gpu_j;
+            t.total_j += e.total_j;
+            t.co2e_g += e.co2e_g;
+            t.wall_s += e.wall_s;
+            t.peak_rss_bytes = t.peak_rss_bytes.max(e.peak_rss_bytes);
+        }
+        t
+    }
+}
+
+pub fn energy(s: &Snapshot) -> EnergyView<'_> {
+    let mut view = EnergyView::default();
+    let mut sessions: BTreeMap<u64, Session> = BTreeMap::new();
+    for entry in &s.entries {
+        match entry.kind.as_str() {
+            "cell" => {
+                let p = &entry.payload;
+                let energy = Energy::from_report(&p["energy"]);
+                let cell = Cell {
+                    entry,
+                    execution_count: p["execution_count"].as_u64(),
+                    duration_s: p["duration_s"].as_f64().unwrap_or(0.0),
+                    energy,
+                };
+                let pid = entry.pid.unwrap_or(0);
+                let session = sessions.entry(pid).or_insert_with(|| Session {
+                    pid,
+                    notebook: p["notebook"].as_str().map(str::to_string),
+                    first_ts: entry.ts.clone(),
+                    ..Session::default()
+                });
+                session.cells += 1;
+                session.duration_s += cell.duration_s;
+                if let Some(e) = &cell.energy {
+                    session.energy.cpu_j += e.cpu_j;
+                    session.energy.ram_j += e.ram_j;
+                    session.energy.gpu_j += e.gpu_j;
+                    session.energy.total_j += e.total_j;
+                    session.energy.co2e_g += e.co2e_g;
+                    session.energy.peak_rss_bytes =
+                        session.energy.peak_rss_bytes.max(e.peak_rss_bytes);
+                }
+                view.cells.push(cell);
+            }
+            "monitor" => {
+                if let Some(energy) = Energy::from_report(&entry.payload["energy"]) {
+                    view.windows.push(Window {
+                        entry,
+                        name: entry.payload["name"].as_str().unwrap_or("?"),
+                        energy,
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    view.sessions = sessions.into_values().collect();
+    view
+}
+
+/// Events of a kind, newest first, at most `limit`.
+pub fn latest<'a>(s: &'a Snapshot, kind: &str, limit: usize) -> Vec<&'a Entry> {
+    s.entries
+        .iter()
+        .rev()
+        .filter(|e| e.kind == kind)
+        .take(limit)
+        .collect()
+}

@@ -1,0 +1,491 @@
+//! The pages, each a function of the trail snapshot.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use crate::html::{esc, num, page, pill, short_hash};
+use crate::model::{self, control_status, evaluations, ControlStatus, Energy, EnergyView};
+use crate::trail::Snapshot;
+use crate::{charts, graph};
+
+/// What the pages need besides the trail.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The project's directory name, for titles.
+    pub project: String,
+    /// `.venturalitica/exports/mlflow.json`, or null.
+    pub exports: Value,
+    /// `.venturalitica/charts/`.
+    pub charts_dir: std::path::PathBuf,
+}
+
+fn verification(s: &Snapshot) -> String {
+    match (&s.verified, s.chain_ok) {
+        (Some(r), _) if r.ok() => format!(
+            "{} intact: {} events, {} policy copies checked",
+            pill("pass"),
+            r.events,
+            r.policies_checked
+        ),
+        (Some(r), _) => {
+            let first = r
+                .findings
+                .first()
+                .map(|f| f.message.clone())
+                .unwrap_or_default();
+            format!(
+                "{} altered: {} problem(s); first: {}",
+                pill("fail"),
+                r.findings.len(),
+                esc(&first)
+            )
+        }
+        (None, true) => format!("{} chain intact ({} events)", pill("pass"), s.entries.len()),
+        (None, false) => format!(
+            "{} {}",
+            pill("fail"),
+            esc(s.chain_problem.as_deref().unwrap_or("the chain is broken"))
+        ),
+    }
+}
+
+fn card(title: &str, big: &str, note: &str) -> String {
+    format!(
+        "<div class=\"card\"><div class=\"muted\">{}</div><div class=\"big\">{big}</div><div class=\"muted\">{note}</div></div>",
+        esc(title)
+    )
+}
+
+pub fn overview(s: &Snapshot, ctx: &Context) -> String {
+    let evals = evaluations(s);
+    let controls = control_status(&evals);
+    let failing = controls
+        .iter()
+        .filter(|c| c.status() != "pass")
+        .count();
+    let energy = model::energy(s);
+    let total = energy.total();
+    let mut body = format!(
+        "<h1>{}</h1><p>{}</p><div class=\"cards\">",
+        esc(&ctx.project),
+        verification(s)
+    );
+    body += &card("events", &s.entries.len().to_string(), "in trace.jsonl");
+    body += &card(
+        "controls",
+        &controls.len().to_string(),
+        &format!("{failing} not passing"),
+    );
+    body += &card("evaluations", &evals.len().to_string(), "enforce runs");
+    body += &card(
+        "energy",
+        &format!("{} J", num(Some(total.total_j))),
+        &format!(
+            "{} gCO2e · {} cells · {} windows",
+            num(Some(total.co2e_g)),
+            energy.cells.len(),
+            energy.windows.len()
+        ),
+    );
+    body += "</div><h2>Latest results</h2>";
+    body += &control_table(&controls, false);
+    body += "<h2>Latest events</h2><table><tr><th>#</th><th>kind</th><th>time</th><th>what</th></tr>";
+    for e in s.entries.iter().rev().take(15) {
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"/event/{0}\">{0}</a></td><td>{1}</td><td class=\"mono\">{2}</td><td>{3}</td></tr>",
+            e.seq,
+            esc(&e.kind),
+            esc(&e.ts),
+            esc(&describe(&e.kind, &e.payload))
+        );
+    }
+    body += "</table>";
+    page("/", "Overview", s.head(), true, &body)
+}
+
+/// One line about an event.
+fn describe(kind: &str, p: &Value) -> String {
+    match kind {
+        "enforce" => {
+            let r = &p["results"];
+            format!(
+                "{}: {}/{} passed on {}",
+                r["policy"]["title"]
+                    .as_str()
+                    .or_else(|| r["policy"]["path"].as_str())
+                    .unwrap_or("policy"),
+                r["summary"]["passed"],
+                r["summary"]["total"],
+                r["data"]["source"].as_str().unwrap_or("data")
+            )
+        }
+        "cell" => format!(
+            "cell [{}] {} in {:.3} s{}",
+            p["execution_count"],
+            p["status"].as_str().unwrap_or(""),
+            p["duration_s"].as_f64().unwrap_or(0.0),
+            p["energy"]["total_j"]
+                .as_f64()
+                .map(|j| format!(", {j:.2} J"))
+                .unwrap_or_default()
+        ),
+        "monitor" => format!(
+            "{}: {:.2} J",
+            p["name"].as_str().unwrap_or("monitor"),
+            p["energy"]["total_j"].as_f64().unwrap_or(0.0)
+        ),
+        "scan" => format!(
+            "scan: {}",
+            if p["passed"].as_bool() == Some(true) {
+                "passed"
+            } else {
+                "failed"
+            }
+        ),
+        _ => String::new(),
+    }
+}
+
+fn control_table(controls: &[ControlStatus<'_>], history: bool) -> String {
+    if controls.is_empty() {
+        return "<p class=\"muted\">No evaluations yet: run <code>venturalitica enforce</code>, <code>vl.enforce</code> or <code>%vl_enforce</code>.</p>".to_string();
+    }
+    let mut out = String::from(
+        "<table><tr><th>status</th><th>control</th><th>policy</th><th>metric</th><th>value</th><th>rule</th><th>95% CI</th><th>risk treatment</th><th>data</th>",
+    );
+    if history {
+        out += "<th>history</th>";
+    }
+    out += "</tr>";
+    for c in controls {
+        let ctl = c.control;
+        let ci = match (ctl["ci"]["lower"].as_f64(), ctl["ci"]["upper"].as_f64()) {
+            (Some(l), Some(u)) => format!("[{}, {}]", num(Some(l)), num(Some(u))),
+            _ => "—".to_string(),
+        };
+        let mut risk = String::new();
+        if let Some(map) = ctl["risk"].as_object() {
+            for (k, v) in map {
+                let _ = write!(
+                    risk,
+                    "<div><span class=\"muted\">{}</span> {}</div>",
+                    esc(k),
+                    esc(v.as_str().unwrap_or(""))
+                );
+            }
+        }
+        let reason = if c.status() == "pass" {
+            String::new()
+        } else {
+            format!(
+                "<div class=\"muted\">{}</div>",
+                esc(ctl["reason"].as_str().unwrap_or(""))
+            )
+        };
+        let version = c
+            .latest
+            .policy_version()
+            .map(|v| format!(" v{}", esc(v)))
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "<tr id=\"control-{id}\"><td>{status}</td><td><code>{id}</code>{reason}</td>\
+             <td id=\"{sha}\">{title}{version}<br>{sha_short}{versions}</td><td>{metric}</td>\
+             <td class=\"num\">{value}</td><td>{op} {threshold}</td><td>{ci}</td><td>{risk}</td>\
+             <td>{fp}<div class=\"muted\">{source}</div><a href=\"/event/{seq}\">#{seq}</a> {ts}</td>",
+            id = esc(c.id()),
+            status = pill(c.status()),
+            reason = reason,
+            sha = esc(c.latest.policy_sha()),
+            title = esc(c.latest.policy_title()),
+            version = version,
+            sha_short = short_hash(c.latest.policy_sha()),
+            versions = if c.versions.len() > 1 {
+                format!(" <span class=\"muted\">({} versions)</span>", c.versions.len())
+            } else {
+                String::new()
+            },
+            metric = esc(ctl["metric_key"].as_str().unwrap_or("")),
+            value = num(ctl["actual_value"].as_f64()),
+            op = esc(ctl["operator"].as_str().unwrap_or("")),
+            threshold = num(ctl["threshold"].as_f64()),
+            ci = ci,
+            risk = risk,
+            fp = c
+                .latest
+                .fingerprint()
+                .map(short_hash)
+                .unwrap_or_else(|| "—".into()),
+            source = esc(c.latest.source()),
+            seq = c.latest.seq(),
+            ts = esc(&c.latest.entry.ts),
+        );
+        if history {
+            let threshold = ctl["threshold"].as_f64().unwrap_or(0.0);
+            let spark = charts::history(&c.history, threshold).unwrap_or_default();
+            let _ = write!(
+                out,
+                "<td>{spark}<div class=\"muted\">{} evaluation(s)</div></td>",
+                c.history.len()
+            );
+        }
+        out += "</tr>";
+    }
+    out += "</table>";
+    out
+}
+
+pub fn policies(s: &Snapshot) -> String {
+    let evals = evaluations(s);
+    let controls = control_status(&evals);
+    let mut body = String::from(
+        "<h1>Policy Status</h1><p class=\"muted\">The latest result of every control, the policy version and data fingerprint it used, its risk-treatment fields and its history (dashed: the threshold).</p>",
+    );
+    body += &control_table(&controls, true);
+    body += "<h2>Policy versions</h2><table><tr><th>policy</th><th>version</th><th>sha256</th><th>first used</th><th>evaluations</th></tr>";
+    let mut seen: Vec<(&str, u64, usize, &str, Option<&str>)> = Vec::new();
+    for e in &evals {
+        match seen.iter_mut().find(|v| v.0 == e.policy_sha()) {
+            Some(v) => v.2 += 1,
+            None => seen.push((e.policy_sha(), e.seq(), 1, e.policy_title(), e.policy_version())),
+        }
+    }
+    for (sha, first, count, title, version) in seen {
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><a href=\"/event/{first}\">#{first}</a></td><td class=\"num\">{count}</td></tr>",
+            esc(title),
+            esc(version.unwrap_or("—")),
+            short_hash(sha)
+        );
+    }
+    body += "</table>";
+    page("/policies", "Policy Status", s.head(), true, &body)
+}
+
+pub fn graph_page(s: &Snapshot, ctx: &Context) -> String {
+    let mut body = String::from(
+        "<h1>Evidence Graph</h1><p class=\"muted\">Policy versions → evaluations → control results, with the data (fingerprint) and the notebook session, scans, monitor windows and MLflow runs around them. Click a node for its details.</p>",
+    );
+    match graph::render(s, &ctx.exports) {
+        Some(svg) => {
+            let _ = write!(body, "<div class=\"graph\">{svg}</div>");
+            let shown = evaluations(s).len().min(graph::MAX_EVALUATIONS);
+            let _ = write!(
+                body,
+                "<p class=\"muted\">The latest {shown} evaluation(s); all of them are on <a href=\"/policies\">Policy Status</a>.</p>"
+            );
+        }
+        None => body += "<p class=\"muted\">No evaluations recorded yet.</p>",
+    }
+    page("/graph", "Evidence Graph", s.head(), true, &body)
+}
+
+fn energy_row(e: &Energy) -> String {
+    format!(
+        "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
+        num(Some(e.total_j)),
+        num(Some(e.cpu_j)),
+        num(Some(e.ram_j)),
+        num(Some(e.gpu_j)),
+        num(Some(e.co2e_g)),
+        num(Some(e.peak_rss_bytes as f64 / 1_048_576.0)),
+    )
+}
+
+const ENERGY_HEAD: &str = "<th>joules</th><th>CPU J</th><th>RAM J</th><th>GPU J</th><th>gCO2e</th><th>peak MiB</th>";
+
+pub fn energy(s: &Snapshot) -> String {
+    let view: EnergyView<'_> = model::energy(s);
+    let total = view.total();
+    let mut body = format!(
+        "<h1>Energy</h1><div class=\"cards\">{}{}{}</div>",
+        card("total", &format!("{} J", num(Some(total.total_j))), &format!("{} kWh", num(Some(total.total_j / 3.6e6)))),
+        card("carbon", &format!("{} g", num(Some(total.co2e_g))), "CO2e"),
+        card(
+            "by component",
+            &format!("{} J CPU", num(Some(total.cpu_j))),
+            &format!("{} J RAM · {} J GPU", num(Some(total.ram_j)), num(Some(total.gpu_j)))
+        ),
+    );
+    let metered: Vec<&Energy> = view.cells.iter().filter_map(|c| c.energy.as_ref()).collect();
+    if let Some(svg) = charts::energy_bars(&metered, "Energy per cell") {
+        body += &svg;
+    }
+    body += "<h2>Notebook sessions</h2><table><tr><th>session</th><th>started</th><th>cells</th><th>seconds</th>";
+    body += ENERGY_HEAD;
+    body += "</tr>";
+    for session in &view.sessions {
+        let _ = write!(
+            body,
+            "<tr id=\"session-{pid}\"><td>{name}<div class=\"muted\">pid {pid}</div></td><td class=\"mono\">{ts}</td><td class=\"num\">{cells}</td><td class=\"num\">{secs}</td>{row}</tr>",
+            pid = session.pid,
+            name = esc(session.notebook.as_deref().unwrap_or("notebook session")),
+            ts = esc(&session.first_ts),
+            cells = session.cells,
+            secs = num(Some(session.duration_s)),
+            row = energy_row(&session.energy),
+        );
+    }
+    body += "</table><h2>Monitor windows</h2>";
+    if view.windows.is_empty() {
+        body += "<p class=\"muted\">None: use <code>vl.monitor(name)</code>, <code>%%vl_monitor</code> or <code>venturalitica monitor</code>.</p>";
+    } else {
+        body += "<table><tr><th>#</th><th>name</th><th>time</th><th>seconds</th>";
+        body += ENERGY_HEAD;
+        body += "<th>CPU method</th></tr>";
+        for w in view.windows.iter().rev() {
+            let _ = write!(
+                body,
+                "<tr><td><a href=\"/event/{seq}\">{seq}</a></td><td>{name}</td><td class=\"mono\">{ts}</td><td class=\"num\">{secs}</td>{row}<td>{method}</td></tr>",
+                seq = w.entry.seq,
+                name = esc(w.name),
+                ts = esc(&w.entry.ts),
+                secs = num(Some(w.energy.wall_s)),
+                row = energy_row(&w.energy),
+                method = esc(&w.energy.cpu_method),
+            );
+        }
+        body += "</table>";
+    }
+    body += "<h2>Latest cells</h2><table><tr><th>#</th><th>cell</th><th>time</th><th>seconds</th>";
+    body += ENERGY_HEAD;
+    body += "</tr>";
+    for c in view.cells.iter().rev().take(50) {
+        let row = c
+            .energy
+            .as_ref()
+            .map(energy_row)
+            .unwrap_or_else(|| "<td colspan=\"6\" class=\"muted\">not metered</td>".into());
+        let _ = write!(
+            body,
+            "<tr><td><a href=\"/event/{seq}\">{seq}</a></td><td>[{count}]</td><td class=\"mono\">{ts}</td><td class=\"num\">{secs}</td>{row}</tr>",
+            seq = c.entry.seq,
+            count = c.execution_count.map(|n| n.to_string()).unwrap_or_default(),
+            ts = esc(&c.entry.ts),
+            secs = num(Some(c.duration_s)),
+        );
+    }
+    body += "</table>";
+    page("/energy", "Energy", s.head(), true, &body)
+}
+
+pub fn report(s: &Snapshot, ctx: &Context, generated_at: &str) -> String {
+    let evals = evaluations(s);
+    let controls = control_status(&evals);
+    let view = model::energy(s);
+    let total = view.total();
+    let passing = controls.iter().filter(|c| c.status() == "pass").count();
+    let mut body = format!(
+        "<h1>Compliance report: {}</h1><p class=\"muted\">Generated {} by venturalitica {} from <code>.venturalitica/</code> ({} events). <a class=\"noprint\" href=\"javascript:print()\">Print</a></p>",
+        esc(&ctx.project),
+        esc(generated_at),
+        env!("CARGO_PKG_VERSION"),
+        s.entries.len()
+    );
+    let _ = write!(
+        body,
+        "<h2>1. Evidence integrity</h2><p>{}</p><p class=\"muted\">Each event carries the SHA-256 of the one before it; policies are kept under their hash. Head: {}</p>",
+        verification(s),
+        s.entries.last().map(|e| short_hash(&e.hash)).unwrap_or_default()
+    );
+    let _ = write!(
+        body,
+        "<h2>2. Summary</h2><p>{passing} of {} controls pass in their latest evaluation; {} evaluation(s) recorded.</p>",
+        controls.len(),
+        evals.len()
+    );
+    body += "<h2>3. Policies</h2><table><tr><th>policy</th><th>version</th><th>sha256</th></tr>";
+    let mut seen = Vec::new();
+    for e in &evals {
+        if !seen.contains(&e.policy_sha()) {
+            seen.push(e.policy_sha());
+            let _ = write!(
+                body,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(e.policy_title()),
+                esc(e.policy_version().unwrap_or("—")),
+                short_hash(e.policy_sha())
+            );
+        }
+    }
+    body += "</table><h2>4. Results (latest per control, 95% bootstrap CI)</h2>";
+    body += &control_table(&controls, false);
+    body += "<h2>5. Energy and carbon</h2><table><tr><th>scope</th>";
+    body += ENERGY_HEAD;
+    body += "</tr>";
+    let _ = write!(body, "<tr><td>all</td>{}</tr>", energy_row(&total));
+    for session in &view.sessions {
+        let _ = write!(
+            body,
+            "<tr><td>{} (pid {}, {} cells)</td>{}</tr>",
+            esc(session.notebook.as_deref().unwrap_or("notebook session")),
+            session.pid,
+            session.cells,
+            energy_row(&session.energy)
+        );
+    }
+    for w in &view.windows {
+        let _ = write!(body, "<tr><td>monitor {}</td>{}</tr>", esc(w.name), energy_row(&w.energy));
+    }
+    body += "</table><h2>6. Sign-off</h2><table><tr><th>role</th><th>name</th><th>date</th><th>signature</th></tr><tr><td>Model owner</td><td></td><td></td><td></td></tr><tr><td>Compliance / risk</td><td></td><td></td><td></td></tr></table>";
+    page("/report", "Report", s.head(), false, &body)
+}
+
+pub fn event(s: &Snapshot, ctx: &Context, seq: u64) -> Option<String> {
+    let e = s.get(seq)?;
+    let mut body = format!(
+        "<h1>Event #{} · {}</h1><table><tr><th>time</th><td class=\"mono\">{}</td></tr><tr><th>hash</th><td class=\"mono\">{}</td></tr><tr><th>process</th><td>{}</td></tr></table>",
+        e.seq,
+        esc(&e.kind),
+        esc(&e.ts),
+        esc(&e.hash),
+        e.pid.map(|p| p.to_string()).unwrap_or_default()
+    );
+    if e.kind == "enforce" {
+        let results = &e.payload["results"];
+        if ctx.charts_dir.join(format!("{}.svg", e.seq)).is_file() {
+            let _ = write!(
+                body,
+                "<h2>Chart</h2><img alt=\"evidence chart\" src=\"/charts/{}.svg\">",
+                e.seq
+            );
+        }
+        body += "<h2>Controls</h2><table><tr><th>status</th><th>control</th><th>value</th><th>rule</th><th>groups (n, rates)</th><th>mapping</th></tr>";
+        for c in results["controls"].as_array().into_iter().flatten() {
+            let mut groups = String::new();
+            for g in c["groups"].as_array().into_iter().flatten() {
+                let rates: Vec<String> = g["rates"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| format!("{} {}", k.replace('_', " "), num(v.as_f64())))
+                    .collect();
+                let _ = write!(
+                    groups,
+                    "<div><code>{}</code> n={} · {}</div>",
+                    esc(g["group"].as_str().unwrap_or("")),
+                    g["n"],
+                    esc(&rates.join(", "))
+                );
+            }
+            let _ = write!(
+                body,
+                "<tr id=\"control-{id}\"><td>{}</td><td><code>{id}</code><div class=\"muted\">{}</div></td><td class=\"num\">{}</td><td>{} {}</td><td>{groups}</td><td class=\"mono\">{}</td></tr>",
+                pill(c["status"].as_str().unwrap_or("error")),
+                esc(c["reason"].as_str().unwrap_or("")),
+                num(c["actual_value"].as_f64()),
+                esc(c["operator"].as_str().unwrap_or("")),
+                num(c["threshold"].as_f64()),
+                esc(&c["inputs"].to_string()),
+                id = esc(c["id"].as_str().unwrap_or("?")),
+            );
+        }
+        body += "</table>";
+    }
+    let pretty = serde_json::to_string_pretty(&e.payload).unwrap_or_default();
+    let _ = write!(body, "<h2>Payload</h2><pre>{}</pre>", esc(&pretty));
+    Some(page("", &format!("Event {seq}"), s.head(), false, &body))
+}
