@@ -72,11 +72,7 @@ pub fn energy_bars(energies: &[&Energy], title: &str) -> Option<String> {
             .y_desc("cumulative gCO2e")
             .draw()
             .ok()?;
-        for (name, colour, part) in [
-            ("CPU", CPU, 0usize),
-            ("RAM", RAM, 1),
-            ("GPU", GPU, 2),
-        ] {
+        for (name, colour, part) in [("CPU", CPU, 0usize), ("RAM", RAM, 1), ("GPU", GPU, 2)] {
             let bars = buckets.iter().enumerate().filter_map(|(i, b)| {
                 let parts = [b.cpu_j, b.ram_j, b.gpu_j];
                 let base: f64 = parts[..part].iter().sum();
@@ -91,7 +87,9 @@ pub fn energy_bars(energies: &[&Energy], title: &str) -> Option<String> {
                 .draw_series(bars)
                 .ok()?
                 .label(name)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled())
+                });
         }
         let mut running = 0.0;
         let cumulative: Vec<(f64, f64)> = buckets

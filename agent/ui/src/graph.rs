@@ -107,13 +107,8 @@ impl Builder {
             kind.class(),
             crate::html::esc(href)
         );
-        let element = Element::create_with_properties(
-            shape,
-            look,
-            Orientation::LeftToRight,
-            size,
-            props,
-        );
+        let element =
+            Element::create_with_properties(shape, look, Orientation::LeftToRight, size, props);
         let handle = self.graph.add_node(element);
         self.nodes.insert(key.to_string(), handle);
         handle
@@ -144,7 +139,10 @@ pub fn render(s: &Snapshot, exports: &Value) -> Option<String> {
     for eval in shown {
         let seq = eval.seq();
         let sha = eval.policy_sha();
-        let version = eval.policy_version().map(|v| format!(" v{v}")).unwrap_or_default();
+        let version = eval
+            .policy_version()
+            .map(|v| format!(" v{v}"))
+            .unwrap_or_default();
         let policy = b.node(
             &format!("policy:{sha}"),
             &format!(

@@ -108,14 +108,21 @@ pub fn pill(status: &str) -> String {
         "fail" => "fail",
         _ => "error",
     };
-    format!("<span class=\"pill {class}\">{}</span>", esc(&status.to_uppercase()))
+    format!(
+        "<span class=\"pill {class}\">{}</span>",
+        esc(&status.to_uppercase())
+    )
 }
 
 /// A number for a table: 4 significant digits, or a dash.
 pub fn num(v: Option<f64>) -> String {
     match v {
         Some(v) if v.is_finite() => {
-            let digits = if v == 0.0 { 0 } else { (v.abs().log10().floor() as i32).max(-20) };
+            let digits = if v == 0.0 {
+                0
+            } else {
+                (v.abs().log10().floor() as i32).max(-20)
+            };
             let decimals = (3 - digits).clamp(0, 8) as usize;
             format!("{v:.decimals$}")
         }

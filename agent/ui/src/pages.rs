@@ -60,10 +60,7 @@ fn card(title: &str, big: &str, note: &str) -> String {
 pub fn overview(s: &Snapshot, ctx: &Context) -> String {
     let evals = evaluations(s);
     let controls = control_status(&evals);
-    let failing = controls
-        .iter()
-        .filter(|c| c.status() != "pass")
-        .count();
+    let failing = controls.iter().filter(|c| c.status() != "pass").count();
     let energy = model::energy(s);
     let total = energy.total();
     let mut body = format!(
@@ -90,7 +87,8 @@ pub fn overview(s: &Snapshot, ctx: &Context) -> String {
     );
     body += "</div><h2>Latest results</h2>";
     body += &control_table(&controls, false);
-    body += "<h2>Latest events</h2><table><tr><th>#</th><th>kind</th><th>time</th><th>what</th></tr>";
+    body +=
+        "<h2>Latest events</h2><table><tr><th>#</th><th>kind</th><th>time</th><th>what</th></tr>";
     for e in s.entries.iter().rev().take(15) {
         let _ = write!(
             body,
@@ -249,7 +247,13 @@ pub fn policies(s: &Snapshot) -> String {
     for e in &evals {
         match seen.iter_mut().find(|v| v.0 == e.policy_sha()) {
             Some(v) => v.2 += 1,
-            None => seen.push((e.policy_sha(), e.seq(), 1, e.policy_title(), e.policy_version())),
+            None => seen.push((
+                e.policy_sha(),
+                e.seq(),
+                1,
+                e.policy_title(),
+                e.policy_version(),
+            )),
         }
     }
     for (sha, first, count, title, version) in seen {
@@ -295,22 +299,35 @@ fn energy_row(e: &Energy) -> String {
     )
 }
 
-const ENERGY_HEAD: &str = "<th>joules</th><th>CPU J</th><th>RAM J</th><th>GPU J</th><th>gCO2e</th><th>peak MiB</th>";
+const ENERGY_HEAD: &str =
+    "<th>joules</th><th>CPU J</th><th>RAM J</th><th>GPU J</th><th>gCO2e</th><th>peak MiB</th>";
 
 pub fn energy(s: &Snapshot) -> String {
     let view: EnergyView<'_> = model::energy(s);
     let total = view.total();
     let mut body = format!(
         "<h1>Energy</h1><div class=\"cards\">{}{}{}</div>",
-        card("total", &format!("{} J", num(Some(total.total_j))), &format!("{} kWh", num(Some(total.total_j / 3.6e6)))),
+        card(
+            "total",
+            &format!("{} J", num(Some(total.total_j))),
+            &format!("{} kWh", num(Some(total.total_j / 3.6e6)))
+        ),
         card("carbon", &format!("{} g", num(Some(total.co2e_g))), "CO2e"),
         card(
             "by component",
             &format!("{} J CPU", num(Some(total.cpu_j))),
-            &format!("{} J RAM · {} J GPU", num(Some(total.ram_j)), num(Some(total.gpu_j)))
+            &format!(
+                "{} J RAM · {} J GPU",
+                num(Some(total.ram_j)),
+                num(Some(total.gpu_j))
+            )
         ),
     );
-    let metered: Vec<&Energy> = view.cells.iter().filter_map(|c| c.energy.as_ref()).collect();
+    let metered: Vec<&Energy> = view
+        .cells
+        .iter()
+        .filter_map(|c| c.energy.as_ref())
+        .collect();
     if let Some(svg) = charts::energy_bars(&metered, "Energy per cell") {
         body += &svg;
     }
@@ -428,7 +445,12 @@ pub fn report(s: &Snapshot, ctx: &Context, generated_at: &str) -> String {
         );
     }
     for w in &view.windows {
-        let _ = write!(body, "<tr><td>monitor {}</td>{}</tr>", esc(w.name), energy_row(&w.energy));
+        let _ = write!(
+            body,
+            "<tr><td>monitor {}</td>{}</tr>",
+            esc(w.name),
+            energy_row(&w.energy)
+        );
     }
     body += "</table><h2>6. Sign-off</h2><table><tr><th>role</th><th>name</th><th>date</th><th>signature</th></tr><tr><td>Model owner</td><td></td><td></td><td></td></tr><tr><td>Compliance / risk</td><td></td><td></td><td></td></tr></table>";
     page("/report", "Report", s.head(), false, &body)

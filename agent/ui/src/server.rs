@@ -84,12 +84,18 @@ async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next)
 }
 
 fn secure(h: &mut HeaderMap) {
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
@@ -151,7 +157,11 @@ async fn render(
         Ok((None, _)) => not_found().await.into_response(),
         Err(e) => {
             tracing::error!(%e, "rendering a page failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be rendered").into_response()
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
         }
     }
 }
@@ -174,7 +184,10 @@ async fn energy(State(s): State<Arc<AppState>>) -> Response {
 
 async fn report(State(s): State<Arc<AppState>>) -> Response {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    render(s, true, move |snap, ctx| Some(pages::report(snap, ctx, &now))).await
+    render(s, true, move |snap, ctx| {
+        Some(pages::report(snap, ctx, &now))
+    })
+    .await
 }
 
 async fn event(State(s): State<Arc<AppState>>, Path(seq): Path<String>) -> Response {
@@ -196,7 +209,10 @@ async fn chart(State(s): State<Arc<AppState>>, Path(file): Path<String>) -> Resp
     let path = s.context.charts_dir.join(format!("{seq}.svg"));
     match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
         Ok(Ok(bytes)) => (
-            [(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("image/svg+xml"),
+            )],
             bytes,
         )
             .into_response(),

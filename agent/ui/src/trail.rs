@@ -101,15 +101,24 @@ impl Trail {
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             let text = String::from_utf8_lossy(line);
             let Some(event) = Event::parse(&text) else {
-                next.fail(format!("a line after event {} is not an evidence event", next.head()));
+                next.fail(format!(
+                    "a line after event {} is not an evidence event",
+                    next.head()
+                ));
                 continue;
             };
             let expected_prev = state.last_hash.as_deref().unwrap_or(GENESIS);
             if event.prev != expected_prev {
-                next.fail(format!("event {} does not follow the one before it", event.seq));
+                next.fail(format!(
+                    "event {} does not follow the one before it",
+                    event.seq
+                ));
             }
             if !event.hash_is_valid() {
-                next.fail(format!("event {} was edited (its hash does not match)", event.seq));
+                next.fail(format!(
+                    "event {} was edited (its hash does not match)",
+                    event.seq
+                ));
             }
             state.last_hash = Some(event.hash.clone());
             next.entries.push(entry(&event));
