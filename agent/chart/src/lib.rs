@@ -68,7 +68,7 @@ struct Interval {
 
 const WIDTH: u32 = 640;
 const HEADER: u32 = 34;
-const CONTROL_HEAD: u32 = 46;
+const CONTROL_HEAD: u32 = 64;
 const BAR: u32 = 9;
 const GROUP_GAP: u32 = 6;
 const LABEL_W: i32 = 150;
@@ -248,18 +248,22 @@ fn draw_groups(root: &Area<'_>, c: &Control, axis: &Axis, top: i32) -> DrawResul
     if c.groups.is_empty() {
         return Ok(());
     }
-    // Legend: one swatch per rate.
-    let mut lx = axis.x1 + 4;
-    for (i, name) in names.iter().enumerate().rev() {
+    // Legend, on its own row between the value and the groups: one swatch
+    // per rate.
+    let mut lx = axis.x0;
+    for (i, name) in names.iter().enumerate() {
         let label = name.replace('_', " ");
-        let w = 8 + 6 * label.len() as i32;
-        lx -= w + 10;
         let colour = RATE_COLOURS[i % RATE_COLOURS.len()];
         root.draw(&Rectangle::new(
-            [(lx, top - 12), (lx + 7, top - 5)],
+            [(lx, top - 13), (lx + 7, top - 6)],
             colour.filled(),
         ))?;
-        root.draw(&Text::new(label, (lx + 10, top - 14), font(10, &MUTED)))?;
+        root.draw(&Text::new(
+            label.clone(),
+            (lx + 10, top - 9),
+            font(10, &MUTED).pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+        lx += 24 + 6 * label.len() as i32;
     }
     let row = names.len().max(1) as i32 * BAR as i32;
     for (gi, g) in c.groups.iter().enumerate() {

@@ -38,11 +38,11 @@ header { display: flex; gap: 18px; align-items: center; padding: 10px 24px; bord
 header b { font-size: 16px; margin-right: 12px; }
 header a { color: var(--ink); text-decoration: none; padding: 4px 2px; }
 header a.here { border-bottom: 2px solid var(--ink); }
-main { padding: 18px 24px; max-width: 1200px; }
+main { padding: 18px 24px; max-width: 1500px; }
 h1 { font-size: 20px; margin: 4px 0 12px; }
 h2 { font-size: 16px; margin: 22px 0 8px; }
 table { border-collapse: collapse; width: 100%; margin: 6px 0 14px; }
-th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th, td { text-align: left; padding: 4px 7px; font-size: 13px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { font-weight: 600; background: #f5f5f5; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }

@@ -190,14 +190,15 @@ fn control_table(controls: &[ControlStatus<'_>], history: bool) -> String {
         let _ = write!(
             out,
             "<tr id=\"control-{id}\"><td>{status}</td><td><code>{id}</code>{reason}</td>\
-             <td id=\"{sha}\">{title}{version}<br>{sha_short}{versions}</td><td>{metric}</td>\
+             <td id=\"{sha}\" title=\"{title}\">{short_title}{version}<br>{sha_short}{versions}</td><td>{metric}</td>\
              <td class=\"num\">{value}</td><td>{op} {threshold}</td><td>{ci}</td><td>{risk}</td>\
-             <td>{fp}<div class=\"muted\">{source}</div><a href=\"/event/{seq}\">#{seq}</a> {ts}</td>",
+             <td title=\"{source}\">{fp} <a href=\"/event/{seq}\">#{seq}</a></td>",
             id = esc(c.id()),
             status = pill(c.status()),
             reason = reason,
             sha = esc(c.latest.policy_sha()),
             title = esc(c.latest.policy_title()),
+            short_title = esc(file_name(c.latest.policy_title())),
             version = version,
             sha_short = short_hash(c.latest.policy_sha()),
             versions = if c.versions.len() > 1 {
@@ -218,7 +219,6 @@ fn control_table(controls: &[ControlStatus<'_>], history: bool) -> String {
                 .unwrap_or_else(|| "—".into()),
             source = esc(c.latest.source()),
             seq = c.latest.seq(),
-            ts = esc(&c.latest.entry.ts),
         );
         if history {
             let threshold = ctl["threshold"].as_f64().unwrap_or(0.0);
@@ -233,6 +233,11 @@ fn control_table(controls: &[ControlStatus<'_>], history: bool) -> String {
     }
     out += "</table>";
     out
+}
+
+/// A path's last component (titles that are paths get long).
+fn file_name(s: &str) -> &str {
+    s.rsplit('/').next().unwrap_or(s)
 }
 
 pub fn policies(s: &Snapshot) -> String {
