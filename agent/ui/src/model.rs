@@ -181,7 +181,7 @@ pub struct Cell<'a> {
     pub entry: &'a Entry,
     pub execution_count: Option<u64>,
     pub duration_s: f64,
-    pub energy: Option<Energy>,
+    pub energy: Option<&'a Energy>,
 }
 
 /// A `monitor` window.
@@ -189,7 +189,7 @@ pub struct Cell<'a> {
 pub struct Window<'a> {
     pub entry: &'a Entry,
     pub name: &'a str,
-    pub energy: Energy,
+    pub energy: &'a Energy,
 }
 
 /// All cells of one kernel (one proxy process).
@@ -213,8 +213,8 @@ pub struct EnergyView<'a> {
 impl EnergyView<'_> {
     pub fn total(&self) -> Energy {
         let mut t = Energy::default();
-        let cells = self.cells.iter().filter_map(|c| c.energy.as_ref());
-        for e in cells.chain(self.windows.iter().map(|w| &w.energy)) {
+        let cells = self.cells.iter().filter_map(|c| c.energy);
+        for e in cells.chain(self.windows.iter().map(|w| w.energy)) {
             t.cpu_j += e.cpu_j;
             t.ram_j += e.ram_j;
             t.gpu_j += e.gpu_j;
@@ -234,12 +234,11 @@ pub fn energy(s: &Snapshot) -> EnergyView<'_> {
         match entry.kind.as_str() {
             "cell" => {
                 let p = &entry.payload;
-                let energy = Energy::from_report(&p["energy"]);
                 let cell = Cell {
                     entry,
-                    execution_count: p["execution_count"].as_u64(),
-                    duration_s: p["duration_s"].as_f64().unwrap_or(0.0),
-                    energy,
+                    execution_count: entry.execution_count,
+                    duration_s: entry.duration_s.unwrap_or(0.0),
+                    energy: entry.energy.as_ref(),
                 };
                 let pid = entry.pid.unwrap_or(0);
                 let session = sessions.entry(pid).or_insert_with(|| Session {
@@ -250,7 +249,7 @@ pub fn energy(s: &Snapshot) -> EnergyView<'_> {
                 });
                 session.cells += 1;
                 session.duration_s += cell.duration_s;
-                if let Some(e) = &cell.energy {
+                if let Some(e) = cell.energy {
                     session.energy.cpu_j += e.cpu_j;
                     session.energy.ram_j += e.ram_j;
                     session.energy.gpu_j += e.gpu_j;
@@ -262,7 +261,7 @@ pub fn energy(s: &Snapshot) -> EnergyView<'_> {
                 view.cells.push(cell);
             }
             "monitor" => {
-                if let Some(energy) = Energy::from_report(&entry.payload["energy"]) {
+                if let Some(energy) = entry.energy.as_ref() {
                     view.windows.push(Window {
                         entry,
                         name: entry.payload["name"].as_str().unwrap_or("?"),

@@ -331,7 +331,7 @@ pub fn energy(s: &Snapshot) -> String {
     let metered: Vec<&Energy> = view
         .cells
         .iter()
-        .filter_map(|c| c.energy.as_ref())
+        .filter_map(|c| c.energy)
         .collect();
     if let Some(svg) = charts::energy_bars(&metered, "Energy per cell") {
         body += &svg;
@@ -366,7 +366,7 @@ pub fn energy(s: &Snapshot) -> String {
                 name = esc(w.name),
                 ts = esc(&w.entry.ts),
                 secs = num(Some(w.energy.wall_s)),
-                row = energy_row(&w.energy),
+                row = energy_row(w.energy),
                 method = esc(&w.energy.cpu_method),
             );
         }
@@ -378,7 +378,6 @@ pub fn energy(s: &Snapshot) -> String {
     for c in view.cells.iter().rev().take(50) {
         let row = c
             .energy
-            .as_ref()
             .map(energy_row)
             .unwrap_or_else(|| "<td colspan=\"6\" class=\"muted\">not metered</td>".into());
         let _ = write!(
@@ -454,7 +453,7 @@ pub fn report(s: &Snapshot, ctx: &Context, generated_at: &str) -> String {
             body,
             "<tr><td>monitor {}</td>{}</tr>",
             esc(w.name),
-            energy_row(&w.energy)
+            energy_row(w.energy)
         );
     }
     body += "</table><h2>6. Sign-off</h2><table><tr><th>role</th><th>name</th><th>date</th><th>signature</th></tr><tr><td>Model owner</td><td></td><td></td><td></td></tr><tr><td>Compliance / risk</td><td></td><td></td><td></td></tr></table>";

@@ -19,6 +19,12 @@ pub struct Entry {
     pub ts: String,
     pub pid: Option<u64>,
     pub payload: Value,
+    /// A cell's or window's energy, read out of the payload once: the
+    /// Energy page sums it over every event on each request.
+    pub energy: Option<crate::model::Energy>,
+    /// A cell's execution count and duration, likewise.
+    pub execution_count: Option<u64>,
+    pub duration_s: Option<f64>,
 }
 
 /// Everything read so far, shared by the pages.
@@ -168,7 +174,14 @@ impl Snapshot {
 
 fn entry(event: &Event) -> Entry {
     let body = event.json().unwrap_or(Value::Null);
+    let kind = body["kind"].as_str().unwrap_or("?");
+    let energy = matches!(kind, "cell" | "monitor")
+        .then(|| crate::model::Energy::from_report(&body["payload"]["energy"]))
+        .flatten();
     Entry {
+        energy,
+        execution_count: body["payload"]["execution_count"].as_u64(),
+        duration_s: body["payload"]["duration_s"].as_f64(),
         seq: event.seq,
         hash: event.hash.clone(),
         kind: body["kind"].as_str().unwrap_or("?").to_string(),
