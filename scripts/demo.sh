@@ -2,7 +2,8 @@
 # The main job: builds the agent, fetches the German Credit data, audits it
 # with the loan tutorial's data policy, runs the tutorial's first notebook
 # through the proxied kernel (per-cell timing and energy recorded), scans
-# the project (BOM, latest results, OSCAL) and verifies the evidence trail.
+# the project (BOM, latest results, OSCAL), verifies the evidence trail and
+# serves the dashboard over it.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 ensure_venv
@@ -43,3 +44,10 @@ step "venturalitica verify: the evidence trail"
 echo
 echo "Evidence: $WORK/.venturalitica/ (trace.jsonl, policies/, bom.json, assessment-results.json, trace_latest.json)"
 echo "JUnit: $WORK/junit.xml (enforce), $WORK/scan.xml (scan)"
+echo "Executed notebook (with its badges and per-cell metadata): $WORK/explore.ipynb"
+
+# The dashboard over what the run wrote, until Ctrl-C (VL_DEMO_UI=0 skips it).
+if [[ ${VL_DEMO_UI:-1} != 0 ]]; then
+  step "venturalitica ui: the dashboard (Ctrl-C to stop)"
+  "$VL_BIN" ui --root "$WORK" --port "${VL_DEMO_PORT:-8501}"
+fi
