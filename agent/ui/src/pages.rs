@@ -328,11 +328,7 @@ pub fn energy(s: &Snapshot) -> String {
             )
         ),
     );
-    let metered: Vec<&Energy> = view
-        .cells
-        .iter()
-        .filter_map(|c| c.energy)
-        .collect();
+    let metered: Vec<&Energy> = view.cells.iter().filter_map(|c| c.energy).collect();
     if let Some(svg) = charts::energy_bars(&metered, "Energy per cell") {
         body += &svg;
     }
