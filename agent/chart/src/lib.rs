@@ -320,7 +320,8 @@ fn font(size: u32, colour: &RGBColor) -> TextStyle<'static> {
     ("sans-serif", size).into_font().color(colour)
 }
 
-fn clip(s: &str, max: usize) -> String {
+/// `s` cut to `max` characters, ending in an ellipsis when cut (labels).
+pub fn clip(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         s.to_string()
     } else {

@@ -24,11 +24,7 @@ pub fn energy_bars(energies: &[&Energy], title: &str) -> Option<String> {
         .map(|chunk| {
             let mut sum = Energy::default();
             for e in chunk {
-                sum.cpu_j += e.cpu_j;
-                sum.ram_j += e.ram_j;
-                sum.gpu_j += e.gpu_j;
-                sum.total_j += e.total_j;
-                sum.co2e_g += e.co2e_g;
+                sum.add(e);
             }
             sum
         })

@@ -13,6 +13,7 @@ use layout::std_shapes::render::get_shape_size;
 use layout::std_shapes::shapes::{Arrow, Element, ShapeKind};
 use layout::topo::layout::VisualGraph;
 use serde_json::Value;
+use venturalitica_chart::clip;
 
 use crate::model::{evaluations, latest};
 use crate::trail::Snapshot;
@@ -302,16 +303,6 @@ pub fn render(s: &Snapshot, exports: &Value) -> Option<String> {
         svg.finalize()
     }));
     laid_out.ok()
-}
-
-fn clip(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut out: String = s.chars().take(max - 1).collect();
-        out.push('…');
-        out
-    }
 }
 
 /// The file name of a path source; other sources as they are.

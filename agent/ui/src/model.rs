@@ -161,6 +161,17 @@ pub struct Energy {
 }
 
 impl Energy {
+    /// Adds `e` in: joules and carbon sum, peak memory is the larger.
+    pub fn add(&mut self, e: &Energy) {
+        self.wall_s += e.wall_s;
+        self.cpu_j += e.cpu_j;
+        self.ram_j += e.ram_j;
+        self.gpu_j += e.gpu_j;
+        self.total_j += e.total_j;
+        self.co2e_g += e.co2e_g;
+        self.peak_rss_bytes = self.peak_rss_bytes.max(e.peak_rss_bytes);
+    }
+
     pub fn from_report(r: &Value) -> Option<Energy> {
         Some(Energy {
             wall_s: r["wall_s"].as_f64()?,
@@ -215,13 +226,7 @@ impl EnergyView<'_> {
         let mut t = Energy::default();
         let cells = self.cells.iter().filter_map(|c| c.energy);
         for e in cells.chain(self.windows.iter().map(|w| w.energy)) {
-            t.cpu_j += e.cpu_j;
-            t.ram_j += e.ram_j;
-            t.gpu_j += e.gpu_j;
-            t.total_j += e.total_j;
-            t.co2e_g += e.co2e_g;
-            t.wall_s += e.wall_s;
-            t.peak_rss_bytes = t.peak_rss_bytes.max(e.peak_rss_bytes);
+            t.add(e);
         }
         t
     }
@@ -250,13 +255,7 @@ pub fn energy(s: &Snapshot) -> EnergyView<'_> {
                 session.cells += 1;
                 session.duration_s += cell.duration_s;
                 if let Some(e) = cell.energy {
-                    session.energy.cpu_j += e.cpu_j;
-                    session.energy.ram_j += e.ram_j;
-                    session.energy.gpu_j += e.gpu_j;
-                    session.energy.total_j += e.total_j;
-                    session.energy.co2e_g += e.co2e_g;
-                    session.energy.peak_rss_bytes =
-                        session.energy.peak_rss_bytes.max(e.peak_rss_bytes);
+                    session.energy.add(e);
                 }
                 view.cells.push(cell);
             }
