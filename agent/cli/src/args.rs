@@ -24,8 +24,8 @@ pub enum Command {
     ///
     /// Exits 0 when the chain and every policy copy check out, 1 otherwise.
     Verify(VerifyArgs),
-    /// Run notebook kernels through the agent: each cell's timing (and,
-    /// later, energy) is recorded and added to its execute_reply.
+    /// Run notebook kernels through the agent: each cell's timing and energy
+    /// are recorded and added to its execute_reply.
     #[command(subcommand)]
     Kernel(KernelCommand),
     /// Measure one command's energy and carbon, like `time` measures its
