@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: builds the agent, fetches the German Credit data, audits it
-# with the loan tutorial's data policy, runs the tutorial's first notebook
+# with the loan tutorial's data policy, runs the tutorial's three notebooks
 # through the proxied kernel (per-cell timing and energy recorded), scans
 # the project (BOM, latest results, OSCAL), verifies the evidence trail and
 # serves the dashboard over it.
@@ -16,7 +16,7 @@ mkdir -p "$WORK/data"
 # Marks the demo folder as the project root and declares what it uses.
 printf '[project]\nname = "loan-credit-scoring"\nversion = "0.1.0"\ndependencies = ["pandas", "scikit-learn"]\n' \
   > "$WORK/pyproject.toml"
-cp "$REPO/examples/loan/data_policy.yaml" "$REPO/examples/loan/explore.ipynb" "$WORK/"
+cp "$REPO/notebooks/data_policy.yaml" "$REPO"/notebooks/level*.ipynb "$WORK/"
 cp "$VL_CREDIT_CSV" "$WORK/data/german_credit.csv"
 
 step "venturalitica enforce: the raw data against the loan data policy"
@@ -27,10 +27,13 @@ code=$?
 set -e
 echo "(exit code $code: 0 = every control passed, 1 = a control failed)"
 
-step "The tutorial notebook through the proxied kernel (venturalitica kernel install)"
+step "The tutorial notebooks through the proxied kernel (venturalitica kernel install)"
 export JUPYTER_PATH=$WORK/jupyter/share/jupyter JUPYTER_RUNTIME_DIR=$WORK/jupyter/runtime VENTURALITICA_PYTHON=$PY
 "$VL_BIN" kernel install --prefix "$WORK/jupyter"
-"$PY" "$REPO/scripts/run_notebook.py" "$WORK/explore.ipynb" venturalitica-python3 "$WORK"
+for level in level1_data_audit level2_model_audit level3_auditor; do
+  echo "-- $level"
+  "$PY" "$REPO/scripts/run_notebook.py" "$WORK/$level.ipynb" venturalitica-python3 "$WORK"
+done
 
 step "venturalitica scan: bill of materials and the latest result of every control"
 set +e
@@ -44,7 +47,7 @@ step "venturalitica verify: the evidence trail"
 echo
 echo "Evidence: $WORK/.venturalitica/ (trace.jsonl, policies/, bom.json, assessment-results.json, trace_latest.json)"
 echo "JUnit: $WORK/junit.xml (enforce), $WORK/scan.xml (scan)"
-echo "Executed notebook (with its badges and per-cell metadata): $WORK/explore.ipynb"
+echo "Executed notebooks (with their badges and per-cell metadata): $WORK/level*.ipynb"
 
 # The dashboard over what the run wrote, until Ctrl-C (VL_DEMO_UI=0 skips it).
 if [[ ${VL_DEMO_UI:-1} != 0 ]]; then

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-POLICY = REPO / "examples" / "loan" / "data_policy.yaml"
+POLICY = REPO / "notebooks" / "data_policy.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -326,3 +326,14 @@ def test_a_forged_reply_is_refused(project):
         forged._process = None
         forged.close()
     assert real.request("ping")["agent"].startswith("venturalitica ")
+
+
+def test_verify_reports_an_intact_and_an_edited_trail(project):
+    (project / "p.yaml").write_text(DI_POLICY.format(mode="monitor"))
+    vl.enforce(data=pd.DataFrame({"g": list("aabb"), "y": [1, 0, 1, 1]}), policy="p.yaml")
+    report = vl.verify(project_root=".")
+    assert report.ok and report.events == 1 and repr(report).startswith("intact: 1 events")
+    trace = project / ".venturalitica" / "trace.jsonl"
+    trace.write_text(trace.read_text().replace('"actual_value":0.5', '"actual_value":0.9'))
+    report = vl.verify(project_root=str(project))
+    assert not report.ok and report.findings and repr(report).startswith("ALTERED")

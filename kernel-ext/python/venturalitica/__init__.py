@@ -13,7 +13,7 @@ In IPython / Jupyter: ``%load_ext venturalitica`` adds ``%vl_enforce``,
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .api import ScanResults, enforce, monitor, scan
+from .api import ScanResults, VerifyReport, enforce, monitor, scan, verify
 from .errors import AgentError, ComplianceBlockError, DataError, PolicyError, VenturaliticaError
 from .results import ComplianceResults, ControlResult
 
@@ -31,10 +31,12 @@ __all__ = [
     "PolicyError",
     "ScanResults",
     "VenturaliticaError",
+    "VerifyReport",
     "enforce",
     "mark",
     "monitor",
     "scan",
+    "verify",
 ]
 
 

@@ -261,3 +261,46 @@ def scan(project_root: str | os.PathLike = ".") -> ScanResults:
     if proc.returncode not in (0, 1):
         raise AgentError(f"venturalitica scan failed: {proc.stderr.strip()}")
     return ScanResults(json.loads(proc.stdout))
+
+
+class VerifyReport:
+    """What ``vl.verify`` found: ``ok`` when no event was edited, deleted or
+    reordered and every policy copy matches its hash."""
+
+    def __init__(self, data: dict):
+        self._data = data
+
+    @property
+    def ok(self) -> bool:
+        return not self._data["findings"]
+
+    @property
+    def events(self) -> int:
+        return int(self._data["events"])
+
+    @property
+    def findings(self) -> list[dict]:
+        return [dict(f) for f in self._data["findings"]]
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(self._data))
+
+    def __repr__(self) -> str:
+        if self.ok:
+            return f"intact: {self.events} events, {self._data['policies_checked']} policy copies checked"
+        first = self._data["findings"][0]["message"]
+        return f"ALTERED: {len(self._data['findings'])} problem(s); first: {first}"
+
+
+def verify(project_root: str | os.PathLike = ".") -> VerifyReport:
+    """Checks the evidence trail like ``venturalitica verify``."""
+    root = os.path.abspath(os.fspath(project_root))
+    proc = subprocess.run(
+        [str(find_agent_binary()), "verify", "--root", root, "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode not in (0, 1):
+        raise AgentError(f"venturalitica verify failed: {proc.stderr.strip()}")
+    return VerifyReport(json.loads(proc.stdout))
