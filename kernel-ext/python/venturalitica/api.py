@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import subprocess
@@ -238,7 +239,7 @@ class ScanResults:
         return Path(self._data["bom"])
 
     def to_dict(self) -> dict:
-        return json.loads(json.dumps(self._data))
+        return copy.deepcopy(self._data)
 
     def __repr__(self) -> str:
         failing = [c["control_id"] for c in self._data["controls"] if c["status"] != "pass"]
@@ -251,16 +252,7 @@ def scan(project_root: str | os.PathLike = ".") -> ScanResults:
     """Writes the project's bill of materials, the latest result of every
     control and OSCAL assessment results to ``.venturalitica/`` (with
     ``trace_latest.json``), like ``venturalitica scan``."""
-    root = os.path.abspath(os.fspath(project_root))
-    proc = subprocess.run(
-        [str(find_agent_binary()), "scan", "--root", root, "--format", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode not in (0, 1):
-        raise AgentError(f"venturalitica scan failed: {proc.stderr.strip()}")
-    return ScanResults(json.loads(proc.stdout))
+    return ScanResults(_cli_json("scan", project_root, "--format", "json"))
 
 
 class VerifyReport:
@@ -283,7 +275,7 @@ class VerifyReport:
         return [dict(f) for f in self._data["findings"]]
 
     def to_dict(self) -> dict:
-        return json.loads(json.dumps(self._data))
+        return copy.deepcopy(self._data)
 
     def __repr__(self) -> str:
         if self.ok:
@@ -294,13 +286,19 @@ class VerifyReport:
 
 def verify(project_root: str | os.PathLike = ".") -> VerifyReport:
     """Checks the evidence trail like ``venturalitica verify``."""
+    return VerifyReport(_cli_json("verify", project_root, "--json"))
+
+
+def _cli_json(command: str, project_root: str | os.PathLike, *flags: str) -> dict:
+    """Runs ``venturalitica COMMAND --root ROOT FLAGS`` and parses its JSON;
+    exit 1 (a failing project, an altered trail) is an answer, not an error."""
     root = os.path.abspath(os.fspath(project_root))
     proc = subprocess.run(
-        [str(find_agent_binary()), "verify", "--root", root, "--json"],
+        [str(find_agent_binary()), command, "--root", root, *flags],
         capture_output=True,
         text=True,
         check=False,
     )
     if proc.returncode not in (0, 1):
-        raise AgentError(f"venturalitica verify failed: {proc.stderr.strip()}")
-    return VerifyReport(json.loads(proc.stdout))
+        raise AgentError(f"venturalitica {command} failed: {proc.stderr.strip()}")
+    return json.loads(proc.stdout)
