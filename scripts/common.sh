@@ -31,6 +31,21 @@ build_agent() {
   export VL_BIN=$CARGO_TARGET_DIR/debug/venturalitica
 }
 
+# The JupyterLab extension (labextension/): npm ci with npm's cache under
+# VL_CACHE (skipped when node_modules already matches the lock file), then
+# tsc and jupyter-builder, which write the prebuilt extension to
+# kernel-ext/venturalitica.data/, where the wheel and install_package pick it
+# up. Playwright uses Debian's chromium, so it downloads no browser.
+build_labextension() {
+  step "JupyterLab extension (npm ci, tsc, jupyter-builder)"
+  local ext=$REPO/labextension
+  if ! cmp -s "$ext/package-lock.json" "$ext/node_modules/.vl-package-lock.json"; then
+    (cd "$ext" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --cache "$VL_CACHE/npm" --loglevel=error)
+    cp "$ext/package-lock.json" "$ext/node_modules/.vl-package-lock.json"
+  fi
+  (cd "$ext" && PATH="$VENV/bin:$PATH" npm run --silent build)
+}
+
 # Installs the Python package (kernel-ext) editable into the venv with
 # maturin: the Python source stays in the clone, and the agent binary (dev
 # profile, from the shared cargo target) is copied to $VENV/bin as the wheel

@@ -5,6 +5,7 @@ and `vl` are on PATH and `import venturalitica` finds its own binary."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -54,6 +55,17 @@ def test_the_wheel_carries_the_package_and_both_binaries(wheel):
     assert "Requires-Dist: pyzmq" in metadata and "Requires-Dist: pyarrow" in metadata
 
 
+def test_the_wheel_carries_the_prebuilt_lab_extension(wheel):
+    """Users get the JupyterLab extension without Node.js: the built assets
+    sit in the wheel's data directory, bound for share/jupyter/labextensions."""
+    names = zipfile.ZipFile(wheel).namelist()
+    prefix = ".data/data/share/jupyter/labextensions/venturalitica-jupyterlab/"
+    ours = [n.split(prefix, 1)[1] for n in names if prefix in n]
+    assert "package.json" in ours and "install.json" in ours
+    assert "schemas/venturalitica-jupyterlab/plugin.json" in ours
+    assert any(n.startswith("static/remoteEntry.") and n.endswith(".js") for n in ours), ours
+
+
 def _fresh_env(root: Path) -> Path:
     """A new venv that borrows this one's third-party packages (pyzmq,
     pyarrow, pandas) through a .pth file, so the install needs no index."""
@@ -89,3 +101,10 @@ def test_installed_with_pip_or_uv_the_commands_and_the_api_work(wheel, tmp_path,
     found, value = run.stdout.split()
     assert Path(found) == env_dir / "bin" / "venturalitica"
     assert float(value) == 0.5
+    # JupyterLab (borrowed from this venv) sees the extension the wheel installed.
+    listing = subprocess.run(
+        [str(python), "-m", "jupyterlab.labextensions", "list"], capture_output=True, text=True, env=clean, check=True
+    )
+    line = next(ln for ln in (listing.stdout + listing.stderr).splitlines() if "venturalitica-jupyterlab" in ln)
+    assert re.search(r"v0\.1\.0 .*enabled.*OK.*\(python, venturalitica\)", re.sub(r"\x1b\[\d+m", "", line)), line
+    assert str(env_dir / "share" / "jupyter" / "labextensions") in listing.stdout + listing.stderr

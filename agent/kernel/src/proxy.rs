@@ -44,6 +44,8 @@ const HOLD_IDLE_AT_MOST: Duration = Duration::from_secs(2);
 const KERNEL_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Messages already on their way when the kernel exits still get forwarded.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
+/// How often the proxy checks that the process that started it is alive.
+const PARENT_POLL: Duration = Duration::from_secs(1);
 
 /// Whether and how cells are metered.
 #[derive(Debug, Clone)]
@@ -417,12 +419,17 @@ async fn connect_retrying<S: Socket>(
     }
 }
 
-/// The signals the proxy passes on to the kernel.
+/// The signals the proxy passes on to the kernel, and the death of the
+/// process that started it (a Jupyter server killed with SIGKILL), which is
+/// passed on as SIGTERM: ipykernel polls its parent the same way, and the
+/// proxy, not the server, is the kernel's parent.
 struct Signals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
     hangup: tokio::signal::unix::Signal,
     quit: tokio::signal::unix::Signal,
+    parent: nix::unistd::Pid,
+    parent_poll: Option<tokio::time::Interval>,
 }
 
 impl Signals {
@@ -433,7 +440,24 @@ impl Signals {
             terminate: on(SignalKind::terminate())?,
             hangup: on(SignalKind::hangup())?,
             quit: on(SignalKind::quit())?,
+            parent: nix::unistd::getppid(),
+            parent_poll: Some(tokio::time::interval(PARENT_POLL)),
         })
+    }
+
+    /// Resolves once, when the proxy's parent has gone.
+    async fn orphaned(poll: &mut Option<tokio::time::Interval>, parent: nix::unistd::Pid) {
+        let Some(interval) = poll else {
+            return std::future::pending().await;
+        };
+        loop {
+            interval.tick().await;
+            if nix::unistd::getppid() != parent {
+                *poll = None;
+                tracing::warn!(%parent, "the process that started the proxy is gone: stopping the kernel");
+                return;
+            }
+        }
     }
 
     async fn next(&mut self) -> Option<Signal> {
@@ -442,6 +466,7 @@ impl Signals {
             Some(()) = self.terminate.recv() => Some(Signal::SIGTERM),
             Some(()) = self.hangup.recv() => Some(Signal::SIGHUP),
             Some(()) = self.quit.recv() => Some(Signal::SIGQUIT),
+            () = Self::orphaned(&mut self.parent_poll, self.parent) => Some(Signal::SIGTERM),
             else => None,
         }
     }

@@ -1,0 +1,178 @@
+/**
+ * Keeps one badge per code cell of a notebook, drawn from the record in the
+ * cell's metadata, and tells listeners when the notebook's totals or latest
+ * policy result may have changed.
+ */
+
+import type { Cell, ICellModel } from '@jupyterlab/cells';
+import type { NotebookPanel } from '@jupyterlab/notebook';
+import type { IDisposable } from '@lumino/disposable';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { renderBadge } from './badge';
+import { COMPLIANCE_MIME } from './compliance';
+import type { Settings } from './settings';
+import { CellTrace, METADATA_KEY, parseCellTrace } from './trace';
+
+/** The policy verdict of the most recently executed cell that shows one. */
+export type PolicyStatus = 'passed' | 'failed' | null;
+
+export class NotebookBadges implements IDisposable {
+  private readonly nodes = new Map<Cell, HTMLElement>();
+  private readonly watched = new Set<Cell>();
+  private readonly _changed = new Signal<this, void>(this);
+  private disposed = false;
+
+  constructor(
+    readonly panel: NotebookPanel,
+    private settings: Settings
+  ) {
+    panel.content.model?.cells.changed.connect(this.sync, this);
+    this.sync();
+  }
+
+  /** Emitted when any cell's record or outputs change. */
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  dispose(): void {
+    if (this.disposed) {
+      return;
+    }
+    this.disposed = true;
+    this.panel.content.model?.cells.changed.disconnect(this.sync, this);
+    for (const cell of this.watched) {
+      this.unwatch(cell);
+    }
+    Signal.clearData(this);
+  }
+
+  updateSettings(settings: Settings): void {
+    this.settings = settings;
+    for (const cell of this.watched) {
+      this.draw(cell);
+    }
+  }
+
+  /** Every cell's record, in notebook order. */
+  traces(): CellTrace[] {
+    const traces: CellTrace[] = [];
+    for (const cell of this.panel.content.model?.cells ?? []) {
+      const trace = parseCellTrace(cell.getMetadata(METADATA_KEY));
+      if (trace) {
+        traces.push(trace);
+      }
+    }
+    return traces;
+  }
+
+  /** The verdict shown by the cell with the highest execution count. */
+  latestPolicy(): PolicyStatus {
+    let latest: { count: number; passed: boolean } | null = null;
+    for (const cell of this.panel.content.model?.cells ?? []) {
+      if (cell.type !== 'code') {
+        continue;
+      }
+      const outputs = (cell as ICellModel & { outputs?: { toJSON(): unknown[] } }).outputs?.toJSON() ?? [];
+      const count = Number((cell.toJSON() as { execution_count?: unknown }).execution_count ?? 0) || 0;
+      for (const output of outputs) {
+        const data = (output as { data?: Record<string, unknown> }).data?.[COMPLIANCE_MIME];
+        const passed = (data as { passed?: unknown } | undefined)?.passed;
+        if (typeof passed === 'boolean' && (latest === null || count >= latest.count)) {
+          latest = { count, passed };
+        }
+      }
+    }
+    return latest === null ? null : latest.passed ? 'passed' : 'failed';
+  }
+
+  /** Starts watching new cells, stops watching removed ones. */
+  private sync(): void {
+    const current = new Set(this.panel.content.widgets);
+    for (const cell of this.watched) {
+      if (!current.has(cell)) {
+        this.unwatch(cell);
+      }
+    }
+    for (const cell of current) {
+      if (cell.model.type === 'code' && !this.watched.has(cell)) {
+        this.watch(cell);
+      }
+    }
+    this._changed.emit();
+  }
+
+  private watch(cell: Cell): void {
+    this.watched.add(cell);
+    cell.model.metadataChanged.connect(this.onMetadata, this);
+    (cell.model as ICellModel & { outputs?: { changed: ISignal<unknown, unknown> } }).outputs?.changed.connect(
+      this.onOutputs,
+      this
+    );
+    cell.disposed.connect(this.onCellDisposed, this);
+    // Cells outside the viewport are built lazily; their input area exists
+    // only once they are ready.
+    void cell.ready.then(() => this.draw(cell));
+  }
+
+  private unwatch(cell: Cell): void {
+    this.watched.delete(cell);
+    this.nodes.get(cell)?.remove();
+    this.nodes.delete(cell);
+    if (!cell.isDisposed) {
+      cell.model.metadataChanged.disconnect(this.onMetadata, this);
+      (cell.model as ICellModel & { outputs?: { changed: ISignal<unknown, unknown> } }).outputs?.changed.disconnect(
+        this.onOutputs,
+        this
+      );
+      cell.disposed.disconnect(this.onCellDisposed, this);
+    }
+  }
+
+  private onCellDisposed(cell: Cell): void {
+    this.watched.delete(cell);
+    this.nodes.delete(cell);
+  }
+
+  private onMetadata(model: ICellModel, change: { key: string }): void {
+    if (change.key !== METADATA_KEY) {
+      return;
+    }
+    for (const cell of this.watched) {
+      if (cell.model === model) {
+        this.draw(cell);
+      }
+    }
+    this._changed.emit();
+  }
+
+  private onOutputs(): void {
+    this._changed.emit();
+  }
+
+  /** Replaces the cell's badge with one for its current record and settings. */
+  private draw(cell: Cell): void {
+    if (this.disposed || cell.isDisposed || !this.watched.has(cell)) {
+      return;
+    }
+    this.nodes.get(cell)?.remove();
+    this.nodes.delete(cell);
+    const trace = parseCellTrace(cell.model.getMetadata(METADATA_KEY));
+    if (!trace || !this.settings.showBadges) {
+      return;
+    }
+    const node = renderBadge(trace, this.settings);
+    const inputWrapper = cell.inputArea?.node.parentElement;
+    if (this.settings.badgePosition === 'below-input' && inputWrapper) {
+      inputWrapper.after(node);
+    } else {
+      cell.node.append(node);
+    }
+    this.nodes.set(cell, node);
+  }
+}

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+
+import { readCompliance, thresholdText, valueText } from '../src/compliance';
+import { monitorParts, readMonitor } from '../src/energy';
+import { PROXY_RECORD } from './fixtures';
+
+const RESULT = {
+  passed: false,
+  summary: { total: 2, passed: 1, failed: 1, errors: 0 },
+  policy: { path: 'policy.yaml', title: 'Loan <b>policy</b>' },
+  data: { source: 'applicants.csv' },
+  controls: [
+    {
+      id: 'gender-di',
+      metric_key: 'disparate_impact',
+      operator: '>=',
+      threshold: 0.8,
+      actual_value: 0.5,
+      status: 'fail',
+      enforcement_mode: 'block',
+      ci: { lower: 0.41, upper: 0.6123, level: 0.95 },
+      reason: '0.5 is not >= 0.8',
+      groups: [
+        { group: 'female', n: 200, positives: 80, rates: { positive_rate: 0.4 } },
+        { group: 'male', n: 200, positives: 160, rates: { positive_rate: 0.8 } }
+      ]
+    },
+    { id: 'broken', metric_key: 'accuracy_score', operator: '>=', threshold: 0.7, actual_value: null, status: 'odd' }
+  ]
+};
+
+describe('readCompliance', () => {
+  it('reads verdict, counts and controls', () => {
+    const result = readCompliance(RESULT);
+    expect(result.passed).toBe(false);
+    expect(result.title).toBe('Loan <b>policy</b>');
+    expect(result.summary).toEqual({ total: 2, passed: 1, failed: 1, errors: 0 });
+    const [di, broken] = result.controls;
+    expect(di.groups.map(g => [g.group, g.rates.positive_rate])).toEqual([
+      ['female', 0.4],
+      ['male', 0.8]
+    ]);
+    expect(valueText(di)).toBe('0.5 [0.41, 0.612]');
+    expect(thresholdText(di)).toBe('>= 0.8');
+    // An unknown status is shown as an error, never as a pass.
+    expect(broken.status).toBe('error');
+    expect(valueText(broken)).toBe('—');
+  });
+
+  it('refuses what is not a result', () => {
+    expect(() => readCompliance({ controls: [] })).toThrow(/not a Venturalitica compliance result/);
+    expect(() => readCompliance('PASSED')).toThrow();
+  });
+});
+
+describe('readMonitor', () => {
+  it('lays out the monitor report', () => {
+    const parts = Object.fromEntries(
+      monitorParts(readMonitor({ name: 'fit', error: null, energy: PROXY_RECORD.energy }))
+    );
+    expect(parts.time).toBe('753 ms');
+    expect(parts.energy).toBe('36.2 J');
+    expect(parts['CO₂e']).toBe('4.83 mg CO₂e');
+  });
+
+  it('shows why a block was not measured and refuses junk', () => {
+    expect(monitorParts(readMonitor({ name: 'fit', error: 'no agent', energy: null }))).toEqual([
+      ['not measured', 'no agent']
+    ]);
+    expect(() => readMonitor({ name: 'fit' })).toThrow(/no "energy" report/);
+  });
+});
