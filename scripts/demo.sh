@@ -9,6 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ensure_venv
 ensure_credit_data
 build_agent
+build_labextension
 install_package
 
 WORK=${VL_DEMO_DIR:-$REPO/demo-output}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every check and test: formatting, lints, Rust tests, Python
-# cross-checks against fairlearn/scikit-learn, CLI and evidence tests.
+# Runs every check and test: formatting, lints, Rust tests, the Lab
+# extension's unit tests, Python cross-checks against fairlearn/scikit-learn,
+# CLI, evidence, kernel and browser tests (JupyterLab in Chromium via Galata).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 ensure_venv
@@ -20,6 +21,10 @@ PY_SOURCES=("$REPO/tests" "$REPO/bench" "$REPO/examples" "$REPO/scripts" "$REPO/
 
 step "Rust tests"
 (cd "$REPO" && cargo test --locked --workspace)
+
+step "JupyterLab extension: eslint, prettier, unit tests (vitest)"
+build_labextension
+(cd "$REPO/labextension" && npm run --silent lint && npm test --silent)
 
 build_agent
 install_package

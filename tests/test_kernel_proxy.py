@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 
@@ -137,6 +138,43 @@ def test_shutdown_ends_the_proxy_and_the_kernel(kernel_env):
     kc.stop_channels()
     km.shutdown_kernel(now=False)
     assert proxy.wait(timeout=10) == 0
+    _wait_dead(kernel_pid)
+
+
+def test_a_killed_server_does_not_leave_the_proxy_and_kernel_behind(kernel_env, tmp_path):
+    """A Jupyter server killed with SIGKILL cannot shut its kernels down. The
+    proxy is the kernel's parent, so ipykernel's own parent check cannot
+    notice; the proxy watches its parent and stops the kernel itself."""
+    from jupyter_client import BlockingKernelClient
+    from jupyter_client.connect import write_connection_file
+
+    conn, _ = write_connection_file(str(tmp_path / "kernel.json"), ip="127.0.0.1")
+    spec = json.loads((kernel_env.jupyter_path / "kernels" / PROXIED / "kernel.json").read_text())
+    argv = [a.replace("{connection_file}", conn) for a in spec["argv"]]
+    # Stands in for the server: starts the proxy and is then killed.
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys; p = subprocess.Popen(sys.argv[1:]); print(p.pid, flush=True); p.wait()",
+            *argv,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=kernel_env.project,
+    )
+    proxy_pid = int(server.stdout.readline())
+    kc = BlockingKernelClient(connection_file=conn)
+    kc.load_connection_file()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        kernel_pid = _kernel_pid(kc)
+    finally:
+        kc.stop_channels()
+    server.kill()
+    server.wait()
+    _wait_dead(proxy_pid)
     _wait_dead(kernel_pid)
 
 

@@ -94,7 +94,8 @@ export function readCompliance(value: unknown): Compliance {
   const count = (key: string, fallback: number) => num(summary[key]) ?? fallback;
   return {
     passed: value.passed,
-    title: str(policy.title) || str(policy.path) || 'policy',
+    // A policy without a title is named by its file, not its whole path.
+    title: str(policy.title) || str(policy.path).split('/').pop() || 'policy',
     source: str(data.source),
     summary: {
       total: count('total', controls.length),

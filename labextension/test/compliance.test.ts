@@ -47,6 +47,11 @@ describe('readCompliance', () => {
     expect(valueText(broken)).toBe('—');
   });
 
+  it('names a policy without a title by its file', () => {
+    const result = readCompliance({ ...RESULT, policy: { path: '/work/project/policies/loan.yaml' } });
+    expect(result.title).toBe('loan.yaml');
+  });
+
   it('refuses what is not a result', () => {
     expect(() => readCompliance({ controls: [] })).toThrow(/not a Venturalitica compliance result/);
     expect(() => readCompliance('PASSED')).toThrow();
