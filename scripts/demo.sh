@@ -49,6 +49,8 @@ echo
 echo "Evidence: $WORK/.venturalitica/ (trace.jsonl, policies/, bom.json, assessment-results.json, trace_latest.json)"
 echo "JUnit: $WORK/junit.xml (enforce), $WORK/scan.xml (scan)"
 echo "Executed notebooks (with their badges and per-cell metadata): $WORK/level*.ipynb"
+echo "Open them in JupyterLab with the extension and the proxied kernel:"
+echo "  JUPYTER_PATH=$JUPYTER_PATH $VENV/bin/jupyter lab --ip 127.0.0.1 $WORK"
 
 # The dashboard over what the run wrote, until Ctrl-C (VL_DEMO_UI=0 skips it).
 if [[ ${VL_DEMO_UI:-1} != 0 ]]; then

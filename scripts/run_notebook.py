@@ -3,8 +3,9 @@ what the kernel proxy recorded (`metadata.venturalitica` of its reply).
 
 Usage: python scripts/run_notebook.py NOTEBOOK KERNEL_NAME WORKDIR
 
-The executed notebook (outputs and the cells' metadata) is written back to
-NOTEBOOK.
+The executed notebook is written back to NOTEBOOK, each cell's record in
+its metadata as the JupyterLab extension keeps it, so the badges show when
+the notebook is opened in JupyterLab.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def main() -> None:
         meta = execute_reply["metadata"].get("venturalitica")
         if meta is None:
             raise SystemExit(f"cell {cell_index}: the reply carries no metadata.venturalitica (not proxied?)")
+        cell.metadata["venturalitica"] = meta
         energy = meta.get("energy") or {}
         rows.append((cell_index, meta["status"], meta["duration_s"], energy.get("total_j"), energy.get("co2e_g")))
 

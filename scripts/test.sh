@@ -15,7 +15,7 @@ step "cargo clippy -D warnings"
 (cd "$REPO" && cargo clippy --locked --workspace --all-targets -- -D warnings)
 
 step "ruff"
-PY_SOURCES=("$REPO/tests" "$REPO/bench" "$REPO/examples" "$REPO/scripts" "$REPO/kernel-ext/python")
+PY_SOURCES=("$REPO/tests" "$REPO/bench" "$REPO/examples" "$REPO/scripts" "$REPO/kernel-ext/python" "$REPO/labextension/ui-tests")
 "$VENV/bin/ruff" check "${PY_SOURCES[@]}"
 "$VENV/bin/ruff" format --check "${PY_SOURCES[@]}"
 

@@ -4,7 +4,7 @@
  * policy result may have changed.
  */
 
-import type { Cell, ICellModel } from '@jupyterlab/cells';
+import type { Cell, ICellModel, ICodeCellModel } from '@jupyterlab/cells';
 import type { NotebookPanel } from '@jupyterlab/notebook';
 import type { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
@@ -14,6 +14,13 @@ import { COMPLIANCE_MIME } from './compliance';
 import type { Settings } from './settings';
 import { CellTrace, METADATA_KEY, parseCellTrace } from './trace';
 
+/** How often, at most, listeners hear that totals may have changed. */
+const NOTIFY_MS = 200;
+
+function isCodeCellModel(model: ICellModel): model is ICodeCellModel {
+  return model.type === 'code';
+}
+
 /** The policy verdict of the most recently executed cell that shows one. */
 export type PolicyStatus = 'passed' | 'failed' | null;
 
@@ -22,6 +29,7 @@ export class NotebookBadges implements IDisposable {
   private readonly watched = new Set<Cell>();
   private readonly _changed = new Signal<this, void>(this);
   private disposed = false;
+  private pending: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     readonly panel: NotebookPanel,
@@ -45,6 +53,9 @@ export class NotebookBadges implements IDisposable {
       return;
     }
     this.disposed = true;
+    if (this.pending !== null) {
+      clearTimeout(this.pending);
+    }
     this.panel.content.model?.cells.changed.disconnect(this.sync, this);
     for (const cell of this.watched) {
       this.unwatch(cell);
@@ -75,13 +86,12 @@ export class NotebookBadges implements IDisposable {
   latestPolicy(): PolicyStatus {
     let latest: { count: number; passed: boolean } | null = null;
     for (const cell of this.panel.content.model?.cells ?? []) {
-      if (cell.type !== 'code') {
+      if (!isCodeCellModel(cell)) {
         continue;
       }
-      const outputs = (cell as ICellModel & { outputs?: { toJSON(): unknown[] } }).outputs?.toJSON() ?? [];
-      const count = Number((cell.toJSON() as { execution_count?: unknown }).execution_count ?? 0) || 0;
-      for (const output of outputs) {
-        const data = (output as { data?: Record<string, unknown> }).data?.[COMPLIANCE_MIME];
+      const count = cell.executionCount ?? 0;
+      for (let i = 0; i < cell.outputs.length; i++) {
+        const data = cell.outputs.get(i).data[COMPLIANCE_MIME];
         const passed = (data as { passed?: unknown } | undefined)?.passed;
         if (typeof passed === 'boolean' && (latest === null || count >= latest.count)) {
           latest = { count, passed };
@@ -104,16 +114,15 @@ export class NotebookBadges implements IDisposable {
         this.watch(cell);
       }
     }
-    this._changed.emit();
+    this.notify();
   }
 
   private watch(cell: Cell): void {
     this.watched.add(cell);
     cell.model.metadataChanged.connect(this.onMetadata, this);
-    (cell.model as ICellModel & { outputs?: { changed: ISignal<unknown, unknown> } }).outputs?.changed.connect(
-      this.onOutputs,
-      this
-    );
+    if (isCodeCellModel(cell.model)) {
+      cell.model.outputs.changed.connect(this.onOutputs, this);
+    }
     cell.disposed.connect(this.onCellDisposed, this);
     // Cells outside the viewport are built lazily; their input area exists
     // only once they are ready.
@@ -126,10 +135,9 @@ export class NotebookBadges implements IDisposable {
     this.nodes.delete(cell);
     if (!cell.isDisposed) {
       cell.model.metadataChanged.disconnect(this.onMetadata, this);
-      (cell.model as ICellModel & { outputs?: { changed: ISignal<unknown, unknown> } }).outputs?.changed.disconnect(
-        this.onOutputs,
-        this
-      );
+      if (isCodeCellModel(cell.model)) {
+        cell.model.outputs.changed.disconnect(this.onOutputs, this);
+      }
       cell.disposed.disconnect(this.onCellDisposed, this);
     }
   }
@@ -148,11 +156,26 @@ export class NotebookBadges implements IDisposable {
         this.draw(cell);
       }
     }
-    this._changed.emit();
+    this.notify();
   }
 
   private onOutputs(): void {
-    this._changed.emit();
+    this.notify();
+  }
+
+  /**
+   * Emits `changed` at most every NOTIFY_MS: a cell streaming thousands of
+   * outputs must not recompute the notebook's totals for each one.
+   */
+  private notify(): void {
+    if (this.pending === null) {
+      this.pending = setTimeout(() => {
+        this.pending = null;
+        if (!this.disposed) {
+          this._changed.emit();
+        }
+      }, NOTIFY_MS);
+    }
   }
 
   /** Replaces the cell's badge with one for its current record and settings. */

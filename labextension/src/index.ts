@@ -55,6 +55,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     tracker.widgetAdded.connect((_, panel) => {
       const capture = new ReplyCapture(panel);
       const attach = () => {
+        if (panel.isDisposed) {
+          return;
+        }
         const badges = new NotebookBadges(panel, settings);
         views.set(panel, badges);
         if (tracker.currentWidget === panel) {
