@@ -20,6 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from test_ui import dashboard
 
 REPO = Path(__file__).resolve().parent.parent
 LABEXT = REPO / "labextension"
@@ -84,6 +85,22 @@ def test_the_extension_in_jupyterlab_and_notebook7(kernel_env, vl_bin, tmp_path)
     }
     nbformat.write(nb, fixtures / "lab_demo.ipynb")
 
+    # The dashboard the status-bar item opens needs an evidence store.
+    enforced = subprocess.run(
+        [str(vl_bin), "enforce", "--data", fixtures / "applicants.csv", "--policy", fixtures / "policy.yaml"],
+        cwd=kernel_env.project,
+        capture_output=True,
+        check=False,
+    )
+    assert enforced.returncode == 1, enforced.stderr
+    with dashboard(vl_bin, kernel_env.project) as url:
+        proc = run_galata(kernel_env, fixtures, tmp_path, url)
+    assert proc.returncode == 0, f"Galata tests failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}"
+    assert "6 passed" in proc.stdout, proc.stdout[-4000:]
+    check_saved_notebook(kernel_env, vl_bin)
+
+
+def run_galata(kernel_env, fixtures: Path, tmp_path: Path, dashboard_url: str) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -92,10 +109,11 @@ def test_the_extension_in_jupyterlab_and_notebook7(kernel_env, vl_bin, tmp_path)
         "VL_LAB_FIXTURES": str(fixtures),
         "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD": "1",
         "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"),
+        "VL_DASHBOARD_URL": dashboard_url,
     }
     if os.environ.get("VL_SCREENSHOTS"):
         env["VL_SCREENSHOTS"] = str(Path(os.environ["VL_SCREENSHOTS"]).resolve())
-    proc = subprocess.run(
+    return subprocess.run(
         ["npx", "playwright", "test"],
         cwd=LABEXT,
         env=env,
@@ -104,9 +122,9 @@ def test_the_extension_in_jupyterlab_and_notebook7(kernel_env, vl_bin, tmp_path)
         timeout=900,
         check=False,
     )
-    assert proc.returncode == 0, f"Galata tests failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}"
-    assert "4 passed" in proc.stdout, proc.stdout[-4000:]
 
+
+def check_saved_notebook(kernel_env, vl_bin: Path) -> None:
     # The saved notebook holds every executed cell's record, the same one the
     # proxy appended to the trail for that cell's execute_request.
     saved = next(kernel_env.project.rglob("lab_demo.ipynb"))

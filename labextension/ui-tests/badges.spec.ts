@@ -148,3 +148,41 @@ test('Notebook 7 shows the badges and the renderers too', async ({ page, tmpPath
   await expectBadgesAndResults(nb7);
   await shot(nb7, 'notebook7.png');
 });
+
+test.describe('the dashboard link', () => {
+  const dashboardUrl = process.env.VL_DASHBOARD_URL ?? '';
+  test.use({
+    mockSettings: { ...galata.DEFAULT_SETTINGS, 'venturalitica-jupyterlab:plugin': { dashboardUrl } }
+  });
+
+  test('a click on the summary opens the running dashboard', async ({ page, tmpPath }) => {
+    expect(dashboardUrl, 'VL_DASHBOARD_URL names the running `venturalitica ui`').not.toBe('');
+    await upload(page, tmpPath, 'dashboard.ipynb');
+    await page.notebook.openByPath(`${tmpPath}/dashboard.ipynb`);
+    const popup = page.waitForEvent('popup');
+    await page.locator('.vl-summary').click();
+    const dashboard = await popup;
+    await dashboard.waitForLoadState();
+    expect(dashboard.url()).toBe(dashboardUrl);
+    await expect(dashboard).toHaveTitle(/Venturalitica/);
+  });
+});
+
+test.describe('no dashboard', () => {
+  test.use({
+    mockSettings: {
+      ...galata.DEFAULT_SETTINGS,
+      // Port 9 (discard) refuses connections here: nothing is listening.
+      'venturalitica-jupyterlab:plugin': { dashboardUrl: 'http://127.0.0.1:9/' }
+    }
+  });
+
+  test('a click says how to start the dashboard instead', async ({ page, tmpPath }) => {
+    await upload(page, tmpPath, 'nodashboard.ipynb');
+    await page.notebook.openByPath(`${tmpPath}/nodashboard.ipynb`);
+    await page.locator('.vl-summary').click();
+    await expect(page.locator('.jp-Notification-Toast-warning')).toContainText(
+      'no dashboard answers at http://127.0.0.1:9'
+    );
+  });
+});
