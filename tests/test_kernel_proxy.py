@@ -263,9 +263,18 @@ def test_bad_frames_are_dropped_and_the_proxy_lives_on(kernel_env):
     assert kernel_env.logs().count("dropped a message") >= 5
 
 
+def _own_client(km):
+    """A client with its own Session. `km.client()` shares the manager's
+    Session, and jupyter_client uses the session id as the shell socket's
+    ZMQ identity: two such clients are one peer to a ROUTER (libzmq refuses
+    the second; zmq.rs, like ROUTER_HANDOVER, hands the identity over)."""
+    session = Session(key=km.session.key, signature_scheme=km.session.signature_scheme)
+    return km.client(session=session)
+
+
 def test_two_frontends_and_a_reconnect(kernel_env):
     with kernel_env.kernel() as (km, kc):
-        second = km.client()
+        second = _own_client(km)
         second.start_channels()
         second.wait_for_ready(timeout=30)
         a, _ = run_cell(kc, "a = 1")
@@ -273,7 +282,7 @@ def test_two_frontends_and_a_reconnect(kernel_env):
         assert a["content"]["status"] == b["content"]["status"] == "ok"
         assert _meta(b)["execution_count"] == 2
         second.stop_channels()
-        third = km.client()
+        third = _own_client(km)
         third.start_channels()
         third.wait_for_ready(timeout=30)
         c, outputs = run_cell(third, "a + 2")
