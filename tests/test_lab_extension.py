@@ -96,7 +96,7 @@ def test_the_extension_in_jupyterlab_and_notebook7(kernel_env, vl_bin, tmp_path)
     with dashboard(vl_bin, kernel_env.project) as url:
         proc = run_galata(kernel_env, fixtures, tmp_path, url)
     assert proc.returncode == 0, f"Galata tests failed:\n{proc.stdout[-8000:]}\n{proc.stderr[-4000:]}"
-    assert "6 passed" in proc.stdout, proc.stdout[-4000:]
+    assert "7 passed" in proc.stdout, proc.stdout[-4000:]
     check_saved_notebook(kernel_env, vl_bin)
 
 

@@ -128,6 +128,16 @@ test.describe('hidden badges', () => {
   });
 });
 
+test('a plain kernel shows no badge and nothing breaks', async ({ page }) => {
+  await page.notebook.createNew('plain.ipynb', { kernel: 'python3' });
+  await page.notebook.setCell(0, 'code', 'print(6 * 7)');
+  await page.notebook.runCell(0);
+  const cell = page.locator('.jp-Notebook .jp-CodeCell').first();
+  await expect(cell.locator('.jp-OutputArea-output')).toHaveText('42');
+  await expect(cell.locator('.vl-cell-badge')).toHaveCount(0);
+  await expect(page.locator('.vl-summary')).toHaveText('⚡ no energy records');
+});
+
 test('Notebook 7 shows the badges and the renderers too', async ({ page, tmpPath, baseURL }) => {
   await upload(page, tmpPath, 'notebook7.ipynb');
   // A plain page: Galata's own waits for JupyterLab, which this is not.
