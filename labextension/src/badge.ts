@@ -7,7 +7,7 @@
 import { describeMethod, formatBytes, formatCarbon, formatDuration, formatEnergy, sig } from './format';
 import type { PolicyStatus } from './badges';
 import type { Settings } from './settings';
-import { CellTrace, reportOf, Totals } from './trace';
+import { CellTrace, components, reportOf, Totals } from './trace';
 
 type Units = Pick<Settings, 'energyUnit' | 'carbonUnit'>;
 
@@ -47,14 +47,8 @@ export function detailRows(trace: CellTrace, units: Units): Array<[string, strin
     rows.push(['Energy', `not measured: ${why}`]);
     return rows;
   }
-  for (const [label, part] of [
-    ['CPU', report.cpu],
-    ['RAM', report.ram],
-    ['GPU', report.gpu]
-  ] as const) {
-    if (part) {
-      rows.push([label, `${formatEnergy(part.joules, units.energyUnit)} — ${describeMethod(part.method)}`]);
-    }
+  for (const [label, part] of components(report)) {
+    rows.push([label, `${formatEnergy(part.joules, units.energyUnit)} — ${describeMethod(part.method)}`]);
   }
   rows.push(['Total', formatEnergy(report.total_j, units.energyUnit)]);
   rows.push(['CO₂e', formatCarbon(report.co2e_g, units.carbonUnit)]);

@@ -110,7 +110,7 @@ export class NotebookBadges implements IDisposable {
       }
     }
     for (const cell of current) {
-      if (cell.model.type === 'code' && !this.watched.has(cell)) {
+      if (isCodeCellModel(cell.model) && !this.watched.has(cell)) {
         this.watch(cell);
       }
     }

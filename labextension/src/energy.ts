@@ -4,7 +4,7 @@
  */
 
 import { describeMethod, formatBytes, formatCarbon, formatDuration, formatEnergy } from './format';
-import { EnergyReport, parseEnergyReport } from './trace';
+import { components, EnergyReport, parseEnergyReport } from './trace';
 
 export const ENERGY_MIME = 'application/vnd.venturalitica.energy+json';
 
@@ -37,14 +37,8 @@ export function monitorParts(result: MonitorResult): Array<[string, string]> {
     ['time', formatDuration(report.wall_s)],
     ['energy', formatEnergy(report.total_j)]
   ];
-  for (const [label, part] of [
-    ['CPU', report.cpu],
-    ['RAM', report.ram],
-    ['GPU', report.gpu]
-  ] as const) {
-    if (part) {
-      parts.push([label, `${formatEnergy(part.joules)} (${describeMethod(part.method)})`]);
-    }
+  for (const [label, part] of components(report)) {
+    parts.push([label, `${formatEnergy(part.joules)} (${describeMethod(part.method)})`]);
   }
   parts.push(['CO₂e', formatCarbon(report.co2e_g)]);
   if (report.peak_rss_bytes !== undefined) {

@@ -151,6 +151,16 @@ export function reportOf(trace: CellTrace): EnergyReport | null {
   return trace.energy && 'report' in trace.energy ? trace.energy.report : null;
 }
 
+/** The components a report has, labelled, in the order badges list them. */
+export function components(report: EnergyReport): Array<[string, Component]> {
+  const labelled: Array<[string, Component | undefined]> = [
+    ['CPU', report.cpu],
+    ['RAM', report.ram],
+    ['GPU', report.gpu]
+  ];
+  return labelled.filter((entry): entry is [string, Component] => entry[1] !== undefined);
+}
+
 /** Totals over a notebook's cells, for the status bar. */
 export interface Totals {
   cells: number;
