@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Evidence is signed with a key kept in the user's config directory, made on
+# first use: the tests (and every agent, kernel and server they start) use a
+# directory of their own instead of the real one.
+os.environ.setdefault("VENTURALITICA_CONFIG_DIR", tempfile.mkdtemp(prefix="vl-config-"))
 
 
 def _binary() -> Path:

@@ -136,6 +136,25 @@ def test_a_notebook_session_and_a_cli_run_land_in_mlflow(kernel_env, mlflow_serv
     trace_path = client.download_artifacts(cli.info.run_id, "compliance_trace.json")
     assert json.loads(Path(trace_path).read_text())[0]["kind"] == "enforce"
 
+    # Each run carries the trail's head as exported: an anchor outside the
+    # project that `verify --head` checks the trail against.
+    last = _trail_lines(kernel_env.project)[-1]
+    for run in (session, cli):
+        assert run.data.tags["venturalitica.head"] == f"{last['seq']}:{last['hash']}"
+        assert run.data.tags["venturalitica.head_signer"].startswith("ed25519:")
+    anchor = cli.data.tags["venturalitica.head"]
+    assert kernel_env.vl("verify", "--root", kernel_env.project, "--head", anchor).returncode == 0
+    # An edit before the anchor, even re-hashed and re-signed, breaks it.
+    trace = kernel_env.project / ".venturalitica" / "trace.jsonl"
+    lines = trace.read_text().splitlines(keepends=True)
+    trace.write_text("".join(lines[:-1]))
+    cut = kernel_env.vl("verify", "--root", kernel_env.project, "--head", anchor, check=False)
+    assert cut.returncode == 1 and f"anchor {anchor} is past the last event" in cut.stdout
+
+
+def _trail_lines(project: Path) -> list[dict]:
+    return [json.loads(line) for line in (project / ".venturalitica" / "trace.jsonl").read_text().splitlines()]
+
 
 def test_a_second_export_sends_only_what_is_new(kernel_env, mlflow_server):
     _enforce(kernel_env.vl_bin, kernel_env.project, "a,1\na,1\nb,0\nb,1\n")

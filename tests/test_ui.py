@@ -149,6 +149,32 @@ def test_other_hosts_need_the_printed_token(vl_bin, project):
         assert get(base + "/policies", {"Authorization": f"Bearer {token}"})[0] == 200
 
 
+def test_a_foreign_host_is_refused_on_loopback(vl_bin, project):
+    """DNS rebinding: a page on evil.example that resolves its name to
+    127.0.0.1 sends `Host: evil.example`; only loopback names are answered."""
+    with dashboard(vl_bin, project) as url:
+        base = url.rstrip("/")
+        port = base.rsplit(":", 1)[1]
+        for host in ["evil.example", f"evil.example:{port}", f"127.0.0.1.evil.example:{port}", "10.1.2.3"]:
+            for path in ["/", "/api/events", "/api/head", "/charts/1.svg"]:
+                status, body, _ = get(base + path, {"Host": host})
+                assert status == 403, (host, path, status)
+                assert "trail" not in body and "seq" not in body
+        for host in [f"localhost:{port}", f"127.0.0.1:{port}", "LOCALHOST"]:
+            status, body, _ = get(base + "/api/events", {"Host": host})
+            assert status == 200 and json.loads(body)["events"], host
+    with dashboard(vl_bin, project, "--allow-host", "dash.internal") as url:
+        assert get(url.rstrip("/") + "/api/head", {"Host": "dash.internal:443"})[0] == 200
+        assert get(url.rstrip("/") + "/api/head", {"Host": "evil.example"})[0] == 403
+
+
+def test_the_overview_names_the_signing_key(vl_bin, vl, project):
+    key = json.loads(vl("verify", "--json").stdout)["signers"][0]["key_id"]
+    with dashboard(vl_bin, project) as url:
+        _, body, _ = get(url)
+        assert "intact" in body and f"signed by {key}" in body
+
+
 def test_no_store_is_a_clear_error(vl_bin, tmp_path):
     proc = subprocess.run(
         [str(vl_bin), "ui", "--port", "0", "--root", str(tmp_path)],

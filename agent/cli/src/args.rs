@@ -20,10 +20,16 @@ pub enum Command {
     /// Exits 0 when every blocking control passes, 1 when one fails or
     /// cannot be evaluated, 2 on bad input.
     Enforce(EnforceArgs),
-    /// Check that the evidence trail was not edited, cut or reordered.
+    /// Check that the evidence trail was not edited, cut, reordered or
+    /// re-signed, and say which key signed what.
     ///
-    /// Exits 0 when the chain and every policy copy check out, 1 otherwise.
+    /// Safe to run while notebooks and other commands are recording. Exits 0
+    /// when the chain, every signature, the anchors given and every policy
+    /// copy check out, 1 otherwise.
     Verify(VerifyArgs),
+    /// The Ed25519 key that signs this user's evidence.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Run notebook kernels through the agent: each cell's timing and energy
     /// are recorded and added to its execute_reply.
     #[command(subcommand)]
@@ -75,6 +81,11 @@ pub struct UiArgs {
     /// a random one otherwise; also read from VENTURALITICA_UI_TOKEN]
     #[arg(long, value_name = "TOKEN", env = "VENTURALITICA_UI_TOKEN")]
     pub token: Option<String>,
+
+    /// Also answer requests for this host name on loopback (a reverse
+    /// proxy's name); others are refused against DNS rebinding. Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub allow_host: Vec<String>,
 
     /// Open the dashboard in the default browser.
     #[arg(long)]
@@ -341,6 +352,38 @@ pub struct VerifyArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+
+    /// Require every event to be signed by this public key (PEM, as
+    /// `venturalitica key show --pem` or `openssl pkey -pubout` print, or 64
+    /// hex digits); repeat for several keys.
+    #[arg(long, value_name = "FILE")]
+    pub trusted_key: Vec<PathBuf>,
+
+    /// Prove that no event up to this point changed since it was recorded
+    /// (the `venturalitica.head` tag of an MLflow run, or the
+    /// `evidence.anchor` of a trace_latest.json kept by CI); repeatable.
+    #[arg(long, value_name = "SEQ:HASH", value_parser = parse_head)]
+    pub head: Vec<venturalitica_evidence::Head>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the key's id, where it is kept, and its public half (creating
+    /// the key on first use).
+    Show(KeyShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyShowArgs {
+    /// Print only the public key as PEM, for `verify --trusted-key`.
+    #[arg(long)]
+    pub pem: bool,
+}
+
+fn parse_head(s: &str) -> Result<venturalitica_evidence::Head, String> {
+    venturalitica_evidence::Head::parse(s)
+        .filter(|_| s.contains(':'))
+        .ok_or_else(|| format!("{s:?} is not SEQ:HASH (a number, a colon, 64 hex digits)"))
 }
 
 fn parse_mapping(s: &str) -> Result<(String, String), String> {

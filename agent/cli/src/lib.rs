@@ -55,13 +55,32 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Warnings and errors of one-shot commands go to stderr (the kernel proxy
+/// and the agent set up their own logging).
+fn log_to_stderr() {
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .without_time()
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: args::Cli) -> anyhow::Result<Outcome> {
+    if !matches!(
+        cli.command,
+        args::Command::Kernel(_) | args::Command::Agent(_)
+    ) {
+        log_to_stderr();
+    }
     match cli.command {
         args::Command::Enforce(a) => commands::enforce::run(a),
         args::Command::Agent(a) => commands::agent::run(a),
         args::Command::Ui(a) => commands::ui::run(a),
         args::Command::Verify(a) => commands::verify::run(a),
+        args::Command::Key(args::KeyCommand::Show(a)) => commands::key::show(a),
         args::Command::Kernel(k) => commands::kernel::run(k),
         args::Command::Monitor(a) => commands::monitor::run(a),
         args::Command::Scan(a) => commands::scan::run(a),

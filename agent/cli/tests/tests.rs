@@ -6,9 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The binary, with a signing-key directory of the tests' own (never the
+/// user's config directory).
 fn bin() -> Command {
+    static CONFIG: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let config = CONFIG.get_or_init(|| tempfile::tempdir().unwrap());
     let mut c = Command::new(env!("CARGO_BIN_EXE_venturalitica"));
-    c.env("NO_COLOR", "1");
+    c.env("NO_COLOR", "1")
+        .env("VENTURALITICA_CONFIG_DIR", config.path())
+        .env_remove("VENTURALITICA_SIGNING_KEY")
+        .env_remove("VENTURALITICA_SIGNING_KEY_FILE");
     c
 }
 
@@ -140,7 +147,18 @@ fn verify_without_a_store_exits_2_and_after_enforce_exits_0() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).starts_with("intact: 1 events, 1 policy copies checked"));
+    let report = text(&out);
+    let lines: Vec<&str> = report.lines().collect();
+    assert!(lines[0].starts_with("signed by ed25519:"), "{report}");
+    assert!(
+        lines[0].ends_with("1 event(s), 1–1; not checked against a trusted key (--trusted-key)"),
+        "{report}"
+    );
+    assert!(
+        lines[1].starts_with("intact: 1 events, 1 policy copies checked"),
+        "{report}"
+    );
+    assert!(lines[1].contains("; head 1:"), "{report}");
 }
 
 #[test]
@@ -154,4 +172,64 @@ fn vl_alias_is_the_same_program() {
         format!("venturalitica {}\n", env!("CARGO_PKG_VERSION"))
     );
     assert!(repo().join("README.md").exists());
+}
+
+/// Every file under `tests/fixtures/malformed/<kind>/` (hand-made cases and
+/// the crashes `bench/fuzz.sh` found): `enforce` exits 2 naming the file, or
+/// 1 with an `error` result; never 0, never a panic (101).
+#[test]
+fn malformed_policies_and_data_never_crash() {
+    let dir = project();
+    let corpus = repo().join("tests/fixtures/malformed");
+    let mut problems = Vec::new();
+    let mut seen = 0;
+    for kind in ["policy", "csv", "parquet", "ipc"] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(corpus.join(kind))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for file in files {
+            seen += 1;
+            let (data, policy) = if kind == "policy" {
+                (dir.path().join("d.csv"), file.clone())
+            } else {
+                (file.clone(), dir.path().join("p.yaml"))
+            };
+            let out = bin()
+                .current_dir(dir.path())
+                .arg("enforce")
+                .arg("--data")
+                .arg(&data)
+                .arg("--policy")
+                .arg(&policy)
+                .args(if kind == "policy" {
+                    vec![]
+                } else {
+                    vec!["--target", "y"]
+                })
+                .args(["--format", "json", "--no-record"])
+                .output()
+                .unwrap();
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            let verdict = match out.status.code() {
+                Some(2) if err(&out).contains(&name) => None,
+                Some(2) => Some(format!("exit 2 without naming the file: {}", err(&out))),
+                Some(1) => {
+                    let results: serde_json::Value =
+                        serde_json::from_str(&text(&out)).unwrap_or_default();
+                    let errored = results["controls"]
+                        .as_array()
+                        .is_some_and(|c| c.iter().any(|c| c["status"] == "error"));
+                    (!errored).then(|| format!("exit 1 without an error result: {}", text(&out)))
+                }
+                code => Some(format!("exit {code:?}: {}", err(&out))),
+            };
+            if let Some(v) = verdict {
+                problems.push(format!("{kind}/{name}: {v}"));
+            }
+        }
+    }
+    assert!(seen >= 30, "the corpus is missing ({seen} files)");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

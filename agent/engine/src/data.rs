@@ -16,10 +16,37 @@ pub enum DataError {
     Read { path: PathBuf, source: PolarsError },
     #[error("cannot evaluate the data: {0}")]
     Polars(#[from] PolarsError),
+    /// The reader gave up on malformed input by panicking (polars does so on
+    /// some corrupt Parquet and IPC files); caught, so the caller lives.
+    #[error("{file}: cannot read the data (the file looks corrupt: {message})")]
+    Corrupt { file: String, message: String },
+}
+
+/// Runs `f`, turning a panic inside the data reader into [`DataError::Corrupt`]
+/// naming `source`: a malformed file must be an error, never a crashed agent.
+pub(crate) fn guard<T>(
+    source: &str,
+    f: impl FnOnce() -> Result<T, DataError>,
+) -> Result<T, DataError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the reader panicked".into());
+        Err(DataError::Corrupt {
+            file: source.to_string(),
+            message,
+        })
+    })
 }
 
 /// Opens a file as a lazy frame, choosing the reader by extension.
 pub fn open_data(path: &Path) -> Result<LazyFrame, DataError> {
+    guard(&path.display().to_string(), || open_data_unguarded(path))
+}
+
+fn open_data_unguarded(path: &Path) -> Result<LazyFrame, DataError> {
     if !path.exists() {
         return Err(DataError::Missing {
             path: path.to_path_buf(),
@@ -63,11 +90,13 @@ pub fn open_data(path: &Path) -> Result<LazyFrame, DataError> {
 /// Reads an in-memory Arrow IPC file (the Feather v2 format: what pyarrow's
 /// `ipc.new_file` and polars' `write_ipc` produce), as sent by the kernel.
 pub fn read_ipc_bytes(bytes: &[u8], source: &str) -> Result<LazyFrame, DataError> {
-    let frame = IpcReader::new(std::io::Cursor::new(bytes))
-        .finish()
-        .map_err(|e| DataError::Read {
-            path: PathBuf::from(source),
-            source: e,
-        })?;
-    Ok(frame.lazy())
+    guard(source, || {
+        let frame = IpcReader::new(std::io::Cursor::new(bytes))
+            .finish()
+            .map_err(|e| DataError::Read {
+                path: PathBuf::from(source),
+                source: e,
+            })?;
+        Ok(frame.lazy())
+    })
 }

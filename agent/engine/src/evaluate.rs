@@ -85,6 +85,11 @@ fn plan(
     let mut notes = Vec::new();
     for slot in slots {
         let vars: Vec<String> = match control.inputs.get(&slot) {
+            // The loader refuses an empty input; a policy built in code is
+            // not checked by it, so an empty list is an error result here.
+            Some(v) if v.is_empty() => {
+                return Err(format!("input.{slot} names no variable"));
+            }
             Some(v) => v.clone(),
             None => match default_variable(slot) {
                 Some(v) => vec![v.to_string()],
@@ -153,7 +158,20 @@ fn used_columns(
 ///
 /// Errors here are about the data as a whole (unreadable file); everything
 /// about a single control becomes that control's `error` result.
-pub fn evaluate(
+pub fn evaluate(policy: &Policy, data: DataSet, mapping: &Mapping) -> Result<Results, DataError> {
+    let source = data.source.clone();
+    // A file that opened but fails while it is read (a ragged CSV row, bad
+    // UTF-8 further down) is named in the error, as at opening.
+    crate::data::guard(&source, || evaluate_unguarded(policy, data, mapping)).map_err(|e| match e {
+        DataError::Polars(source_error) => DataError::Read {
+            path: source.clone().into(),
+            source: source_error,
+        },
+        other => other,
+    })
+}
+
+fn evaluate_unguarded(
     policy: &Policy,
     mut data: DataSet,
     mapping: &Mapping,
@@ -535,10 +553,9 @@ fn control_result(
         .columns
         .iter()
         .map(|(slot, cols)| {
-            let v = if slot.is_list() {
-                Value::from(cols.clone())
-            } else {
-                Value::from(cols[0].clone())
+            let v = match cols.first() {
+                Some(first) if !slot.is_list() => Value::from(first.clone()),
+                _ => Value::from(cols.clone()),
             };
             (slot.name().to_string(), v)
         })

@@ -1,20 +1,42 @@
-//! One line of `trace.jsonl`, and the hash that chains it to the previous.
+//! One line of `trace.jsonl`, the hash that chains it to the previous line,
+//! and the signature that says who wrote it.
 //!
-//! A line is written in exactly this layout, so the event body's bytes can be
-//! recovered and re-hashed without re-serialising JSON:
+//! A line is written in exactly one of two layouts, so the event body's bytes
+//! can be recovered and re-hashed without re-serialising JSON:
 //!
 //! ```text
-//! {"seq":N,"prev":"<64 hex>","hash":"<64 hex>","event":<body JSON>}
+//! {"seq":N,"prev":"<64 hex>","hash":"<64 hex>","event":<body>}                                  (v1, unsigned)
+//! {"seq":N,"prev":"<64 hex>","hash":"<64 hex>","key":"<64 hex>","sig":"<128 hex>","event":<body>} (v2, signed)
 //! ```
 //!
-//! `hash = SHA-256("venturalitica-event-v1\n" + N + "\n" + prev + "\n" + body)`,
-//! and `prev` is the previous line's hash ([`GENESIS`] for the first).
+//! - v1: `hash = SHA-256("venturalitica-event-v1\n" N "\n" prev "\n" body)`
+//! - v2: `hash = SHA-256("venturalitica-event-v2\n" N "\n" prev "\n" key "\n" body)`,
+//!   `sig = Ed25519(private key, "venturalitica-event-sig-v1\n" hash)`,
+//!   where `key` is the signer's Ed25519 public key.
+//!
+//! `prev` is the previous line's hash ([`GENESIS`] for the first). The key is
+//! inside the hash, so swapping it changes the chain; the signature cannot be
+//! inside what it signs, and covers the hash, which covers everything else.
 
+use ed25519_dalek::{Signature, Signer as _, Verifier as _};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::key::{EvidenceKey, PublicKey};
+
 /// `prev` of the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+const SIG_DOMAIN: &[u8] = b"venturalitica-event-sig-v1\n";
+
+/// Who signed an event, as written on its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seal {
+    /// The signer's public key, 64 hex digits.
+    pub key: String,
+    /// The Ed25519 signature, 128 hex digits.
+    pub sig: String,
+}
 
 /// A parsed line.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,51 +44,127 @@ pub struct Event {
     pub seq: u64,
     pub prev: String,
     pub hash: String,
+    /// `None` for an unsigned (v1) line.
+    pub seal: Option<Seal>,
     /// The body exactly as written.
     pub body: String,
 }
 
+/// Why an event's seal does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealError {
+    /// The `key` field is not an Ed25519 public key.
+    BadKey,
+    /// The signature does not verify against the key and the hash.
+    BadSignature,
+}
+
 impl Event {
-    /// Builds the next event after `prev`.
-    pub fn new(seq: u64, prev: &str, body: &Value) -> Event {
+    /// Builds the next event after `prev`, signed with `key` when given.
+    pub fn new(seq: u64, prev: &str, body: &Value, key: Option<&EvidenceKey>) -> Event {
         let body = body.to_string();
-        let hash = hash(seq, prev, &body);
-        Event {
-            seq,
-            prev: prev.to_string(),
-            hash,
-            body,
+        match key {
+            None => Event {
+                seq,
+                prev: prev.to_string(),
+                hash: hash_v1(seq, prev, &body),
+                seal: None,
+                body,
+            },
+            Some(key) => {
+                let public = key.public().to_hex();
+                let hash = hash_v2(seq, prev, &public, &body);
+                let sig = key.signing().sign(&sig_message(&hash));
+                Event {
+                    seq,
+                    prev: prev.to_string(),
+                    hash,
+                    seal: Some(Seal {
+                        key: public,
+                        sig: hex::encode(sig.to_bytes()),
+                    }),
+                    body,
+                }
+            }
         }
     }
 
     /// The line to append, newline included.
     pub fn to_line(&self) -> String {
-        format!(
-            "{{\"seq\":{},\"prev\":\"{}\",\"hash\":\"{}\",\"event\":{}}}\n",
-            self.seq, self.prev, self.hash, self.body
-        )
+        match &self.seal {
+            None => format!(
+                "{{\"seq\":{},\"prev\":\"{}\",\"hash\":\"{}\",\"event\":{}}}\n",
+                self.seq, self.prev, self.hash, self.body
+            ),
+            Some(seal) => format!(
+                "{{\"seq\":{},\"prev\":\"{}\",\"hash\":\"{}\",\"key\":\"{}\",\"sig\":\"{}\",\"event\":{}}}\n",
+                self.seq, self.prev, self.hash, seal.key, seal.sig, self.body
+            ),
+        }
     }
 
-    /// Parses a line (without its newline); `None` if it is not in the layout.
+    /// Parses a line (without its newline); `None` if it is in neither layout.
     pub fn parse(line: &str) -> Option<Event> {
         let rest = line.strip_prefix("{\"seq\":")?;
         let (seq, rest) = rest.split_once(",\"prev\":\"")?;
+        if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
         let seq = seq.parse().ok()?;
-        let (prev, rest) = rest.split_at_checked(64)?;
+        let (prev, rest) = hex_field(rest, 64)?;
         let rest = rest.strip_prefix("\",\"hash\":\"")?;
-        let (hash, rest) = rest.split_at_checked(64)?;
+        let (hash, rest) = hex_field(rest, 64)?;
+        let (seal, rest) = match rest.strip_prefix("\",\"key\":\"") {
+            None => (None, rest),
+            Some(rest) => {
+                let (key, rest) = hex_field(rest, 64)?;
+                let rest = rest.strip_prefix("\",\"sig\":\"")?;
+                let (sig, rest) = hex_field(rest, 128)?;
+                let seal = Seal {
+                    key: key.to_string(),
+                    sig: sig.to_string(),
+                };
+                (Some(seal), rest)
+            }
+        };
         let body = rest.strip_prefix("\",\"event\":")?.strip_suffix('}')?;
         Some(Event {
             seq,
             prev: prev.to_string(),
             hash: hash.to_string(),
+            seal,
             body: body.to_string(),
         })
     }
 
+    /// The hash the content gives (anyone can compute it; only the key
+    /// holder can sign it).
+    pub fn computed_hash(&self) -> String {
+        match &self.seal {
+            None => hash_v1(self.seq, &self.prev, &self.body),
+            Some(seal) => hash_v2(self.seq, &self.prev, &seal.key, &self.body),
+        }
+    }
+
     /// Whether the stored hash matches the content.
     pub fn hash_is_valid(&self) -> bool {
-        hash(self.seq, &self.prev, &self.body) == self.hash
+        self.computed_hash() == self.hash
+    }
+
+    /// Checks the signature of a signed event against the key it names
+    /// (`public`, parsed by the caller so a key used for many events is
+    /// decoded once). Unsigned events have nothing to check.
+    pub fn check_seal(&self, public: Option<&PublicKey>) -> Result<(), SealError> {
+        let Some(seal) = &self.seal else {
+            return Ok(());
+        };
+        let public = public.ok_or(SealError::BadKey)?;
+        let mut sig = [0u8; 64];
+        hex::decode_to_slice(&seal.sig, &mut sig).map_err(|_| SealError::BadSignature)?;
+        public
+            .verifying()
+            .verify(&sig_message(&self.hash), &Signature::from_bytes(&sig))
+            .map_err(|_| SealError::BadSignature)
     }
 
     /// The body as JSON.
@@ -75,7 +173,20 @@ impl Event {
     }
 }
 
-fn hash(seq: u64, prev: &str, body: &str) -> String {
+/// `len` lowercase hex digits at the start of `s`, and the rest.
+fn hex_field(s: &str, len: usize) -> Option<(&str, &str)> {
+    let (field, rest) = s.split_at_checked(len)?;
+    field
+        .bytes()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        .then_some((field, rest))
+}
+
+fn sig_message(hash: &str) -> Vec<u8> {
+    [SIG_DOMAIN, hash.as_bytes()].concat()
+}
+
+fn hash_v1(seq: u64, prev: &str, body: &str) -> String {
     let mut h = Sha256::new();
     h.update(b"venturalitica-event-v1\n");
     h.update(seq.to_string().as_bytes());
@@ -86,17 +197,30 @@ fn hash(seq: u64, prev: &str, body: &str) -> String {
     hex::encode(h.finalize())
 }
 
+fn hash_v2(seq: u64, prev: &str, key: &str, body: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"venturalitica-event-v2\n");
+    h.update(seq.to_string().as_bytes());
+    h.update(b"\n");
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(key.as_bytes());
+    h.update(b"\n");
+    h.update(body.as_bytes());
+    hex::encode(h.finalize())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn body() -> Value {
+        serde_json::json!({"kind": "enforce", "value": 0.8})
+    }
+
     #[test]
-    fn line_round_trips_and_detects_edits() {
-        let e = Event::new(
-            1,
-            GENESIS,
-            &serde_json::json!({"kind": "enforce", "value": 0.8}),
-        );
+    fn unsigned_line_round_trips_and_detects_edits() {
+        let e = Event::new(1, GENESIS, &body(), None);
         let line = e.to_line();
         let parsed = Event::parse(line.trim_end()).unwrap();
         assert_eq!(parsed, e);
@@ -106,8 +230,44 @@ mod tests {
     }
 
     #[test]
+    fn signed_line_round_trips_and_its_seal_holds() {
+        let key = EvidenceKey::from_seed([7; 32]);
+        let e = Event::new(3, GENESIS, &body(), Some(&key));
+        let parsed = Event::parse(e.to_line().trim_end()).unwrap();
+        assert_eq!(parsed, e);
+        assert!(parsed.hash_is_valid());
+        assert_eq!(parsed.check_seal(Some(&key.public())), Ok(()));
+    }
+
+    #[test]
+    fn a_rehashed_edit_breaks_the_seal_and_another_key_is_refused() {
+        let key = EvidenceKey::from_seed([7; 32]);
+        let other = EvidenceKey::from_seed([8; 32]);
+        let e = Event::new(1, GENESIS, &serde_json::json!({"v": 1}), Some(&key));
+        // An editor without the key can recompute the hash, not the signature.
+        let mut forged = e.clone();
+        forged.body = "{\"v\":2}".into();
+        forged.hash = forged.computed_hash();
+        assert!(forged.hash_is_valid());
+        assert_eq!(
+            forged.check_seal(Some(&key.public())),
+            Err(SealError::BadSignature)
+        );
+        assert_eq!(
+            e.check_seal(Some(&other.public())),
+            Err(SealError::BadSignature)
+        );
+    }
+
+    #[test]
     fn other_layouts_are_rejected() {
         assert!(Event::parse("{\"event\":{}}").is_none());
         assert!(Event::parse("{\"seq\":1,\"prev\":\"00\"").is_none());
+        assert!(Event::parse(&format!(
+            "{{\"seq\":+1,\"prev\":\"{GENESIS}\",\"hash\":\"{GENESIS}\",\"event\":{{}}}}"
+        ))
+        .is_none());
+        // Multi-byte characters where hex digits belong never panic.
+        assert!(Event::parse(&format!("{{\"seq\":1,\"prev\":\"{}\"", "é".repeat(40))).is_none());
     }
 }

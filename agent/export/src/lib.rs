@@ -110,9 +110,17 @@ fn save_state(path: &Path, state: &State) -> Result<(), ExportError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(state).unwrap_or_default()).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    // A temporary file of its own per write: two exports at once never
+    // rename each other's half-written state.
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+    std::io::Write::write_all(
+        &mut tmp,
+        &serde_json::to_vec_pretty(state).unwrap_or_default(),
+    )
+    .map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
 }
 
 /// Exports every event not yet exported to `target`; `progress(done, total)`
@@ -138,6 +146,24 @@ pub fn export_mlflow(
     save_state(&path, &state)?;
 
     let events = store.events()?;
+    // The anchor: the trail's head as exported, kept on the tracking server
+    // where the project cannot change it; `verify --head` checks against it.
+    let anchor = events.last().map(|e| {
+        [
+            (
+                "venturalitica.head".to_string(),
+                format!("{}:{}", e.seq, e.hash),
+            ),
+            ("venturalitica.head_seq".to_string(), e.seq.to_string()),
+            (
+                "venturalitica.head_signer".to_string(),
+                e.seal
+                    .as_ref()
+                    .and_then(|s| venturalitica_evidence::PublicKey::from_hex(&s.key))
+                    .map_or_else(|| "unsigned".to_string(), |k| k.id()),
+            ),
+        ]
+    });
     let mut groups = plan::group_by_process(&events);
     if let Some(pid) = target.session {
         groups.retain(|p, _| *p == pid);
@@ -158,7 +184,8 @@ pub fn export_mlflow(
         runs: Vec::new(),
     };
     for (pid, evs) in &groups {
-        let (name, tags) = plan::run_identity(*pid, evs);
+        let (name, mut tags) = plan::run_identity(*pid, evs);
+        tags.extend(anchor.iter().flatten().cloned());
         let known = state.targets[&key].runs.get(&pid.to_string()).cloned();
         let run = match known {
             Some(r) if client.run_exists(&r.run_id)? => r,

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 use venturalitica_evidence::chain::Event;
+use venturalitica_evidence::EventKind;
 
 /// One metric point, as MLflow's `log-batch` takes it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -89,8 +90,8 @@ pub fn metrics(event: &Parsed) -> Vec<Metric> {
             });
         }
     };
-    match b["kind"].as_str() {
-        Some("cell") => {
+    match EventKind::of(b) {
+        Some(EventKind::Cell) => {
             let ts = p["end"]
                 .as_str()
                 .map_or_else(|| millis(&b["ts"]), |_| millis(&p["end"]));
@@ -105,7 +106,7 @@ pub fn metrics(event: &Parsed) -> Vec<Metric> {
             let mb = e["peak_rss_bytes"].as_f64().map(|b| b / 1e6);
             push("energy.peak_rss_mb".into(), mb, ts, step);
         }
-        Some("enforce") => {
+        Some(EventKind::Enforce) => {
             let ts = millis(&b["ts"]);
             let results = &p["results"];
             for c in results["controls"].as_array().into_iter().flatten() {
@@ -126,7 +127,7 @@ pub fn metrics(event: &Parsed) -> Vec<Metric> {
                 .map(|p| if p { 1.0 } else { 0.0 });
             push("compliance_score".into(), score, ts, seq);
         }
-        Some("monitor") => {
+        Some(EventKind::Monitor) => {
             let ts = millis(&b["ts"]);
             let name = p["name"].as_str().unwrap_or("monitor");
             let e = &p["energy"];
@@ -149,7 +150,7 @@ pub fn metrics(event: &Parsed) -> Vec<Metric> {
                 seq,
             );
         }
-        Some("scan") => {
+        Some(EventKind::Scan) => {
             let score = p["passed"].as_bool().map(|p| if p { 1.0 } else { 0.0 });
             push("scan.compliance_score".into(), score, millis(&b["ts"]), seq);
         }

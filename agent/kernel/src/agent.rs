@@ -12,11 +12,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 
+use crate::wire::Signer;
 use crate::KernelError;
 
 /// Environment variable with the endpoint address.
@@ -89,40 +88,6 @@ impl AgentError {
     }
 }
 
-/// Signs and checks agent frames.
-#[derive(Clone)]
-pub struct FrameSigner(Hmac<Sha256>);
-
-impl std::fmt::Debug for FrameSigner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("FrameSigner(..)")
-    }
-}
-
-impl FrameSigner {
-    pub fn new(key: &[u8]) -> FrameSigner {
-        FrameSigner(Hmac::new_from_slice(key).expect("HMAC takes keys of any length"))
-    }
-
-    fn mac(&self, frames: &[Bytes]) -> Hmac<Sha256> {
-        let mut mac = self.0.clone();
-        for f in frames {
-            mac.update(f);
-        }
-        mac
-    }
-
-    /// The hex signature of `frames` (header then payload).
-    pub fn sign(&self, frames: &[Bytes]) -> String {
-        hex::encode(self.mac(frames).finalize().into_bytes())
-    }
-
-    /// Checks `signature` in constant time.
-    pub fn verify(&self, signature: &[u8], frames: &[Bytes]) -> bool {
-        hex::decode(signature).is_ok_and(|sig| self.mac(frames).verify_slice(&sig).is_ok())
-    }
-}
-
 /// A running endpoint; it stops when the proxy's runtime does.
 #[derive(Debug)]
 pub struct AgentEndpoint {
@@ -143,7 +108,9 @@ impl AgentEndpoint {
             uuid::Uuid::new_v4().simple(),
             uuid::Uuid::new_v4().simple()
         );
-        let signer = FrameSigner::new(key.as_bytes());
+        // Never empty, so the signer always checks: an unsigned agent request is
+        // refused, unlike Jupyter's empty-key convention.
+        let signer = Signer::new(key.as_bytes());
         let (send, mut recv) = socket.split();
         tokio::spawn(async move {
             loop {
@@ -237,12 +204,12 @@ pub fn serve_until_stdin_closes(
     })
 }
 
-fn split_request(frames: Vec<Bytes>, signer: &FrameSigner) -> Option<(Bytes, AgentRequest)> {
+fn split_request(frames: Vec<Bytes>, signer: &Signer) -> Option<(Bytes, AgentRequest)> {
     let mut it = frames.into_iter();
     let peer = it.next()?;
     let signature = it.next()?;
     let rest: Vec<Bytes> = it.collect();
-    if rest.is_empty() || !signer.verify(&signature, &rest) {
+    if rest.is_empty() || !signer.is_signed() || !signer.verify(&signature, &rest) {
         return None;
     }
     let mut rest = rest.into_iter();
@@ -273,7 +240,7 @@ mod tests {
 
     #[test]
     fn signature_covers_header_and_payload() {
-        let s = FrameSigner::new(b"k");
+        let s = Signer::new(b"k");
         let frames = [
             Bytes::from_static(b"{\"op\":\"ping\"}"),
             Bytes::from_static(b"arrow"),
@@ -282,6 +249,10 @@ mod tests {
         assert!(s.verify(sig.as_bytes(), &frames));
         let tampered = [frames[0].clone(), Bytes::from_static(b"arrow!")];
         assert!(!s.verify(sig.as_bytes(), &tampered));
-        assert!(!FrameSigner::new(b"other").verify(sig.as_bytes(), &frames));
+        assert!(!Signer::new(b"other").verify(sig.as_bytes(), &frames));
+        // An unsigned signer never serves agent requests.
+        let mut request = vec![Bytes::from_static(b"peer"), Bytes::new()];
+        request.extend(frames.iter().cloned());
+        assert!(split_request(request, &Signer::new(b"")).is_none());
     }
 }

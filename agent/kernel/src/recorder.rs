@@ -9,12 +9,9 @@
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-use venturalitica_evidence::Store;
+use venturalitica_evidence::{EventKind, Store};
 
 use crate::intercept::CellRecord;
-
-/// The `kind` of the events written for cells.
-pub const CELL_EVENT: &str = "cell";
 
 /// A handle to the evidence writer thread.
 #[derive(Debug)]
@@ -42,7 +39,7 @@ impl Recorder {
                         _ => None,
                     })
                     .collect();
-                if let Err(e) = store.append_all(CELL_EVENT, payloads) {
+                if let Err(e) = store.append_all(EventKind::Cell, payloads) {
                     tracing::error!(%e, cells = batch.len(), "cell events not recorded");
                 }
             }

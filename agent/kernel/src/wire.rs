@@ -57,35 +57,35 @@ impl Signer {
         Signer { mac }
     }
 
-    /// The hex signature of the four JSON parts.
-    pub fn sign(&self, parts: [&[u8]; 4]) -> String {
-        match &self.mac {
-            None => String::new(),
-            Some(mac) => {
-                let mut mac = mac.clone();
-                for p in parts {
-                    mac.update(p);
-                }
-                hex::encode(mac.finalize().into_bytes())
-            }
+    /// The HMAC over `parts` in order, or `None` when unsigned.
+    fn mac<P: AsRef<[u8]>>(&self, parts: &[P]) -> Option<Hmac<Sha256>> {
+        let mut mac = self.mac.clone()?;
+        for p in parts {
+            mac.update(p.as_ref());
+        }
+        Some(mac)
+    }
+
+    /// The hex signature of `parts`: a Jupyter message's four JSON parts, or
+    /// an agent request's frames. Empty when unsigned.
+    pub fn sign<P: AsRef<[u8]>>(&self, parts: &[P]) -> String {
+        self.mac(parts)
+            .map(|mac| hex::encode(mac.finalize().into_bytes()))
+            .unwrap_or_default()
+    }
+
+    /// Checks `signature` over `parts` in constant time; anything passes
+    /// when unsigned (an empty key, as Jupyter allows).
+    pub fn verify<P: AsRef<[u8]>>(&self, signature: &[u8], parts: &[P]) -> bool {
+        match self.mac(parts) {
+            None => true,
+            Some(mac) => hex::decode(signature).is_ok_and(|sig| mac.verify_slice(&sig).is_ok()),
         }
     }
 
-    /// Checks `signature` in constant time.
-    pub fn verify(&self, signature: &[u8], parts: [&[u8]; 4]) -> bool {
-        match &self.mac {
-            None => true,
-            Some(mac) => {
-                let Ok(expected) = hex::decode(signature) else {
-                    return false;
-                };
-                let mut mac = mac.clone();
-                for p in parts {
-                    mac.update(p);
-                }
-                mac.verify_slice(&expected).is_ok()
-            }
-        }
+    /// Whether messages are signed at all.
+    pub fn is_signed(&self) -> bool {
+        self.mac.is_some()
     }
 }
 
@@ -132,7 +132,7 @@ impl RawMessage {
             buffers: rest.collect(),
             ..msg
         };
-        if !signer.verify(&msg.signature, msg.signed_parts()) {
+        if !signer.verify(&msg.signature, &msg.signed_parts()) {
             return Err(WireError::BadSignature);
         }
         Ok(msg)
@@ -184,7 +184,7 @@ impl RawMessage {
     /// Replaces the metadata and signs the message again.
     pub fn set_metadata(&mut self, metadata: &Value, signer: &Signer) {
         self.metadata = Bytes::from(serde_json::to_vec(metadata).unwrap_or_default());
-        self.signature = Bytes::from(signer.sign(self.signed_parts()));
+        self.signature = Bytes::from(signer.sign(&self.signed_parts()));
     }
 }
 
@@ -230,7 +230,7 @@ pub fn new_message(
     let parent = Bytes::copy_from_slice(if parent.is_empty() { b"{}" } else { parent });
     let metadata = Bytes::from_static(b"{}");
     let content = Bytes::from(content.to_string());
-    let signature = Bytes::from(signer.sign([&header, &parent, &metadata, &content]));
+    let signature = Bytes::from(signer.sign(&[&header, &parent, &metadata, &content]));
     RawMessage {
         ids,
         signature,

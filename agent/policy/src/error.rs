@@ -83,6 +83,8 @@ pub enum PolicyErrorKind {
         found: String,
         expected: String,
     },
+    #[error("control {control:?}: input.{slot} names no variable; give a variable name (or several, comma-separated)")]
+    EmptyInput { control: String, slot: String },
     #[error("control {control:?}: {missing} is set but {absent} is not; a control needs metric_key, operator and threshold together")]
     IncompleteControl {
         control: String,

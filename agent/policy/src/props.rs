@@ -212,11 +212,21 @@ pub(crate) fn control_from(
                         },
                     ))
                 })?;
-                let vars = value
+                let vars: Vec<String> = value
                     .split(',')
                     .map(|v| v.trim().to_string())
-                    .filter(|v| !v.is_empty());
-                inputs.insert(slot, vars.collect());
+                    .filter(|v| !v.is_empty())
+                    .collect();
+                if vars.is_empty() {
+                    return Err(locate(err(
+                        &at,
+                        PolicyErrorKind::EmptyInput {
+                            control: id.clone(),
+                            slot: slot.name().to_string(),
+                        },
+                    )));
+                }
+                inputs.insert(slot, vars);
             }
             n if is_risk_prop(n) => {
                 risk.insert(name, value);

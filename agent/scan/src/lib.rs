@@ -21,7 +21,7 @@ pub mod oscal;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use venturalitica_evidence::{EvidenceError, Store};
+use venturalitica_evidence::{EventKind, EvidenceError, Store};
 
 pub use latest::LatestControl;
 
@@ -49,6 +49,8 @@ pub struct Scan {
     pub bom_path: PathBuf,
     pub assessment_path: PathBuf,
     pub latest_path: PathBuf,
+    /// The scan event's place in the chain (`verify --head` takes it).
+    pub anchor: venturalitica_evidence::Head,
 }
 
 impl Scan {
@@ -125,19 +127,14 @@ pub fn scan(root: &Path) -> Result<Scan, ScanError> {
     let assessment = oscal::assessment_results(&name, &controls, &now);
 
     let write = |file: &str, value: &Value| -> Result<PathBuf, ScanError> {
-        let path = store.dir().join(file);
         let text = serde_json::to_string_pretty(value).unwrap_or_default() + "\n";
-        std::fs::write(&path, text).map_err(|source| ScanError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        Ok(path)
+        Ok(store.write_file(file, text.as_bytes())?)
     };
     let bom_path = write("bom.json", &bom)?;
     let assessment_path = write("assessment-results.json", &assessment)?;
     let failing: Vec<&LatestControl> = controls.iter().filter(|c| c.status != "pass").collect();
     let appended = store.append(
-        "scan",
+        EventKind::Scan,
         json!({
             "passed": passed,
             "controls": controls.len(),
@@ -152,7 +149,9 @@ pub fn scan(root: &Path) -> Result<Scan, ScanError> {
         "compliance_score": if passed { 1.0 } else { 0.0 },
         "scanned_at": now,
         "project": name,
-        "evidence": { "seq": appended.seq, "hash": appended.hash },
+        // The anchor: kept outside the project (a CI artifact), it lets
+        // `verify --head` prove nothing up to this scan changed since.
+        "evidence": { "seq": appended.seq, "hash": appended.hash, "anchor": appended.head().to_string() },
         "controls": controls,
         "bom": "bom.json",
         "assessment_results": "assessment-results.json",
@@ -164,6 +163,7 @@ pub fn scan(root: &Path) -> Result<Scan, ScanError> {
         bom_path,
         assessment_path,
         latest_path,
+        anchor: appended.head(),
     })
 }
 
@@ -177,6 +177,11 @@ fn stored_policies(store: &Store, root: &Path) -> Vec<(String, String)> {
         .filter_map(|e| {
             let path = e.path();
             let sha = path.file_stem()?.to_str()?.to_string();
+            // Only `<sha256>.yaml`: a writer killed mid-save leaves a `.tmp-*`.
+            let named = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
+            if !named || path.extension()? != "yaml" {
+                return None;
+            }
             let rel = path
                 .strip_prefix(root)
                 .unwrap_or(&path)

@@ -8,8 +8,9 @@
 //! - `graph`: the Evidence Graph (layout-rs); `charts`: plotters SVG.
 //! - `server`: axum routes, the token, security headers.
 //!
-//! The server binds 127.0.0.1 unless told otherwise; on any other address
-//! every request needs the token it prints. Only files under
+//! The server binds 127.0.0.1 unless told otherwise; there it answers only
+//! requests whose `Host` is localhost or a loopback address (DNS rebinding);
+//! on any other address every request needs the token it prints. Only files under
 //! `.venturalitica/charts/` are ever read from disk besides the trail.
 
 mod charts;
@@ -39,6 +40,9 @@ pub struct UiOptions {
     pub port: u16,
     /// Required on every request; generated when the host is not loopback.
     pub token: Option<String>,
+    /// Host names answered besides localhost and loopback addresses (a
+    /// reverse proxy's name), when bound to loopback.
+    pub allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Error)]
@@ -110,6 +114,13 @@ impl Ui {
                 trail,
                 context,
                 token,
+                hosts: if options.host.is_loopback() {
+                    server::HostPolicy::Loopback {
+                        extra: options.allowed_hosts,
+                    }
+                } else {
+                    server::HostPolicy::Any
+                },
             }),
             runtime,
         })

@@ -23,10 +23,11 @@ pub struct Context {
 fn verification(s: &Snapshot) -> String {
     match (&s.verified, s.chain_ok) {
         (Some(r), _) if r.ok() => format!(
-            "{} intact: {} events, {} policy copies checked",
+            "{} intact: {} events, {} policy copies checked; {}",
             pill("pass"),
             r.events,
-            r.policies_checked
+            r.policies_checked,
+            esc(&signed_by(r))
         ),
         (Some(r), _) => {
             let first = r
@@ -47,6 +48,20 @@ fn verification(s: &Snapshot) -> String {
             pill("fail"),
             esc(s.chain_problem.as_deref().unwrap_or("the chain is broken"))
         ),
+    }
+}
+
+/// Who signed the trail, in a phrase.
+fn signed_by(r: &venturalitica_evidence::VerifyReport) -> String {
+    let keys: Vec<String> = r
+        .signers
+        .iter()
+        .map(|k| format!("{} ({} events)", k.key_id, k.events))
+        .collect();
+    match (keys.is_empty(), r.unsigned_events) {
+        (true, _) => "unsigned".to_string(),
+        (false, 0) => format!("signed by {}", keys.join(", ")),
+        (false, n) => format!("signed by {}; {n} older events unsigned", keys.join(", ")),
     }
 }
 

@@ -24,6 +24,53 @@ pub struct AppState {
     pub context: Context,
     /// Required on every request when set.
     pub token: Option<String>,
+    /// Which `Host` headers are answered.
+    pub hosts: HostPolicy,
+}
+
+/// Which `Host` headers the server answers, against DNS rebinding: a page on
+/// another site that resolves its own name to 127.0.0.1 sends its own name
+/// as `Host`, so a loopback server refuses every name but its own (as Jupyter
+/// Server does). Off loopback the token guards every request instead.
+#[derive(Debug, Clone)]
+pub enum HostPolicy {
+    /// `localhost`, loopback addresses, and the names given.
+    Loopback { extra: Vec<String> },
+    /// Any host (the server is bound off loopback and needs a token).
+    Any,
+}
+
+impl HostPolicy {
+    /// Whether a request with this `Host` header is answered.
+    pub fn allows(&self, host: Option<&str>) -> bool {
+        let extra = match self {
+            HostPolicy::Any => return true,
+            HostPolicy::Loopback { extra } => extra,
+        };
+        let Some(name) = host.map(host_name) else {
+            return false;
+        };
+        let name = name.to_ascii_lowercase();
+        if name == "localhost" || name.ends_with(".localhost") {
+            return true;
+        }
+        if let Ok(ip) = name.parse::<std::net::IpAddr>() {
+            return ip.is_loopback();
+        }
+        extra.iter().any(|h| h.eq_ignore_ascii_case(&name))
+    }
+}
+
+/// The name in a `Host` header, without its port (`[::1]:8501` → `::1`).
+fn host_name(host: &str) -> &str {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split_once(']').map_or(rest, |(ip, _)| ip);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    }
 }
 
 const COOKIE: &str = "vl_token";
@@ -48,6 +95,23 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Token check (when one is set) and the headers every answer carries.
 async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    if !state.hosts.allows(host) {
+        tracing::warn!(
+            host = host.unwrap_or(""),
+            "refused a request for another host"
+        );
+        let mut r = (
+            StatusCode::FORBIDDEN,
+            "venturalitica ui answers only requests for localhost or its loopback address (see `--allow-host`)",
+        )
+            .into_response();
+        secure(r.headers_mut());
+        return r;
+    }
     let mut set_cookie = false;
     if let Some(token) = &state.token {
         let from_query = query_token(request.uri().query());
@@ -99,9 +163,13 @@ fn secure(h: &mut HeaderMap) {
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-/// Compares digests, so the time taken says nothing about the token.
+/// Compares fixed-length digests in constant time, so the time taken says
+/// nothing about the token, not even its length.
 fn same(a: &str, b: &str) -> bool {
-    Sha256::digest(a.as_bytes()) == Sha256::digest(b.as_bytes())
+    use subtle::ConstantTimeEq;
+    Sha256::digest(a.as_bytes())
+        .ct_eq(&Sha256::digest(b.as_bytes()))
+        .into()
 }
 
 fn query_token(query: Option<&str>) -> Option<String> {
@@ -290,5 +358,49 @@ pub fn url(addr: SocketAddr, token: Option<&str>) -> String {
     match token {
         Some(t) => format!("http://{host}:{}/?token={t}", addr.port()),
         None => format!("http://{host}:{}/", addr.port()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_names_are_answered_on_loopback() {
+        let p = HostPolicy::Loopback {
+            extra: vec!["dash.internal".into()],
+        };
+        for ok in [
+            "localhost",
+            "localhost:8501",
+            "LOCALHOST:1",
+            "127.0.0.1:8501",
+            "127.1.2.3",
+            "[::1]:8501",
+            "dash.internal:80",
+            "app.localhost",
+        ] {
+            assert!(p.allows(Some(ok)), "{ok}");
+        }
+        for refused in [
+            "evil.example",
+            "evil.example:8501",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example",
+            "10.0.0.5:8501",
+            "[::2]:8501",
+            "",
+        ] {
+            assert!(!p.allows(Some(refused)), "{refused}");
+        }
+        assert!(!p.allows(None));
+        assert!(HostPolicy::Any.allows(Some("evil.example")));
+    }
+
+    #[test]
+    fn tokens_compare_by_value() {
+        assert!(same("abc", "abc"));
+        assert!(!same("abc", "abd"));
+        assert!(!same("abc", "abcd"));
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use venturalitica_evidence::{Event, Store, VerifyReport, GENESIS};
+use venturalitica_evidence::{ChainChecker, Event, Store, VerifyOptions, VerifyReport};
 
 /// One event, parsed.
 #[derive(Debug, Clone)]
@@ -31,11 +31,13 @@ pub struct Entry {
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub entries: Vec<Entry>,
-    /// The chain as read: every hash recomputed and every link checked.
+    /// The chain as read: every hash and signature recomputed and every link
+    /// checked, by the evidence crate's checker.
     pub chain_ok: bool,
     /// The first broken event, when `chain_ok` is false.
     pub chain_problem: Option<String>,
-    /// The store's own verification (chain and policy copies), when run.
+    /// The store's own verification (chain, head, signatures and policy
+    /// copies), when run.
     pub verified: Option<VerifyReport>,
 }
 
@@ -64,7 +66,8 @@ pub struct Trail {
 #[derive(Debug, Default)]
 struct State {
     offset: u64,
-    last_hash: Option<String>,
+    /// Fed each line once: checking costs O(new lines), never the whole trail.
+    checker: ChainChecker,
     snapshot: Arc<Snapshot>,
     /// File length when `verified` was computed.
     verified_at: Option<u64>,
@@ -82,93 +85,74 @@ impl Trail {
         self.store.trace_path()
     }
 
-    /// The trail with whatever was appended since the last call.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
-        let mut state = match self.state.lock() {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        match self.state.lock() {
             Ok(s) => s,
             Err(poisoned) => poisoned.into_inner(),
-        };
-        let appended = read_from(&self.path(), state.offset);
-        let Some((bytes, consumed)) = appended else {
-            return state.snapshot.clone();
-        };
-        if consumed == 0 {
-            return state.snapshot.clone();
         }
-        let mut next = Snapshot {
-            entries: state.snapshot.entries.clone(),
-            chain_ok: state.snapshot.chain_ok || state.snapshot.entries.is_empty(),
-            chain_problem: state.snapshot.chain_problem.clone(),
-            verified: state.snapshot.verified.clone(),
-        };
-        if state.offset == 0 {
-            next.chain_ok = true;
-        }
-        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let text = String::from_utf8_lossy(line);
-            let Some(event) = Event::parse(&text) else {
-                next.fail(format!(
-                    "a line after event {} is not an evidence event",
-                    next.head()
-                ));
-                continue;
-            };
-            let expected_prev = state.last_hash.as_deref().unwrap_or(GENESIS);
-            if event.prev != expected_prev {
-                next.fail(format!(
-                    "event {} does not follow the one before it",
-                    event.seq
-                ));
-            }
-            if !event.hash_is_valid() {
-                next.fail(format!(
-                    "event {} was edited (its hash does not match)",
-                    event.seq
-                ));
-            }
-            state.last_hash = Some(event.hash.clone());
-            next.entries.push(entry(&event));
-        }
-        state.offset += consumed;
-        state.snapshot = Arc::new(next);
+    }
+
+    /// The trail with whatever was appended since the last call.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        let mut state = self.state();
+        Self::advance(&self.path(), &mut state);
         state.snapshot.clone()
     }
 
-    /// The snapshot with the store's full verification (chain and policy
-    /// copies), recomputed only when the trail has grown.
-    pub fn verified(&self) -> Arc<Snapshot> {
-        let snapshot = self.snapshot();
-        let mut state = match self.state.lock() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
+    fn advance(path: &std::path::Path, state: &mut State) {
+        let Some((bytes, consumed)) = read_from(path, state.offset) else {
+            return;
         };
-        if state.verified_at == Some(state.offset) && snapshot.verified.is_some() {
-            return snapshot;
+        if consumed == 0 {
+            return;
         }
-        let report = self.store.verify().ok();
-        let mut next = Snapshot {
-            entries: snapshot.entries.clone(),
-            chain_ok: snapshot.chain_ok,
-            chain_problem: snapshot.chain_problem.clone(),
-            verified: report,
-        };
-        if let Some(r) = &next.verified {
-            if !r.ok() {
-                next.chain_ok = false;
+        let mut entries = state.snapshot.entries.clone();
+        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            if let Some(event) = state.checker.push(&String::from_utf8_lossy(line)) {
+                entries.push(entry(&event));
             }
         }
+        state.offset += consumed;
+        state.snapshot = Arc::new(Snapshot {
+            entries,
+            chain_ok: state.checker.is_clean(),
+            chain_problem: state.checker.first_finding().map(|f| f.message.clone()),
+            verified: state.snapshot.verified.clone(),
+        });
+    }
+
+    /// The snapshot with the store's full verification (chain, head,
+    /// signatures and policy copies), recomputed only when the trail grew.
+    /// The head is read before the new lines, as `verify` does, so a
+    /// notebook writing meanwhile never makes it flicker.
+    pub fn verified(&self) -> Arc<Snapshot> {
+        let head = self.store.read_head();
+        let mut state = self.state();
+        Self::advance(&self.path(), &mut state);
+        if state.verified_at == Some(state.offset) && state.snapshot.verified.is_some() {
+            return state.snapshot.clone();
+        }
+        let head_after = self.store.read_head();
+        let report = state.checker.report(
+            head,
+            head_after,
+            false,
+            self.store.dir(),
+            &VerifyOptions::default(),
+        );
+        let snapshot = &state.snapshot;
+        let next = Snapshot {
+            entries: snapshot.entries.clone(),
+            chain_ok: snapshot.chain_ok && report.ok(),
+            chain_problem: snapshot
+                .chain_problem
+                .clone()
+                .or_else(|| report.findings.first().map(|f| f.message.clone())),
+            verified: Some(report),
+        };
         state.verified_at = Some(state.offset);
         state.snapshot = Arc::new(next);
         state.snapshot.clone()
-    }
-}
-
-impl Snapshot {
-    fn fail(&mut self, why: String) {
-        if self.chain_ok {
-            self.chain_problem = Some(why);
-        }
-        self.chain_ok = false;
     }
 }
 
@@ -212,17 +196,23 @@ fn read_from(path: &std::path::Path, offset: u64) -> Option<(Vec<u8>, u64)> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use venturalitica_evidence::{EventKind, EvidenceKey, Signing};
+
+    fn store(dir: &std::path::Path) -> Store {
+        let key = std::sync::Arc::new(EvidenceKey::from_seed([5; 32]));
+        Store::open(dir).unwrap().with_signing(Signing::Key(key))
+    }
 
     #[test]
     fn reads_only_what_was_appended_and_checks_the_chain() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        store.append("cell", json!({"n": 1})).unwrap();
+        let store = store(dir.path());
+        store.append(EventKind::Cell, json!({"n": 1})).unwrap();
         let trail = Trail::new(store.clone());
         let first = trail.snapshot();
         assert_eq!(first.entries.len(), 1);
         assert!(first.chain_ok);
-        store.append("enforce", json!({"n": 2})).unwrap();
+        store.append(EventKind::Enforce, json!({"n": 2})).unwrap();
         let second = trail.snapshot();
         assert_eq!(second.entries.len(), 2);
         assert_eq!(second.get(2).unwrap().kind, "enforce");
@@ -233,9 +223,9 @@ mod tests {
     #[test]
     fn an_edited_event_is_reported() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        store.append("cell", json!({"n": 1})).unwrap();
-        store.append("cell", json!({"n": 2})).unwrap();
+        let store = store(dir.path());
+        store.append(EventKind::Cell, json!({"n": 1})).unwrap();
+        store.append(EventKind::Cell, json!({"n": 2})).unwrap();
         let path = store.trace_path();
         let text = std::fs::read_to_string(&path).unwrap();
         std::fs::write(&path, text.replace("\"n\":1", "\"n\":7")).unwrap();
@@ -245,6 +235,6 @@ mod tests {
             .chain_problem
             .as_deref()
             .unwrap()
-            .contains("event 1 was edited"));
+            .contains("event 1 was altered"));
     }
 }

@@ -256,8 +256,10 @@ def scan(project_root: str | os.PathLike = ".") -> ScanResults:
 
 
 class VerifyReport:
-    """What ``vl.verify`` found: ``ok`` when no event was edited, deleted or
-    reordered and every policy copy matches its hash."""
+    """What ``vl.verify`` found: ``ok`` when no event was edited, deleted,
+    reordered or re-signed, every signature holds (by a trusted key, when
+    ``trusted_keys`` were given), every anchor matches and every policy copy
+    matches its hash. ``signers`` says which key signed which events."""
 
     def __init__(self, data: dict):
         self._data = data
@@ -274,19 +276,46 @@ class VerifyReport:
     def findings(self) -> list[dict]:
         return [dict(f) for f in self._data["findings"]]
 
+    @property
+    def notes(self) -> list[str]:
+        return list(self._data["notes"])
+
+    @property
+    def signers(self) -> list[dict]:
+        return [dict(s) for s in self._data["signers"]]
+
+    @property
+    def head(self) -> str | None:
+        """The last event as ``SEQ:HASH``: record it elsewhere as an anchor."""
+        head = self._data.get("head")
+        return f"{head['seq']}:{head['hash']}" if head else None
+
     def to_dict(self) -> dict:
         return copy.deepcopy(self._data)
 
     def __repr__(self) -> str:
         if self.ok:
-            return f"intact: {self.events} events, {self._data['policies_checked']} policy copies checked"
+            keys = ", ".join(f"{s['key_id']} ({s['events']})" for s in self._data["signers"]) or "unsigned"
+            return (
+                f"intact: {self.events} events, {self._data['policies_checked']} policy copies checked; signed by {keys}"
+            )
         first = self._data["findings"][0]["message"]
         return f"ALTERED: {len(self._data['findings'])} problem(s); first: {first}"
 
 
-def verify(project_root: str | os.PathLike = ".") -> VerifyReport:
-    """Checks the evidence trail like ``venturalitica verify``."""
-    return VerifyReport(_cli_json("verify", project_root, "--json"))
+def verify(
+    project_root: str | os.PathLike = ".",
+    *,
+    trusted_keys: list[str | os.PathLike] | tuple[str | os.PathLike, ...] = (),
+    heads: list[str] | tuple[str, ...] = (),
+) -> VerifyReport:
+    """Checks the evidence trail like ``venturalitica verify``: safe while
+    notebooks record. ``trusted_keys`` are public key files every event must be
+    signed by; ``heads`` are ``SEQ:HASH`` anchors recorded earlier (an MLflow
+    run's ``venturalitica.head`` tag, a CI artifact's ``evidence.anchor``)."""
+    flags = [f for key in trusted_keys for f in ("--trusted-key", os.fspath(key))]
+    flags += [f for head in heads for f in ("--head", head)]
+    return VerifyReport(_cli_json("verify", project_root, "--json", *flags))
 
 
 def _cli_json(command: str, project_root: str | os.PathLike, *flags: str) -> dict:

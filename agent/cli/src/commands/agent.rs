@@ -15,7 +15,7 @@ use venturalitica_energy::{EnergyConfig, Meter, Window};
 use venturalitica_engine::{
     columns_needed, evaluate, evaluate_metrics, read_ipc_bytes, DataError, DataSet, Mapping,
 };
-use venturalitica_evidence::Store;
+use venturalitica_evidence::{EventKind, Store};
 use venturalitica_kernel::agent::{
     serve_until_stdin_closes, AgentError, AgentHandler, AgentRequest, ErrorKind,
 };
@@ -207,7 +207,7 @@ impl EngineHandler {
             Store::open(&self.root(&request.header)?)
                 .and_then(|store| {
                     store.append(
-                        super::monitor::MONITOR_EVENT,
+                        EventKind::Monitor,
                         json!({ "name": name, "origin": self.origin, "energy": report }),
                     )
                 })

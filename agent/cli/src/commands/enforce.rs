@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::Context;
 use serde_json::json;
 use venturalitica_engine::{evaluate, open_data, DataSet, Mapping, Results};
-use venturalitica_evidence::Store;
+use venturalitica_evidence::{EventKind, Store};
 use venturalitica_policy::{load_policy, Policy};
 
 use crate::args::{EnforceArgs, Format};
@@ -76,7 +76,10 @@ pub fn record(
         store.save_policy(&source.sha256, &source.text)?;
     }
     let results = serde_json::to_value(results)?;
-    let appended = store.append("enforce", json!({ "origin": origin, "results": results }))?;
+    let appended = store.append(
+        EventKind::Enforce,
+        json!({ "origin": origin, "results": results }),
+    )?;
     let chart = venturalitica_chart::render(&results)
         .map(|svg| store.save_chart(appended.seq, &svg))
         .with_context(|| "cannot draw the evidence chart")?
@@ -84,7 +87,7 @@ pub fn record(
     store.write_latest(&json!({
         "kind": "enforce",
         "passed": results["passed"],
-        "evidence": { "seq": appended.seq, "hash": appended.hash, "chart": chart },
+        "evidence": { "seq": appended.seq, "hash": appended.hash, "anchor": appended.head().to_string(), "chart": chart },
         "results": results,
     }))?;
     Ok(())

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod enforce;
 pub mod export;
 pub mod kernel;
+pub mod key;
 pub mod monitor;
 pub mod scan;
 pub mod ui;

@@ -8,13 +8,10 @@ use anyhow::Context;
 use nix::sys::resource::{getrusage, UsageWho};
 use serde_json::json;
 use venturalitica_energy::{EnergyConfig, EnergyReport, Meter};
-use venturalitica_evidence::Store;
+use venturalitica_evidence::{EventKind, Store};
 
 use crate::args::MonitorArgs;
 use crate::Outcome;
-
-/// The `kind` of the events `monitor` writes.
-pub const MONITOR_EVENT: &str = "monitor";
 
 pub fn run(args: MonitorArgs) -> anyhow::Result<Outcome> {
     let root = super::project_root(args.root.as_deref())?;
@@ -50,7 +47,7 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<Outcome> {
         let store = Store::open(&root)?;
         store
             .append(
-                MONITOR_EVENT,
+                EventKind::Monitor,
                 json!({
                     "name": name,
                     "command": args.command,

@@ -33,6 +33,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
                 "bom": scan.bom_path,
                 "assessment_results": scan.assessment_path,
                 "trace_latest": scan.latest_path,
+                "anchor": scan.anchor.to_string(),
             }))?
         )?,
         Format::Table => {
@@ -97,6 +98,11 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
                 scan.controls.len(),
                 blocking,
                 scan.latest_path.display()
+            )?;
+            writeln!(
+                out,
+                "anchor: {} (keep it outside the project; `venturalitica verify --head` checks it)",
+                scan.anchor
             )?;
         }
     }

@@ -14,6 +14,7 @@ pub fn run(args: UiArgs) -> anyhow::Result<Outcome> {
         host: args.host,
         port: args.port,
         token: args.token,
+        allowed_hosts: args.allow_host,
     })?;
     let addr = ui
         .local_addr()

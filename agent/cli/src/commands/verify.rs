@@ -2,7 +2,8 @@
 
 use std::io::Write;
 
-use venturalitica_evidence::Store;
+use anyhow::Context;
+use venturalitica_evidence::{PublicKey, Store, VerifyOptions};
 
 use crate::args::VerifyArgs;
 use crate::Outcome;
@@ -12,7 +13,16 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let Some(store) = Store::existing(&root) else {
         anyhow::bail!("{}: no .venturalitica/ evidence store here", root.display());
     };
-    let report = store.verify()?;
+    let trusted = args
+        .trusted_key
+        .iter()
+        .map(|path| PublicKey::read(path).context("--trusted-key"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let options = VerifyOptions {
+        trusted,
+        anchors: args.head,
+    };
+    let report = store.verify(&options)?;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
@@ -27,14 +37,37 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         for n in &report.notes {
             writeln!(out, "note: {n}")?;
         }
+        for s in &report.signers {
+            let trust = match s.trusted {
+                Some(true) => "trusted",
+                Some(false) => "NOT TRUSTED",
+                None => "not checked against a trusted key (--trusted-key)",
+            };
+            writeln!(
+                out,
+                "signed by {}: {} event(s), {}–{}; {trust}",
+                s.key_id, s.events, s.first_seq, s.last_seq
+            )?;
+        }
+        if report.unsigned_events > 0 {
+            writeln!(out, "unsigned: {} event(s)", report.unsigned_events)?;
+        }
+        for a in &report.anchors {
+            let verdict = if a.matched { "holds" } else { "BROKEN" };
+            writeln!(out, "anchor {}:{}: {verdict}", a.seq, a.hash)?;
+        }
         let verdict = if report.ok() { "intact" } else { "ALTERED" };
-        writeln!(
+        write!(
             out,
             "{verdict}: {} events, {} policy copies checked in {}",
             report.events,
             report.policies_checked,
             store.dir().display()
         )?;
+        match &report.head {
+            Some(head) => writeln!(out, "; head {head}")?,
+            None => writeln!(out)?,
+        }
     }
     Ok(if report.ok() {
         Outcome::Passed
