@@ -295,10 +295,9 @@ class VerifyReport:
 
     def __repr__(self) -> str:
         if self.ok:
-            keys = ", ".join(f"{s['key_id']} ({s['events']})" for s in self._data["signers"]) or "unsigned"
-            return (
-                f"intact: {self.events} events, {self._data['policies_checked']} policy copies checked; signed by {keys}"
-            )
+            keys = ", ".join(f"{s['key_id']} ({s['events']})" for s in self._data["signers"])
+            checked = f"intact: {self.events} events, {self._data['policies_checked']} policy copies checked"
+            return f"{checked}; signed by {keys}" if keys else f"{checked}; unsigned"
         first = self._data["findings"][0]["message"]
         return f"ALTERED: {len(self._data['findings'])} problem(s); first: {first}"
 
