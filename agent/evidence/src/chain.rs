@@ -167,10 +167,58 @@ impl Event {
             .map_err(|_| SealError::BadSignature)
     }
 
+    /// The seal as checkable parts, for [`check_seals`]: `None` for an
+    /// unsigned event or a signature that is not 128 hex digits.
+    pub fn sealed(&self, public: PublicKey) -> Option<Sealed> {
+        let seal = self.seal.as_ref()?;
+        let mut sig = [0u8; 64];
+        hex::decode_to_slice(&seal.sig, &mut sig).ok()?;
+        Some(Sealed {
+            message: sig_message(&self.hash),
+            signature: Signature::from_bytes(&sig),
+            key: public,
+        })
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> Option<Value> {
         serde_json::from_str(&self.body).ok()
     }
+}
+
+/// One signature to check: what was signed, the signature, and the key.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    message: Vec<u8>,
+    signature: Signature,
+    key: PublicKey,
+}
+
+/// Which of `seals` do not verify (their indexes), checked on every core.
+pub fn check_seals(seals: &[Sealed]) -> Vec<usize> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = seals.len().div_ceil(threads).max(256);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = seals
+            .chunks(per_thread)
+            .enumerate()
+            .map(|(t, part)| {
+                scope.spawn(move || {
+                    part.iter()
+                        .enumerate()
+                        .filter(|(_, s)| {
+                            s.key.verifying().verify(&s.message, &s.signature).is_err()
+                        })
+                        .map(|(i, _)| t * per_thread + i)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 /// `len` lowercase hex digits at the start of `s`, and the rest.
@@ -257,6 +305,27 @@ mod tests {
             e.check_seal(Some(&other.public())),
             Err(SealError::BadSignature)
         );
+    }
+
+    #[test]
+    fn batched_checks_name_exactly_the_bad_seals() {
+        let keys = [
+            EvidenceKey::from_seed([1; 32]),
+            EvidenceKey::from_seed([2; 32]),
+        ];
+        let mut seals: Vec<Sealed> = (0..300)
+            .map(|i| {
+                let key = &keys[i % 2];
+                let e = Event::new(i as u64, GENESIS, &serde_json::json!({"i": i}), Some(key));
+                e.sealed(key.public()).unwrap()
+            })
+            .collect();
+        assert!(check_seals(&seals).is_empty());
+        // A signature checked against the wrong key, and one over other bytes.
+        seals[137].key = keys[0].public();
+        seals[250].message.push(b'!');
+        assert_eq!(check_seals(&seals), vec![137, 250]);
+        assert!(check_seals(&[]).is_empty());
     }
 
     #[test]

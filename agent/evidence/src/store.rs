@@ -343,7 +343,7 @@ impl Store {
             Err(e) => return Err(io(&path)(e)),
         };
         let head_after = self.read_head();
-        let mut checker = ChainChecker::new();
+        let mut checker = ChainChecker::deferring();
         if let HeadFile::At(h) = &head {
             checker.remember(h.seq);
         }

@@ -20,7 +20,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::chain::{Event, SealError, GENESIS};
+use crate::chain::{check_seals, Event, SealError, Sealed, GENESIS};
 use crate::key::PublicKey;
 
 /// At most this many findings are listed; the rest are counted.
@@ -148,6 +148,9 @@ pub struct ChainChecker {
     /// Hashes of the events at the seqs we were asked to remember.
     wanted: BTreeMap<u64, Option<String>>,
     recent: VecDeque<(u64, String)>,
+    /// Signatures left to check together (see [`ChainChecker::deferring`]),
+    /// with the line and seq to name.
+    deferred: Option<Vec<(usize, u64, Sealed)>>,
 }
 
 impl Default for ChainChecker {
@@ -172,6 +175,48 @@ impl ChainChecker {
             policies: BTreeSet::new(),
             wanted: BTreeMap::new(),
             recent: VecDeque::with_capacity(RECENT),
+            deferred: None,
+        }
+    }
+
+    /// A checker that checks signatures in [`ChainChecker::report`], in
+    /// batches on every core, instead of one by one as lines come: for
+    /// reading a whole trail at once.
+    pub fn deferring() -> ChainChecker {
+        ChainChecker {
+            deferred: Some(Vec::new()),
+            ..ChainChecker::new()
+        }
+    }
+
+    /// Checks the deferred signatures; their findings join the others in
+    /// line order.
+    fn settle(&mut self) {
+        let Some(pending) = self.deferred.as_mut().map(std::mem::take) else {
+            return;
+        };
+        let seals: Vec<Sealed> = pending.iter().map(|(_, _, s)| s.clone()).collect();
+        let mut bad = check_seals(&seals);
+        if bad.is_empty() {
+            return;
+        }
+        bad.sort_unstable();
+        for i in bad {
+            let (line, seq, _) = &pending[i];
+            self.line_finding(*line, Some(*seq), bad_signature(*seq));
+        }
+        self.findings.sort_by_key(|f| f.line);
+    }
+
+    fn line_finding(&mut self, line: usize, seq: Option<u64>, message: String) {
+        if self.findings.len() < MAX_FINDINGS {
+            self.findings.push(Finding {
+                line: Some(line),
+                seq,
+                message,
+            });
+        } else {
+            self.more_findings += 1;
         }
     }
 
@@ -200,15 +245,7 @@ impl ChainChecker {
     }
 
     fn find(&mut self, seq: Option<u64>, message: String) {
-        if self.findings.len() < MAX_FINDINGS {
-            self.findings.push(Finding {
-                line: Some(self.line),
-                seq,
-                message,
-            });
-        } else {
-            self.more_findings += 1;
-        }
+        self.line_finding(self.line, seq, message);
     }
 
     /// Checks the next line (without its newline); returns the event when
@@ -293,16 +330,23 @@ impl ChainChecker {
         entry.events += 1;
         entry.last_seq = e.seq;
         let key = entry.key;
+        if let (Some(pending), Some(public)) = (self.deferred.as_mut(), key) {
+            match e.sealed(public) {
+                Some(sealed) => pending.push((self.line, e.seq, sealed)),
+                None => self.find(Some(e.seq), bad_signature(e.seq)),
+            }
+            return;
+        }
         match e.check_seal(key.as_ref()) {
             Ok(()) => {}
             Err(SealError::BadKey) => self.find(
                 Some(e.seq),
-                format!("event {} names a signing key that is not an Ed25519 public key", e.seq),
+                format!(
+                    "event {} names a signing key that is not an Ed25519 public key",
+                    e.seq
+                ),
             ),
-            Err(SealError::BadSignature) => self.find(
-                Some(e.seq),
-                format!("event {}'s signature does not verify: the event was changed, or re-hashed without the private key", e.seq),
-            ),
+            Err(SealError::BadSignature) => self.find(Some(e.seq), bad_signature(e.seq)),
         }
     }
 
@@ -312,13 +356,14 @@ impl ChainChecker {
     /// writer caught mid-commit from a crash. `torn` says a partial last
     /// line was seen.
     pub fn report(
-        &self,
+        &mut self,
         head: HeadFile,
         head_after: HeadFile,
         torn: bool,
         store_dir: &Path,
         options: &VerifyOptions,
     ) -> VerifyReport {
+        self.settle();
         let mut report = VerifyReport {
             events: self.events,
             findings: self.findings.clone(),
@@ -522,6 +567,10 @@ impl ChainChecker {
             });
         }
     }
+}
+
+fn bad_signature(seq: u64) -> String {
+    format!("event {seq}'s signature does not verify: the event was changed, or re-hashed without the private key")
 }
 
 /// `chain_head` as read.
