@@ -235,26 +235,23 @@ fn sig_message(hash: &str) -> Vec<u8> {
 }
 
 fn hash_v1(seq: u64, prev: &str, body: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(b"venturalitica-event-v1\n");
-    h.update(seq.to_string().as_bytes());
-    h.update(b"\n");
-    h.update(prev.as_bytes());
-    h.update(b"\n");
-    h.update(body.as_bytes());
-    hex::encode(h.finalize())
+    hash_fields("venturalitica-event-v1", seq, &[prev, body])
 }
 
 fn hash_v2(seq: u64, prev: &str, key: &str, body: &str) -> String {
+    hash_fields("venturalitica-event-v2", seq, &[prev, key, body])
+}
+
+/// `SHA-256(domain "\n" seq ("\n" field)*)`, as hex.
+fn hash_fields(domain: &str, seq: u64, fields: &[&str]) -> String {
     let mut h = Sha256::new();
-    h.update(b"venturalitica-event-v2\n");
+    h.update(domain.as_bytes());
+    h.update(b"\n");
     h.update(seq.to_string().as_bytes());
-    h.update(b"\n");
-    h.update(prev.as_bytes());
-    h.update(b"\n");
-    h.update(key.as_bytes());
-    h.update(b"\n");
-    h.update(body.as_bytes());
+    for field in fields {
+        h.update(b"\n");
+        h.update(field.as_bytes());
+    }
     hex::encode(h.finalize())
 }
 
