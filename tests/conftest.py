@@ -16,7 +16,11 @@ REPO = Path(__file__).resolve().parent.parent
 # Evidence is signed with a key kept in the user's config directory, made on
 # first use: the tests (and every agent, kernel and server they start) use a
 # directory of their own instead of the real one.
+# A signing key given to this shell (a CI secret) would make every writer
+# sign with one key, so the tests that compare keys would not test anything.
 os.environ.setdefault("VENTURALITICA_CONFIG_DIR", tempfile.mkdtemp(prefix="vl-config-"))
+for _var in ("VENTURALITICA_SIGNING_KEY", "VENTURALITICA_SIGNING_KEY_FILE"):
+    os.environ.pop(_var, None)
 
 
 def _binary() -> Path:
