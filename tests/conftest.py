@@ -21,6 +21,14 @@ REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("VENTURALITICA_CONFIG_DIR", tempfile.mkdtemp(prefix="vl-config-"))
 for _var in ("VENTURALITICA_SIGNING_KEY", "VENTURALITICA_SIGNING_KEY_FILE"):
     os.environ.pop(_var, None)
+# Energy sources are pinned, so the figures the tests assert (the TDP model,
+# no GPU section) hold on any host, with readable RAPL or an NVIDIA GPU:
+# an empty powercap root and NVML off. The RAPL and NVML readers are tested
+# against fake trees and a fake NVML in agent/energy/tests.
+os.environ["VENTURALITICA_POWERCAP_ROOT"] = tempfile.mkdtemp(prefix="vl-no-powercap-")
+os.environ["VENTURALITICA_GPU"] = "off"
+for _var in ("VENTURALITICA_CPU_TDP_W", "VENTURALITICA_COUNTRY", "VENTURALITICA_REGION", "VENTURALITICA_PUE"):
+    os.environ.pop(_var, None)
 
 
 def _binary() -> Path:

@@ -6,12 +6,15 @@ This machine has no RAPL and no GPU, so what runs here is the TDP model
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
+import pytest
 from kernel_env import run_cell
 
 BURN = textwrap.dedent(
@@ -47,6 +50,79 @@ def test_a_busy_cell_costs_more_than_a_sleeping_one_and_scales_with_cpu_time(ker
     assert b1["total_j"] > 5 * s1["total_j"], (b1, s1)
     assert abs(b1["cpu_s"] - 1.0) < 0.1 and abs(b2["cpu_s"] - 2.0) < 0.15
     assert 1.8 < b2["cpu"]["joules"] / b1["cpu"]["joules"] < 2.2
+
+
+def _threads_cpu_s(pid: int) -> float | None:
+    """An independent reader: the process's live threads' run time from
+    schedstat (nanoseconds), where the kernel exposes it."""
+    try:
+        stats = [Path(p).read_text() for p in glob.glob(f"/proc/{pid}/task/*/schedstat")]
+    except OSError:
+        return None
+    return sum(int(s.split()[0]) for s in stats) / 1e9 if stats else None
+
+
+def _kernel_pid(km) -> int:
+    proxy = km.provisioner.process.pid
+    children = " ".join(Path(p).read_text() for p in glob.glob(f"/proc/{proxy}/task/*/children"))
+    return int(children.split()[0])
+
+
+def test_short_cells_are_measured_exactly_so_the_parts_add_up_to_the_whole(kernel_env):
+    """Sixty 8 ms cells against one 480 ms cell. CPU time was once read in
+    10 ms clock ticks: such cells showed 0 J or one tick's worth."""
+    with kernel_env.kernel() as (km, kc):
+        kernel = _kernel_pid(km)
+        run_cell(kc, BURN)
+        empty = [_energy(run_cell(kc, "burn(0)")[0]) for _ in range(60)]
+        parts, oracle = [], []
+        for _ in range(60):
+            before = _threads_cpu_s(kernel)
+            parts.append(_energy(run_cell(kc, "burn(0.008)")[0]))
+            after = _threads_cpu_s(kernel)
+            oracle.append(None if before is None or after is None else after - before)
+        (whole_reply, _) = run_cell(kc, "burn(0.48)")
+    whole = _energy(whole_reply)
+    cpu = [e["cpu_s"] for e in parts]
+    # Not quantised: nearly every cell reads its own value, none reads less
+    # than the work it did.
+    assert len({round(c, 6) for c in cpu}) > 50, cpu
+    assert min(cpu) >= 0.008, cpu
+    # Against the independent reader, around each whole request: ours is a
+    # window inside it, so never more, and at most the kernel's work
+    # outside the window (publishing `idle` and so on) less.
+    if None not in oracle:
+        for ours, theirs in zip(cpu, oracle, strict=True):
+            assert ours <= theirs + 1e-4, (ours, theirs)
+        assert (sum(oracle) - sum(cpu)) / len(cpu) < 0.004, (sum(oracle), sum(cpu))
+    # Each cell also pays ipykernel's per-cell work (about 5 ms here), which
+    # burn(0) cells measure. Work above it adds up. Not to the microsecond:
+    # a plain ipykernel, read with schedstat alone, spends about 0.75 ms
+    # more per working cell than per burn(0) cell on its own threads.
+    overhead = sum(e["cpu_s"] for e in empty) / len(empty)
+    parts_work = sum(cpu) - len(cpu) * overhead
+    whole_work = whole["cpu_s"] - overhead
+    assert abs(parts_work - whole_work) < 0.15 * whole_work, (parts_work, whole_work, overhead)
+    # Every figure carries its band; the kernel's CPU clock has no tick term.
+    for e in [*parts, whole]:
+        assert e["basis"]["cpu_time"]["quantum_s"] == 0.0, e["basis"]["cpu_time"]
+        assert e["cpu"]["low_j"] == pytest.approx(0.5 * e["cpu"]["joules"])
+        assert e["cpu"]["high_j"] == pytest.approx(1.5 * e["cpu"]["joules"])
+        assert e["total_low_j"] <= e["total_j"] <= e["total_high_j"]
+        assert [b["method"] for b in e["basis"]["bands"]] == ["tdp-model", "ram-model"]
+
+
+def test_a_cell_that_waits_for_a_subprocess_says_its_time_is_in_ticks(kernel_env):
+    with kernel_env.kernel() as (_, kc):
+        reply, _ = run_cell(
+            kc, "import subprocess, sys; subprocess.run([sys.executable, '-c', 'sum(range(3_000_000))'])"
+        )
+    e = _energy(reply)
+    assert e["cpu_s"] > 0.05
+    ticks = e["basis"]["cpu_time"]["quantum_s"]
+    assert 0 < ticks <= 0.1, e["basis"]["cpu_time"]
+    assert any("clock ticks" in n for n in e["notes"]), e.get("notes")
+    assert e["cpu"]["high_j"] > 1.5 * e["cpu"]["joules"]  # the tick term widens the band
 
 
 def test_settings_come_from_env_then_pyproject(kernel_env, monkeypatch):

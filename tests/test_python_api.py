@@ -213,7 +213,12 @@ def test_monitor_measures_a_block_and_records_it(project):
     assert m.energy_j == pytest.approx(m.cpu_j + m.ram_j + (m.gpu_j or 0.0))
     assert m.co2e_g > 0 and m.peak_rss_mb > 10
     assert m.gpu_j is None  # no GPU here: absent, not an error
-    assert m.report["cpu"]["method"] in ("rapl", "tdp-model")
+    assert m.report["cpu"]["method"] == "tdp-model"  # sources pinned in conftest
+    low, high = m.energy_band_j
+    assert low < m.energy_j < high
+    # The kernel's own CPU clock: nanoseconds, no tick band (nothing reaped).
+    assert m.report["basis"]["cpu_time"]["quantum_s"] == 0.0
+    assert m.report["cpu"]["low_j"] == pytest.approx(m.cpu_j * 0.5)
     (recorded,) = events(project, "monitor")
     assert recorded["payload"]["name"] == "training_run_v1"
     assert recorded["payload"]["energy"]["total_j"] == m.energy_j

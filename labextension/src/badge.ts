@@ -4,17 +4,34 @@
  * with text nodes only, so nothing from a notebook is parsed as HTML.
  */
 
-import { describeMethod, formatBytes, formatCarbon, formatDuration, formatEnergy, sig } from './format';
+import {
+  describeMethod,
+  formatBytes,
+  formatCarbon,
+  formatDuration,
+  formatEnergy,
+  formatEnergyBand,
+  sig
+} from './format';
 import type { PolicyStatus } from './badges';
 import type { Settings } from './settings';
 import { CellTrace, components, reportOf, Totals } from './trace';
 
 type Units = Pick<Settings, 'energyUnit' | 'carbonUnit'>;
 
-/** Whether the GPU did any work in this cell. */
+/** Whether the GPU did work for this cell (not merely held its memory). */
 export function usedGpu(trace: CellTrace): boolean {
   const gpu = reportOf(trace)?.gpu;
-  return gpu !== undefined && gpu.joules > 0;
+  return gpu !== undefined && gpu.joules > 0 && (gpu.activity ?? 'active') === 'active';
+}
+
+/** The badge's GPU mark: "GPU" for work, "GPU idle" for memory held on an idle device. */
+export function gpuMark(trace: CellTrace): string | null {
+  const gpu = reportOf(trace)?.gpu;
+  if (usedGpu(trace)) {
+    return 'GPU';
+  }
+  return gpu?.activity === 'idle' && gpu.joules > 0 ? 'GPU idle' : null;
 }
 
 /** "1.23 s · 36.2 J · 4.83 mg CO₂e", or the duration and why energy is missing. */
@@ -48,10 +65,19 @@ export function detailRows(trace: CellTrace, units: Units): Array<[string, strin
     return rows;
   }
   for (const [label, part] of components(report)) {
-    rows.push([label, `${formatEnergy(part.joules, units.energyUnit)} — ${describeMethod(part.method)}`]);
+    const energy = formatEnergyBand(part.joules, part.low_j, part.high_j, units.energyUnit);
+    const idle = part.activity === 'idle' ? ', memory held on an idle GPU' : '';
+    rows.push([label, `${energy} — ${describeMethod(part.method)}${idle}`]);
   }
-  rows.push(['Total', formatEnergy(report.total_j, units.energyUnit)]);
-  rows.push(['CO₂e', formatCarbon(report.co2e_g, units.carbonUnit)]);
+  rows.push(['Total', formatEnergyBand(report.total_j, report.total_low_j, report.total_high_j, units.energyUnit)]);
+  const co2e = formatCarbon(report.co2e_g, units.carbonUnit);
+  const { co2e_low_g: low, co2e_high_g: high } = report;
+  rows.push([
+    'CO₂e',
+    low === undefined || high === undefined
+      ? co2e
+      : `${co2e} (${formatCarbon(low, units.carbonUnit)} – ${formatCarbon(high, units.carbonUnit)})`
+  ]);
   if (report.peak_rss_bytes !== undefined) {
     rows.push(['Peak RAM', formatBytes(report.peak_rss_bytes)]);
   }
@@ -75,6 +101,9 @@ export function detailRows(trace: CellTrace, units: Units): Array<[string, strin
   if (rapl) {
     rows.push(['RAPL', `unavailable: ${rapl}`]);
   }
+  for (const note of report.notes ?? []) {
+    rows.push(['Note', note]);
+  }
   return rows;
 }
 
@@ -93,10 +122,12 @@ export function renderBadge(trace: CellTrace, units: Units): HTMLElement {
   text.className = 'vl-cell-badge-text';
   text.textContent = summaryText(trace, units);
   summary.append(icon, text);
-  if (usedGpu(trace)) {
+  const mark = gpuMark(trace);
+  if (mark) {
     const gpu = document.createElement('span');
     gpu.className = 'vl-cell-badge-gpu';
-    gpu.textContent = 'GPU';
+    gpu.dataset.activity = usedGpu(trace) ? 'active' : 'idle';
+    gpu.textContent = mark;
     summary.append(gpu);
   }
   const rows = detailRows(trace, units);

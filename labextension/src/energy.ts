@@ -3,7 +3,7 @@
  * (`application/vnd.venturalitica.energy+json`: `{name, error, energy}`).
  */
 
-import { describeMethod, formatBytes, formatCarbon, formatDuration, formatEnergy } from './format';
+import { describeMethod, formatBytes, formatCarbon, formatDuration, formatEnergyBand } from './format';
 import { components, EnergyReport, parseEnergyReport } from './trace';
 
 export const ENERGY_MIME = 'application/vnd.venturalitica.energy+json';
@@ -35,10 +35,10 @@ export function monitorParts(result: MonitorResult): Array<[string, string]> {
   }
   const parts: Array<[string, string]> = [
     ['time', formatDuration(report.wall_s)],
-    ['energy', formatEnergy(report.total_j)]
+    ['energy', formatEnergyBand(report.total_j, report.total_low_j, report.total_high_j)]
   ];
   for (const [label, part] of components(report)) {
-    parts.push([label, `${formatEnergy(part.joules)} (${describeMethod(part.method)})`]);
+    parts.push([label, `${formatEnergyBand(part.joules, part.low_j, part.high_j)}, ${describeMethod(part.method)}`]);
   }
   parts.push(['CO₂e', formatCarbon(report.co2e_g)]);
   if (report.peak_rss_bytes !== undefined) {

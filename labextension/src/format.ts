@@ -75,6 +75,19 @@ export function formatBytes(bytes: number): string {
   return mib < 1024 ? `${sig(mib)} MiB` : `${sig(mib / 1024)} GiB`;
 }
 
+/** "36.1 J (18.1 J – 54.2 J)": a figure with its error band, when it has one. */
+export function formatEnergyBand(
+  joules: number,
+  low: number | undefined,
+  high: number | undefined,
+  unit: EnergyUnit = 'auto'
+): string {
+  const value = formatEnergy(joules, unit);
+  return low === undefined || high === undefined
+    ? value
+    : `${value} (${formatEnergy(low, unit)} – ${formatEnergy(high, unit)})`;
+}
+
 /** How a method reads for someone who does not know the agent's names. */
 export function describeMethod(method: string): string {
   switch (method) {

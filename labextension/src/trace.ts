@@ -13,9 +13,17 @@ export const METADATA_KEY = 'venturalitica';
 /** How a component's joules were obtained. */
 export type EnergyMethod = string;
 
+/** What the kernel's processes did on a GPU: kernels ran, or memory was only held. */
+export type GpuActivity = 'active' | 'idle' | 'none';
+
 export interface Component {
   joules: number;
   method: EnergyMethod;
+  /** The error band: the truth lies within [low_j, high_j] (older records have none). */
+  low_j?: number;
+  high_j?: number;
+  /** GPU only. */
+  activity?: GpuActivity;
 }
 
 export interface EnergyBasis {
@@ -32,8 +40,14 @@ export interface EnergyReport {
   ram?: Component;
   gpu?: Component;
   total_j: number;
+  total_low_j?: number;
+  total_high_j?: number;
   kwh: number;
   co2e_g: number;
+  co2e_low_g?: number;
+  co2e_high_g?: number;
+  /** What a reader should know: a window shorter than a counter's update period, and so on. */
+  notes?: string[];
   peak_rss_bytes?: number;
   mean_rss_bytes?: number;
   basis?: EnergyBasis;
@@ -69,7 +83,15 @@ function parseComponent(value: unknown): Component | undefined {
   if (!isObject(value) || !isFiniteNumber(value.joules) || typeof value.method !== 'string') {
     return undefined;
   }
-  return { joules: value.joules, method: value.method };
+  const component: Component = { joules: value.joules, method: value.method };
+  if (isFiniteNumber(value.low_j) && isFiniteNumber(value.high_j)) {
+    component.low_j = value.low_j;
+    component.high_j = value.high_j;
+  }
+  if (value.activity === 'active' || value.activity === 'idle' || value.activity === 'none') {
+    component.activity = value.activity;
+  }
+  return component;
 }
 
 /** Reads an energy section; `null` when it is not a report the badge can show. */
@@ -93,7 +115,18 @@ export function parseEnergyReport(value: unknown): EnergyReport | null {
       report[part] = component;
     }
   }
-  for (const key of ['cpu_s', 'peak_rss_bytes', 'mean_rss_bytes'] as const) {
+  if (Array.isArray(value.notes)) {
+    report.notes = value.notes.filter((n): n is string => typeof n === 'string');
+  }
+  for (const key of [
+    'cpu_s',
+    'peak_rss_bytes',
+    'mean_rss_bytes',
+    'total_low_j',
+    'total_high_j',
+    'co2e_low_g',
+    'co2e_high_g'
+  ] as const) {
     const n = value[key];
     if (isFiniteNumber(n)) {
       report[key] = n;

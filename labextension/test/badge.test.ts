@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { detailRows, summaryLine, summaryText, usedGpu } from '../src/badge';
+import { detailRows, gpuMark, summaryLine, summaryText, usedGpu } from '../src/badge';
 import { readSettings, DEFAULT_SETTINGS } from '../src/settings';
 import { parseCellTrace, summarise } from '../src/trace';
 import { PROXY_RECORD } from './fixtures';
@@ -40,6 +40,42 @@ describe('the cell badge', () => {
     expect(Object.fromEntries(detailRows(gpuTrace, units)).GPU).toBe('12.5 J — measured (NVML energy counter)');
     const idle = parseCellTrace({ ...PROXY_RECORD, energy: { ...energy, gpu: { joules: 0, method: 'nvml-energy' } } })!;
     expect(usedGpu(idle)).toBe(false);
+  });
+
+  it('says "GPU idle" when the kernel only held memory on an idle GPU', () => {
+    const held = { joules: 3.2, method: 'nvml-energy', low_j: 3.0, high_j: 3.5, activity: 'idle' };
+    const heldTrace = parseCellTrace({ ...PROXY_RECORD, energy: { ...PROXY_RECORD.energy, gpu: held } })!;
+    expect(usedGpu(heldTrace)).toBe(false);
+    expect(gpuMark(heldTrace)).toBe('GPU idle');
+    expect(Object.fromEntries(detailRows(heldTrace, units)).GPU).toBe(
+      '3.2 J (3 J – 3.5 J) — measured (NVML energy counter), memory held on an idle GPU'
+    );
+    const work = parseCellTrace({
+      ...PROXY_RECORD,
+      energy: { ...PROXY_RECORD.energy, gpu: { ...held, activity: 'active' } }
+    })!;
+    expect(gpuMark(work)).toBe('GPU');
+    expect(gpuMark(trace)).toBeNull();
+  });
+
+  it('shows every error band, the combined one and the notes', () => {
+    const energy = {
+      ...PROXY_RECORD.energy,
+      cpu: { joules: 36.125, method: 'tdp-model', low_j: 18.0625, high_j: 54.1875 },
+      total_low_j: 18.06,
+      total_high_j: 54.2,
+      co2e_low_g: 0.0024,
+      co2e_high_g: 0.0072,
+      notes: ['part of the CPU time is read in clock ticks', 42]
+    };
+    const rows = detailRows(parseCellTrace({ ...PROXY_RECORD, energy })!, units);
+    const byLabel = Object.fromEntries(rows);
+    expect(byLabel.CPU).toBe('36.1 J (18.1 J – 54.2 J) — modelled (CPU TDP × CPU time)');
+    expect(byLabel.Total).toBe('36.2 J (18.1 J – 54.2 J)');
+    expect(byLabel['CO₂e']).toBe('4.83 mg CO₂e (2.4 mg CO₂e – 7.2 mg CO₂e)');
+    expect(rows.filter(([k]) => k === 'Note')).toEqual([['Note', 'part of the CPU time is read in clock ticks']]);
+    // A record from before bands existed reads as it did.
+    expect(Object.fromEntries(detailRows(trace, units)).Total).toBe('36.2 J');
   });
 });
 

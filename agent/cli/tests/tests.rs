@@ -15,7 +15,13 @@ fn bin() -> Command {
     c.env("NO_COLOR", "1")
         .env("VENTURALITICA_CONFIG_DIR", config.path())
         .env_remove("VENTURALITICA_SIGNING_KEY")
-        .env_remove("VENTURALITICA_SIGNING_KEY_FILE");
+        .env_remove("VENTURALITICA_SIGNING_KEY_FILE")
+        // Pinned energy sources: the same figures on any host.
+        .env(
+            "VENTURALITICA_POWERCAP_ROOT",
+            config.path().join("no-powercap"),
+        )
+        .env("VENTURALITICA_GPU", "off");
     c
 }
 

@@ -4,7 +4,8 @@
 //! 1. environment variables (`VENTURALITICA_COUNTRY`, `VENTURALITICA_REGION`,
 //!    `VENTURALITICA_GRID_INTENSITY`, `VENTURALITICA_PUE`,
 //!    `VENTURALITICA_CPU_TDP_W`, `VENTURALITICA_RAM_W_PER_GB`,
-//!    `VENTURALITICA_POWERCAP_ROOT`, `VENTURALITICA_ENERGY`);
+//!    `VENTURALITICA_POWERCAP_ROOT`, `VENTURALITICA_ENERGY`,
+//!    `VENTURALITICA_GPU`, `VENTURALITICA_GPU_WAIT_MS`);
 //! 2. the `[tool.venturalitica]` table of the project's `pyproject.toml`
 //!    (keys without the prefix, lower case: `country = "FRA"`, `pue = 1.2`);
 //! 3. the defaults below.
@@ -24,6 +25,8 @@ pub const DEFAULT_PUE: f64 = 1.0;
 /// RAM power per GB of resident memory: 3 W per 8 GB (the Crucial figure
 /// CodeCarbon used before its v3), i.e. 0.375 W/GB.
 pub const DEFAULT_RAM_W_PER_GB: f64 = 0.375;
+/// The longest wait for idle GPUs a window may ask for.
+pub const MAX_GPU_WAIT_MS: f64 = 60_000.0;
 /// Where Linux exposes RAPL.
 pub const DEFAULT_POWERCAP_ROOT: &str = "/sys/class/powercap";
 
@@ -56,6 +59,12 @@ pub struct EnergyConfig {
     pub cpu_tdp_w: Option<Setting<f64>>,
     pub ram_w_per_gb: Setting<f64>,
     pub powercap_root: PathBuf,
+    /// `false` leaves NVML closed (`VENTURALITICA_GPU=off`): no GPU section.
+    pub gpu: bool,
+    /// Before a window closes, wait up to this long for the GPUs the tree
+    /// uses to go idle (work launched asynchronously is otherwise billed
+    /// to the next window). 0, the default, does not wait.
+    pub gpu_wait: std::time::Duration,
     /// Root of the proc filesystem (a fake tree in tests).
     pub proc_root: PathBuf,
 }
@@ -78,6 +87,8 @@ impl Default for EnergyConfig {
                 origin: Origin::Default,
             },
             powercap_root: PathBuf::from(DEFAULT_POWERCAP_ROOT),
+            gpu: true,
+            gpu_wait: std::time::Duration::ZERO,
             proc_root: PathBuf::from("/proc"),
         }
     }
@@ -86,7 +97,7 @@ impl Default for EnergyConfig {
 /// Raw values by key, from one source.
 type Raw = Vec<(String, String)>;
 
-const KEYS: [&str; 8] = [
+const KEYS: [&str; 10] = [
     "country",
     "region",
     "grid_intensity",
@@ -95,6 +106,8 @@ const KEYS: [&str; 8] = [
     "ram_w_per_gb",
     "powercap_root",
     "energy",
+    "gpu",
+    "gpu_wait_ms",
 ];
 
 impl EnergyConfig {
@@ -147,12 +160,32 @@ impl EnergyConfig {
                 _ => Err(bad(&name, key, &v, &format!("expected a number >= {min}"))),
             }
         };
+        let switch = |key: &str| -> Result<Option<bool>, EnergyError> {
+            let Some((v, _, name)) = get(key) else {
+                return Ok(None);
+            };
+            match v.trim().to_lowercase().as_str() {
+                "on" | "1" | "true" | "yes" => Ok(Some(true)),
+                "off" | "0" | "false" | "no" => Ok(Some(false)),
+                _ => Err(bad(&name, key, &v, "expected on or off")),
+            }
+        };
         let mut config = EnergyConfig::default();
-        if let Some((v, _, name)) = get("energy") {
-            config.enabled = match v.trim().to_lowercase().as_str() {
-                "on" | "1" | "true" | "yes" => true,
-                "off" | "0" | "false" | "no" => false,
-                _ => return Err(bad(&name, "energy", &v, "expected on or off")),
+        if let Some(on) = switch("energy")? {
+            config.enabled = on;
+        }
+        if let Some(on) = switch("gpu")? {
+            config.gpu = on;
+        }
+        if let Some((v, _, name)) = get("gpu_wait_ms") {
+            config.gpu_wait = match v.trim().parse::<f64>() {
+                Ok(ms) if (0.0..=MAX_GPU_WAIT_MS).contains(&ms) => {
+                    std::time::Duration::from_secs_f64(ms / 1000.0)
+                }
+                _ => {
+                    let why = format!("expected milliseconds from 0 to {MAX_GPU_WAIT_MS}");
+                    return Err(bad(&name, "gpu_wait_ms", &v, &why));
+                }
             };
         }
         // Region beats country beats the world default; an explicit
@@ -279,6 +312,17 @@ mod tests {
             "{e}"
         );
         assert!(EnergyConfig::from_sources(&raw(&[("energy", "maybe")]), &[]).is_err());
+        assert!(EnergyConfig::from_sources(&raw(&[("gpu", "maybe")]), &[]).is_err());
+        for wait in ["-1", "60001", "soon"] {
+            let err = EnergyConfig::from_sources(&raw(&[("gpu_wait_ms", wait)]), &[])
+                .expect_err(wait)
+                .to_string();
+            assert!(err.contains("VENTURALITICA_GPU_WAIT_MS"), "{err}");
+        }
+        let c = EnergyConfig::from_sources(&raw(&[("gpu", "off"), ("gpu_wait_ms", "250")]), &[])
+            .expect("valid");
+        assert!(!c.gpu);
+        assert_eq!(c.gpu_wait, std::time::Duration::from_millis(250));
     }
 
     #[test]

@@ -11,16 +11,20 @@
 //! - [`cpu_model`]: the CPU's model name and TDP table.
 //! - [`procfs`]: CPU time and RSS of a process tree, from `/proc`.
 //! - [`rapl`]: RAPL energy counters under a (configurable) powercap root.
-//! - [`gpu`]: GPUs behind a trait; NVML is the real backend.
+//! - [`gpu`]: GPUs behind a trait; NVML is the real backend; share rules.
+//! - [`gpu_window`]: one window's GPU energy and the tree's share of it.
+//! - [`uncertainty`]: error bands by method, and how they combine.
 //! - [`meter`]: windows: start, sample, finish with an [`EnergyReport`].
 
 pub mod carbon;
 pub mod config;
 pub mod cpu_model;
 pub mod gpu;
+pub mod gpu_window;
 pub mod meter;
 pub mod procfs;
 pub mod rapl;
+pub mod uncertainty;
 
 pub use config::EnergyConfig;
 pub use meter::{EnergyReport, Meter, Window};

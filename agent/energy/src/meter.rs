@@ -3,9 +3,10 @@
 //! Counters are read at the window's start and end; between them one
 //! sampler thread (per meter) wakes 4 times a second to follow each open
 //! window's memory (peak and mean RSS), newly started children, GPU power
-//! for power-only devices, and which GPUs the tree uses. With no window open
-//! it sleeps on a channel, so an idle kernel costs nothing; a window shorter
-//! than a sampling period costs two `/proc` reads and no thread.
+//! and which GPUs the tree uses. With no window open it sleeps on a
+//! channel, so an idle kernel costs nothing; a window shorter than a
+//! sampling period costs two `/proc` reads (and two NVML reads) and no
+//! thread.
 //!
 //! Formulas (docs/energy.md):
 //! - CPU with RAPL: package energy × (tree CPU time / machine busy CPU time);
@@ -13,8 +14,11 @@
 //!   CodeCarbon's process mode);
 //! - RAM: DRAM zone energy × the same CPU share with RAPL, else W/GB × mean
 //!   RSS (GB) × wall seconds (`ram-model`);
-//! - GPU: counter delta (or integrated power) × the tree's memory share;
-//! - kWh = J / 3.6e6; CO2e (g) = kWh × grid gCO2e/kWh × PUE.
+//! - GPU: counter delta (or power integrated over measured intervals) × the
+//!   tree's share ([`crate::gpu`]);
+//! - kWh = J / 3.6e6; CO2e (g) = kWh × grid gCO2e/kWh × PUE;
+//! - every component carries an error band, the total their root sum of
+//!   squares ([`crate::uncertainty`]).
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, Weak};
@@ -25,8 +29,10 @@ use serde::Serialize;
 use crate::config::{EnergyConfig, Origin, Setting};
 use crate::cpu_model;
 use crate::gpu::{self, GpuBackend};
-use crate::procfs::{ProcFs, TreeSample};
+use crate::gpu_window::{self, Activity, GpuDevice, GpuTrack};
+use crate::procfs::{CpuClock, ProcFs, TreeSample};
 use crate::rapl::{Rapl, Reading};
+use crate::uncertainty::{self, Banded, METHOD_BANDS};
 
 /// How often the sampler wakes during a window.
 pub const SAMPLE_EVERY: Duration = Duration::from_millis(250);
@@ -67,9 +73,13 @@ const TREE_FRESH_FOR: Duration = Duration::from_secs(1);
 
 impl Meter {
     /// A meter for this machine: RAPL if readable, the TDP model otherwise,
-    /// and NVML if present.
+    /// and NVML if present and not turned off.
     pub fn new(config: EnergyConfig) -> Meter {
-        let gpu = gpu::Nvml::shared().map(|n| Arc::new(n) as Arc<dyn GpuBackend>);
+        let gpu = config
+            .gpu
+            .then(gpu::Nvml::shared)
+            .flatten()
+            .map(|n| Arc::new(n) as Arc<dyn GpuBackend>);
         Meter::with_parts(
             config,
             ProcFs::system(),
@@ -153,11 +163,10 @@ impl Meter {
     pub fn start(self: &Arc<Self>, pid: u32) -> Window {
         let pids = self.tree(pid);
         let tree0 = self.procfs.sample(&pids);
-        let gpu0 = self.gpu.as_ref().map(|g| {
-            (0..g.device_count())
-                .map(|d| g.total_energy_mj(d))
-                .collect::<Vec<_>>()
-        });
+        let gpu = self
+            .gpu
+            .as_ref()
+            .map(|g| GpuTrack::start(g.as_ref(), &self.procfs, &pids));
         let shared = Arc::new(Mutex::new(Sampled {
             pid,
             pids,
@@ -166,8 +175,7 @@ impl Meter {
             rss_seconds: 0.0,
             last_rss: tree0.rss_bytes,
             last_at: Instant::now(),
-            gpu_power_j: Vec::new(),
-            gpu_share: Vec::new(),
+            gpu,
         }));
         self.watch(Arc::downgrade(&shared));
         Window {
@@ -177,7 +185,6 @@ impl Meter {
             // Only the RAPL share needs the machine's busy time.
             machine0: self.rapl.as_ref().and(self.procfs.machine_busy_seconds()),
             rapl0: self.rapl.as_ref().and_then(Rapl::read),
-            gpu0,
             shared,
         }
     }
@@ -211,20 +218,8 @@ impl Meter {
         }
         let now = self.procfs.sample(&s.pids);
         s.observe(now.rss_bytes);
-        if let Some(g) = &self.gpu {
-            let n = g.device_count() as usize;
-            s.gpu_power_j.resize(n, 0.0);
-            s.gpu_share.resize(n, 0.0);
-            for d in 0..n {
-                let device = d as u32;
-                let share = gpu::share(&g.processes(device), &s.pids);
-                if share > 0.0 {
-                    s.gpu_share[d] = share;
-                }
-                if let Some(mw) = g.power_mw(device) {
-                    s.gpu_power_j[d] += mw as f64 / 1000.0 * SAMPLE_EVERY.as_secs_f64();
-                }
-            }
+        if let (Some(g), Some(track)) = (&self.gpu, s.gpu.as_mut()) {
+            track.observe(g.as_ref(), &self.procfs, &s.pids);
         }
     }
 }
@@ -272,10 +267,8 @@ struct Sampled {
     rss_seconds: f64,
     last_rss: u64,
     last_at: Instant,
-    /// ∫ power dt per device, J (for devices without an energy counter).
-    gpu_power_j: Vec<f64>,
-    /// The tree's latest non-zero share of each device.
-    gpu_share: Vec<f64>,
+    /// The GPUs, when there are any.
+    gpu: Option<GpuTrack>,
 }
 
 impl Sampled {
@@ -297,29 +290,41 @@ pub struct Window {
     tree0: TreeSample,
     machine0: Option<f64>,
     rapl0: Option<Reading>,
-    gpu0: Option<Vec<Option<u64>>>,
     shared: Arc<Mutex<Sampled>>,
 }
 
-/// One component's energy.
+/// One component's energy, with its error band.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Component {
     pub joules: f64,
     /// `rapl`, `tdp-model`, `ram-model`, `nvml-energy` or `nvml-power`.
     pub method: &'static str,
+    /// The truth lies within `[low_j, high_j]` (docs/energy.md).
+    pub low_j: f64,
+    pub high_j: f64,
+    /// The GPU only: whether the kernel's share was work or held memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity: Option<Activity>,
 }
 
-/// One GPU's part of a report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GpuDevice {
-    pub index: u32,
-    pub name: String,
-    /// The whole device's energy over the window.
-    pub device_joules: f64,
-    /// The kernel's share of it.
-    pub share: f64,
-    pub joules: f64,
-    pub method: &'static str,
+impl Component {
+    fn new(method: &'static str, band: Banded) -> Component {
+        Component {
+            joules: band.joules,
+            method,
+            low_j: band.low_j,
+            high_j: band.high_j,
+            activity: None,
+        }
+    }
+
+    fn band(&self) -> Banded {
+        Banded {
+            joules: self.joules,
+            low_j: self.low_j,
+            high_j: self.high_j,
+        }
+    }
 }
 
 /// The energy and carbon of one window.
@@ -335,8 +340,18 @@ pub struct EnergyReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub gpu_devices: Vec<GpuDevice>,
     pub total_j: f64,
+    /// The total's band: the components' in quadrature.
+    pub total_low_j: f64,
+    pub total_high_j: f64,
     pub kwh: f64,
     pub co2e_g: f64,
+    /// The CO2e of the band's ends (the grid's own uncertainty not included).
+    pub co2e_low_g: f64,
+    pub co2e_high_g: f64,
+    /// What a reader should know about these figures (a window shorter than
+    /// a counter's update period, a share that cannot be attributed, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub peak_rss_bytes: u64,
     pub mean_rss_bytes: u64,
     /// The figures the model used, with their origins.
@@ -358,32 +373,47 @@ impl Window {
 
     fn close(self, exited: Option<(f64, u64)>) -> EnergyReport {
         let m = &self.meter;
+        let lock = || match self.shared.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(g) = m.gpu.as_ref().filter(|_| !m.config.gpu_wait.is_zero()) {
+            // Not under the lock: the sampler keeps sampling meanwhile.
+            let devices = lock().gpu.as_ref().map(GpuTrack::devices_in_use);
+            gpu_window::wait_idle(g.as_ref(), &devices.unwrap_or_default(), m.config.gpu_wait);
+        }
+        let mut s = lock();
         let wall = self.started.elapsed().as_secs_f64();
-        let (end, peak, mean, gpu_power_j, gpu_share) = {
-            let mut s = match self.shared.lock() {
-                Ok(s) => s,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            let end = m.procfs.sample(&s.pids);
-            s.observe(end.rss_bytes);
-            let mean = if wall > 0.0 {
-                s.rss_seconds / wall
-            } else {
-                s.last_rss as f64
-            };
-            (
-                end,
-                s.peak_rss,
-                mean,
-                s.gpu_power_j.clone(),
-                s.gpu_share.clone(),
-            )
+        let end = m.procfs.sample(&s.pids);
+        s.observe(end.rss_bytes);
+        let mean = if wall > 0.0 {
+            s.rss_seconds / wall
+        } else {
+            s.last_rss as f64
         };
-        let (cpu_s, peak) = match exited {
-            Some((cpu_s, exited_peak)) => (cpu_s, peak.max(exited_peak)),
-            // A member that exited unwaited between reads can make this dip.
-            None => ((end.cpu_seconds - self.tree0.cpu_seconds).max(0.0), peak),
+        let mut notes = Vec::new();
+        let (cpu_s, peak, cpu_time) = match exited {
+            // getrusage reports microseconds.
+            Some((cpu_s, exited_peak)) => (cpu_s, s.peak_rss.max(exited_peak), CpuTime::Rusage),
+            None => {
+                // A member that exited unwaited between reads can make this dip.
+                let cpu_s = (end.cpu_seconds - self.tree0.cpu_seconds).max(0.0);
+                let quantum = if end.tick_seconds == self.tree0.tick_seconds {
+                    0.0
+                } else {
+                    2.0 * m.procfs.tick_seconds()
+                        * end.tick_processes.max(self.tree0.tick_processes) as f64
+                };
+                (cpu_s, s.peak_rss, CpuTime::Proc(m.procfs.clock(), quantum))
+            }
         };
+        let quantum_s = cpu_time.quantum_s();
+        if quantum_s > 0.0 {
+            notes.push(format!(
+                "part of the CPU time is read in clock ticks (children that ended and were waited for): ±{:.0} ms",
+                quantum_s * 1000.0
+            ));
+        }
 
         let rapl = match (&m.rapl, &self.rapl0) {
             (Some(r), Some(r0)) => r.read().map(|r1| r.energy(r0, &r1)),
@@ -396,62 +426,47 @@ impl Window {
         let (cpu, ram) = match (rapl, machine) {
             (Some(e), Some(busy)) => {
                 let share = (cpu_s / busy).min(1.0);
+                let per_cpu_s = e.package_j / busy;
+                if wall < uncertainty::update_period_s("rapl") {
+                    notes.push("the window is shorter than RAPL's update period (1 ms)".into());
+                }
                 let ram = match e.dram_j {
-                    Some(d) => Component {
-                        joules: d * share,
-                        method: "rapl",
-                    },
+                    Some(d) => Component::new("rapl", Banded::of("rapl", d * share, 0.0)),
                     None => ram_model(m, mean, wall),
                 };
-                (
-                    Component {
-                        joules: e.package_j * share,
-                        method: "rapl",
-                    },
-                    ram,
-                )
+                let cpu_j = e.package_j * share;
+                let cpu = Banded::of("rapl", cpu_j, per_cpu_s * quantum_s);
+                (Component::new("rapl", cpu), ram)
             }
-            _ => (
-                Component {
-                    joules: m.tdp.watts * cpu_s / m.cpus as f64,
-                    method: "tdp-model",
-                },
-                ram_model(m, mean, wall),
-            ),
+            _ => {
+                let per_cpu_s = m.tdp.watts / m.cpus as f64;
+                let cpu = Banded::of("tdp-model", per_cpu_s * cpu_s, per_cpu_s * quantum_s);
+                (Component::new("tdp-model", cpu), ram_model(m, mean, wall))
+            }
         };
 
-        let mut gpu_devices = Vec::new();
-        if let (Some(g), Some(gpu0)) = (&m.gpu, &self.gpu0) {
-            for (d, e0) in gpu0.iter().enumerate() {
-                let device = d as u32;
-                let share = gpu_share.get(d).copied().unwrap_or(0.0);
-                let (device_joules, method) = match (e0, g.total_energy_mj(device)) {
-                    (Some(a), Some(b)) => (b.saturating_sub(*a) as f64 / 1000.0, "nvml-energy"),
-                    _ => (gpu_power_j.get(d).copied().unwrap_or(0.0), "nvml-power"),
-                };
-                gpu_devices.push(GpuDevice {
-                    index: device,
-                    name: g.name(device),
-                    device_joules,
-                    share,
-                    joules: device_joules * share,
-                    method,
-                });
+        let gpu_devices: Vec<GpuDevice> = match (&m.gpu, s.gpu.take()) {
+            (Some(g), Some(track)) => {
+                track.finish(g.as_ref(), &m.procfs, &s.pids, wall, &mut notes)
             }
-        }
-        let gpu = (!gpu_devices.is_empty()).then(|| Component {
-            joules: gpu_devices.iter().map(|d| d.joules).sum(),
-            method: if gpu_devices.iter().all(|d| d.method == "nvml-energy") {
-                "nvml-energy"
-            } else {
-                "nvml-power"
-            },
-        });
+            _ => Vec::new(),
+        };
+        drop(s);
+        let gpu = gpu_component(&gpu_devices);
 
-        let total_j = cpu.joules + ram.joules + gpu.as_ref().map_or(0.0, |g| g.joules);
-        let kwh = total_j / 3.6e6;
+        let parts: Vec<Banded> = [Some(&cpu), Some(&ram), gpu.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(Component::band)
+            .collect();
+        let total = Banded::combine(&parts);
         let c = &m.config;
-        let co2e_g = kwh * c.grid.value.g_per_kwh * c.pue.value;
+        let g_per_j = c.grid.value.g_per_kwh * c.pue.value / 3.6e6;
+        let methods: Vec<&str> = [Some(&cpu), Some(&ram), gpu.as_ref()]
+            .into_iter()
+            .flatten()
+            .map(|c| c.method)
+            .collect();
         let basis = serde_json::json!({
             "grid": {
                 "code": c.grid.value.code,
@@ -467,6 +482,10 @@ impl Window {
                 || serde_json::json!({"zones": m.rapl.as_ref().map(Rapl::zone_names)}),
                 |why| serde_json::json!({"unavailable": why}),
             ),
+            "cpu_time": cpu_time,
+            "bands": METHOD_BANDS.iter().filter(|b| methods.contains(&b.method)).collect::<Vec<_>>(),
+            "gpu_wait_ms": (m.gpu.is_some() && !c.gpu_wait.is_zero())
+                .then_some(c.gpu_wait.as_millis()),
         });
         EnergyReport {
             wall_s: wall,
@@ -475,9 +494,14 @@ impl Window {
             ram,
             gpu,
             gpu_devices,
-            total_j,
-            kwh,
-            co2e_g,
+            total_j: total.joules,
+            total_low_j: total.low_j,
+            total_high_j: total.high_j,
+            kwh: total.joules / 3.6e6,
+            co2e_g: total.joules * g_per_j,
+            co2e_low_g: total.low_j * g_per_j,
+            co2e_high_g: total.high_j * g_per_j,
+            notes,
             peak_rss_bytes: peak,
             mean_rss_bytes: mean as u64,
             basis,
@@ -485,9 +509,67 @@ impl Window {
     }
 }
 
-fn ram_model(m: &Meter, mean_rss: f64, wall: f64) -> Component {
-    Component {
-        joules: m.config.ram_w_per_gb.value * mean_rss / 1e9 * wall,
-        method: "ram-model",
+/// Where a window's CPU time came from, and its resolution.
+#[derive(Debug, Clone, Copy)]
+enum CpuTime {
+    /// `/proc` and the per-process CPU clocks; the seconds read in ticks
+    /// bound the error.
+    Proc(CpuClock, f64),
+    /// `getrusage` of the exited, waited-for command.
+    Rusage,
+}
+
+impl CpuTime {
+    fn quantum_s(self) -> f64 {
+        match self {
+            CpuTime::Proc(_, q) => q,
+            CpuTime::Rusage => 0.0,
+        }
     }
+}
+
+impl Serialize for CpuTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let source = match self {
+            CpuTime::Proc(CpuClock::Posix, _) => {
+                "per-process CPU clocks (ns), reaped children in clock ticks"
+            }
+            CpuTime::Proc(CpuClock::Ticks, _) => "/proc/<pid>/stat (clock ticks)",
+            CpuTime::Rusage => "getrusage of the exited command (µs)",
+        };
+        serde_json::json!({"source": source, "quantum_s": self.quantum_s()}).serialize(s)
+    }
+}
+
+/// The devices' sum; its band adds theirs in quadrature.
+fn gpu_component(devices: &[GpuDevice]) -> Option<Component> {
+    if devices.is_empty() {
+        return None;
+    }
+    let bands: Vec<Banded> = devices
+        .iter()
+        .map(|d| Banded {
+            joules: d.joules,
+            low_j: d.low_j,
+            high_j: d.high_j,
+        })
+        .collect();
+    let method = if devices.iter().all(|d| d.method == "nvml-energy") {
+        "nvml-energy"
+    } else {
+        "nvml-power"
+    };
+    let activity = [Activity::Active, Activity::Idle]
+        .into_iter()
+        .find(|a| devices.iter().any(|d| d.activity == *a))
+        .unwrap_or(Activity::None);
+    Some(Component {
+        activity: Some(activity),
+        ..Component::new(method, Banded::combine(&bands))
+    })
+}
+
+fn ram_model(m: &Meter, mean_rss: f64, wall: f64) -> Component {
+    let joules = m.config.ram_w_per_gb.value * mean_rss / 1e9 * wall;
+    Component::new("ram-model", Banded::of("ram-model", joules, 0.0))
 }

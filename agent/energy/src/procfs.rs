@@ -1,11 +1,28 @@
 //! CPU time and resident memory of a process tree, read from `/proc`.
 //!
-//! The root is configurable so tests can use a fake tree. CPU time per
-//! process is `utime + stime + cutime + cstime` (field 14–17 of
-//! `/proc/<pid>/stat`): children that finished and were waited for are
-//! counted through their parent, so nothing a cell started is lost.
+//! CPU time per process has two parts:
+//! - the process's own threads, live and exited: from the kernel's
+//!   per-process CPU clock (`clock_getcpuclockid` + `clock_gettime`), in
+//!   nanoseconds, with no permission needed for processes in our PID
+//!   namespace. Where that clock cannot be read (a fake tree in tests, a
+//!   process gone), `utime + stime` of `/proc/<pid>/stat`, in clock ticks;
+//! - children that finished and were waited for: `cutime + cstime` of the
+//!   same stat line. Linux keeps them in nanoseconds but shows them only in
+//!   clock ticks, so this part is quantised; the sample says how much of
+//!   its total came from ticks, and the meter turns that into an error band.
+//!
+//! The root is configurable so tests can use a fake tree.
 
 use std::path::{Path, PathBuf};
+
+/// How a process's own CPU time is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CpuClock {
+    /// The kernel's per-process CPU clock, nanoseconds (the real `/proc`).
+    Posix,
+    /// `utime + stime` from the stat line, clock ticks (fake trees).
+    Ticks,
+}
 
 /// Reads a proc filesystem.
 #[derive(Debug, Clone)]
@@ -13,6 +30,7 @@ pub struct ProcFs {
     root: PathBuf,
     ticks_per_second: f64,
     page_size: u64,
+    clock: CpuClock,
 }
 
 /// The tree's totals at one moment.
@@ -20,6 +38,12 @@ pub struct ProcFs {
 pub struct TreeSample {
     /// CPU seconds used so far by the tree (live and reaped members).
     pub cpu_seconds: f64,
+    /// The part of `cpu_seconds` read in clock ticks (reaped children, and
+    /// processes whose CPU clock could not be read), per process; with
+    /// `tick_processes` it bounds the quantisation error.
+    pub tick_seconds: f64,
+    /// How many processes contributed tick-quantised time.
+    pub tick_processes: usize,
     /// Resident memory of the live members, bytes.
     pub rss_bytes: u64,
     pub processes: usize,
@@ -29,7 +53,10 @@ pub struct TreeSample {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProcStat {
     pub ppid: u32,
-    pub cpu_ticks: u64,
+    /// `utime + stime`: the process's own threads.
+    pub own_ticks: u64,
+    /// `cutime + cstime`: children it waited for.
+    pub children_ticks: u64,
     pub rss_pages: u64,
 }
 
@@ -41,13 +68,24 @@ pub fn parse_stat(line: &str) -> Option<ProcStat> {
     // f[0] is field 3 (state): utime is field 14, so f[11].
     Some(ProcStat {
         ppid: u32::try_from(num(1)?).ok()?,
-        cpu_ticks: num(11)? + num(12)? + num(13)? + num(14)?,
+        own_ticks: num(11)? + num(12)?,
+        children_ticks: num(13)? + num(14)?,
         rss_pages: num(21)?,
     })
 }
 
+/// CPU seconds of `pid`'s own threads (live and exited) from its
+/// per-process CPU clock; `None` when the process is gone or not ours to see.
+pub fn process_cpu_clock(pid: u32) -> Option<f64> {
+    use nix::time::{clock_getcpuclockid, clock_gettime};
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).ok()?);
+    let t = clock_gettime(clock_getcpuclockid(pid).ok()?).ok()?;
+    Some(t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
+}
+
 impl ProcFs {
-    /// The real `/proc`, with this machine's tick rate and page size.
+    /// The real `/proc`, with this machine's tick rate and page size, and
+    /// CPU time from the per-process CPU clocks.
     pub fn system() -> ProcFs {
         use nix::unistd::{sysconf, SysconfVar};
         let ticks = sysconf(SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100);
@@ -55,14 +93,20 @@ impl ProcFs {
             .ok()
             .flatten()
             .unwrap_or(4096);
-        ProcFs::new("/proc", ticks as f64, u64::try_from(page).unwrap_or(4096))
+        ProcFs {
+            clock: CpuClock::Posix,
+            ..ProcFs::new("/proc", ticks as f64, u64::try_from(page).unwrap_or(4096))
+        }
     }
 
+    /// A proc tree at `root` read from its stat lines alone (CPU time in
+    /// ticks): for fake trees.
     pub fn new(root: impl Into<PathBuf>, ticks_per_second: f64, page_size: u64) -> ProcFs {
         ProcFs {
             root: root.into(),
             ticks_per_second,
             page_size,
+            clock: CpuClock::Ticks,
         }
     }
 
@@ -70,9 +114,34 @@ impl ProcFs {
         &self.root
     }
 
+    pub fn clock(&self) -> CpuClock {
+        self.clock
+    }
+
+    /// Seconds per clock tick.
+    pub fn tick_seconds(&self) -> f64 {
+        1.0 / self.ticks_per_second
+    }
+
     fn stat(&self, pid: u32) -> Option<ProcStat> {
         let text = std::fs::read_to_string(self.root.join(pid.to_string()).join("stat")).ok()?;
         parse_stat(&text)
+    }
+
+    /// Whether `pid` is a process in this proc tree (this PID namespace).
+    pub fn exists(&self, pid: u32) -> bool {
+        self.root.join(pid.to_string()).exists()
+    }
+
+    /// Whether any of `pids` has `path` open (its `fd/*` links).
+    pub fn holds_open(&self, pids: &[u32], path: &str) -> bool {
+        pids.iter().any(|pid| {
+            std::fs::read_dir(self.root.join(pid.to_string()).join("fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str() == path))
+        })
     }
 
     /// `pid` and its descendants, from `task/*/children`.
@@ -101,8 +170,19 @@ impl ProcFs {
     /// Totals over `pids` (processes that vanished count as nothing).
     pub fn sample(&self, pids: &[u32]) -> TreeSample {
         let mut s = TreeSample::default();
-        for stat in pids.iter().filter_map(|p| self.stat(*p)) {
-            s.cpu_seconds += stat.cpu_ticks as f64 / self.ticks_per_second;
+        for pid in pids {
+            let Some(stat) = self.stat(*pid) else {
+                continue;
+            };
+            let own = match self.clock {
+                CpuClock::Posix => process_cpu_clock(*pid),
+                CpuClock::Ticks => None,
+            };
+            let ticks = stat.children_ticks + own.map_or(stat.own_ticks, |_| 0);
+            let tick_seconds = ticks as f64 / self.ticks_per_second;
+            s.cpu_seconds += own.unwrap_or(0.0) + tick_seconds;
+            s.tick_seconds += tick_seconds;
+            s.tick_processes += usize::from(ticks > 0 || own.is_none());
             s.rss_bytes += stat.rss_pages * self.page_size;
             s.processes += 1;
         }
@@ -153,7 +233,8 @@ mod tests {
             s,
             ProcStat {
                 ppid: 1,
-                cpu_ticks: 160,
+                own_ticks: 150,
+                children_ticks: 10,
                 rss_pages: 2000
             }
         );

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use venturalitica_energy::config::{EnergyConfig, Origin, Setting};
-use venturalitica_energy::gpu::{GpuBackend, GpuProcess};
+use venturalitica_energy::gpu::{GpuBackend, GpuProcess, ProcessActivity, ShareBasis};
+use venturalitica_energy::gpu_window::Activity;
 use venturalitica_energy::meter::Meter;
 use venturalitica_energy::procfs::ProcFs;
 use venturalitica_energy::rapl::{Rapl, Unavailable};
@@ -166,6 +167,15 @@ fn tdp_model_charges_tdp_times_cpu_time_over_cpus() {
     assert!((r.cpu_s - 2.0).abs() < 1e-9, "{r:?}");
     // 100 W × 2 CPU-seconds / 2 logical CPUs = 100 J.
     assert!((r.cpu.joules - 100.0).abs() < 1e-9, "{r:?}");
+    // The TDP model's band is ±50 %, widened by the tick quantisation of a
+    // tree read in clock ticks: 2 ticks × 2 processes = 40 ms at 50 W per
+    // CPU-second, ±2 J.
+    assert_eq!((r.cpu.low_j, r.cpu.high_j), (48.0, 152.0));
+    assert_eq!(r.basis["cpu_time"]["quantum_s"], 0.04);
+    assert!(r.notes[0].contains("±40 ms"), "{:?}", r.notes);
+    assert_eq!(r.basis["bands"][0]["method"], "tdp-model");
+    assert!(r.total_low_j < r.total_j && r.total_high_j > r.total_j);
+    assert!((r.co2e_high_g / r.co2e_g - r.total_high_j / r.total_j).abs() < 1e-12);
     assert_eq!(r.ram.method, "ram-model");
     assert_eq!(r.peak_rss_bytes, 25_000 * 4096);
     assert!(r.gpu.is_none());
@@ -210,11 +220,26 @@ fn rapl_energy_is_shared_by_cpu_time() {
     assert_eq!(r.basis["grid"]["code"], "FRA");
 }
 
-/// A GPU library double: device 0 has an energy counter, device 1 only power.
+/// A GPU library double: device 0 has an energy counter, device 1 only
+/// power (a constant 40 W); both list the same processes.
 #[derive(Debug, Default)]
 struct FakeGpu {
     energy_mj: Mutex<u64>,
     processes: Vec<GpuProcess>,
+    utilization: Mutex<u32>,
+    /// `None`: the device cannot tell per-process activity.
+    activity: Mutex<Option<Vec<ProcessActivity>>>,
+}
+
+impl FakeGpu {
+    fn new(processes: Vec<GpuProcess>, utilization: u32) -> Arc<FakeGpu> {
+        Arc::new(FakeGpu {
+            energy_mj: Mutex::new(1_000),
+            processes,
+            utilization: Mutex::new(utilization),
+            activity: Mutex::new(None),
+        })
+    }
 }
 
 impl GpuBackend for FakeGpu {
@@ -233,22 +258,33 @@ impl GpuBackend for FakeGpu {
     fn processes(&self, _device: u32) -> Vec<GpuProcess> {
         self.processes.clone()
     }
+    fn utilization(&self, _device: u32) -> Option<u32> {
+        Some(*self.utilization.lock().unwrap())
+    }
+    fn process_activity(&self, _device: u32, _since_us: u64) -> Option<Vec<ProcessActivity>> {
+        self.activity.lock().unwrap().clone()
+    }
+    fn minor_number(&self, device: u32) -> Option<u32> {
+        Some(device)
+    }
+}
+
+fn gpu_meter(tmp: &Path, proc: &FakeProc, gpu: &Arc<FakeGpu>, config: EnergyConfig) -> Arc<Meter> {
+    let gpu: Arc<dyn GpuBackend> = gpu.clone();
+    Arc::new(Meter::with_parts(
+        config,
+        proc.procfs(),
+        Some(gpu),
+        &tmp.join("no-cpuinfo"),
+    ))
 }
 
 #[test]
-fn gpu_energy_by_counter_or_power_shared_by_memory() {
+fn gpu_energy_by_counter_or_measured_power_shared_by_memory() {
     let tmp = tempfile::tempdir().unwrap();
     let proc = FakeProc::new(tmp.path());
-    let gpu = Arc::new(FakeGpu {
-        energy_mj: Mutex::new(1_000),
-        processes: vec![(101, Some(3_000)), (555, Some(1_000))],
-    });
-    let meter = Arc::new(Meter::with_parts(
-        config(&tmp.path().join("no-powercap")),
-        proc.procfs(),
-        Some(gpu.clone()),
-        &tmp.path().join("no-cpuinfo"),
-    ));
+    let gpu = FakeGpu::new(vec![(101, Some(3_000)), (555, Some(1_000))], 50);
+    let meter = gpu_meter(tmp.path(), &proc, &gpu, config(&tmp.path().join("none")));
     let w = meter.start(100);
     *gpu.energy_mj.lock().unwrap() = 9_000; // 8 J on device 0
     std::thread::sleep(std::time::Duration::from_millis(600)); // two samples
@@ -258,13 +294,167 @@ fn gpu_energy_by_counter_or_power_shared_by_memory() {
         (d0.method, d0.device_joules, d0.share),
         ("nvml-energy", 8.0, 0.75)
     );
+    assert_eq!(
+        (d0.share_basis, d0.activity),
+        (ShareBasis::Memory, Activity::Active)
+    );
     assert_eq!(d0.joules, 6.0);
+    // ±5 %, plus 100 ms of the device's mean power (8 J over the window) × share.
+    let period_j = 8.0 / r.wall_s * 0.1 * 0.75;
+    assert!((d0.high_j - (6.0 * 1.05 + period_j)).abs() < 1e-9, "{d0:?}");
     let d1 = &r.gpu_devices[1];
     assert_eq!(d1.method, "nvml-power");
-    // 40 W for at least two 0.25 s samples.
-    assert!(d1.device_joules >= 20.0 - 1e-9, "{d1:?}");
-    assert_eq!(r.gpu.as_ref().unwrap().method, "nvml-power");
-    assert!((r.gpu.as_ref().unwrap().joules - (6.0 + d1.joules)).abs() < 1e-9);
+    // 40 W over the measured interval, which is the window to within the
+    // time the reads take: not a nominal 0.25 s per sample.
+    assert!(
+        (d1.device_joules - 40.0 * r.wall_s).abs() < 40.0 * 0.01,
+        "{d1:?} {}",
+        r.wall_s
+    );
+    let g = r.gpu.as_ref().unwrap();
+    assert_eq!(
+        (g.method, g.activity),
+        ("nvml-power", Some(Activity::Active))
+    );
+    assert!((g.joules - (6.0 + d1.joules)).abs() < 1e-9);
+    assert!(g.low_j < g.joules && g.joules < g.high_j);
+    assert!((r.total_j - (r.cpu.joules + r.ram.joules + g.joules)).abs() < 1e-9);
+    assert!(r.total_low_j < r.total_j && r.total_j < r.total_high_j);
+}
+
+#[test]
+fn a_window_shorter_than_a_sample_still_gets_its_share_and_a_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proc = FakeProc::new(tmp.path());
+    let gpu = FakeGpu::new(vec![(100, Some(1_000))], 80);
+    let meter = gpu_meter(tmp.path(), &proc, &gpu, config(&tmp.path().join("none")));
+    let w = meter.start(100);
+    *gpu.energy_mj.lock().unwrap() = 1_500;
+    let r = w.finish();
+    assert!(r.wall_s < 0.1, "{}", r.wall_s);
+    let d0 = &r.gpu_devices[0];
+    assert_eq!((d0.share, d0.joules), (1.0, 0.5));
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("shorter than the nvml-energy update period")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
+fn held_memory_on_an_idle_gpu_is_idle_not_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proc = FakeProc::new(tmp.path());
+    let gpu = FakeGpu::new(vec![(100, Some(1_000))], 0);
+    *gpu.activity.lock().unwrap() = Some(Vec::new());
+    let meter = gpu_meter(tmp.path(), &proc, &gpu, config(&tmp.path().join("none")));
+    let r = meter.start(100).finish();
+    let d0 = &r.gpu_devices[0];
+    assert_eq!(
+        (d0.share_basis, d0.activity),
+        (ShareBasis::Memory, Activity::Idle)
+    );
+    assert_eq!(r.gpu.unwrap().activity, Some(Activity::Idle));
+}
+
+#[test]
+fn sm_activity_beats_memory_for_the_share() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proc = FakeProc::new(tmp.path());
+    let gpu = FakeGpu::new(vec![(101, Some(1_000)), (555, Some(3_000))], 90);
+    let sample = |pid, sm_percent| ProcessActivity {
+        pid,
+        timestamp_us: 1,
+        sm_percent,
+    };
+    *gpu.activity.lock().unwrap() = Some(vec![sample(101, 60), sample(555, 20)]);
+    let meter = gpu_meter(tmp.path(), &proc, &gpu, config(&tmp.path().join("none")));
+    let d0 = meter.start(100).finish().gpu_devices[0].clone();
+    assert_eq!((d0.share, d0.share_basis), (0.75, ShareBasis::SmActivity));
+    assert_eq!(d0.activity, Activity::Active);
+
+    // Others computed, the tree only held memory: no share of their work.
+    *gpu.activity.lock().unwrap() = Some(vec![sample(555, 50)]);
+    let d0 = meter.start(100).finish().gpu_devices[0].clone();
+    assert_eq!((d0.share, d0.activity), (0.0, Activity::Idle));
+}
+
+#[test]
+fn host_pids_seen_from_a_container_are_reported_not_guessed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proc = FakeProc::new(tmp.path());
+    // NVML lists pid 424242, which is not in this (fake) PID namespace.
+    let gpu = FakeGpu::new(vec![(424_242, Some(1_000))], 70);
+    let meter = gpu_meter(tmp.path(), &proc, &gpu, config(&tmp.path().join("none")));
+    let w = meter.start(100);
+    *gpu.energy_mj.lock().unwrap() = 3_000;
+    let r = w.finish();
+    assert_eq!(
+        r.gpu_devices[0].share_basis,
+        ShareBasis::None,
+        "the tree has no GPU open"
+    );
+
+    // The kernel's child holds /dev/nvidia0 open: it uses the device.
+    std::fs::create_dir_all(proc.root.join("101/fd")).unwrap();
+    std::os::unix::fs::symlink("/dev/nvidia0", proc.root.join("101/fd/7")).unwrap();
+    let w = meter.start(100);
+    *gpu.energy_mj.lock().unwrap() = 5_000;
+    let r = w.finish();
+    let d0 = &r.gpu_devices[0];
+    assert_eq!(
+        (d0.share_basis, d0.joules, d0.low_j),
+        (ShareBasis::Unattributed, 0.0, 0.0)
+    );
+    assert!(
+        d0.high_j >= 2.0,
+        "the band reaches the device's 2 J: {d0:?}"
+    );
+    assert!(r.total_high_j >= r.total_j + 1.9);
+    assert!(
+        r.notes.iter().any(|n| n.contains("PID namespace")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
+fn the_opt_in_idle_wait_keeps_asynchronous_gpu_work_in_its_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proc = FakeProc::new(tmp.path());
+    let run = |wait_ms: u64| {
+        let gpu = FakeGpu::new(vec![(100, Some(1_000))], 100);
+        let config = EnergyConfig {
+            gpu_wait: std::time::Duration::from_millis(wait_ms),
+            ..config(&tmp.path().join("none"))
+        };
+        let meter = gpu_meter(tmp.path(), &proc, &gpu, config);
+        let w = meter.start(100);
+        // Work still queued on the device when the cell returns: it ends
+        // 300 ms later, having used 6 J.
+        let device = Arc::clone(&gpu);
+        let finisher = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            *device.energy_mj.lock().unwrap() += 6_000;
+            *device.utilization.lock().unwrap() = 0;
+        });
+        let r = w.finish();
+        finisher.join().unwrap();
+        r
+    };
+    let waited = run(5_000);
+    assert_eq!(waited.gpu_devices[0].device_joules, 6.0);
+    assert!(
+        waited.wall_s >= 0.3 && waited.wall_s < 2.0,
+        "{}",
+        waited.wall_s
+    );
+    assert_eq!(waited.basis["gpu_wait_ms"], 5_000);
+    let not_waited = run(0);
+    assert_eq!(not_waited.gpu_devices[0].device_joules, 0.0);
+    assert!(not_waited.wall_s < 0.3);
 }
 
 #[test]
@@ -273,4 +463,86 @@ fn no_gpu_library_means_no_gpu_section() {
     if !Path::new("/dev/nvidiactl").exists() {
         assert!(venturalitica_energy::gpu::Nvml::open().is_none());
     }
+}
+
+/// Burns CPU on this thread for about `ms` milliseconds of CPU time.
+fn burn_cpu(ms: u64) {
+    use nix::time::{clock_gettime, ClockId};
+    let now = || {
+        let t = clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).unwrap();
+        t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9
+    };
+    let until = now() + ms as f64 / 1000.0;
+    let mut x = 0u64;
+    while now() < until {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+}
+
+#[test]
+fn cpu_time_of_a_real_process_is_exact_not_ticks() {
+    let fs = ProcFs::system();
+    // Tests run on threads of one process, so other tests' work would show
+    // in this process's clock: a child is measured instead. It works, then
+    // `exec`s into sleep (same process, same clock) so it can be read idle.
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 2",
+        ])
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut last = -1.0;
+    let ours = loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let now = fs.sample(&[pid]).cpu_seconds;
+        if now == last {
+            break now;
+        }
+        last = now;
+    };
+    // The oracle: the one thread's runtime in nanoseconds, from schedstat
+    // (present where the kernel has CONFIG_SCHED_INFO, which is nearly all).
+    let schedstat = std::fs::read_to_string(format!("/proc/{pid}/schedstat")).ok();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ours > 0.0);
+    if let Some(s) = schedstat {
+        let ns: f64 = s.split_whitespace().next().unwrap().parse().unwrap();
+        assert!(
+            (ours - ns / 1e9).abs() < 1e-6,
+            "ours {ours} s, schedstat {ns} ns"
+        );
+    }
+    let ticks = venturalitica_energy::procfs::parse_stat(&stat)
+        .unwrap()
+        .own_ticks;
+    assert!((ours - ticks as f64 * fs.tick_seconds()).abs() <= fs.tick_seconds());
+
+    // A thread that ran and exited still counts in its process (a sum over
+    // the live threads' schedstat would lose it).
+    let me = std::process::id();
+    let before = fs.sample(&[me]).cpu_seconds;
+    std::thread::spawn(|| burn_cpu(20)).join().unwrap();
+    let used = fs.sample(&[me]).cpu_seconds - before;
+    assert!(used >= 0.020, "the exited thread's 20 ms read as {used} s");
+}
+
+#[test]
+fn a_reaped_childs_cpu_time_counts_with_its_tick_band() {
+    let fs = ProcFs::system();
+    let me = std::process::id();
+    let before = fs.sample(&[me]);
+    let status = std::process::Command::new("sh")
+        .args(["-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let after = fs.sample(&[me]);
+    let child_s = after.tick_seconds - before.tick_seconds;
+    assert!(child_s > 0.0, "the waited-for child's time shows in cutime");
+    assert!(after.cpu_seconds - before.cpu_seconds >= child_s);
+    assert_eq!(after.tick_processes, 1);
 }

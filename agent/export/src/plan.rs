@@ -99,6 +99,18 @@ pub fn metrics(event: &Parsed) -> Vec<Metric> {
             push("cell.duration_s".into(), p["duration_s"].as_f64(), ts, step);
             let e = &p["energy"];
             push("energy.total_j".into(), e["total_j"].as_f64(), ts, step);
+            push(
+                "energy.total_low_j".into(),
+                e["total_low_j"].as_f64(),
+                ts,
+                step,
+            );
+            push(
+                "energy.total_high_j".into(),
+                e["total_high_j"].as_f64(),
+                ts,
+                step,
+            );
             push("energy.cpu_j".into(), e["cpu"]["joules"].as_f64(), ts, step);
             push("energy.ram_j".into(), e["ram"]["joules"].as_f64(), ts, step);
             push("energy.gpu_j".into(), e["gpu"]["joules"].as_f64(), ts, step);
@@ -137,6 +149,14 @@ pub fn metrics(event: &Parsed) -> Vec<Metric> {
                 ts,
                 seq,
             );
+            for end in ["low", "high"] {
+                push(
+                    format!("monitor.{name}.energy_{end}_j"),
+                    e[format!("total_{end}_j")].as_f64(),
+                    ts,
+                    seq,
+                );
+            }
             push(
                 format!("monitor.{name}.co2e_g"),
                 e["co2e_g"].as_f64(),

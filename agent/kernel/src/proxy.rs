@@ -11,7 +11,7 @@
 //! One reader task per socket feeds a single loop that owns all state, so
 //! the order within each channel is kept and nothing needs a lock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -169,6 +169,7 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
         energy: options.energy,
         meter,
         windows: HashMap::new(),
+        queued: VecDeque::new(),
         signer,
         session: uuid::Uuid::new_v4().to_string(),
         senders,
@@ -492,6 +493,9 @@ struct State {
     meter: Arc<OnceLock<Arc<Meter>>>,
     /// Energy windows of the executions in flight.
     windows: HashMap<String, Window>,
+    /// Executions forwarded while another ran: the kernel takes them in
+    /// order, so each one's window opens when the one before it replies.
+    queued: VecDeque<String>,
     signer: Signer,
     /// The proxy's own session id, for the messages it creates.
     session: String,
@@ -543,6 +547,7 @@ impl State {
                     let content = raw.content().unwrap_or(Value::Null);
                     self.tracker
                         .on_request(&header.msg_id, &header.session, &metadata, &content);
+                    self.open_or_queue(header.msg_id);
                 }
             }
         }
@@ -592,15 +597,49 @@ impl State {
         }
     }
 
+    /// Opens the execution's energy window now, before the request reaches
+    /// the kernel, when nothing else runs: the window then holds all of the
+    /// kernel's work on it (opening at its `busy` would miss what the kernel
+    /// did before the proxy read that message). Otherwise it waits its turn.
+    fn open_or_queue(&mut self, msg_id: String) {
+        let Some(meter) = self.meter.get() else {
+            return;
+        };
+        if self.windows.is_empty() {
+            self.windows.insert(msg_id, meter.start(self.kernel_pid));
+        } else {
+            self.queued.push_back(msg_id);
+        }
+    }
+
+    /// After a reply: the next queued execution's window opens.
+    fn open_next(&mut self) {
+        let Some(meter) = self.meter.get() else {
+            return;
+        };
+        while let Some(next) = self.queued.pop_front() {
+            if self.tracker.is_running(&next) && !self.windows.contains_key(&next) {
+                self.windows.insert(next, meter.start(self.kernel_pid));
+                return;
+            }
+        }
+    }
+
     /// The energy figures for an execution that just replied.
     fn energy_of(&mut self, msg_id: &str) -> Option<Value> {
         match &self.energy {
             Energy::Off => None,
             Energy::Broken(why) => Some(serde_json::json!({ "error": why })),
-            Energy::On(_) => match self.windows.remove(msg_id) {
-                Some(window) => serde_json::to_value(window.finish()).ok(),
-                None => Some(serde_json::json!({ "error": "the energy meter was still starting" })),
-            },
+            Energy::On(_) => {
+                let report = match self.windows.remove(msg_id) {
+                    Some(window) => serde_json::to_value(window.finish()).ok(),
+                    None => {
+                        Some(serde_json::json!({ "error": "the energy meter was still starting" }))
+                    }
+                };
+                self.open_next();
+                report
+            }
         }
     }
 
@@ -626,8 +665,13 @@ impl State {
             && matches!(header.msg_type.as_str(), "status" | "execute_input")
         {
             let content = raw.content().unwrap_or(Value::Null);
-            if self.tracker.on_iopub(&parent, &header.msg_type, &content) {
+            // The first `busy` opens a window only where none is open yet
+            // (the meter became ready after the request went in).
+            if self.tracker.on_iopub(&parent, &header.msg_type, &content)
+                && !self.windows.contains_key(&parent)
+            {
                 if let Some(meter) = self.meter.get() {
+                    self.queued.retain(|q| q != &parent);
                     self.windows
                         .insert(parent.clone(), meter.start(self.kernel_pid));
                 }

@@ -307,10 +307,20 @@ pub fn graph_page(s: &Snapshot, ctx: &Context) -> String {
     page("/graph", "Evidence Graph", s.head(), true, &body)
 }
 
+/// "36.2" over a muted "18.1–54.2": a total with its error band.
+fn with_band(e: &Energy) -> String {
+    format!(
+        "{}<div class=\"muted\" title=\"error band, J\">{}–{}</div>",
+        num(Some(e.total_j)),
+        num(Some(e.low_j)),
+        num(Some(e.high_j))
+    )
+}
+
 fn energy_row(e: &Energy) -> String {
     format!(
         "<td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>",
-        num(Some(e.total_j)),
+        with_band(e),
         num(Some(e.cpu_j)),
         num(Some(e.ram_j)),
         num(Some(e.gpu_j)),
@@ -330,7 +340,12 @@ pub fn energy(s: &Snapshot) -> String {
         card(
             "total",
             &format!("{} J", num(Some(total.total_j))),
-            &format!("{} kWh", num(Some(total.total_j / 3.6e6)))
+            &format!(
+                "{}–{} J · {} kWh",
+                num(Some(total.low_j)),
+                num(Some(total.high_j)),
+                num(Some(total.total_j / 3.6e6))
+            )
         ),
         card("carbon", &format!("{} g", num(Some(total.co2e_g))), "CO2e"),
         card(

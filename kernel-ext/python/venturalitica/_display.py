@@ -75,11 +75,21 @@ def compliance_text(data: dict) -> str:
     return "\n".join(lines)
 
 
+def _joules(value: float, low: float | None, high: float | None) -> str:
+    """``36.2 J (18.1–54.2 J)``: a figure with its error band when it has one."""
+    if low is None or high is None:
+        return f"{value:.4g} J"
+    return f"{value:.4g} J ({low:.3g}–{high:.3g} J)"
+
+
 def _energy_cells(report: dict) -> list[tuple[str, str]]:
-    cells = [("time", f"{report['wall_s']:.3g} s"), ("energy", f"{report['total_j']:.4g} J")]
-    for part in ("cpu", "ram", "gpu"):
-        if report.get(part):
-            cells.append((part, f"{report[part]['joules']:.4g} J ({report[part]['method']})"))
+    total = _joules(report["total_j"], report.get("total_low_j"), report.get("total_high_j"))
+    cells = [("time", f"{report['wall_s']:.3g} s"), ("energy", total)]
+    for name in ("cpu", "ram", "gpu"):
+        if part := report.get(name):
+            idle = ", memory held on an idle GPU" if part.get("activity") == "idle" else ""
+            joules = _joules(part["joules"], part.get("low_j"), part.get("high_j"))
+            cells.append((name, f"{joules} ({part['method']}{idle})"))
     cells.append(("CO2e", f"{report['co2e_g']:.4g} g"))
     cells.append(("peak RAM", f"{report['peak_rss_bytes'] / 2**20:.1f} MiB"))
     return cells

@@ -187,6 +187,11 @@ class monitor(contextlib.ContextDecorator):
         return self._part("gpu")
 
     @property
+    def energy_band_j(self) -> tuple[float, float] | None:
+        """The total's error band, ``(low, high)`` joules (docs/energy.md)."""
+        return (self.report["total_low_j"], self.report["total_high_j"]) if self.report else None
+
+    @property
     def co2e_g(self) -> float | None:
         return self.report["co2e_g"] if self.report else None
 

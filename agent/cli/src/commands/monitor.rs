@@ -72,23 +72,36 @@ fn children_usage() -> anyhow::Result<(f64, u64)> {
 
 /// The `time`-like summary.
 pub fn summary(name: &str, code: i32, r: &EnergyReport) -> String {
-    let mut parts = vec![format!("cpu {:.1} J [{}]", r.cpu.joules, r.cpu.method)];
-    parts.push(format!("ram {:.1} J [{}]", r.ram.joules, r.ram.method));
+    let part = |label: &str, c: &venturalitica_energy::meter::Component| {
+        format!(
+            "{label} {:.1} J ({:.1}–{:.1}) [{}]",
+            c.joules, c.low_j, c.high_j, c.method
+        )
+    };
+    let mut parts = vec![part("cpu", &r.cpu), part("ram", &r.ram)];
     if let Some(g) = &r.gpu {
-        parts.push(format!("gpu {:.1} J [{}]", g.joules, g.method));
+        parts.push(part("gpu", g));
     }
     let grid = &r.basis["grid"];
-    format!(
-        "venturalitica monitor: {name} (exit {code})\n  wall {:.2} s  cpu {:.2} s  peak RSS {:.1} MiB\n  energy {:.1} J ({:.4} Wh): {}\n  carbon {:.4} gCO2e ({} {} g/kWh, PUE {})\n",
+    let mut text = format!(
+        "venturalitica monitor: {name} (exit {code})\n  wall {:.2} s  cpu {:.3} s  peak RSS {:.1} MiB\n  energy {:.1} J, {:.1}–{:.1} J ({:.4} Wh): {}\n  carbon {:.4} gCO2e, {:.4}–{:.4} ({} {} g/kWh, PUE {})\n",
         r.wall_s,
         r.cpu_s,
         r.peak_rss_bytes as f64 / (1 << 20) as f64,
         r.total_j,
+        r.total_low_j,
+        r.total_high_j,
         r.kwh * 1000.0,
         parts.join(", "),
         r.co2e_g,
+        r.co2e_low_g,
+        r.co2e_high_g,
         grid["code"].as_str().unwrap_or("?"),
         grid["g_per_kwh"],
         r.basis["pue"]["value"],
-    )
+    );
+    for note in &r.notes {
+        text += &format!("  note: {note}\n");
+    }
+    text
 }
