@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a panic is the failure message in a test
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 /// The binary, with a signing-key directory of the tests' own (never the
@@ -26,7 +26,11 @@ fn bin() -> Command {
 }
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    // Read at run time (cargo test sets it): a test binary reused from a
+    // target dir shared with another clone would carry that clone's path.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("../..")
 }
 
 fn text(out: &Output) -> String {

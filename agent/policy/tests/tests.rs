@@ -8,7 +8,10 @@ use venturalitica_policy::{
 };
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // Read at run time (cargo test sets it): a test binary reused from a
+    // target dir shared with another clone would carry that clone's path.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .join("../../tests/fixtures/policies")
         .join(name)
 }
