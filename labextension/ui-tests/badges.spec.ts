@@ -68,6 +68,8 @@ test('energy badges, the compliance renderer and the summary survive a reload', 
   await expect(details).toContainText('modelled (CPU TDP × CPU time)');
   await expect(details).toContainText('g/kWh');
   await expect(details).toContainText('Peak RAM');
+  // Each component and the total carry their error band (±50 % for the TDP model).
+  await expect(details.locator('tr', { hasText: 'Total' })).toHaveText(/J \([\d.]+ J – [\d.]+ J\)/);
 
   const summary = page.locator('.vl-summary');
   await expect(summary).toContainText('policy FAILED');
