@@ -74,8 +74,11 @@ fn children_usage() -> anyhow::Result<(f64, u64)> {
 pub fn summary(name: &str, code: i32, r: &EnergyReport) -> String {
     let part = |label: &str, c: &venturalitica_energy::meter::Component| {
         format!(
-            "{label} {:.1} J ({:.1}–{:.1}) [{}]",
-            c.joules, c.low_j, c.high_j, c.method
+            "{label} {} J ({}–{}) [{}]",
+            sig3(c.joules),
+            sig3(c.low_j),
+            sig3(c.high_j),
+            c.method
         )
     };
     let mut parts = vec![part("cpu", &r.cpu), part("ram", &r.ram)];
@@ -104,4 +107,14 @@ pub fn summary(name: &str, code: i32, r: &EnergyReport) -> String {
         text += &format!("  note: {note}\n");
     }
     text
+}
+
+/// Three significant digits, at least one decimal: 51.7, 0.00621.
+fn sig3(x: f64) -> String {
+    let decimals = if x > 0.0 && x < 10.0 {
+        (2.0 - x.log10().floor()).clamp(1.0, 12.0) as usize
+    } else {
+        1
+    };
+    format!("{x:.decimals$}")
 }
