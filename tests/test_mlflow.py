@@ -122,6 +122,10 @@ def test_a_notebook_session_and_a_cli_run_land_in_mlflow(kernel_env, mlflow_serv
     assert [m.value for m in history] == pytest.approx([c["payload"]["duration_s"] for c in cells], rel=1e-12)
     energy = client.get_metric_history(session.info.run_id, "energy.total_j")
     assert [m.value for m in energy] == pytest.approx([c["payload"]["energy"]["total_j"] for c in cells], rel=1e-12)
+    for end in ("low", "high"):
+        band = client.get_metric_history(session.info.run_id, f"energy.total_{end}_j")
+        expected = [c["payload"]["energy"][f"total_{end}_j"] for c in cells]
+        assert [m.value for m in band] == pytest.approx(expected, rel=1e-12)
     artifacts = {a.path for a in client.list_artifacts(session.info.run_id)}
     assert "compliance_trace.json" in artifacts
 

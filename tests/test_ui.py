@@ -122,6 +122,8 @@ def test_pages_follow_the_trail_as_it_grows(vl_bin, vl, project):
         assert head["seq"] == 4
         _, energy, _ = get(base + "/energy")
         assert "second" in energy
+        # Each total shows its error band under it.
+        assert 'title="error band, J"' in energy
         events = json.loads(get(base + "/api/events?after=3")[1])
         assert [e["kind"] for e in events["events"]] == ["monitor"]
 
