@@ -330,6 +330,7 @@ fn assemble(policy: &Policy, controls: Vec<ControlResult>, data: DataInfo) -> Re
                     sha256: s.sha256.clone(),
                 })
                 .collect(),
+            warnings: policy.warnings.clone(),
         },
         data,
         controls,

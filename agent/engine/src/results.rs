@@ -72,6 +72,9 @@ pub struct PolicyInfo {
     pub sha256: String,
     /// Imported files (profiles), each with its hash.
     pub imports: Vec<SourceInfo>,
+    /// What was read leniently (a duplicated key), naming the lines.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

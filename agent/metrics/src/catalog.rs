@@ -133,6 +133,9 @@ metric_keys! {
         "worst of the TPR and FPR differences (fairlearn equalized_odds_difference)";
     EqualizedOddsRatio => "equalized_odds_ratio", ErrorRate, [],
         "worst of the TPR and FPR ratios (fairlearn equalized_odds_ratio)";
+    PredictiveEqualityDiff => "predictive_equality_diff", ErrorRate,
+        ["predictive_equality_difference", "false_positive_rate_difference", "fpr_parity"],
+        "max - min of the per-group false positive rate (predictive equality)";
     PredictiveParity => "predictive_parity", ErrorRate,
         ["predictive_parity_diff", "predictive_parity_difference"],
         "max - min of the per-group precision (positive predictive value)";

@@ -273,6 +273,10 @@ pub fn binary_value(key: MetricKey, table: &GroupTable<BinaryCounts>) -> Result<
                     let f = ratio_of(flo, fhi, "false positive rate ratio")?;
                     Ok(t.min(f))
                 }
+                MetricKey::PredictiveEqualityDiff => {
+                    let (lo, hi) = min_max(&per_group(table, fpr)?);
+                    Ok(hi - lo)
+                }
                 MetricKey::PredictiveParity => {
                     let (lo, hi) = min_max(&per_group(table, ppv)?);
                     Ok(hi - lo)

@@ -53,6 +53,9 @@ pub struct Policy {
     /// Controls with no metric at all (prose requirements): listed in results
     /// as not automatable, never evaluated and never counted as passed.
     pub manual_controls: Vec<String>,
+    /// What was read leniently, as the SDK reads it (a key written twice in
+    /// one mapping: the last value wins), each naming the lines.
+    pub warnings: Vec<String>,
 }
 
 impl Policy {

@@ -24,8 +24,11 @@ pub fn load_policy(path: &Path) -> Result<Policy, PolicyError> {
 pub fn parse_policy(path: &Path, text: &str) -> Result<Policy, PolicyError> {
     let root = yaml::parse(path, text)?;
     let at = At { path, node: &root };
-    let mut found = Found::default();
     let (shape, doc) = detect(at)?;
+    let mut found = Found {
+        inventory: inventory(doc)?,
+        ..Found::default()
+    };
     found.direct_props = shape == PolicyShape::ControlList;
     match shape {
         PolicyShape::ComponentDefinition => component_definition(doc, &mut found)?,
@@ -58,6 +61,19 @@ pub fn parse_policy(path: &Path, text: &str) -> Result<Policy, PolicyError> {
         version: meta("version"),
         controls: found.controls,
         manual_controls: found.manual,
+        warnings: yaml::duplicate_keys(text)
+            .into_iter()
+            .map(|d| {
+                format!(
+                    "{}:{}:{}: key {:?} is written twice in one mapping (first at line {}); the last value is used, as PyYAML does",
+                    path.display(),
+                    d.last.line,
+                    d.last.column,
+                    d.key,
+                    d.first.line
+                )
+            })
+            .collect(),
     })
 }
 
@@ -78,6 +94,50 @@ struct Found {
     manual: Vec<String>,
     seen: HashMap<String, Location>,
     imports: Vec<SourceFile>,
+    inventory: Inventory,
+}
+
+/// Props given from outside a control's own node (an inventory item it
+/// links to, a profile's `alters`): name, value, and where the value is.
+type LinkedProps = Vec<(String, String, Location)>;
+
+/// Props of the document's inventory items, by uuid.
+type Inventory = HashMap<String, LinkedProps>;
+
+/// OSCAL inventory items (`local-definitions.inventory-items`, or a root
+/// `inventory-items` as the SDK also reads): a requirement without metric
+/// props of its own takes them from the item it links to
+/// (`links: [{href: "#<uuid>"}]`).
+fn inventory(doc: At<'_>) -> Result<Inventory, PolicyError> {
+    let items = doc
+        .get("local-definitions")
+        .and_then(|l| l.get("inventory-items"))
+        .or_else(|| doc.get("inventory-items"));
+    let mut out = Inventory::new();
+    let Some(items) = items else {
+        return Ok(out);
+    };
+    for item in items.items("inventory-items")? {
+        let uuid = item.require("uuid", "an inventory item")?.scalar("uuid")?;
+        let mut props = Vec::new();
+        if let Some(list) = item.get("props") {
+            for prop in list.items("props")? {
+                let name = prop.require("name", "a prop")?.scalar("name")?.trim();
+                let value = prop.require("value", &format!("prop {name:?}"))?;
+                let text = value.scalar("value")?.trim().to_string();
+                props.push((name.to_string(), text, location(value.node)));
+            }
+        }
+        out.insert(uuid.to_string(), props);
+    }
+    Ok(out)
+}
+
+/// Whether props define a metric.
+fn has_metric(props: &[(String, String, Location)]) -> bool {
+    props
+        .iter()
+        .any(|(n, _, _)| n == "metric_key" || n == "metric")
 }
 
 impl Found {
@@ -96,11 +156,67 @@ impl Found {
             });
         }
         self.seen.insert(id.clone(), at);
-        match control_from(node, id.clone(), description, extra, at, self.direct_props)? {
+        let own = control_from(
+            node,
+            id.clone(),
+            description.clone(),
+            extra,
+            at,
+            self.direct_props,
+        )?;
+        let control = match (own, self.linked_props(node, &id)?) {
+            (Some(c), _) => Some(c),
+            (None, Some(mut linked)) => {
+                // A profile's `alters` still come last and win.
+                linked.extend(extra.iter().cloned());
+                control_from(
+                    node,
+                    id.clone(),
+                    description,
+                    &linked,
+                    at,
+                    self.direct_props,
+                )?
+            }
+            (None, None) => None,
+        };
+        match control {
             Some(c) => self.controls.push(c),
             None => self.manual.push(id),
         }
         Ok(())
+    }
+
+    /// The metric props of the inventory item a requirement links to; more
+    /// than one linked metric is an error (a control evaluates one metric).
+    fn linked_props(
+        &self,
+        node: At<'_>,
+        id: &str,
+    ) -> Result<Option<LinkedProps>, PolicyError> {
+        let Some(links) = node.get("links") else {
+            return Ok(None);
+        };
+        let mut linked = Vec::new();
+        for link in links.items("links")? {
+            let Some(href) = link.scalar_of("href")? else {
+                continue;
+            };
+            let Some(props) = href.strip_prefix('#').and_then(|u| self.inventory.get(u)) else {
+                continue; // a link to something else (a back-matter resource)
+            };
+            if has_metric(props) {
+                linked.push((href, props, link));
+            }
+        }
+        match linked.as_slice() {
+            [] => Ok(None),
+            [(_, props, _)] => Ok(Some(props.to_vec())),
+            [_, (_, _, second), ..] => Err(second.error(PolicyErrorKind::SeveralLinkedMetrics {
+                control: id.to_string(),
+                hrefs: linked.iter().map(|(h, _, _)| h.to_string()).collect(),
+            })),
+        }
     }
 }
 
@@ -167,11 +283,24 @@ fn component_definition(doc: At<'_>, found: &mut Found) -> Result<(), PolicyErro
     Ok(())
 }
 
+/// A catalog's controls; and, as the SDK reads any OSCAL root, the
+/// requirements of components or a `control-implementation` it carries
+/// (linked to its inventory items).
 fn catalog(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
-    catalog_controls(doc, found, &|_| true, &HashMap::new())
+    catalog_controls(doc, found, &|_| true, &HashMap::new())?;
+    if doc.get("components").is_some() {
+        component_definition(doc, found)?;
+    }
+    if let Some(ci) = doc.get("control-implementation") {
+        implemented_requirements(
+            ci.require("implemented-requirements", "control-implementation")?,
+            found,
+        )?;
+    }
+    Ok(())
 }
 
-type Alters = HashMap<String, Vec<(String, String, Location)>>;
+type Alters = HashMap<String, LinkedProps>;
 
 /// Walks `controls` and `groups` recursively (controls nest as enhancements).
 fn catalog_controls(

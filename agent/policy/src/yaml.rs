@@ -7,9 +7,90 @@ use marked_yaml::{LoaderOptions, Node};
 
 use crate::error::{Location, PolicyError, PolicyErrorKind};
 
+/// A key written twice in one mapping. PyYAML, which the SDK reads
+/// policies with, keeps the last value; so do we, and say so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateKey {
+    pub key: String,
+    pub first: Location,
+    pub last: Location,
+}
+
+/// Every key written twice in one mapping, in document order.
+pub(crate) fn duplicate_keys(text: &str) -> Vec<DuplicateKey> {
+    use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+    use yaml_rust2::scanner::Marker;
+
+    /// Where the walk is: in a mapping (waiting for a key or a value), or a
+    /// sequence.
+    enum Frame {
+        Mapping {
+            keys: std::collections::HashMap<String, Location>,
+            want_key: bool,
+        },
+        Sequence,
+    }
+
+    #[derive(Default)]
+    struct Walk {
+        stack: Vec<Frame>,
+        found: Vec<DuplicateKey>,
+    }
+
+    impl Walk {
+        /// A complete node (scalar, or a collection that just ended) was read.
+        fn node(&mut self, scalar: Option<(&str, Location)>) {
+            if let Some(Frame::Mapping { keys, want_key }) = self.stack.last_mut() {
+                if *want_key {
+                    if let Some((key, at)) = scalar {
+                        if let Some(&first) = keys.get(key) {
+                            self.found.push(DuplicateKey {
+                                key: key.to_string(),
+                                first,
+                                last: at,
+                            });
+                        }
+                        keys.insert(key.to_string(), at);
+                    }
+                }
+                *want_key = !*want_key;
+            }
+        }
+    }
+
+    impl MarkedEventReceiver for Walk {
+        fn on_event(&mut self, ev: Event, mark: Marker) {
+            let at = Location {
+                line: mark.line(),
+                column: mark.col() + 1,
+            };
+            match ev {
+                Event::Scalar(value, ..) => self.node(Some((&value, at))),
+                Event::Alias(_) => self.node(None),
+                Event::MappingStart(..) => self.stack.push(Frame::Mapping {
+                    keys: std::collections::HashMap::new(),
+                    want_key: true,
+                }),
+                Event::SequenceStart(..) => self.stack.push(Frame::Sequence),
+                Event::MappingEnd | Event::SequenceEnd => {
+                    self.stack.pop();
+                    self.node(None);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    let mut walk = Walk::default();
+    // A syntax error is reported by the real parse; here it only ends the walk.
+    let _ = Parser::new_from_str(text).load(&mut walk, false);
+    walk.found
+}
+
 /// Parses YAML (or JSON) text; the top level may be a mapping or a list.
+/// Duplicate keys keep their last value ([`duplicate_keys`] lists them).
 pub(crate) fn parse(path: &Path, text: &str) -> Result<Node, PolicyError> {
-    let opts = || LoaderOptions::default().error_on_duplicate_keys(true);
+    let opts = LoaderOptions::default;
     let first = marked_yaml::parse_yaml_with_options(0, text, opts().toplevel_mapping());
     let result = match first {
         Err(marked_yaml::LoadError::TopLevelMustBeMapping(_)) => {

@@ -240,3 +240,75 @@ fn missing_file() {
         "{e}"
     );
 }
+
+#[test]
+fn catalog_with_inventory_items_linked_from_requirements() {
+    let p = load_policy(&fixture("catalog_inventory.yaml")).unwrap();
+    assert_eq!(p.shape, PolicyShape::Catalog);
+    let ids: Vec<&str> = p.controls.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "gov-balance",
+            "gov-fair-gender",
+            "gov-fpr-age",
+            "gov-own-props"
+        ]
+    );
+    let fair = &p.controls[1];
+    assert_eq!(
+        (fair.metric, fair.operator, fair.threshold),
+        (MetricKey::DisparateImpact, Operator::Ge, 0.8)
+    );
+    assert_eq!(fair.inputs[&Slot::Dimension], vec!["gender"]);
+    assert_eq!(
+        fair.description.as_deref(),
+        Some("Approvals do not favour one gender")
+    );
+    // The item without a metric is skipped; the requirement's own props stay.
+    let fpr = &p.controls[2];
+    assert_eq!(fpr.metric, MetricKey::PredictiveEqualityDiff);
+    assert_eq!(fpr.severity.as_deref(), Some("high"));
+    // Direct props win over a link.
+    assert_eq!(p.controls[3].metric, MetricKey::Accuracy);
+    assert_eq!(p.manual_controls, ["gov-doc"]);
+    assert!(p.warnings.is_empty());
+}
+
+#[test]
+fn inventory_links_that_cannot_be_one_control_are_errors() {
+    let two = "catalog:\n  uuid: c\n  inventory-items:\n    - uuid: a\n      props:\n        - {name: metric_key, value: accuracy_score}\n        - {name: threshold, value: '0.5'}\n        - {name: operator, value: '>'}\n    - uuid: b\n      props:\n        - {name: metric_key, value: recall_score}\n        - {name: threshold, value: '0.5'}\n        - {name: operator, value: '>'}\n  control-implementation:\n    implemented-requirements:\n      - control-id: both\n        links:\n          - {href: '#a'}\n          - {href: '#b'}\n";
+    let e = error_of(two);
+    assert!(e.contains("p.yaml:19:"), "{e}");
+    assert!(
+        e.contains("control \"both\" links to 2 inventory items that define a metric (#a, #b)"),
+        "{e}"
+    );
+    // An inventory item's bad prop is reported where the item writes it.
+    let bad = two.replace("value: recall_score", "value: recal_score");
+    let e = error_of(&bad.replace("          - {href: '#a'}\n", ""));
+    assert!(e.contains("p.yaml:11:") && e.contains("recal_score"), "{e}");
+    let no_uuid = "catalog:\n  uuid: c\n  inventory-items:\n    - props: []\n  controls: []\n";
+    assert!(error_of(no_uuid).contains("an inventory item has no `uuid`"));
+}
+
+#[test]
+fn duplicate_keys_keep_the_last_value_with_a_warning_naming_both_lines() {
+    let p = load_policy(&fixture("duplicate_keys.yaml")).unwrap();
+    assert_eq!(p.controls[0].threshold, 0.8);
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    let w = &p.warnings[0];
+    assert!(
+        w.contains("duplicate_keys.yaml:22:19: key \"value\" is written twice"),
+        "{w}"
+    );
+    assert!(w.contains("(first at line 21)"), "{w}");
+    // Nested and flow mappings, and keys in different mappings that are not
+    // duplicates.
+    let text = "controls:\n  - {id: a, metric_key: accuracy_score, operator: '>', threshold: 0.1, threshold: 0.2, input.prediction: p}\n  - id: b\n    metric_key: accuracy_score\n    operator: '>'\n    threshold: 0.3\n    input.prediction: p\n";
+    let p = parse_policy(Path::new("p.yaml"), text).unwrap();
+    assert_eq!(p.controls[0].threshold, 0.2);
+    assert_eq!(p.controls[1].threshold, 0.3);
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(p.warnings[0].contains("\"threshold\""));
+}

@@ -56,6 +56,9 @@ pub fn render(results: &Results, colour: bool) -> String {
             c.reason.as_deref().unwrap_or("unknown")
         ));
     }
+    for w in &results.policy.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
     for c in &results.controls {
         for w in &c.warnings {
             out.push_str(&format!("warning in {}: {w}\n", c.id));
