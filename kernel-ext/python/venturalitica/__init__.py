@@ -15,7 +15,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .api import ScanResults, VerifyReport, enforce, monitor, scan, verify
 from .errors import AgentError, ComplianceBlockError, DataError, PolicyError, VenturaliticaError
-from .results import ComplianceResults, ControlResult
+from .results import ComplianceResults, ControlResult, PolicyResults
+from .sample import AssuranceWrapper, PolicyManager, load_sample, quickstart, retain, wrap
 
 try:
     __version__ = version("venturalitica")
@@ -24,19 +25,26 @@ except PackageNotFoundError:  # a source checkout on sys.path
 
 __all__ = [
     "AgentError",
+    "AssuranceWrapper",
     "ComplianceBlockError",
     "ComplianceResults",
     "ControlResult",
     "DataError",
     "PolicyError",
+    "PolicyManager",
+    "PolicyResults",
     "ScanResults",
     "VenturaliticaError",
     "VerifyReport",
     "enforce",
+    "load_sample",
     "mark",
     "monitor",
+    "quickstart",
+    "retain",
     "scan",
     "verify",
+    "wrap",
 ]
 
 

@@ -4,33 +4,38 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import os
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _display, _frames
 from ._binary import find_agent_binary
 from ._bridge import agent
 from .errors import AgentError, ComplianceBlockError, DataError, VenturaliticaError
-from .results import ComplianceResults, finite_or_none
+from .results import ComplianceResults, PolicyResults, finite_or_none
 
 MIME_ENERGY = "application/vnd.venturalitica.energy+json"
 
 
+if TYPE_CHECKING:
+    PolicySpec = str | os.PathLike | Mapping[str, Any]
+
+
 def enforce(
     data: Any = None,
-    policy: str | os.PathLike | None = None,
+    policy: PolicySpec | Sequence[PolicySpec] | None = None,
     target: str | None = "target",
     prediction: str | None = None,
     metrics: Mapping[str, float] | None = None,
     strict: bool = True,
     record: bool = True,
     **mapping: str,
-) -> ComplianceResults:
+) -> ComplianceResults | PolicyResults:
     """Evaluates ``policy`` on ``data`` (or on ``metrics`` computed elsewhere).
 
     ``data``: a pandas, polars or pyarrow frame (or anything with the Arrow
@@ -39,7 +44,10 @@ def enforce(
     bound to the policy's ``target`` / ``prediction`` variables; every other
     keyword maps a policy variable to a column (``gender="Attribute9"``).
     ``metrics``: values keyed by control id or metric key, checked against
-    the thresholds instead of data.
+    the thresholds instead of data. ``policy``: a file (YAML or JSON), a
+    policy document as a dict (written to ``.venturalitica/inline/`` so the
+    evidence can point at its text), or a list of either, which gives a
+    :class:`PolicyResults` over all of them.
 
     ``strict`` (default): a control that cannot be evaluated (a missing
     column, one group only, an empty frame) raises :class:`DataError`;
@@ -51,7 +59,12 @@ def enforce(
     """
     if policy is None:
         raise TypeError("enforce() needs policy=, the path of a policy file (YAML or JSON)")
-    policy_path = os.path.abspath(os.fspath(policy))
+    if isinstance(policy, (list, tuple)):
+        if not policy:
+            raise TypeError("enforce() got an empty list of policies")
+        keywords = dict(target=target, prediction=prediction, metrics=metrics, strict=strict, record=record)
+        return PolicyResults([enforce(data, p, **keywords, **mapping) for p in policy])
+    policy_path = _policy_file(policy)
     columns = {"target": target, "prediction": prediction, **mapping}
     bad = {k: v for k, v in columns.items() if v is not None and not isinstance(v, str)}
     if bad:
@@ -80,6 +93,24 @@ def enforce(
     results = ComplianceResults(raw, chart=_chart)
     _raise_for(results, strict)
     return results
+
+
+def _policy_file(policy: PolicySpec) -> str:
+    """The path of a policy; a dict is written, once per content, under
+    ``.venturalitica/inline/`` (JSON is YAML, so every reader takes it)."""
+    if isinstance(policy, Mapping):
+        text = json.dumps(policy, indent=2, sort_keys=False, default=str) + "\n"
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        path = Path(".venturalitica", "inline", f"policy-{digest[:16]}.json").absolute()
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        return str(path)
+    if not isinstance(policy, (str, os.PathLike)):
+        raise TypeError(f"policy= takes a path, a dict or a list of them, not {type(policy).__name__}")
+    return os.path.abspath(os.fspath(policy))
 
 
 def _number(key: Any, value: Any) -> float:

@@ -152,6 +152,50 @@ class ComplianceResults:
         return _display.compliance_text(self._data)
 
 
+class PolicyResults:
+    """The outcome of several policies on one dataset (``enforce(policy=[...])``).
+
+    Iterating gives every policy's control results in order, as the SDK's
+    flat list does; ``passed`` is true when every policy passed;
+    ``results`` holds one :class:`ComplianceResults` per policy.
+    """
+
+    def __init__(self, results: list[ComplianceResults]):
+        self.results = list(results)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.passed for r in self.results)
+
+    @property
+    def controls(self) -> list[ControlResult]:
+        return [c for r in self.results for c in r]
+
+    def to_dict(self) -> list[dict]:
+        return [r.to_dict() for r in self.results]
+
+    def __iter__(self) -> Iterator[ControlResult]:
+        return iter(self.controls)
+
+    def __len__(self) -> int:
+        return len(self.controls)
+
+    def __getitem__(self, index: int) -> ControlResult:
+        return self.controls[index]
+
+    def __bool__(self) -> bool:
+        return True
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {
+            "text/html": "".join(_display.compliance_html(r.to_dict(), r.svg()) for r in self.results),
+            "text/plain": repr(self),
+        }
+
+    def __repr__(self) -> str:
+        return "\n\n".join(repr(r) for r in self.results)
+
+
 def finite_or_none(value: Any) -> Any:
     """NaN and infinities cannot travel as JSON numbers: they become None,
     which the engine reports as an `error` result."""

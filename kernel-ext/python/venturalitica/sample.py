@@ -1,0 +1,258 @@
+"""The SDK's sample helpers: ``load_sample``, ``quickstart``, ``retain``,
+``wrap`` and ``PolicyManager``, with the Venturalitica SDK's signatures.
+
+Where our semantics differ on purpose, the docstring says so (and
+docs/migrating-from-the-sdk.md lists it): the data ships inside the wheel
+(no network), metrics are exact, nothing is sent anywhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .api import enforce, monitor
+from .errors import PolicyError
+from .results import ComplianceResults, PolicyResults
+
+if TYPE_CHECKING:
+    from .api import PolicySpec
+
+SAMPLES = {"loan": "German Credit (UCI Statlog, 1,000 loan applicants; CC BY 4.0)"}
+
+
+def _data_file(name: str) -> Path:
+    return Path(str(resources.files("venturalitica") / "data" / name))
+
+
+def load_sample(name: str, verbose: bool = True):
+    """The sample dataset ``name`` as a pandas DataFrame. Only ``"loan"``:
+    German Credit, columns ``Attribute1`` .. ``Attribute20`` and ``class``
+    (1 = good, 2 = bad), as the UCI repository and the SDK name them.
+
+    Unlike the SDK, which downloads it with ``ucimlrepo``, the data ships
+    inside the wheel (``venturalitica/data/german.data``, with its CC BY 4.0
+    attribution beside it): no network is used.
+    """
+    if name not in SAMPLES:
+        raise ValueError(f"no sample {name!r}; available: {', '.join(SAMPLES)}")
+    try:
+        import pandas as pd
+    except ImportError as e:
+        raise ImportError("load_sample() returns a pandas DataFrame: pip install pandas") from e
+    columns = [f"Attribute{i}" for i in range(1, 21)] + ["class"]
+    df = pd.read_csv(_data_file("german.data"), sep=" ", header=None, names=columns)
+    if verbose:
+        print(f"venturalitica: loaded sample {name!r}: {SAMPLES[name]}, {len(df)} rows")
+    return df
+
+
+def quickstart(scenario: str = "loan", verbose: bool = True) -> ComplianceResults:
+    """Loads the ``loan`` sample and evaluates the quickstart policy on it
+    inside a ``monitor`` block: class balance, and disparate impact across
+    personal status and sex (``Attribute9``) and across age (under 25 or
+    not, ``Attribute13``). The same three checks as the SDK's quickstart;
+    the policy is ``venturalitica/data/loan_quickstart.yaml``. Returns the
+    results (printed when ``verbose``); a failed control is a result, not
+    an exception.
+    """
+    if scenario not in SAMPLES:
+        raise ValueError(f"no quickstart {scenario!r}; available: {', '.join(SAMPLES)}")
+    df = load_sample(scenario, verbose=verbose)
+    with monitor(f"quickstart_{scenario}"):
+        results = enforce(
+            data=df,
+            policy=_data_file("loan_quickstart.yaml"),
+            target="class",
+            gender="Attribute9",
+            age="Attribute13",
+            strict=False,
+        )
+    if verbose:
+        print(repr(results))
+    return results
+
+
+def retain(results):
+    """Returns ``results`` unchanged.
+
+    In the SDK, ``retain`` marks which results a later ``vl push`` uploads.
+    Here every evaluation is already kept in the tamper-evident trail
+    (``.venturalitica/trace.jsonl``) and exported as it is, so there is no
+    separate set to mark; the call exists so SDK scripts run unchanged.
+    """
+    if not isinstance(results, (ComplianceResults, PolicyResults, list, tuple)):
+        raise TypeError(f"retain() takes the results of enforce(), not {type(results).__name__}")
+    return results
+
+
+class AssuranceWrapper:
+    """A model whose ``fit``, ``predict`` and ``predict_proba`` also run
+    ``enforce``; everything else goes to the model.
+
+    ``fit``: the policy is evaluated on the training frame (``audit_data=``,
+    else the first pandas DataFrame argument) before the model fits.
+    ``predict`` / ``predict_proba``: after the model predicts, on a copy of
+    the frame with the predictions in column ``prediction`` (or the one the
+    ``prediction=`` keyword names). Keywords the model's method does not
+    take are the policy's variable mapping (``target="class"``,
+    ``gender="Attribute9"``). The latest results are in
+    ``last_audit_results``. A blocking control that fails raises
+    :class:`ComplianceBlockError`, as ``enforce`` does; a control that
+    cannot be evaluated is an ``error`` result.
+    """
+
+    def __init__(self, model: Any, policy: PolicySpec | list[PolicySpec] | None = None):
+        self._venturalitica_model = model
+        self._venturalitica_policy = policy
+        self.last_audit_results: ComplianceResults | PolicyResults | None = None
+        for name in ("fit", "predict", "predict_proba"):
+            if hasattr(model, name):
+                setattr(self, name, self._audited(name, getattr(model, name)))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._venturalitica_model, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._venturalitica_model(*args, **kwargs)
+
+    def _audit(self, data: Any, mapping: dict) -> None:
+        if data is None or self._venturalitica_policy is None:
+            return
+        self.last_audit_results = enforce(data=data, policy=self._venturalitica_policy, strict=False, **mapping)
+
+    def _audited(self, name: str, method: Any):
+        try:
+            params = inspect.signature(method).parameters
+        except (TypeError, ValueError):  # a builtin without a signature
+            params = {}
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+        @functools.wraps(method)
+        def audited(*args: Any, **kwargs: Any) -> Any:
+            audit_data = kwargs.pop("audit_data", None)
+            model_kwargs = {k: v for k, v in kwargs.items() if k in params or takes_any}
+            mapping = {k: v for k, v in kwargs.items() if k not in model_kwargs}
+            data = audit_data if audit_data is not None else _first_frame(args, model_kwargs)
+            if name == "fit":
+                self._audit(data, mapping)
+                return method(*args, **model_kwargs)
+            result = method(*args, **model_kwargs)
+            if data is not None:
+                column = mapping.setdefault("prediction", "prediction")
+                scored = data.copy()
+                scored[column] = result if name == "predict" else _positive_scores(result)
+                self._audit(scored, mapping)
+            return result
+
+        return audited
+
+
+def _first_frame(args: tuple, kwargs: dict) -> Any:
+    try:
+        import pandas as pd
+    except ImportError:
+        return None
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, pd.DataFrame):
+            return value
+    return None
+
+
+def _positive_scores(proba: Any) -> Any:
+    """``predict_proba`` gives one column per class: the positive class's."""
+    shape = getattr(proba, "shape", ())
+    return proba[:, -1] if len(shape) == 2 else proba
+
+
+def wrap(model: Any, policy: PolicySpec | list[PolicySpec] | None = None) -> AssuranceWrapper:
+    """Wraps ``model`` so that ``fit`` and ``predict`` are audited against
+    ``policy`` (see :class:`AssuranceWrapper`). Unlike the SDK's, it does
+    not upload anything to MLflow or W&B by itself and records no AST of
+    the calling script; every audit is in the evidence trail."""
+    return AssuranceWrapper(model, policy)
+
+
+class PolicyManager:
+    """Keeps a project's policy in ``<target_dir>/model_policy.oscal.yaml``,
+    as the SDK does: ``load``, ``save``, ``validate``.
+
+    ``save`` writes JSON (which is YAML, so every reader takes it) and
+    refuses a policy the engine would reject. ``validate`` asks the engine,
+    so its messages are the ones ``enforce`` would give, with lines and
+    columns; the SDK's checks only looked for missing fields.
+    """
+
+    FILE = "model_policy.oscal.yaml"
+
+    def __init__(self, target_dir: str):
+        self.target_dir = Path(target_dir)
+        self.policy_path = self.target_dir / self.FILE
+
+    def load(self) -> dict[str, Any]:
+        if not self.policy_path.exists():
+            return {"title": "New Policy", "controls": []}
+        text = self.policy_path.read_text()
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            try:
+                import yaml
+            except ImportError as e:
+                raise ImportError(f"{self.policy_path} is YAML: pip install pyyaml to load it as a dict") from e
+            data = yaml.safe_load(text) or {}
+        if isinstance(data, list):
+            data = {"title": "Legacy Policy", "controls": data}
+        return data
+
+    def validate(self, data: Mapping[str, Any]) -> list[str]:
+        """The engine's objections to ``data``, empty when it loads."""
+        errors = []
+        if not data.get("title") and not data.get("metadata", {}).get("title"):
+            errors.append("Missing 'title'")
+        from ._bridge import agent
+
+        try:
+            from .api import _policy_file
+
+            agent().request("columns", policy=_policy_file(dict(data)), mapping={}, columns=[])
+        except PolicyError as e:
+            errors.append(str(e))
+        return errors
+
+    def save(self, data: Mapping[str, Any]) -> bool:
+        errors = self.validate(data)
+        if errors:
+            raise ValueError("the policy is not valid: " + "; ".join(errors))
+        self.target_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.policy_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dict(data), indent=2) + "\n")
+        tmp.replace(self.policy_path)
+        return True
+
+    @staticmethod
+    def get_schema() -> dict[str, Any]:
+        """The JSON schema of the simple form (``title`` and ``controls``)."""
+        control = {
+            "type": "object",
+            "required": ["id", "metric_key", "operator", "threshold"],
+            "properties": {
+                "id": {"type": "string"},
+                "metric_key": {"type": "string"},
+                "operator": {"type": "string"},
+                "threshold": {"type": ["number", "string"]},
+            },
+        }
+        return {
+            "type": "object",
+            "required": ["title", "controls"],
+            "properties": {"title": {"type": "string"}, "controls": {"type": "array", "items": control}},
+        }
+
+
+__all__ = ["AssuranceWrapper", "PolicyManager", "load_sample", "quickstart", "retain", "wrap"]

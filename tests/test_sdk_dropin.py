@@ -1,0 +1,208 @@
+"""The Venturalitica SDK's names and policy shapes, with oracles.
+
+SDK users swap its package for ours (same import name); these check that
+what they call and load works unchanged, and that the numbers are exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import fairlearn.metrics as flm
+import numpy as np
+import pytest
+import venturalitica as vl
+from kernel_env import run_cell
+from sklearn.linear_model import LogisticRegression
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures" / "policies"
+SCRIPT = REPO / "examples" / "sdk_style" / "train_loan.py"
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'sdk-dropin'\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def events(root: Path, kind: str) -> list[dict]:
+    lines = (root / ".venturalitica" / "trace.jsonl").read_text().splitlines()
+    return [e for e in (json.loads(line)["event"] for line in lines) if e["kind"] == kind]
+
+
+def test_load_sample_ships_german_credit_with_its_attribution():
+    df = vl.load_sample("loan", verbose=False)
+    assert df.shape == (1000, 21)
+    assert list(df.columns) == [f"Attribute{i}" for i in range(1, 21)] + ["class"]
+    assert df["class"].value_counts().to_dict() == {1: 700, 2: 300}
+    assert df["Attribute13"].between(19, 75).all() and df["Attribute9"].str.match(r"^A9[1-5]$").all()
+    licence = Path(vl.__file__).parent / "data" / "GERMAN_CREDIT_LICENSE.txt"
+    assert "CC BY 4.0" in licence.read_text() and "10.24432/C5NC77" in licence.read_text()
+    with pytest.raises(ValueError, match="no sample 'iris'; available: loan"):
+        vl.load_sample("iris")
+
+
+def test_quickstart_gives_the_three_checks_exactly(project, capsys):
+    results = vl.quickstart("loan")
+    assert "PASSED" in capsys.readouterr().out
+    df = vl.load_sample("loan", verbose=False)
+    good = (df["class"] == 1).astype(int)
+    under_25 = np.where(df["Attribute13"] < 25, "<25", ">=25")
+    expected = {
+        "credit-data-imbalance": 300 / 700,
+        "credit-data-bias": flm.demographic_parity_ratio(good, good, sensitive_features=df["Attribute9"]),
+        "credit-age-disparate": flm.demographic_parity_ratio(good, good, sensitive_features=under_25),
+    }
+    assert {c.control_id: c.actual_value for c in results} == pytest.approx(expected, rel=1e-12)
+    (window,) = events(project, "monitor")
+    assert window["payload"]["name"] == "quickstart_loan"
+    with pytest.raises(ValueError, match="no quickstart"):
+        vl.quickstart("vision")
+
+
+def test_enforce_takes_a_dict_and_a_list_of_policies(project):
+    df = vl.load_sample("loan", verbose=False)
+    balance = {
+        "component-definition": {
+            "uuid": "inline",
+            "metadata": {"title": "Inline", "version": "1"},
+            "components": [
+                {
+                    "uuid": "c",
+                    "control-implementations": [
+                        {
+                            "uuid": "i",
+                            "implemented-requirements": [
+                                {
+                                    "control-id": "balance",
+                                    "props": [
+                                        {"name": "metric_key", "value": "class_imbalance"},
+                                        {"name": "operator", "value": ">"},
+                                        {"name": "threshold", "value": "0.5"},
+                                    ],
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    }
+    one = vl.enforce(data=df, policy=balance, target="class", strict=False)
+    assert [c.status for c in one] == ["fail"]
+    inline = Path(one.policy["path"])
+    assert inline.parent == project / ".venturalitica" / "inline" and json.loads(inline.read_text()) == balance
+
+    both = vl.enforce(
+        data=df.assign(prediction=df["class"]),
+        policy=[balance, FIXTURES / "duplicate_keys.yaml"],
+        target="class",
+        gender="Attribute9",
+        strict=False,
+    )
+    assert isinstance(both, vl.PolicyResults) and not both.passed
+    assert [c.control_id for c in both] == ["balance", "dup-di"]
+    assert len(both.results) == 2 and len(events(project, "enforce")) == 3
+    # The duplicated key: the last value (0.8) is used, with a warning.
+    dup = both.results[1]
+    assert dup["dup-di"].threshold == 0.8
+    (warning,) = dup.policy["warnings"]
+    assert "duplicate_keys.yaml:22:19" in warning and "first at line 21" in warning
+    with pytest.raises(TypeError, match="empty list"):
+        vl.enforce(data=df, policy=[])
+
+
+def test_a_catalog_with_inventory_items_evaluates_with_fairlearn_values(project):
+    df = vl.load_sample("loan", verbose=False)
+    rng = np.random.default_rng(7)
+    df["label"] = (df["class"] == 1).astype(int)  # good credit
+    df["prediction"] = np.where(rng.random(len(df)) < 0.7, df["label"], 1 - df["label"])
+    df["gender"] = np.where(df["Attribute9"].isin(["A92", "A95"]), "female", "male")
+    df["age_group"] = np.where(df["Attribute13"] < 25, "young", "older")
+    results = vl.enforce(data=df, policy=FIXTURES / "catalog_inventory.yaml", target="label", strict=False)
+    by_id = {c.control_id: c for c in results}
+    y, p = df["label"], df["prediction"]
+    fpr = flm.MetricFrame(metrics=flm.false_positive_rate, y_true=y, y_pred=p, sensitive_features=df["age_group"])
+    assert by_id["gov-fpr-age"].actual_value == pytest.approx(fpr.difference(), rel=1e-12)
+    assert by_id["gov-fair-gender"].actual_value == pytest.approx(
+        flm.demographic_parity_ratio(y, p, sensitive_features=df["gender"]), rel=1e-12
+    )
+    assert by_id["gov-fpr-age"].severity == "high"
+    assert results.to_dict()["manual_controls"] == ["gov-doc"]
+
+
+def test_wrap_audits_fit_and_predict_and_delegates_the_rest(project):
+    df = vl.load_sample("loan", verbose=False)
+    df["age_group"] = np.where(df["Attribute13"] < 25, "young", "older")
+    features = ["Attribute2", "Attribute5", "Attribute13"]
+    # Disparate impact and FPR parity of the prediction (positive_label 1).
+    policy = SCRIPT.parent / "model_policy.yaml"
+    model = vl.wrap(LogisticRegression(max_iter=500), policy=policy)
+    assert model.fit(df[features], df["class"], audit_data=df, target="class", gender="Attribute9") is not None
+    fit_results = model.last_audit_results
+    # Before there is a model there is no prediction column: errors, not passes.
+    assert [c.status for c in fit_results] == ["error", "error"]
+    assert hasattr(model, "coef_") and model.get_params()["max_iter"] == 500  # delegated
+
+    predicted = model.predict(df[features], audit_data=df, target="class", gender="Attribute9")
+    assert isinstance(predicted, np.ndarray) and len(predicted) == 1000
+    di, fpr = model.last_audit_results
+    y, p = (df["class"] == 1).astype(int), (predicted == 1).astype(int)
+    assert di.actual_value == pytest.approx(
+        flm.demographic_parity_ratio(y, p, sensitive_features=df["Attribute9"]), rel=1e-12
+    )
+    frame = flm.MetricFrame(metrics=flm.false_positive_rate, y_true=y, y_pred=p, sensitive_features=df["age_group"])
+    assert fpr.actual_value == pytest.approx(frame.difference(), rel=1e-12)
+    # predict_proba: the positive class's column is the score.
+    model.predict_proba(df[features], audit_data=df, target="class", gender="Attribute9")
+    assert model.last_audit_results is not None
+    assert vl.retain(model.last_audit_results) is model.last_audit_results
+    with pytest.raises(TypeError):
+        vl.retain("everything")
+
+
+def test_policy_manager_round_trips_and_validates_with_the_engine(project):
+    pm = vl.PolicyManager(str(project / "governance"))
+    assert pm.load() == {"title": "New Policy", "controls": []}
+    good = {
+        "title": "Model policy",
+        "controls": [{"id": "acc", "metric_key": "accuracy_score", "operator": ">", "threshold": 0.7}],
+    }
+    assert pm.validate(good) == []
+    assert pm.save(good) and pm.load() == good
+    assert (project / "governance" / "model_policy.oscal.yaml").exists()
+    bad = {"title": "x", "controls": [{"id": "a", "metric_key": "acuracy", "operator": ">", "threshold": 1}]}
+    (problem,) = pm.validate(bad)
+    assert 'unknown metric_key "acuracy"' in problem and "accuracy" in problem
+    with pytest.raises(ValueError, match="not valid"):
+        pm.save(bad)
+    assert pm.get_schema()["required"] == ["title", "controls"]
+
+
+def _script_output(text: str) -> dict:
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def test_an_sdk_style_script_runs_unchanged_in_python_and_through_the_proxied_kernel(kernel_env, tmp_path):
+    plain = subprocess.run(
+        [sys.executable, str(SCRIPT)], cwd=tmp_path, capture_output=True, text=True, check=False, env=os.environ
+    )
+    assert plain.returncode == 0, plain.stderr
+    out = _script_output(plain.stdout)
+    assert out["passed"] and set(out["all"]) == {"data-balance", "model-gender-di", "model-age-fpr"}
+    assert out["fit"] == {"data-balance": pytest.approx(300 / 700, rel=1e-12)}
+    assert out["predict"] == {k: v[1] for k, v in out["all"].items() if k != "data-balance"}
+
+    with kernel_env.kernel() as (_, kc):
+        reply, outputs = run_cell(kc, f"exec(open({str(SCRIPT)!r}).read(), {{'__file__': {str(SCRIPT)!r}}})")
+    assert reply["content"]["status"] == "ok", reply["content"]
+    text = "".join(o["content"].get("text", "") for o in outputs if o["msg_type"] == "stream")
+    assert _script_output(text) == out  # same data, same split, same numbers
+    kinds = [e["kind"] for e in kernel_env.events()]
+    assert kinds.count("enforce") == 4 and "monitor" in kinds
