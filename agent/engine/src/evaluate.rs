@@ -7,6 +7,7 @@ use polars::prelude::*;
 use serde_json::Value;
 use venturalitica_metrics::bootstrap::{bootstrap_ci, bootstrap_classes};
 use venturalitica_metrics::compute::{self, MetricValue};
+use venturalitica_metrics::multiclass::{self, Aggregation};
 use venturalitica_metrics::privacy::{self, DEFAULT_SENSITIVE_COLUMNS};
 use venturalitica_metrics::{BinaryCounts, Family, GroupTable, MetricKey, OutcomeCounts, Slot};
 use venturalitica_policy::{Control, EnforcementMode, Policy};
@@ -394,10 +395,21 @@ fn compute(
 ) -> Result<Computed, String> {
     let key = control.metric;
     let label = plan.params.positive_label.as_deref();
-    let grouping = plan.one(Slot::Dimension).map(|c| Grouping {
-        column: c.to_string(),
-        bins: plan.params.bins.clone(),
-    });
+    let grouping = match plan.one(Slot::Dimension) {
+        None => None,
+        Some(c) => Some(match plan.params.quantile_buckets {
+            Some(q) => Grouping {
+                column: c.to_string(),
+                bins: Some(tables::quantile_edges(src, schema, c, q)?),
+                right_closed: true,
+            },
+            None => Grouping {
+                column: c.to_string(),
+                bins: plan.params.bins.clone(),
+                right_closed: false,
+            },
+        }),
+    };
     let metric_err = |e: compute::MetricError| e.to_string();
     match key.family() {
         Family::OutcomeRate => {
@@ -501,6 +513,19 @@ fn compute(
                 _ => privacy::t_closeness(&rows),
             }
             .map_err(metric_err)?;
+            Ok(Computed { value, ci: None })
+        }
+        Family::MultiClass => {
+            let target = plan.one(Slot::Target).unwrap_or_default();
+            let prediction = plan.one(Slot::Prediction).unwrap_or_default();
+            let grouping = grouping.ok_or("a multi-class metric needs input.dimension")?;
+            let table = tables::confusion_table(src, schema, &grouping, target, prediction)?;
+            let aggregation = plan
+                .params
+                .aggregation
+                .unwrap_or_else(|| Aggregation::default_for(key));
+            let value =
+                multiclass::multiclass_metric(key, aggregation, &table).map_err(metric_err)?;
             Ok(Computed { value, ci: None })
         }
         Family::Schema => {

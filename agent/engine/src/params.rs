@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use venturalitica_metrics::catalog::COMMON_PARAMS;
-use venturalitica_metrics::{BootstrapSpec, MetricKey};
+use venturalitica_metrics::{Aggregation, BootstrapSpec, Family, MetricKey, Slot};
 
 /// Typed parameters of one control.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -11,6 +11,11 @@ pub struct Params {
     pub positive_label: Option<String>,
     /// Bin edges for a numeric attribute, ascending.
     pub bins: Option<Vec<f64>>,
+    /// Quantile buckets of a numeric attribute (`age_bucket_method:
+    /// quantiles`, `age_buckets: N`, as pandas `qcut` in the SDK).
+    pub quantile_buckets: Option<usize>,
+    /// How a multi-class metric aggregates its per-class disparities.
+    pub aggregation: Option<Aggregation>,
     /// `None` when the control turned intervals off (`bootstrap_resamples: 0`).
     pub bootstrap: Option<BootstrapSpec>,
     pub sensitive_columns: Option<Vec<String>>,
@@ -34,10 +39,16 @@ pub fn parse(metric: MetricKey, raw: &BTreeMap<String, String>) -> Result<Params
     let mut p = Params {
         positive_label: None,
         bins: None,
+        quantile_buckets: None,
+        aggregation: None,
         bootstrap: None,
         sensitive_columns: None,
         unused: Vec::new(),
     };
+    // Bucketing applies to metrics that group rows by an attribute.
+    let groups_rows = metric.required_slots().contains(&Slot::Dimension)
+        || metric.family() == Family::OutcomeRate;
+    let (mut quantiles, mut buckets) = (false, None);
     for (name, value) in raw {
         let bad = |why: &str| format!("parameter {name}={value:?}: {why}");
         match name.as_str() {
@@ -73,9 +84,48 @@ pub fn parse(metric: MetricKey, raw: &BTreeMap<String, String>) -> Result<Params
             "sensitive_columns" if metric.own_params().contains(&"sensitive_columns") => {
                 p.sensitive_columns = Some(list(value));
             }
+            "aggregation" if metric.own_params().contains(&"aggregation") => {
+                let allowed = Aggregation::allowed_for(metric);
+                let names: Vec<&str> = allowed.iter().map(|a| a.name()).collect();
+                let agg = Aggregation::parse(value)
+                    .filter(|a| allowed.contains(a))
+                    .ok_or_else(|| {
+                        bad(&format!("{metric} aggregates with {}", names.join(", ")))
+                    })?;
+                p.aggregation = Some(agg);
+            }
+            "age_bucket_method" if groups_rows => {
+                if value.trim() != "quantiles" {
+                    return Err(bad("the one bucketing method is \"quantiles\" (equal-count buckets, as pandas qcut)"));
+                }
+                quantiles = true;
+            }
+            "age_buckets" if groups_rows => {
+                buckets = Some(
+                    value
+                        .trim()
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| *n >= 2)
+                        .ok_or_else(|| bad("must be a whole number of buckets, 2 or more"))?,
+                );
+            }
             other if !COMMON_PARAMS.contains(&other) => p.unused.push(other.to_string()),
             _ => {}
         }
+    }
+    match (quantiles, buckets) {
+        (true, _) if p.bins.is_some() => {
+            return Err(
+                "parameters bins and age_bucket_method both group the attribute: keep one".into(),
+            );
+        }
+        (true, n) => p.quantile_buckets = Some(n.unwrap_or(3)),
+        // Without a method the SDK does not bucket either: say so.
+        (false, Some(_)) => p
+            .unused
+            .push("age_buckets (no age_bucket_method: quantiles)".into()),
+        (false, None) => {}
     }
     if bootstrap_on && metric.has_confidence_interval() {
         p.bootstrap = Some(spec);

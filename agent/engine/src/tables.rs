@@ -7,7 +7,7 @@
 use polars::prelude::*;
 
 use crate::source::Source;
-use venturalitica_metrics::{BinaryCounts, ClassCounts, GroupTable, OutcomeCounts};
+use venturalitica_metrics::{BinaryCounts, ClassCounts, ConfusionTable, GroupTable, OutcomeCounts};
 
 /// Label of the group of rows whose attribute is null.
 pub const MISSING_GROUP: &str = "(missing)";
@@ -17,19 +17,43 @@ pub const MISSING_GROUP: &str = "(missing)";
 pub struct Grouping {
     pub column: String,
     pub bins: Option<Vec<f64>>,
+    /// Bins are `(a, b]` (quantile buckets, as pandas `qcut`) rather than
+    /// `[a, b)` (explicit `bins`).
+    pub right_closed: bool,
+}
+
+impl Grouping {
+    /// Rows grouped by the attribute's values.
+    pub fn by_value(column: &str) -> Grouping {
+        Grouping {
+            column: column.to_string(),
+            bins: None,
+            right_closed: false,
+        }
+    }
 }
 
 fn fmt_edge(x: f64) -> String {
     format!("{x}")
 }
 
-/// Bin labels for edges e1 < e2 < ...: `<e1`, `[e1, e2)`, ..., `>=en`.
-fn bin_labels(edges: &[f64]) -> Vec<String> {
-    let mut labels = vec![format!("<{}", fmt_edge(edges[0]))];
+/// Bin labels for edges e1 < e2 < ...: `<e1`, `[e1, e2)`, ..., `>=en`, or
+/// right-closed `<=e1`, `(e1, e2]`, ..., `>en`.
+fn bin_labels(edges: &[f64], right_closed: bool) -> Vec<String> {
+    let (below, open, close, above) = if right_closed {
+        ("<=", "(", "]", ">")
+    } else {
+        ("<", "[", ")", ">=")
+    };
+    let mut labels = vec![format!("{below}{}", fmt_edge(edges[0]))];
     for w in edges.windows(2) {
-        labels.push(format!("[{}, {})", fmt_edge(w[0]), fmt_edge(w[1])));
+        labels.push(format!(
+            "{open}{}, {}{close}",
+            fmt_edge(w[0]),
+            fmt_edge(w[1])
+        ));
     }
-    labels.push(format!(">={}", fmt_edge(edges[edges.len() - 1])));
+    labels.push(format!("{above}{}", fmt_edge(edges[edges.len() - 1])));
     labels
 }
 
@@ -49,10 +73,16 @@ impl Grouping {
                 self.column
             ));
         }
-        // Bin index per row: the number of edges at or below the value.
+        // Bin index per row: the number of edges at or below the value
+        // (strictly below, for right-closed bins).
         let mut idx = lit(0u32);
         for e in edges {
-            idx = idx + c.clone().gt_eq(lit(*e)).cast(DataType::UInt32);
+            let past = if self.right_closed {
+                c.clone().gt(lit(*e))
+            } else {
+                c.clone().gt_eq(lit(*e))
+            };
+            idx = idx + past.cast(DataType::UInt32);
         }
         Ok(when(c.is_null())
             .then(lit(NULL).cast(DataType::UInt32))
@@ -63,7 +93,7 @@ impl Grouping {
     /// Turns the aggregated key column into group labels.
     fn labels(&self, key: &Column) -> Result<Vec<String>, String> {
         let strings = if let Some(edges) = &self.bins {
-            let names = bin_labels(edges);
+            let names = bin_labels(edges, self.right_closed);
             let idx = key
                 .as_materialized_series()
                 .u32()
@@ -291,10 +321,7 @@ pub fn class_table(src: &Source, column: &str) -> Result<ClassCounts, String> {
         .group_by([col(column).alias("group")])
         .agg([len().alias("n")]);
     let df = src.collect(query).map_err(|e| e.to_string())?;
-    let grouping = Grouping {
-        column: column.to_string(),
-        bins: None,
-    };
+    let grouping = Grouping::by_value(column);
     let labels = grouping.labels(df.column("group").map_err(|e| e.to_string())?)?;
     if labels.iter().any(|l| l == MISSING_GROUP) {
         return Err(format!(
@@ -304,6 +331,115 @@ pub fn class_table(src: &Source, column: &str) -> Result<ClassCounts, String> {
     let mut classes: Vec<(String, u64)> = labels.into_iter().zip(u64s(&df, "n")?).collect();
     classes.sort();
     Ok(ClassCounts { classes })
+}
+
+/// Interior edges of `buckets` equal-count buckets of a numeric column, as
+/// pandas `qcut(q=buckets, duplicates="drop")` places them: the quantiles
+/// at 1/q, ..., (q-1)/q with linear interpolation, repeated edges (and
+/// edges at the minimum or maximum) dropped.
+pub fn quantile_edges(
+    src: &Source,
+    schema: &Schema,
+    column: &str,
+    buckets: usize,
+) -> Result<Vec<f64>, String> {
+    let dtype = schema.get(column).cloned().unwrap_or(DataType::Null);
+    if !dtype.is_primitive_numeric() {
+        return Err(format!(
+            "age_bucket_method: quantiles needs a numeric attribute, but column {column:?} is {dtype}"
+        ));
+    }
+    let c = || col(column).cast(DataType::Float64);
+    let mut exprs = vec![c().min().alias("q0"), c().max().alias("q1")];
+    for i in 1..buckets {
+        let level = i as f64 / buckets as f64;
+        exprs.push(
+            c().quantile(lit(level), QuantileMethod::Linear)
+                .alias(format!("e{i}")),
+        );
+    }
+    let df = src
+        .collect(src.lazy().select(exprs))
+        .map_err(|e| e.to_string())?;
+    let value = |name: &str| -> Result<Option<f64>, String> {
+        let s = df.column(name).map_err(|e| e.to_string())?;
+        Ok(s.as_materialized_series()
+            .f64()
+            .map_err(|e| e.to_string())?
+            .get(0))
+    };
+    let (Some(lo), Some(hi)) = (value("q0")?, value("q1")?) else {
+        return Err(format!("column {column:?} has no values to bucket"));
+    };
+    let mut edges: Vec<f64> = Vec::new();
+    for i in 1..buckets {
+        if let Some(e) = value(&format!("e{i}"))? {
+            if e > lo && e < hi && edges.last().is_none_or(|last| e > *last) {
+                edges.push(e);
+            }
+        }
+    }
+    if edges.is_empty() {
+        return Err(format!(
+            "column {column:?} has too few distinct values for {buckets} quantile buckets"
+        ));
+    }
+    Ok(edges)
+}
+
+/// Rows per (group, target class, predicted class): multi-class metrics.
+/// A missing target or prediction is an error, never a dropped row.
+pub fn confusion_table(
+    src: &Source,
+    schema: &Schema,
+    grouping: &Grouping,
+    target: &str,
+    prediction: &str,
+) -> Result<ConfusionTable, String> {
+    let nulls = null_counts(src, &[target.to_string(), prediction.to_string()])?;
+    for (column, _, missing) in &nulls {
+        if *missing > 0 {
+            return Err(format!(
+                "column {column:?} has {missing} missing value(s); a multi-class metric needs every row labelled"
+            ));
+        }
+    }
+    let query = src
+        .lazy()
+        .group_by([
+            grouping.key_expr(schema)?,
+            col(target).cast(DataType::String).alias("__y"),
+            col(prediction).cast(DataType::String).alias("__p"),
+        ])
+        .agg([len().alias("__n")]);
+    let df = src.collect(query).map_err(|e| e.to_string())?;
+    let groups = grouping.labels(df.column("group").map_err(|e| e.to_string())?)?;
+    let strings = |name: &str| -> Result<Vec<String>, String> {
+        let s = df.column(name).map_err(|e| e.to_string())?;
+        Ok(s.as_materialized_series()
+            .str()
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|v| v.unwrap_or_default().to_string())
+            .collect())
+    };
+    let (ys, ps, ns) = (strings("__y")?, strings("__p")?, u64s(&df, "__n")?);
+    let mut classes: Vec<String> = ys.iter().chain(&ps).cloned().collect();
+    classes.sort();
+    classes.dedup();
+    let k = classes.len();
+    let index = |c: &str| classes.binary_search_by(|x| x.as_str().cmp(c)).unwrap_or(0);
+    let mut per_group: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for i in 0..df.height() {
+        let counts = per_group
+            .entry(groups[i].clone())
+            .or_insert_with(|| vec![0; k * k]);
+        counts[index(&ys[i]) * k + index(&ps[i])] += ns[i];
+    }
+    Ok(ConfusionTable {
+        classes,
+        groups: per_group.into_iter().collect(),
+    })
 }
 
 /// `(column, rows, nulls)` for each column.
@@ -337,10 +473,7 @@ pub fn equivalence_classes(
     let query = src.lazy().group_by(keys).agg([len().alias("__n")]);
     let df = src.collect(query).map_err(|e| e.to_string())?;
     let as_labels = |name: &str| -> Result<Vec<String>, String> {
-        let g = Grouping {
-            column: name.to_string(),
-            bins: None,
-        };
+        let g = Grouping::by_value(name);
         g.labels(df.column(name).map_err(|e| e.to_string())?)
     };
     let qi_labels: Vec<Vec<String>> = quasi_identifiers
@@ -371,7 +504,14 @@ mod tests {
 
     #[test]
     fn bin_labels_cover_the_line() {
-        assert_eq!(bin_labels(&[25.0]), ["<25", ">=25"]);
-        assert_eq!(bin_labels(&[25.0, 60.5]), ["<25", "[25, 60.5)", ">=60.5"]);
+        assert_eq!(bin_labels(&[25.0], false), ["<25", ">=25"]);
+        assert_eq!(
+            bin_labels(&[25.0, 60.5], false),
+            ["<25", "[25, 60.5)", ">=60.5"]
+        );
+        assert_eq!(
+            bin_labels(&[25.0, 60.5], true),
+            ["<=25", "(25, 60.5]", ">60.5"]
+        );
     }
 }

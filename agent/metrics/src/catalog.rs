@@ -21,6 +21,8 @@ pub enum Family {
     Privacy,
     /// Column names only.
     Schema,
+    /// Per-group counts of every (target class, predicted class) pair.
+    MultiClass,
 }
 
 /// A named input of a metric, bound by a policy's `input.<slot>` prop to a
@@ -136,6 +138,20 @@ metric_keys! {
     PredictiveEqualityDiff => "predictive_equality_diff", ErrorRate,
         ["predictive_equality_difference", "false_positive_rate_difference", "fpr_parity"],
         "max - min of the per-group false positive rate (predictive equality)";
+    MulticlassDemographicParity => "multiclass_demographic_parity", MultiClass, [],
+        "one-vs-rest selection-rate disparity per class, aggregated (max by default)";
+    WeightedDemographicParityMulticlass => "weighted_demographic_parity_multiclass", MultiClass, [],
+        "one-vs-rest selection-rate disparity per class, weighted by predictions (by default)";
+    MulticlassEqualOpportunity => "multiclass_equal_opportunity", MultiClass, [],
+        "one-vs-rest true-positive-rate disparity per class, aggregated (max by default)";
+    MacroEqualOpportunityMulticlass => "macro_equal_opportunity_multiclass", MultiClass, [],
+        "one-vs-rest true-positive-rate disparity, mean over classes (by default)";
+    MicroEqualizedOddsMulticlass => "micro_equalized_odds_multiclass", MultiClass, [],
+        "worst of the pooled TPR (accuracy) and pooled FPR gaps between groups";
+    PredictiveParityMulticlass => "predictive_parity_multiclass", MultiClass, [],
+        "one-vs-rest precision disparity per class, aggregated (max by default)";
+    MulticlassConfusionMetrics => "multiclass_confusion_metrics", MultiClass, [],
+        "accuracy, with per-group and per-class selection rate, TPR, precision and FPR as the breakdown";
     PredictiveParity => "predictive_parity", ErrorRate,
         ["predictive_parity_diff", "predictive_parity_difference"],
         "max - min of the per-group precision (positive predictive value)";
@@ -147,7 +163,7 @@ metric_keys! {
         "TP / (TP + FN) (sklearn recall_score)";
     F1 => "f1_score", Performance, ["f1"],
         "2 TP / (2 TP + FP + FN) (sklearn f1_score)";
-    ClassImbalance => "class_imbalance", ClassBalance, ["min_class_ratio"],
+    ClassImbalance => "class_imbalance", ClassBalance, ["min_class_ratio", "classification_distribution"],
         "rows of the rarest class / rows of the commonest class of the target";
     DataCompleteness => "data_completeness", Completeness, ["completeness"],
         "share of non-missing cells over the checked columns";
@@ -197,7 +213,9 @@ impl MetricKey {
         match self.family() {
             Family::OutcomeRate if self == MetricKey::SelectionRate => &[Slot::Target],
             Family::OutcomeRate => &[Slot::Target, Slot::Dimension],
-            Family::ErrorRate => &[Slot::Target, Slot::Prediction, Slot::Dimension],
+            Family::ErrorRate | Family::MultiClass => {
+                &[Slot::Target, Slot::Prediction, Slot::Dimension]
+            }
             Family::Performance => &[Slot::Target, Slot::Prediction],
             Family::ClassBalance => &[Slot::Target],
             Family::Completeness | Family::Schema => &[],
@@ -212,6 +230,9 @@ impl MetricKey {
     pub fn own_params(self) -> &'static [&'static str] {
         match self {
             MetricKey::DataMinimization => &["sensitive_columns"],
+            k if k.family() == Family::MultiClass && k != MetricKey::MulticlassConfusionMetrics => {
+                &["aggregation"]
+            }
             _ => &[],
         }
     }

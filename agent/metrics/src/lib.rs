@@ -14,6 +14,7 @@
 //! - [`compute`]: metric values from tables, with undefined cases as errors.
 //! - [`bootstrap`]: multinomial resampling of a table for confidence intervals.
 //! - [`privacy`]: k-anonymity, l-diversity, t-closeness, data minimisation.
+//! - [`multiclass`]: one-vs-rest fairness over many classes, aggregated.
 //!
 //! Formulas are documented in `docs/metrics.md` and cross-checked against
 //! fairlearn and scikit-learn by `tests/test_crosscheck.py`.
@@ -21,10 +22,12 @@
 pub mod bootstrap;
 pub mod catalog;
 pub mod compute;
+pub mod multiclass;
 pub mod privacy;
 pub mod table;
 
 pub use bootstrap::{bootstrap_ci, BootstrapSpec, ConfidenceInterval};
 pub use catalog::{Family, MetricKey, Slot};
 pub use compute::{GroupBreakdown, MetricError, MetricValue};
+pub use multiclass::{Aggregation, ConfusionTable};
 pub use table::{BinaryCounts, ClassCounts, GroupTable, OutcomeCounts};

@@ -189,11 +189,7 @@ impl Found {
 
     /// The metric props of the inventory item a requirement links to; more
     /// than one linked metric is an error (a control evaluates one metric).
-    fn linked_props(
-        &self,
-        node: At<'_>,
-        id: &str,
-    ) -> Result<Option<LinkedProps>, PolicyError> {
+    fn linked_props(&self, node: At<'_>, id: &str) -> Result<Option<LinkedProps>, PolicyError> {
         let Some(links) = node.get("links") else {
             return Ok(None);
         };
