@@ -14,7 +14,9 @@ from pathlib import Path
 
 import fairlearn.metrics as flm
 import numpy as np
+import pandas as pd
 import pytest
+import sklearn.metrics as skm
 import venturalitica as vl
 from kernel_env import run_cell
 from sklearn.linear_model import LogisticRegression
@@ -206,3 +208,133 @@ def test_an_sdk_style_script_runs_unchanged_in_python_and_through_the_proxied_ke
     assert _script_output(text) == out  # same data, same split, same numbers
     kinds = [e["kind"] for e in kernel_env.events()]
     assert kinds.count("enforce") == 4 and "monitor" in kinds
+
+
+def _control(cid: str, metric: str, **props: str) -> dict:
+    return {
+        "control-id": cid,
+        "props": [{"name": "metric_key", "value": metric}, {"name": "operator", "value": ">="}]
+        + [{"name": "threshold", "value": "-1"}]
+        + [{"name": k.replace("__", "."), "value": v} for k, v in props.items()],
+    }
+
+
+def _policy(*controls: dict) -> dict:
+    return {
+        "component-definition": {
+            "uuid": "multiclass",
+            "metadata": {"title": "Multi-class", "version": "1"},
+            "components": [
+                {"uuid": "c", "control-implementations": [{"uuid": "i", "implemented-requirements": list(controls)}]}
+            ],
+        }
+    }
+
+
+def _multiclass_frame(seed: int, groups: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = 4000
+    y = rng.choice(["low", "mid", "high"], n, p=[0.5, 0.3, 0.2])
+    noise = rng.choice(["low", "mid", "high"], n)
+    g = rng.choice([f"g{i}" for i in range(groups)], n)
+    # Each group is right at its own rate, so every disparity is non-zero.
+    right = rng.random(n) < np.array([0.5 + 0.1 * int(x[1:]) for x in g])
+    return pd.DataFrame({"y": y, "p": np.where(right, y, noise), "g": g})
+
+
+@pytest.mark.parametrize("groups", [2, 3, 8])
+def test_multiclass_fairness_matches_fairlearn_one_vs_rest(project, groups):
+    df = _multiclass_frame(groups, groups)
+    io = {"input__dimension": "group", "input__prediction": "prediction"}
+    keys = {
+        "dp-max": ("multiclass_demographic_parity", {}),
+        "dp-macro": ("multiclass_demographic_parity", {"aggregation": "macro"}),
+        "dp-weighted": ("weighted_demographic_parity_multiclass", {}),
+        "eo-max": ("multiclass_equal_opportunity", {}),
+        "eo-macro": ("macro_equal_opportunity_multiclass", {}),
+        "eo-weighted": ("multiclass_equal_opportunity", {"aggregation": "weighted"}),
+        "eo-micro": ("multiclass_equal_opportunity", {"aggregation": "micro"}),
+        "odds-micro": ("micro_equalized_odds_multiclass", {}),
+        "pp-max": ("predictive_parity_multiclass", {}),
+        "pp-macro": ("predictive_parity_multiclass", {"aggregation": "macro"}),
+        "confusion": ("multiclass_confusion_metrics", {}),
+    }
+    policy = _policy(*(_control(cid, key, **io, **params) for cid, (key, params) in keys.items()))
+    results = vl.enforce(data=df, policy=policy, target="y", prediction="p", group="g")
+    got = {c.control_id: c.actual_value for c in results}
+
+    classes = sorted(set(df["y"]) | set(df["p"]))
+
+    def per_class(metric) -> list[float]:
+        return [
+            flm.MetricFrame(
+                metrics=metric, y_true=df["y"] == c, y_pred=df["p"] == c, sensitive_features=df["g"]
+            ).difference()
+            for c in classes
+        ]
+
+    sel, tpr, ppv = per_class(flm.selection_rate), per_class(skm.recall_score), per_class(skm.precision_score)
+    by_pred = np.array([(df["p"] == c).sum() for c in classes])
+    by_true = np.array([(df["y"] == c).sum() for c in classes])
+    accuracy = flm.MetricFrame(metrics=skm.accuracy_score, y_true=df["y"], y_pred=df["p"], sensitive_features=df["g"])
+    errors = (df["y"] != df["p"]).groupby(df["g"]).mean() / (len(classes) - 1)  # pooled FPR per group
+    expected = {
+        "dp-max": max(sel),
+        "dp-macro": np.mean(sel),
+        "dp-weighted": np.average(sel, weights=by_pred),
+        "eo-max": max(tpr),
+        "eo-macro": np.mean(tpr),
+        "eo-weighted": np.average(tpr, weights=by_true),
+        "eo-micro": accuracy.difference(),
+        "odds-micro": max(accuracy.difference(), errors.max() - errors.min()),
+        "pp-max": max(ppv),
+        "pp-macro": np.mean(ppv),
+        "confusion": skm.accuracy_score(df["y"], df["p"]),
+    }
+    assert got == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    # The breakdown: one row per group and class, one accuracy row per group.
+    assert len(results["confusion"].groups) == groups * (len(classes) + 1)
+
+
+def test_multiclass_errors_are_specific(project):
+    df = _multiclass_frame(1, 2)
+    io = {"input__dimension": "group", "input__prediction": "prediction"}
+    bad_agg = _policy(_control("dp", "multiclass_demographic_parity", aggregation="micro", **io))
+    (r,) = vl.enforce(data=df, policy=bad_agg, target="y", prediction="p", group="g", strict=False)
+    assert r.status == "error" and "aggregates with max, macro, weighted" in r.reason
+    missing = df.assign(p=df["p"].where(df.index % 50 != 0))
+    (r,) = vl.enforce(
+        data=missing,
+        policy=_policy(_control("eo", "multiclass_equal_opportunity", **io)),
+        target="y",
+        prediction="p",
+        group="g",
+        strict=False,
+    )
+    assert r.status == "error" and "80 missing value(s)" in r.reason
+
+
+def test_age_buckets_are_pandas_qcut_and_external_metrics_say_why(project):
+    df = vl.load_sample("loan", verbose=False)
+    df["good"] = (df["class"] == 1).astype(int)
+    age = {"input__dimension": "age", "input__target": "target"}
+    policy = _policy(
+        _control("q3", "disparate_impact", age_bucket_method="quantiles", age_buckets="3", **age),
+        _control("q4", "demographic_parity_diff", age_bucket_method="quantiles", age_buckets="4", **age),
+        _control("no-method", "disparate_impact", age_buckets="3", **age),
+        _control("causal", "counterfactual_fairness"),
+    )
+    results = vl.enforce(data=df, policy=policy, target="good", age="Attribute13", strict=False)
+    by_id = {c.control_id: c for c in results}
+    for cid, q, metric in [("q3", 3, flm.demographic_parity_ratio), ("q4", 4, flm.demographic_parity_difference)]:
+        buckets = pd.qcut(df["Attribute13"], q=q, duplicates="drop")
+        assert by_id[cid].actual_value == pytest.approx(
+            metric(df["good"], df["good"], sensitive_features=buckets.astype(str)), rel=1e-12
+        )
+        assert {g["n"] for g in by_id[cid].groups} == set(buckets.value_counts())
+    # Without the method the SDK does not bucket either; the result says so.
+    assert any("age_buckets" in w for w in by_id["no-method"].warnings)
+    causal = by_id["causal"]
+    assert causal.status == "error" and "causal model" in causal.reason and "enforce(metrics=" in causal.reason
+    checked = vl.enforce(policy=_policy(_control("causal", "counterfactual_fairness")), metrics={"causal": 0.02})
+    assert checked.passed

@@ -515,6 +515,11 @@ fn compute(
             .map_err(metric_err)?;
             Ok(Computed { value, ci: None })
         }
+        Family::External => Err(format!(
+            "{key} is not computed from data here: {}; compute it yourself and check it with enforce(metrics={{{:?}: value}})",
+            key.summary(),
+            control.id
+        )),
         Family::MultiClass => {
             let target = plan.one(Slot::Target).unwrap_or_default();
             let prediction = plan.one(Slot::Prediction).unwrap_or_default();

@@ -23,6 +23,11 @@ pub enum Family {
     Schema,
     /// Per-group counts of every (target class, predicted class) pair.
     MultiClass,
+    /// Keys the SDK knows that need what a table cannot give (a causal
+    /// model, LLM or document-pipeline output): a policy may name them, and
+    /// `enforce(metrics=...)` checks values computed elsewhere; on data they
+    /// are an `error` result saying why.
+    External,
 }
 
 /// A named input of a metric, bound by a policy's `input.<slot>` prop to a
@@ -173,6 +178,24 @@ metric_keys! {
         "fewest distinct sensitive values in any equivalence class";
     TCloseness => "t_closeness", Privacy, [],
         "largest total-variation distance between a class's sensitive distribution and the whole";
+    PathDecomposition => "path_decomposition", External, [],
+        "it needs a causal model (which attributes cause which), which a table does not carry";
+    CounterfactualFairness => "counterfactual_fairness", External, [],
+        "it needs a causal model to generate counterfactual individuals, which a table does not carry";
+    FairnessThroughAwareness => "fairness_through_awareness", External, [],
+        "it needs a task-specific similarity metric between individuals, which a policy does not define";
+    CausalFairnessDiagnostic => "causal_fairness_diagnostic", External, [],
+        "it needs a causal model (which attributes cause which), which a table does not carry";
+    ReportCoverage => "report_coverage", External, [],
+        "it is a statistic of the SDK's document (ESG report) pipelines, not of a model's decisions";
+    ProvenanceCompleteness => "provenance_completeness", External, [],
+        "it is a statistic of the SDK's document (ESG report) pipelines, not of a model's decisions";
+    ChunkDiversity => "chunk_diversity", External, [],
+        "it is a statistic of the SDK's document (ESG report) pipelines, not of a model's decisions";
+    SubtitleDiversity => "subtitle_diversity", External, [],
+        "it is a statistic of the SDK's document (ESG report) pipelines, not of a model's decisions";
+    BiasScore => "bias_score", External, ["stereotype_preference_rate", "category_bias_score"],
+        "it is a mean of LLM benchmark answers, which are scored outside the engine";
     DataMinimization => "data_minimization", Schema, ["data_minimization_score"],
         "share of columns that are not special-category personal data";
 }
@@ -218,7 +241,7 @@ impl MetricKey {
             }
             Family::Performance => &[Slot::Target, Slot::Prediction],
             Family::ClassBalance => &[Slot::Target],
-            Family::Completeness | Family::Schema => &[],
+            Family::Completeness | Family::Schema | Family::External => &[],
             Family::Privacy => match self {
                 MetricKey::KAnonymity => &[Slot::QuasiIdentifiers],
                 _ => &[Slot::QuasiIdentifiers, Slot::Sensitive],
