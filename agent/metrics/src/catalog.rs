@@ -289,6 +289,51 @@ mod tests {
         }
     }
 
+    /// Every key of the Venturalitica SDK 0.8.2 catalogue (its
+    /// `metrics/catalog.yaml`) is known: computed here, or, for the ones a
+    /// table cannot serve, checked from values given with `metrics=`.
+    #[test]
+    fn every_sdk_catalogue_key_is_known() {
+        let sdk = [
+            "demographic_parity_diff",
+            "equal_opportunity_diff",
+            "equalized_odds_ratio",
+            "predictive_parity",
+            "multiclass_demographic_parity",
+            "multiclass_equal_opportunity",
+            "multiclass_confusion_metrics",
+            "k_anonymity",
+            "l_diversity",
+            "t_closeness",
+            "data_minimization",
+            "weighted_demographic_parity_multiclass",
+            "macro_equal_opportunity_multiclass",
+            "micro_equalized_odds_multiclass",
+            "predictive_parity_multiclass",
+            "path_decomposition",
+            "counterfactual_fairness",
+            "fairness_through_awareness",
+            "causal_fairness_diagnostic",
+            "accuracy_score",
+            "precision_score",
+            "recall_score",
+            "disparate_impact",
+            "class_imbalance",
+            "group_min_positive_rate",
+            "data_completeness",
+            "classification_distribution",
+            "report_coverage",
+            "provenance_completeness",
+            "chunk_diversity",
+            "subtitle_diversity",
+        ];
+        assert_eq!(sdk.len(), 31);
+        for key in sdk {
+            assert!(MetricKey::parse(key).is_some(), "{key}");
+        }
+        assert!(MetricKey::parse("predictive_equality_diff").is_some());
+    }
+
     #[test]
     fn names_are_unique() {
         let mut all: Vec<&str> = MetricKey::ALL
