@@ -158,3 +158,29 @@ def test_a_broken_lock_file_is_an_error_naming_it(vl, tmp_path):
     run = vl("scan")
     assert run.code == 2
     assert "uv.lock" in run.stderr
+
+
+def test_a_risk_register_reaches_results_dashboard_fields_and_oscal(vl, tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "risks"\n')
+    rows = ["target,gender"] + [f"{i % 2},{'f' if i % 3 else 'm'}" for i in range(60)]
+    (tmp_path / "credit.csv").write_text("\n".join(rows) + "\n")
+    policy = Path(__file__).parent / "fixtures" / "policies" / "ssp_risks.yaml"
+    run = vl("enforce", "--data", "credit.csv", "--policy", str(policy), "--format", "json")
+    results = json.loads(run.stdout)
+    by_id = {c["id"]: c for c in results["controls"]}
+    assert by_id["treat-exclusion"]["risk"]["risk_title"] == "Unfair exclusion from credit"
+    assert by_id["treat-feedback"]["risk"]["risk_uuid"] == "3f1a2b4c-0000-4000-8000-00000000f00d"
+    (warning,) = results["policy"]["warnings"]
+    assert "R-NONE" in warning
+    vl("scan")
+    doc = json.loads((tmp_path / ".venturalitica" / "assessment-results.json").read_text())
+    (result,) = AssessmentResults.model_validate(doc["assessment-results"]).results
+    titles = {r.title: r for r in result.risks}
+    assert set(titles) == {"Unfair exclusion from credit", "Feedback loops in retraining"}
+    exclusion = titles["Unfair exclusion from credit"]
+    raw = {r["title"]: r for r in doc["assessment-results"]["results"][0]["risks"]}
+    assert raw[exclusion.title]["status"] == "open"  # the register's "active", kept as a prop
+    assert {p.name: p.value for p in exclusion.props}["register-status"] == "active"
+    related = {f.target.target_id: f.related_risks for f in result.findings}
+    assert related["treat-exclusion"][0].risk_uuid == exclusion.uuid
+    assert not related["treat-unknown"]

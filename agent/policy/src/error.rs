@@ -51,6 +51,9 @@ pub enum PolicyErrorKind {
     /// The policy holds no control.
     #[error("the policy has no controls")]
     Empty,
+    /// A risk register with no control to evaluate.
+    #[error("the policy has no controls, only a risk register of {risks} risk(s): link controls to them with a risk_id prop (a risk's uuid or legacy-id)")]
+    OnlyRisks { risks: usize },
     /// A required field is absent.
     #[error("{context} has no `{field}`")]
     MissingField {

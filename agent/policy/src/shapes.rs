@@ -38,12 +38,26 @@ pub fn parse_policy(path: &Path, text: &str) -> Result<Policy, PolicyError> {
         PolicyShape::AssessmentPlan => assessment_plan(doc, &mut found)?,
         PolicyShape::ControlList => control_list(doc, &mut found)?,
     }
+    let register = risk_register(doc)?;
     if found.controls.is_empty() {
+        let kind = if register.is_empty() {
+            PolicyErrorKind::Empty
+        } else {
+            PolicyErrorKind::OnlyRisks {
+                risks: register.len(),
+            }
+        };
         return Err(PolicyError {
             path: path.to_path_buf(),
             location: None,
-            kind: Box::new(PolicyErrorKind::Empty),
+            kind: Box::new(kind),
         });
+    }
+    let mut warnings = Vec::new();
+    for control in &mut found.controls {
+        if let Some(w) = link_risk(control, &register) {
+            warnings.push(format!("{}: {w}", path.display()));
+        }
     }
     let metadata = doc.get("metadata");
     let meta = |key| {
@@ -61,9 +75,9 @@ pub fn parse_policy(path: &Path, text: &str) -> Result<Policy, PolicyError> {
         version: meta("version"),
         controls: found.controls,
         manual_controls: found.manual,
-        warnings: yaml::duplicate_keys(text)
+        warnings: warnings
             .into_iter()
-            .map(|d| {
+            .chain(yaml::duplicate_keys(text).into_iter().map(|d| {
                 format!(
                     "{}:{}:{}: key {:?} is written twice in one mapping (first at line {}); the last value is used, as PyYAML does",
                     path.display(),
@@ -72,9 +86,78 @@ pub fn parse_policy(path: &Path, text: &str) -> Result<Policy, PolicyError> {
                     d.key,
                     d.first.line
                 )
-            })
+            }))
             .collect(),
     })
+}
+
+/// One risk of a risk register (`risks` of a system-security-plan, as the
+/// SDK's samples write them).
+struct Risk {
+    uuid: String,
+    legacy_id: Option<String>,
+    fields: Vec<(&'static str, String)>,
+}
+
+/// The document's risk register, if it has one.
+fn risk_register(doc: At<'_>) -> Result<Vec<Risk>, PolicyError> {
+    let Some(risks) = doc.get("risks") else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for risk in risks.items("risks")? {
+        let uuid = risk.require("uuid", "a risk")?.scalar("uuid")?.to_string();
+        let mut fields = vec![("risk_uuid", uuid.clone())];
+        for (key, field) in [
+            ("title", "risk_title"),
+            ("description", "risk_description"),
+            ("status", "risk_status"),
+        ] {
+            if let Some(v) = risk.scalar_of(key)? {
+                fields.push((field, v.trim().to_string()));
+            }
+        }
+        let mut legacy_id = None;
+        if let Some(props) = risk.get("props") {
+            for prop in props.items("props")? {
+                if prop.scalar_of("name")? == Some("legacy-id") {
+                    legacy_id = prop.scalar_of("value")?.map(str::to_string);
+                }
+            }
+        }
+        out.push(Risk {
+            uuid,
+            legacy_id,
+            fields,
+        });
+    }
+    Ok(out)
+}
+
+/// Adds the register's fields to a control whose `risk_id` names one of its
+/// risks (by uuid or `legacy-id`); the control's own props win. A name the
+/// register does not hold is a warning.
+fn link_risk(control: &mut Control, register: &[Risk]) -> Option<String> {
+    if register.is_empty() {
+        return None;
+    }
+    let id = control.risk.get("risk_id")?.clone();
+    let Some(risk) = register
+        .iter()
+        .find(|r| r.uuid == id || r.legacy_id.as_deref() == Some(id.as_str()))
+    else {
+        return Some(format!(
+            "control {:?} names risk {id:?}, which is not in the policy's risk register",
+            control.id
+        ));
+    };
+    for (field, value) in &risk.fields {
+        control
+            .risk
+            .entry((*field).to_string())
+            .or_insert_with(|| value.clone());
+    }
+    None
 }
 
 fn source_file(path: &Path, text: &str) -> SourceFile {
@@ -148,14 +231,10 @@ impl Found {
         description: Option<String>,
         extra: &[(String, String, Location)],
     ) -> Result<(), PolicyError> {
-        if let Some(&first) = self.seen.get(&id) {
-            let kind = PolicyErrorKind::DuplicateControl { id, first };
-            return Err(PolicyError {
-                location: Some(at),
-                ..node.error(kind)
-            });
+        let again = self.seen.get(&id).copied();
+        if again.is_none() {
+            self.seen.insert(id.clone(), at);
         }
-        self.seen.insert(id.clone(), at);
         let own = control_from(
             node,
             id.clone(),
@@ -180,9 +259,25 @@ impl Found {
             }
             (None, None) => None,
         };
-        match control {
-            Some(c) => self.controls.push(c),
-            None => self.manual.push(id),
+        // A catalog's prose control and the requirement that implements it
+        // with a metric share an id: the metric is the control. Any other
+        // repeat is an error.
+        let was_manual = self.manual.contains(&id);
+        match (again, control) {
+            (None, Some(c)) => self.controls.push(c),
+            (None, None) => self.manual.push(id),
+            (Some(_), Some(c)) if was_manual => {
+                self.manual.retain(|m| *m != id);
+                self.controls.push(c);
+            }
+            (Some(_), None) if !was_manual => {}
+            (Some(first), _) => {
+                let kind = PolicyErrorKind::DuplicateControl { id, first };
+                return Err(PolicyError {
+                    location: Some(at),
+                    ..node.error(kind)
+                });
+            }
         }
         Ok(())
     }
@@ -280,12 +375,19 @@ fn component_definition(doc: At<'_>, found: &mut Found) -> Result<(), PolicyErro
 }
 
 /// A catalog's controls; and, as the SDK reads any OSCAL root, the
-/// requirements of components or a `control-implementation` it carries
-/// (linked to its inventory items).
+/// requirements of components or `control-implementation(s)` it carries
+/// (linked to its inventory items). A requirement that gives a catalog
+/// control its metric takes that control's place.
 fn catalog(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
     catalog_controls(doc, found, &|_| true, &HashMap::new())?;
     if doc.get("components").is_some() {
         component_definition(doc, found)?;
+    }
+    if let Some(impls) = doc.get("control-implementations") {
+        for imp in impls.items("control-implementations")? {
+            let reqs = imp.require("implemented-requirements", "a control-implementation")?;
+            implemented_requirements(reqs, found)?;
+        }
     }
     if let Some(ci) = doc.get("control-implementation") {
         implemented_requirements(

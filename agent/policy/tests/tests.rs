@@ -312,3 +312,40 @@ fn duplicate_keys_keep_the_last_value_with_a_warning_naming_both_lines() {
     assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
     assert!(p.warnings[0].contains("\"threshold\""));
 }
+
+#[test]
+fn catalog_controls_implemented_by_linked_requirements() {
+    let p = load_policy(&fixture("catalog_baseline.yaml")).unwrap();
+    let ids: Vec<&str> = p.controls.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["B.1", "B.2"]);
+    assert_eq!(p.controls[0].metric, MetricKey::DemographicParityDiff);
+    assert_eq!(p.controls[0].operator, Operator::Lt);
+    assert_eq!(p.controls[0].severity.as_deref(), Some("high"));
+    assert_eq!(p.controls[1].metric, MetricKey::Accuracy);
+    // The prose control nobody implements stays manual.
+    assert_eq!(p.manual_controls, ["B.3"]);
+    // Two metric controls with one id are still an error.
+    let twice = "controls:\n  - {id: a, metric_key: accuracy_score, operator: '>', threshold: 0.1, input.prediction: p}\n  - {id: a, metric_key: recall_score, operator: '>', threshold: 0.1, input.prediction: p}\n";
+    assert!(error_of(twice).contains("control id \"a\" appears twice"));
+}
+
+#[test]
+fn ssp_risk_register_fields_reach_the_controls_that_treat_them() {
+    let p = load_policy(&fixture("ssp_risks.yaml")).unwrap();
+    let exclusion = &p.controls[0].risk;
+    assert_eq!(exclusion["risk_title"], "Unfair exclusion from credit");
+    assert_eq!(exclusion["risk_status"], "active");
+    assert_eq!(
+        exclusion["risk_uuid"],
+        "9c0d1e2f-0000-4000-8000-00000000e0c1"
+    );
+    assert_eq!(exclusion["treatment_type"], "mitigate");
+    let feedback = &p.controls[1].risk;
+    assert_eq!(feedback["risk_title"], "Feedback loops in retraining");
+    assert!(!p.controls[2].risk.contains_key("risk_title"));
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(p.warnings[0].contains("\"treat-unknown\" names risk \"R-NONE\""));
+    // A register alone is not a policy that passes: it says what is missing.
+    let only = "system-security-plan:\n  uuid: s\n  control-implementation:\n    implemented-requirements: []\n  risks:\n    - {uuid: r1, title: A risk}\n";
+    assert!(error_of(only).contains("only a risk register of 1 risk(s)"));
+}

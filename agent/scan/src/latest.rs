@@ -32,6 +32,9 @@ pub struct LatestControl {
     pub evaluated_at: String,
     /// The evidence event it came from.
     pub seq: u64,
+    /// Risk-treatment fields, with those of the risk register it links to.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub risk: BTreeMap<String, String>,
 }
 
 impl LatestControl {
@@ -75,6 +78,12 @@ pub fn latest_controls(store: Option<&Store>) -> Result<Vec<LatestControl>, Scan
                 reason: c["reason"].as_str().map(str::to_string),
                 evaluated_at: text(&results["evaluated_at"]),
                 seq: event.seq,
+                risk: c["risk"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect(),
             };
             latest.insert((key.clone(), row.control_id.clone()), row);
         }

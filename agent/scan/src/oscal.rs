@@ -1,7 +1,8 @@
 //! The latest results as an OSCAL `assessment-results` document (JSON),
 //! what auditors' tools read: one result, one observation per control (the
 //! metric, its value, the rule) and one finding per control whose target
-//! status is `satisfied` or `not-satisfied`.
+//! status is `satisfied` or `not-satisfied`; and one risk per risk-register
+//! entry a control treats, related to that control's finding.
 
 use serde_json::{json, Value};
 
@@ -25,6 +26,8 @@ fn prop(name: &str, value: &str) -> Value {
 pub fn assessment_results(project: &str, controls: &[LatestControl], now: &str) -> Value {
     let mut observations = Vec::new();
     let mut findings = Vec::new();
+    // Register id -> (OSCAL uuid, risk); OSCAL wants UUIDs, registers may not.
+    let mut risks: std::collections::BTreeMap<String, (String, Value)> = Default::default();
     for c in controls {
         let obs = uuid();
         let value = c
@@ -65,7 +68,7 @@ pub fn assessment_results(project: &str, controls: &[LatestControl], now: &str) 
         } else {
             "not-satisfied"
         };
-        findings.push(json!({
+        let mut finding = json!({
             "uuid": uuid(),
             "title": format!("Control {}", c.control_id),
             "description": description,
@@ -75,7 +78,36 @@ pub fn assessment_results(project: &str, controls: &[LatestControl], now: &str) 
                 "status": { "state": state },
             },
             "related-observations": [{ "observation-uuid": obs }],
-        }));
+        });
+        if let (Some(id), Some(title)) = (c.risk.get("risk_uuid"), c.risk.get("risk_title")) {
+            let (risk_uuid, _) = risks.entry(id.clone()).or_insert_with(|| {
+                let u = uuid();
+                let text = |k: &str| c.risk.get(k).cloned().unwrap_or_default();
+                // OSCAL's risk states; a register's own word (`active`)
+                // is kept as a prop.
+                let status = text("risk_status");
+                let state = match status.as_str() {
+                    "open"
+                    | "investigating"
+                    | "remediating"
+                    | "deviation-requested"
+                    | "deviation-approved"
+                    | "closed" => status.as_str(),
+                    _ => "open",
+                };
+                let risk = json!({
+                    "uuid": u,
+                    "title": title,
+                    "description": text("risk_description"),
+                    "statement": text("risk_description"),
+                    "status": state,
+                    "props": [prop("register-id", id), prop("register-status", &status)],
+                });
+                (u, risk)
+            });
+            finding["related-risks"] = json!([{ "risk-uuid": risk_uuid }]);
+        }
+        findings.push(finding);
     }
     let mut result = json!({
         "uuid": uuid(),
@@ -91,6 +123,9 @@ pub fn assessment_results(project: &str, controls: &[LatestControl], now: &str) 
     if !controls.is_empty() {
         result["observations"] = json!(observations);
         result["findings"] = json!(findings);
+        if !risks.is_empty() {
+            result["risks"] = json!(risks.into_values().map(|(_, r)| r).collect::<Vec<_>>());
+        }
     } else {
         result["reviewed-controls"] = json!({ "control-selections": [{ "include-all": {} }] });
     }
