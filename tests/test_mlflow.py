@@ -257,3 +257,51 @@ def test_export_needs_a_tracking_uri(vl_bin, tmp_path):
         [str(vl_bin), "export", "mlflow", "--root", str(tmp_path)], env=env, capture_output=True, text=True, check=False
     )
     assert out.returncode == 2 and "MLFLOW_TRACKING_URI" in out.stderr
+
+
+def _session_shutdown_seconds(kernel_env, env: dict[str, str]) -> float:
+    """Runs one cell in a proxied kernel, then times its shutdown."""
+    km = kernel_env.manager()
+    km.start_kernel(cwd=str(kernel_env.project), env={**os.environ, **env})
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        run_cell(kc, "sum(range(10**5))")
+    finally:
+        kc.stop_channels()
+    t0 = time.monotonic()
+    km.shutdown_kernel(now=False)
+    return time.monotonic() - t0
+
+
+def test_the_export_at_kernel_shutdown_never_holds_the_kernel(kernel_env, mlflow_server):
+    # A server that accepts connections and never answers: an export run in
+    # the proxy's exit would wait on it, and jupyter_client kills a kernel
+    # that takes more than 5 s to stop.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    try:
+        off = min(_session_shutdown_seconds(kernel_env, {}) for _ in range(2))
+        uri = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        on = min(_session_shutdown_seconds(kernel_env, {"MLFLOW_TRACKING_URI": uri}) for _ in range(2))
+    finally:
+        silent.close()
+    assert on < off + 1.0, f"shutdown {on:.2f} s with the export on, {off:.2f} s off"
+
+    # With a real server, the session arrives once the kernel has gone.
+    env = {"MLFLOW_TRACKING_URI": mlflow_server, "MLFLOW_EXPERIMENT_NAME": "at-shutdown"}
+    _session_shutdown_seconds(kernel_env, env)
+    client = MlflowClient(tracking_uri=mlflow_server)
+    deadline = time.monotonic() + 60
+    runs = []
+    while time.monotonic() < deadline:
+        exp = client.get_experiment_by_name("at-shutdown")
+        runs = [r for r in client.search_runs([exp.experiment_id])] if exp else []
+        if runs and "energy.total_j" in runs[0].data.metrics:
+            break
+        time.sleep(0.5)
+    assert runs, "the detached export never reached the server"
+    (run,) = runs
+    assert run.data.tags["venturalitica.pid"] and "energy.total_j" in run.data.metrics

@@ -145,14 +145,18 @@ fn run_proxy(args: KernelProxyArgs) -> anyhow::Result<Outcome> {
         ))),
         energy,
     })?;
-    export_at_shutdown(&root);
+    export_at_shutdown(&root, log.as_deref());
     Ok(Outcome::Exit(u8::try_from(code).unwrap_or(1)))
 }
 
 /// With `MLFLOW_TRACKING_URI` set for the kernel, its trace goes to MLflow
-/// once the kernel has exited (cells never wait for it). A failure is logged;
-/// the next export resumes where this one stopped.
-fn export_at_shutdown(root: &Path) {
+/// once the kernel has exited, by a detached `venturalitica export mlflow`
+/// process: the proxy exits at once, so a shutdown or restart takes as long
+/// as without the export (jupyter_client kills a kernel that takes more than
+/// 5 s to stop). The exporter has its own process group, so signals to the
+/// kernel's group do not reach it; its output goes to the proxy's log. A
+/// failure there is logged, and the next export resumes where it stopped.
+fn export_at_shutdown(root: &Path, log: Option<&Path>) {
     let Ok(uri) = std::env::var("MLFLOW_TRACKING_URI") else {
         return;
     };
@@ -161,10 +165,31 @@ fn export_at_shutdown(root: &Path) {
         tracing::info!(%uri, "MLFLOW_TRACKING_URI is not an HTTP server; not exporting");
         return;
     }
-    match super::export::export(root, &uri, None, Some(u64::from(std::process::id())), false) {
-        Ok(s) => tracing::info!(runs = s.runs.len(), %uri, "exported to MLflow"),
-        Err(e) => tracing::error!("{e:#}"),
+    match spawn_exporter(root, &uri, log) {
+        Ok(pid) => tracing::info!(pid, %uri, "exporting to MLflow in the background"),
+        Err(e) => tracing::error!("cannot start the MLflow export: {e:#}"),
     }
+}
+
+fn spawn_exporter(root: &Path, uri: &str, log: Option<&Path>) -> anyhow::Result<u32> {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe().context("cannot find the venturalitica binary")?;
+    let output = || -> Stdio {
+        log.and_then(|p| std::fs::OpenOptions::new().append(true).open(p).ok())
+            .map_or_else(Stdio::null, Stdio::from)
+    };
+    let child = Command::new(exe)
+        .args(["export", "mlflow", "--tracking-uri", uri, "--root"])
+        .arg(root)
+        .args(["--session", &std::process::id().to_string()])
+        .stdin(Stdio::null())
+        .stdout(output())
+        .stderr(output())
+        .process_group(0)
+        .spawn()
+        .context("cannot spawn `venturalitica export mlflow`")?;
+    Ok(child.id())
 }
 
 fn run_attach(args: KernelAttachArgs) -> anyhow::Result<Outcome> {
