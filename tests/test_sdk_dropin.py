@@ -292,6 +292,9 @@ def test_multiclass_fairness_matches_fairlearn_one_vs_rest(project, groups):
         "confusion": skm.accuracy_score(df["y"], df["p"]),
     }
     assert got == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    # Bootstrap intervals, as for binary metrics: the value lies inside.
+    for c in results:
+        assert c.ci_low <= c.actual_value <= c.ci_high, (c.control_id, c.ci)
     # The breakdown: one row per group and class, one accuracy row per group.
     assert len(results["confusion"].groups) == groups * (len(classes) + 1)
 

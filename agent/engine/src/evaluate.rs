@@ -531,7 +531,10 @@ fn compute(
                 .unwrap_or_else(|| Aggregation::default_for(key));
             let value =
                 multiclass::multiclass_metric(key, aggregation, &table).map_err(metric_err)?;
-            Ok(Computed { value, ci: None })
+            let ci = plan.params.bootstrap.and_then(|spec| {
+                multiclass::bootstrap_confusion(key, aggregation, &table, spec)
+            });
+            Ok(Computed { value, ci })
         }
         Family::Schema => {
             let sensitive: Vec<String> =

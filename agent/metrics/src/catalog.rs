@@ -264,7 +264,11 @@ impl MetricKey {
     pub fn has_confidence_interval(self) -> bool {
         matches!(
             self.family(),
-            Family::OutcomeRate | Family::ErrorRate | Family::Performance | Family::ClassBalance
+            Family::OutcomeRate
+                | Family::ErrorRate
+                | Family::Performance
+                | Family::ClassBalance
+                | Family::MultiClass
         )
     }
 }

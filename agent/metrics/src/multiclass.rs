@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::bootstrap::{percentile_interval, resample_cells, BootstrapSpec, ConfidenceInterval};
 use crate::catalog::MetricKey;
 use crate::compute::{GroupBreakdown, MetricError, MetricValue};
 
@@ -200,6 +201,51 @@ pub fn multiclass_metric(
     aggregation: Aggregation,
     table: &ConfusionTable,
 ) -> Result<MetricValue, MetricError> {
+    let value = multiclass_value(key, aggregation, table)?;
+    let k = table.classes.len();
+    let groups: Vec<Group<'_>> = table
+        .groups
+        .iter()
+        .filter(|(_, c)| c.iter().any(|n| *n > 0))
+        .map(|(_, counts)| Group { k, counts })
+        .collect();
+    Ok(MetricValue {
+        value,
+        groups: breakdown(table, &groups),
+    })
+}
+
+/// Percentile bootstrap interval: a multinomial over every cell of the
+/// table (group × target class × predicted class), as for binary metrics;
+/// a group that draws no rows is left out of that resample.
+pub fn bootstrap_confusion(
+    key: MetricKey,
+    aggregation: Aggregation,
+    table: &ConfusionTable,
+    spec: BootstrapSpec,
+) -> Option<ConfidenceInterval> {
+    let cells: Vec<u64> = table
+        .groups
+        .iter()
+        .flat_map(|(_, c)| c.iter().copied())
+        .collect();
+    let width = table.classes.len().pow(2);
+    let mut scratch = table.clone();
+    let (values, undefined) = resample_cells(&cells, spec, |draw| {
+        for ((_, counts), chunk) in scratch.groups.iter_mut().zip(draw.chunks_exact(width)) {
+            counts.copy_from_slice(chunk);
+        }
+        multiclass_value(key, aggregation, &scratch).ok()
+    });
+    percentile_interval(values, undefined, spec)
+}
+
+/// The value alone (what the bootstrap recomputes).
+fn multiclass_value(
+    key: MetricKey,
+    aggregation: Aggregation,
+    table: &ConfusionTable,
+) -> Result<f64, MetricError> {
     let k = table.classes.len();
     let groups: Vec<Group<'_>> = table
         .groups
@@ -280,10 +326,7 @@ pub fn multiclass_metric(
             }
         }
     };
-    Ok(MetricValue {
-        value,
-        groups: breakdown(table, &groups),
-    })
+    Ok(value)
 }
 
 #[cfg(test)]
@@ -345,6 +388,29 @@ mod tests {
         assert!((odds.value - acc.max(fpr)).abs() < 1e-15);
         // 3 classes × 2 groups, plus one accuracy row per group.
         assert_eq!(odds.groups.len(), 8);
+    }
+
+    #[test]
+    fn bootstrap_interval_holds_the_value_and_narrows_with_more_rows() {
+        let spec = BootstrapSpec::default();
+        let key = MetricKey::MulticlassDemographicParity;
+        let t = table();
+        let value = multiclass_metric(key, Aggregation::Max, &t).unwrap().value;
+        let small = bootstrap_confusion(key, Aggregation::Max, &t, spec).unwrap();
+        assert!(
+            small.lower <= value && value <= small.upper,
+            "{small:?} {value}"
+        );
+        let mut big = t.clone();
+        for (_, counts) in &mut big.groups {
+            counts.iter_mut().for_each(|c| *c *= 100);
+        }
+        let wide = bootstrap_confusion(key, Aggregation::Max, &big, spec).unwrap();
+        assert!(
+            wide.upper - wide.lower < (small.upper - small.lower) / 3.0,
+            "{wide:?}"
+        );
+        assert_eq!(small.resamples, spec.resamples);
     }
 
     #[test]
