@@ -80,8 +80,20 @@ impl Aggregation {
 
 /// One group's counts, read by class.
 struct Group<'a> {
+    name: &'a str,
     k: usize,
     counts: &'a [u64],
+}
+
+/// The groups that have rows (a bootstrap resample can draw none for one).
+fn live_groups(table: &ConfusionTable) -> Vec<Group<'_>> {
+    let k = table.classes.len();
+    table
+        .groups
+        .iter()
+        .filter(|(_, c)| c.iter().any(|n| *n > 0))
+        .map(|(name, counts)| Group { name, k, counts })
+        .collect()
 }
 
 impl Group<'_> {
@@ -165,10 +177,11 @@ fn spread(values: &[f64]) -> f64 {
 }
 
 /// The per-group, per-class breakdown every multi-class metric reports.
-fn breakdown(table: &ConfusionTable, groups: &[Group<'_>]) -> Vec<GroupBreakdown> {
+fn breakdown(classes: &[String], groups: &[Group<'_>]) -> Vec<GroupBreakdown> {
     let mut out = Vec::new();
-    for ((name, _), g) in table.groups.iter().zip(groups) {
-        for (c, class) in table.classes.iter().enumerate() {
+    for g in groups {
+        let name = g.name;
+        for (c, class) in classes.iter().enumerate() {
             let fp = g.predicted(c) - g.tp(c);
             let rates = BTreeMap::from([
                 ("selection_rate", ratio(g.predicted(c), g.n())),
@@ -185,7 +198,7 @@ fn breakdown(table: &ConfusionTable, groups: &[Group<'_>]) -> Vec<GroupBreakdown
             });
         }
         out.push(GroupBreakdown {
-            group: name.clone(),
+            group: name.to_string(),
             n: g.n(),
             positives: None,
             counts: None,
@@ -201,17 +214,9 @@ pub fn multiclass_metric(
     aggregation: Aggregation,
     table: &ConfusionTable,
 ) -> Result<MetricValue, MetricError> {
-    let value = multiclass_value(key, aggregation, table)?;
-    let k = table.classes.len();
-    let groups: Vec<Group<'_>> = table
-        .groups
-        .iter()
-        .filter(|(_, c)| c.iter().any(|n| *n > 0))
-        .map(|(_, counts)| Group { k, counts })
-        .collect();
     Ok(MetricValue {
-        value,
-        groups: breakdown(table, &groups),
+        value: multiclass_value(key, aggregation, table)?,
+        groups: breakdown(&table.classes, &live_groups(table)),
     })
 }
 
@@ -247,18 +252,7 @@ fn multiclass_value(
     table: &ConfusionTable,
 ) -> Result<f64, MetricError> {
     let k = table.classes.len();
-    let groups: Vec<Group<'_>> = table
-        .groups
-        .iter()
-        .filter(|(_, c)| c.iter().any(|n| *n > 0))
-        .map(|(_, counts)| Group { k, counts })
-        .collect();
-    let names: Vec<&str> = table
-        .groups
-        .iter()
-        .filter(|(_, c)| c.iter().any(|n| *n > 0))
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let groups = live_groups(table);
     if groups.is_empty() {
         return Err(MetricError::Empty);
     }
@@ -277,7 +271,7 @@ fn multiclass_value(
     } else {
         if groups.len() < 2 {
             return Err(MetricError::OneGroup {
-                group: names[0].to_string(),
+                group: groups[0].name.to_string(),
             });
         }
         match aggregation {
@@ -305,9 +299,9 @@ fn multiclass_value(
                 for (c, class) in table.classes.iter().enumerate() {
                     let per_group: Vec<f64> = groups
                         .iter()
-                        .zip(&names)
-                        .map(|(g, name)| {
-                            rate.value(g, c).ok_or_else(|| rate.undefined(name, class))
+                        .map(|g| {
+                            rate.value(g, c)
+                                .ok_or_else(|| rate.undefined(g.name, class))
                         })
                         .collect::<Result<_, _>>()?;
                     disparities.push((spread(&per_group), rate.support(&groups, c)));
