@@ -30,6 +30,7 @@ SCRIPT = REPO / "examples" / "sdk_style" / "train_loan.py"
 def project(tmp_path, monkeypatch):
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'sdk-dropin'\n")
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     return tmp_path
 
 
@@ -96,10 +97,18 @@ def test_enforce_takes_a_dict_and_a_list_of_policies(project):
             ],
         }
     }
+    # From a subdirectory of the project: the evidence goes to the project's
+    # trail, and the dict's file does not start a new project there.
+    (project / "notebooks").mkdir()
+    os.chdir(project / "notebooks")
     one = vl.enforce(data=df, policy=balance, target="class", strict=False)
+    os.chdir(project)
     assert [c.status for c in one] == ["fail"]
     inline = Path(one.policy["path"])
-    assert inline.parent == project / ".venturalitica" / "inline" and json.loads(inline.read_text()) == balance
+    assert inline.parent == project / "cache" / "venturalitica" / "inline-policies"
+    assert json.loads(inline.read_text()) == balance
+    assert not (project / "notebooks" / ".venturalitica").exists()
+    assert len(events(project, "enforce")) == 1
 
     both = vl.enforce(
         data=df.assign(prediction=df["class"]),

@@ -45,8 +45,8 @@ def enforce(
     keyword maps a policy variable to a column (``gender="Attribute9"``).
     ``metrics``: values keyed by control id or metric key, checked against
     the thresholds instead of data. ``policy``: a file (YAML or JSON), a
-    policy document as a dict (written to ``.venturalitica/inline/`` so the
-    evidence can point at its text), or a list of either, which gives a
+    policy document as a dict (written once per content to the user's cache
+    directory; the evidence keeps its text), or a list of either, which gives a
     :class:`PolicyResults` over all of them.
 
     ``strict`` (default): a control that cannot be evaluated (a missing
@@ -96,12 +96,16 @@ def enforce(
 
 
 def _policy_file(policy: PolicySpec) -> str:
-    """The path of a policy; a dict is written, once per content, under
-    ``.venturalitica/inline/`` (JSON is YAML, so every reader takes it)."""
+    """The path of a policy; a dict is written, once per content, to
+    ``$XDG_CACHE_HOME/venturalitica/inline-policies/`` (JSON is YAML, so
+    every reader takes it). Not under the working directory: a new
+    ``.venturalitica/`` there would move the project root of a notebook
+    that runs in a subdirectory."""
     if isinstance(policy, Mapping):
         text = json.dumps(policy, indent=2, sort_keys=False, default=str) + "\n"
         digest = hashlib.sha256(text.encode()).hexdigest()
-        path = Path(".venturalitica", "inline", f"policy-{digest[:16]}.json").absolute()
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        path = cache / "venturalitica" / "inline-policies" / f"policy-{digest[:16]}.json"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
