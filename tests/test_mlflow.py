@@ -156,6 +156,84 @@ def test_a_notebook_session_and_a_cli_run_land_in_mlflow(kernel_env, mlflow_serv
     assert cut.returncode == 1 and f"anchor {anchor} is past the last event" in cut.stdout
 
 
+def _traces(uri: str, experiment: str, run_id: str | None = None, filter_string: str | None = None) -> list:
+    # A client, not `mlflow.set_tracking_uri`, which sets MLFLOW_TRACKING_URI
+    # in this process's environment: every kernel started after it would
+    # export itself at shutdown.
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    return list(client.search_traces(locations=[exp.experiment_id], run_id=run_id, filter_string=filter_string))
+
+
+def _attr(span, key: str):
+    return span.attributes.get(key)
+
+
+def test_a_session_is_a_trace_with_a_span_per_cell_and_per_control(kernel_env, mlflow_server):
+    with kernel_env.kernel() as (_, kc):
+        for code in ["x = 1", "sum(range(10**6))", "1 / 0"]:
+            run_cell(kc, code)
+    _enforce(kernel_env.vl_bin, kernel_env.project, "a,1\na,1\nb,0\nb,1\n")
+    out = _export(kernel_env.vl_bin, kernel_env.project, mlflow_server, "traces")
+    events = _trail_lines(kernel_env.project)
+    cells = [e for e in events if e["event"]["kind"] == "cell"]
+    (enforce,) = [e for e in events if e["event"]["kind"] == "enforce"]
+
+    client = MlflowClient(tracking_uri=mlflow_server)
+    exp = client.get_experiment_by_name("traces")
+    runs = {r.data.tags["venturalitica.pid"]: r for r in client.search_runs([exp.experiment_id])}
+    session_run = runs[str(cells[0]["event"]["pid"])]
+    (trace,) = _traces(mlflow_server, "traces", run_id=session_run.info.run_id)
+    assert trace.info.trace_id == session_run.data.tags["venturalitica.trace_id"]
+    assert f"trace {trace.info.trace_id}" in out.stdout
+    assert trace.info.state.value == "OK"
+    root = next(s for s in trace.data.spans if s.parent_id is None)
+    assert root.span_type == "WORKFLOW" and _attr(root, "venturalitica.cells") == 3
+    spans = sorted((s for s in trace.data.spans if s.parent_id == root.span_id), key=lambda s: s.start_time_ns)
+    assert len(spans) == len(cells) == 3
+    for span, line in zip(spans, cells, strict=True):
+        p = line["event"]["payload"]
+        assert span.name == f"cell [{p['execution_count']}]" and span.span_type == "TASK"
+        assert _attr(span, "venturalitica.seq") == line["seq"]
+        assert _attr(span, "venturalitica.hash") == line["hash"]
+        assert _attr(span, "cell.code_sha256") == p["code_sha256"]
+        assert _attr(span, "cell.execution_count") == p["execution_count"]
+        for component in ("cpu", "ram"):
+            assert _attr(span, f"energy.{component}_j") == p["energy"][component]["joules"]
+            assert _attr(span, f"energy.{component}_method") == p["energy"][component]["method"]
+        assert _attr(span, "energy.total_j") == p["energy"]["total_j"]
+        assert _attr(span, "energy.co2e_g") == p["energy"]["co2e_g"]
+        assert span.outputs["energy"]["total_high_j"] == p["energy"]["total_high_j"]
+        assert root.start_time_ns <= span.start_time_ns <= span.end_time_ns <= root.end_time_ns
+    assert [s.status.status_code.value for s in spans] == ["OK", "OK", "ERROR"]
+    assert spans[2].status.description == "ZeroDivisionError"
+
+    # The CLI run's trace: the evaluation, and a span per control with its verdict.
+    cli_run = runs[str(enforce["event"]["pid"])]
+    (cli_trace,) = _traces(mlflow_server, "traces", run_id=cli_run.info.run_id)
+    results = enforce["event"]["payload"]["results"]
+    (guard,) = [s for s in cli_trace.data.spans if s.span_type == "GUARDRAIL"]
+    assert _attr(guard, "policy.sha256") == results["policy"]["sha256"]
+    assert _attr(guard, "data.fingerprint") == results["data"]["fingerprint"]
+    controls = [s for s in cli_trace.data.spans if s.parent_id == guard.span_id]
+    assert [s.name for s in controls] == [c["id"] for c in results["controls"]]
+    for span, c in zip(controls, results["controls"], strict=True):
+        assert _attr(span, "control.value") == c["actual_value"]
+        assert (_attr(span, "control.operator"), _attr(span, "control.threshold")) == (c["operator"], c["threshold"])
+        assert _attr(span, "control.status") == c["status"]
+        assert span.status.status_code.value == ("OK" if c["status"] == "pass" else "ERROR")
+
+    # Searchable by what an auditor asks: the failing controls.
+    failing = _traces(mlflow_server, "traces", filter_string="span.status = 'ERROR'")
+    assert {t.info.trace_id for t in failing} == {trace.info.trace_id, cli_trace.info.trace_id}
+
+    # A second export adds nothing: same traces, same spans.
+    again = _export(kernel_env.vl_bin, kernel_env.project, mlflow_server, "traces")
+    assert "0 spans" in again.stdout
+    after = _traces(mlflow_server, "traces")
+    assert sorted(len(t.data.spans) for t in after) == sorted([len(trace.data.spans), len(cli_trace.data.spans)])
+
+
 def _trail_lines(project: Path) -> list[dict]:
     return [json.loads(line) for line in (project / ".venturalitica" / "trace.jsonl").read_text().splitlines()]
 
@@ -177,71 +255,115 @@ def test_a_second_export_sends_only_what_is_new(kernel_env, mlflow_server):
     assert sorted(points) == [0.5, 1.0]  # one point per evaluation, none twice
 
 
-class _DropsTheSecondBatchReply(http.server.BaseHTTPRequestHandler):
-    """Forwards to MLflow; the second log-batch reaches the server but its
-    reply is lost (the connection closes), and everything after it fails."""
+def test_two_exports_at_once_keep_each_others_state(kernel_env, mlflow_server):
+    with kernel_env.kernel() as (_, kc):
+        for _ in range(200):
+            run_cell(kc, "pass")
+    cmd = [str(kernel_env.vl_bin), "export", "mlflow", "--tracking-uri", mlflow_server, "--root", str(kernel_env.project)]
+    both = [subprocess.Popen([*cmd, "--experiment", f"at-once-{i}"], stdout=subprocess.PIPE) for i in range(2)]
+    assert [p.wait(timeout=120) for p in both] == [0, 0]
+    for i in range(2):
+        again = _export(kernel_env.vl_bin, kernel_env.project, mlflow_server, f"at-once-{i}")
+        assert "0 new events, 0 metric points, 0 spans" in again.stdout, again.stdout
+        exp = MlflowClient(tracking_uri=mlflow_server).get_experiment_by_name(f"at-once-{i}")
+        assert len(MlflowClient(tracking_uri=mlflow_server).search_runs([exp.experiment_id])) == 1
 
-    upstream = ""
-    batches = 0
 
-    def _forward(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else None
-        cls = type(self)
-        if cls.batches >= 2:
-            self.send_response(503)
-            self.end_headers()
-            return
-        req = urllib.request.Request(cls.upstream + self.path, data=body, method=self.command)
-        for k in ("Content-Type",):
-            if self.headers.get(k):
-                req.add_header(k, self.headers[k])
-        with urllib.request.urlopen(req, timeout=30) as r:
-            data = r.read()
-            status = r.status
-        if self.path.endswith("/runs/log-batch") and body and b'"metrics":[{' in body:
-            cls.batches += 1
-            if cls.batches == 2:
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+class _Flaky:
+    """A proxy to MLflow that plays a server dying mid-export: the
+    `cut_at`-th request to `path` whose body holds `marker` reaches the
+    server but its reply is lost (the connection closes), and every request
+    after it fails with 503, until `heal()` (the server is back, at the same
+    address, so the export's state for it applies)."""
 
-    do_GET = do_POST = do_PUT = _forward
+    def __init__(self, upstream: str, path: str, marker: bytes, cut_at: int) -> None:
+        flaky = self
+        self.seen = 0
+        self.healed = False
 
-    def log_message(self, *args) -> None:
-        pass
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if not flaky.healed and flaky.seen >= cut_at:
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                req = urllib.request.Request(upstream + self.path, data=body, method=self.command)
+                for k in ("Content-Type", "x-mlflow-experiment-id", "x-mlflow-run-id"):
+                    if self.headers.get(k):
+                        req.add_header(k, self.headers[k])
+                try:
+                    with urllib.request.urlopen(req, timeout=30) as r:
+                        data, status = r.read(), r.status
+                except urllib.error.HTTPError as e:  # MLflow's own 404s pass through
+                    data, status = e.read(), e.code
+                if not flaky.healed and self.path.endswith(path) and body and marker in body:
+                    flaky.seen += 1
+                    if flaky.seen == cut_at:
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = _forward
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.uri = f"http://127.0.0.1:{self.server.server_port}"
+
+    def heal(self) -> None:
+        self.healed = True
+
+
+def _cut_then_resume(kernel_env, flaky: _Flaky, experiment: str) -> None:
+    try:
+        cut = _export(kernel_env.vl_bin, kernel_env.project, flaky.uri, experiment, check=False)
+        assert cut.returncode == 2 and "run the export again to resume" in cut.stderr, cut.stderr
+        assert flaky.seen >= 1, "the export never reached the request to cut"
+        flaky.heal()
+        _export(kernel_env.vl_bin, kernel_env.project, flaky.uri, experiment)
+    finally:
+        flaky.server.shutdown()
 
 
 def test_an_export_cut_short_resumes_without_duplicates(kernel_env, mlflow_server):
     with kernel_env.kernel() as (_, kc):
-        for _ in range(300):  # 300 cells x 7 metrics: three batches of <= 1000
+        for _ in range(300):  # 300 cells x 8 metrics: three batches of <= 1000
             run_cell(kc, "pass")
-    _DropsTheSecondBatchReply.upstream = mlflow_server
-    flaky = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _DropsTheSecondBatchReply)
-    threading.Thread(target=flaky.serve_forever, daemon=True).start()
-    try:
-        cut = _export(
-            kernel_env.vl_bin, kernel_env.project, f"http://127.0.0.1:{flaky.server_port}", "resume", check=False
-        )
-    finally:
-        flaky.shutdown()
-    assert cut.returncode == 2 and "run the export again to resume" in cut.stderr
-    _export(kernel_env.vl_bin, kernel_env.project, mlflow_server, "resume")
+    _cut_then_resume(kernel_env, _Flaky(mlflow_server, "/runs/log-batch", b'"metrics":[{', 2), "resume")
 
     cells = [e for e in _events(kernel_env.project) if e["kind"] == "cell"]
     client = MlflowClient(tracking_uri=mlflow_server)
     exp = client.get_experiment_by_name("resume")
-    (run,) = client.search_runs([exp.experiment_id])
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 1, [(r.info.run_name, r.data.tags) for r in runs]
+    (run,) = runs
     assert run.info.status == "FINISHED"
     for key in ["cell.duration_s", "energy.total_j"]:
         history = client.get_metric_history(run.info.run_id, key)
         steps = Counter(m.step for m in history)
         assert len(history) == len(cells) == 300, key
         assert max(steps.values()) == 1, f"{key}: duplicated steps"
+
+    # Cut in the spans: the first OTLP request is stored, its reply lost.
+    _cut_then_resume(kernel_env, _Flaky(mlflow_server, "/v1/traces", b"resourceSpans", 1), "resume-trace")
+    exp = client.get_experiment_by_name("resume-trace")
+    (run,) = client.search_runs([exp.experiment_id])
+    (trace,) = _traces(mlflow_server, "resume-trace")
+    assert trace.info.state.value == "OK"
+    assert trace.info.trace_id == run.data.tags["venturalitica.trace_id"]
+    seqs = Counter(s.attributes.get("venturalitica.seq") for s in trace.data.spans if s.parent_id is not None)
+    assert sorted(seqs) == sorted(e["seq"] for e in _trail_lines(kernel_env.project) if e["event"]["kind"] == "cell")
+    assert max(seqs.values()) == 1, "a cell has two spans"
+    assert len(trace.data.spans) == 301
 
 
 def test_an_unreachable_server_is_a_clear_error(kernel_env):
@@ -305,3 +427,50 @@ def test_the_export_at_kernel_shutdown_never_holds_the_kernel(kernel_env, mlflow
     assert runs, "the detached export never reached the server"
     (run,) = runs
     assert run.data.tags["venturalitica.pid"] and "energy.total_j" in run.data.metrics
+
+
+def test_the_session_trace_in_mlflows_trace_view_in_chromium(kernel_env, mlflow_server, tmp_path):
+    from test_ui_browser import CELLS, CHROMIUM, FLAGS, POLICY
+
+    if CHROMIUM is None:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("needs Debian chromium (scripts/test.sh installs it)")
+    import nbformat
+    from kernel_env import PROXIED
+    from nbclient import NotebookClient
+
+    (kernel_env.project / "policy.yaml").write_text(POLICY)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
+    NotebookClient(
+        nb, kernel_name=PROXIED, resources={"metadata": {"path": str(kernel_env.project)}}, timeout=180
+    ).execute()
+    _export(kernel_env.vl_bin, kernel_env.project, mlflow_server, "trace-view")
+    (trace,) = [t for t in _traces(mlflow_server, "trace-view") if any(s.name.startswith("cell") for s in t.data.spans)]
+    exp = MlflowClient(tracking_uri=mlflow_server).get_experiment_by_name("trace-view")
+    tid = trace.info.trace_id
+    url = f"{mlflow_server}/#/experiments/{exp.experiment_id}/traces?selectedEvaluationId={tid}&traceId={tid}"
+    # MLflow's UI is a large single-page app: give its scripts more virtual time.
+    flags = [f for f in FLAGS if not f.startswith("--virtual-time-budget")] + ["--virtual-time-budget=20000"]
+    profile = tmp_path / ".chromium"
+    page = subprocess.run(
+        [CHROMIUM, *flags, f"--user-data-dir={profile}", "--dump-dom", url],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    ).stdout
+    # The span tree: every cell, the evaluations with their controls, the monitor window.
+    for span in trace.data.spans:
+        assert span.name in page, f"span {span.name!r} not in the trace view"
+    assert "gender-di" in page and "monitor training_run_v1" in page
+
+    shots = Path(os.environ.get("VL_SCREENSHOTS") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    shot = shots / "mlflow-trace.png"
+    subprocess.run(
+        [CHROMIUM, *flags, f"--user-data-dir={profile}", "--window-size=1600,1000", f"--screenshot={shot}", url],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    assert shot.stat().st_size > 10_000

@@ -3,18 +3,28 @@
 //! # Layout
 //!
 //! - [`plan`]: events grouped into runs, and their metrics and tags.
-//! - [`client`]: the MLflow REST calls, with retries and backoff.
+//! - [`spans`]: a run's events as one trace (OpenTelemetry spans).
+//! - [`client`]: the MLflow REST and OTLP calls, with retries and backoff.
+//! - [`send`]: several requests in flight, acknowledged in order.
 //! - this file: the MLflow export itself and its resumable state.
+//!
+//! Each run (a notebook session, a script, a CLI call) becomes an MLflow
+//! run with its metrics and artifacts, and an MLflow trace linked to it:
+//! a root span for the session, a span per cell, `enforce` (with a span per
+//! control) and `monitor` window.
 //!
 //! An export is idempotent and resumable: `.venturalitica/exports/mlflow.json`
 //! records, per tracking server and experiment, each run's id and the last
-//! event whose metrics the server acknowledged. A second export sends only
-//! newer events; one cut short by a failing server resumes where it stopped.
-//! A batch the server stored but whose answer was lost is sent again with
-//! the same keys, values, steps and timestamps, which MLflow stores once.
+//! event whose metrics, and whose spans, the server acknowledged. A second
+//! export sends only newer events; one cut short by a failing server
+//! resumes where it stopped. A batch the server stored but whose answer was
+//! lost is sent again with the same keys, values, steps and timestamps,
+//! which MLflow stores once, or with the same span ids, which it upserts.
 
 pub mod client;
 pub mod plan;
+pub mod send;
+pub mod spans;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,7 +32,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use venturalitica_evidence::{EvidenceError, Store};
 
-pub use client::{Auth, Client};
+pub use client::{Auth, Client, Ingest};
 
 /// Why an export stopped.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +47,9 @@ pub enum ExportError {
     Unreachable { url: String, last: String },
     #[error("unexpected answer from MLflow: {0}")]
     Protocol(String),
+    /// The server cannot store traces; the run and its metrics are exported.
+    #[error("traces not exported: {0}")]
+    TracesUnsupported(String),
     #[error(transparent)]
     Evidence(#[from] EvidenceError),
     #[error("{}: {source}", path.display())]
@@ -69,6 +82,27 @@ pub struct RunSummary {
     pub name: String,
     pub new_events: usize,
     pub metrics_sent: usize,
+    /// MLflow's id of the run's trace (`tr-…`); `None` if it has no spans.
+    pub trace_id: Option<String>,
+    pub spans_sent: usize,
+    /// Why the trace was not sent, where the server cannot take traces.
+    pub trace_skipped: Option<String>,
+}
+
+/// What an export is sending, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Metrics,
+    Spans,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Metrics => "metrics",
+            Stage::Spans => "spans",
+        }
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -89,10 +123,40 @@ struct RunState {
     run_id: String,
     /// The last event whose metrics the server acknowledged.
     exported_seq: u64,
+    /// The last event whose spans the server acknowledged.
+    #[serde(default)]
+    trace_seq: u64,
+    /// The run's last event when its root span was last acknowledged.
+    #[serde(default)]
+    trace_root_seq: u64,
 }
 
 fn state_path(store: &Store) -> PathBuf {
     store.dir().join("exports").join("mlflow.json")
+}
+
+/// Holds the export lock of `state`'s directory until dropped; waits for
+/// another export of the same project to finish.
+fn lock_state(state: &Path) -> Result<std::fs::File, ExportError> {
+    let path = state.with_extension("lock");
+    let io = |source| ExportError::State {
+        path: path.clone(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    if file.try_lock().is_err() {
+        tracing::info!(path = %path.display(), "another export of this project is running; waiting for it");
+        file.lock().map_err(io)?;
+    }
+    Ok(file)
 }
 
 fn load_state(path: &Path) -> State {
@@ -123,15 +187,124 @@ fn save_state(path: &Path, state: &State) -> Result<(), ExportError> {
     Ok(())
 }
 
-/// Exports every event not yet exported to `target`; `progress(done, total)`
-/// is called as events are acknowledged.
+/// Spans per OTLP request: a few hundred keep a request near half a megabyte.
+const SPANS_PER_REQUEST: usize = 500;
+
+/// The export state and where it is saved; saved after every change.
+struct Ledger {
+    path: PathBuf,
+    state: State,
+    key: String,
+}
+
+impl Ledger {
+    fn run(&self, pid: u64) -> Option<&RunState> {
+        self.state
+            .targets
+            .get(&self.key)?
+            .runs
+            .get(&pid.to_string())
+    }
+
+    fn put(&mut self, pid: u64, run: RunState) -> Result<(), ExportError> {
+        self.state
+            .targets
+            .entry(self.key.clone())
+            .or_default()
+            .runs
+            .insert(pid.to_string(), run);
+        save_state(&self.path, &self.state)
+    }
+
+    fn update(&mut self, pid: u64, change: impl FnOnce(&mut RunState)) -> Result<(), ExportError> {
+        if let Some(r) = self
+            .state
+            .targets
+            .get_mut(&self.key)
+            .and_then(|t| t.runs.get_mut(&pid.to_string()))
+        {
+            change(r);
+        }
+        save_state(&self.path, &self.state)
+    }
+}
+
+/// Items of consecutive events sent in one request.
+struct Batch<T> {
+    items: Vec<T>,
+    /// Events that end in this batch.
+    events: usize,
+    /// Once acknowledged, every event up to this one is on the server.
+    last_seq: u64,
+}
+
+/// Packs the items of `events` (all after `from_seq`) into batches of at
+/// most `limit` that end on event boundaries, so the acknowledged seq is
+/// exact; an event with more items than one batch holds is sent alone, in
+/// pieces, and counts as done with its last piece.
+fn pack<T: Clone>(
+    events: &[&plan::Parsed],
+    limit: usize,
+    from_seq: u64,
+    items_of: impl Fn(&plan::Parsed) -> Vec<T>,
+) -> Vec<Batch<T>> {
+    let mut out = Vec::new();
+    let empty = |last_seq| Batch {
+        items: Vec::new(),
+        events: 0,
+        last_seq,
+    };
+    let mut batch = empty(from_seq);
+    for e in events {
+        let items = items_of(e);
+        if !batch.items.is_empty() && batch.items.len() + items.len() > limit {
+            let last_seq = batch.last_seq;
+            out.push(std::mem::replace(&mut batch, empty(last_seq)));
+        }
+        for piece in items.chunks(limit) {
+            if batch.items.len() + piece.len() > limit {
+                let last_seq = batch.last_seq;
+                out.push(std::mem::replace(&mut batch, empty(last_seq)));
+            }
+            batch.items.extend_from_slice(piece);
+        }
+        batch.events += 1;
+        batch.last_seq = e.seq;
+    }
+    if batch.events > 0 {
+        out.push(batch);
+    }
+    out
+}
+
+/// Events acknowledged so far, per stage, for the progress callback.
+struct Tally<'p> {
+    totals: [usize; 2],
+    done: [usize; 2],
+    progress: &'p mut dyn FnMut(Stage, usize, usize),
+}
+
+impl Tally<'_> {
+    fn add(&mut self, stage: Stage, events: usize) {
+        let i = stage as usize;
+        self.done[i] += events;
+        (self.progress)(stage, self.done[i], self.totals[i]);
+    }
+}
+
+/// Exports every event not yet exported to `target`;
+/// `progress(stage, done, total)` is called as events are acknowledged.
 pub fn export_mlflow(
     store: &Store,
     target: &Target,
-    mut progress: impl FnMut(usize, usize),
+    mut progress: impl FnMut(Stage, usize, usize),
 ) -> Result<Summary, ExportError> {
     let client = Client::new(&target.tracking_uri, target.auth.clone());
     let path = state_path(store);
+    // One export of a project at a time (a kernel's export at shutdown may
+    // meet one run by hand): each saves the whole state, so two at once
+    // would drop each other's runs and send them again as new ones.
+    let _lock = lock_state(&path)?;
     let mut state = load_state(&path);
     let key = format!("{}|{}", target.tracking_uri, target.experiment);
     let experiment_id = client.experiment_id(&target.experiment)?;
@@ -144,142 +317,244 @@ pub fn export_mlflow(
         };
     }
     save_state(&path, &state)?;
+    let mut ledger = Ledger { path, state, key };
 
     let events = store.events()?;
     // The anchor: the trail's head as exported, kept on the tracking server
     // where the project cannot change it; `verify --head` checks against it.
-    let anchor = events.last().map(|e| {
-        [
-            (
-                "venturalitica.head".to_string(),
-                format!("{}:{}", e.seq, e.hash),
-            ),
-            ("venturalitica.head_seq".to_string(), e.seq.to_string()),
-            (
-                "venturalitica.head_signer".to_string(),
-                e.seal
-                    .as_ref()
-                    .and_then(|s| venturalitica_evidence::PublicKey::from_hex(&s.key))
-                    .map_or_else(|| "unsigned".to_string(), |k| k.id()),
-            ),
-        ]
-    });
+    let anchor: Vec<(String, String)> = events
+        .last()
+        .map(|e| {
+            vec![
+                (
+                    "venturalitica.head".to_string(),
+                    format!("{}:{}", e.seq, e.hash),
+                ),
+                ("venturalitica.head_seq".to_string(), e.seq.to_string()),
+                (
+                    "venturalitica.head_signer".to_string(),
+                    e.seal
+                        .as_ref()
+                        .and_then(|s| venturalitica_evidence::PublicKey::from_hex(&s.key))
+                        .map_or_else(|| "unsigned".to_string(), |k| k.id()),
+                ),
+            ]
+        })
+        .unwrap_or_default();
     let mut groups = plan::group_by_process(&events);
     if let Some(pid) = target.session {
         groups.retain(|p, _| *p == pid);
     }
-    let total: usize = groups
-        .iter()
-        .map(|(pid, evs)| {
-            let done = state.targets[&key]
-                .runs
-                .get(&pid.to_string())
-                .map_or(0, |r| r.exported_seq);
-            evs.iter().filter(|e| e.seq > done).count()
-        })
-        .sum();
-    let mut acknowledged = 0;
+    let pending = |pid: &u64, evs: &[plan::Parsed], seq: fn(&RunState) -> u64| {
+        let done = ledger.run(*pid).map_or(0, seq);
+        evs.iter().filter(|e| e.seq > done).count()
+    };
+    let totals = [
+        groups
+            .iter()
+            .map(|(p, e)| pending(p, e, |r| r.exported_seq))
+            .sum(),
+        groups
+            .iter()
+            .map(|(p, e)| pending(p, e, |r| r.trace_seq))
+            .sum(),
+    ];
+    let mut tally = Tally {
+        totals,
+        done: [0, 0],
+        progress: &mut progress,
+    };
     let mut summary = Summary {
         experiment_id: experiment_id.clone(),
         runs: Vec::new(),
     };
+    let run_export = RunExport {
+        client: &client,
+        store,
+        experiment_id: &experiment_id,
+        anchor: &anchor,
+    };
     for (pid, evs) in &groups {
-        let (name, mut tags) = plan::run_identity(*pid, evs);
-        tags.extend(anchor.iter().flatten().cloned());
-        let known = state.targets[&key].runs.get(&pid.to_string()).cloned();
-        let run = match known {
+        let rs = run_export.export(&mut ledger, &mut tally, *pid, evs)?;
+        summary.runs.push(rs);
+    }
+    Ok(summary)
+}
+
+/// What every run's export shares.
+struct RunExport<'a> {
+    client: &'a Client,
+    store: &'a Store,
+    experiment_id: &'a str,
+    anchor: &'a [(String, String)],
+}
+
+impl RunExport<'_> {
+    /// Exports one run's new events: metrics, tags, artifacts, then spans.
+    fn export(
+        &self,
+        ledger: &mut Ledger,
+        tally: &mut Tally,
+        pid: u64,
+        evs: &[plan::Parsed],
+    ) -> Result<RunSummary, ExportError> {
+        let client = self.client;
+        let (name, mut tags) = plan::run_identity(pid, evs);
+        tags.extend(self.anchor.iter().cloned());
+        let trace = evs
+            .first()
+            .map(|first| spans::SessionTrace::of(self.experiment_id, first));
+        let root = trace
+            .as_ref()
+            .and_then(|t| spans::root_span(t, &name, pid, evs));
+        if let (Some(t), Some(_)) = (&trace, &root) {
+            tags.push(("venturalitica.trace_id".to_string(), t.mlflow_id()));
+        }
+        let run = match ledger.run(pid).cloned() {
             Some(r) if client.run_exists(&r.run_id)? => r,
             _ => {
                 let start = evs.first().map_or(0, |e| plan::millis(&e.body["ts"]));
-                let run_id = client.create_run(&experiment_id, &name, start, &tags)?;
+                let run_id = client.create_run(self.experiment_id, &name, start, &tags)?;
                 let r = RunState {
                     run_id,
                     exported_seq: 0,
+                    trace_seq: 0,
+                    trace_root_seq: 0,
                 };
                 // Saved before any metric goes out, so a crash cannot
                 // lead to a second run for the same process.
-                state
-                    .targets
-                    .get_mut(&key)
-                    .map(|t| t.runs.insert(pid.to_string(), r.clone()));
-                save_state(&path, &state)?;
+                ledger.put(pid, r.clone())?;
                 r
             }
         };
+        let run_id = run.run_id.as_str();
         let new: Vec<&plan::Parsed> = evs.iter().filter(|e| e.seq > run.exported_seq).collect();
         let mut rs = RunSummary {
             run_id: run.run_id.clone(),
             name: name.clone(),
             new_events: new.len(),
-            metrics_sent: 0,
+            ..RunSummary::default()
         };
-        // Batches end on event boundaries, so the acknowledged seq is exact.
-        let mut batch: Vec<plan::Metric> = Vec::new();
-        let mut batch_events = 0;
-        let mut last_seq = run.exported_seq;
-        let mut flush = |batch: &mut Vec<plan::Metric>,
-                         batch_events: &mut usize,
-                         last_seq: u64|
-         -> Result<(), ExportError> {
-            client.log_batch(&run.run_id, batch, &[])?;
-            rs.metrics_sent += batch.len();
-            acknowledged += *batch_events;
-            progress(acknowledged, total);
-            batch.clear();
-            *batch_events = 0;
-            if let Some(r) = state
-                .targets
-                .get_mut(&key)
-                .and_then(|t| t.runs.get_mut(&pid.to_string()))
-            {
-                r.exported_seq = last_seq;
-            }
-            save_state(&path, &state)
-        };
-        for e in &new {
-            let m = plan::metrics(e);
-            if !batch.is_empty() && batch.len() + m.len() > client::MAX_METRICS_PER_BATCH {
-                flush(&mut batch, &mut batch_events, last_seq)?;
-            }
-            // An event with more points than one batch holds is sent alone, in pieces.
-            for piece in m.chunks(client::MAX_METRICS_PER_BATCH) {
-                if batch.len() + piece.len() > client::MAX_METRICS_PER_BATCH {
-                    flush(&mut batch, &mut batch_events, last_seq)?;
-                }
-                batch.extend_from_slice(piece);
-            }
-            batch_events += 1;
-            last_seq = e.seq;
-        }
-        if batch_events > 0 {
-            flush(&mut batch, &mut batch_events, last_seq)?;
-        }
-        // Tags (refreshed each export), the trace and the policies.
+
+        let batches = pack(
+            &new,
+            client::MAX_METRICS_PER_BATCH,
+            run.exported_seq,
+            plan::metrics,
+        );
+        send::in_order(
+            &batches,
+            send::IN_FLIGHT,
+            |b| client.log_batch(run_id, &b.items, &[]),
+            |i| {
+                let b = &batches[i];
+                rs.metrics_sent += b.items.len();
+                tally.add(Stage::Metrics, b.events);
+                ledger.update(pid, |r| r.exported_seq = b.last_seq)
+            },
+        )?;
+
+        // Tags (refreshed each export: the anchor moves), the trail and the policies.
         for chunk in tags.chunks(client::MAX_TAGS_PER_BATCH) {
-            client.log_batch(&run.run_id, &[], chunk)?;
+            client.log_batch(run_id, &[], chunk)?;
         }
-        let trace: Vec<&serde_json::Value> = evs.iter().map(|e| &e.body).collect();
-        let trace = serde_json::to_vec_pretty(&trace).unwrap_or_default();
-        client.put_artifact(&experiment_id, &run.run_id, "compliance_trace.json", &trace)?;
+        if !new.is_empty() {
+            self.put_artifacts(run_id, evs)?;
+        }
+
+        if let (Some(trace), Some(root)) = (trace, root) {
+            match self.export_spans(ledger, tally, pid, evs, &trace, root, &mut rs.spans_sent) {
+                Ok(()) => rs.trace_id = Some(trace.mlflow_id()),
+                Err(ExportError::TracesUnsupported(why)) => rs.trace_skipped = Some(why),
+                Err(e) => return Err(e),
+            }
+        }
+        let end = evs.last().map_or(0, |e| plan::millis(&e.body["ts"]));
+        client.finish_run(run_id, end)?;
+        Ok(rs)
+    }
+
+    /// The run's trail as `compliance_trace.json` and the policies it used.
+    fn put_artifacts(&self, run_id: &str, evs: &[plan::Parsed]) -> Result<(), ExportError> {
+        let trail: Vec<&serde_json::Value> = evs.iter().map(|e| &e.body).collect();
+        let trail = serde_json::to_vec_pretty(&trail).unwrap_or_default();
+        self.client
+            .put_artifact(self.experiment_id, run_id, "compliance_trace.json", &trail)?;
         for sha in evs
             .iter()
             .filter_map(|e| e.body["payload"]["results"]["policy"]["sha256"].as_str())
             .collect::<std::collections::BTreeSet<_>>()
         {
-            if let Ok(text) =
-                std::fs::read(store.dir().join("policies").join(format!("{sha}.yaml")))
-            {
-                client.put_artifact(
-                    &experiment_id,
-                    &run.run_id,
+            let policy = self
+                .store
+                .dir()
+                .join("policies")
+                .join(format!("{sha}.yaml"));
+            if let Ok(text) = std::fs::read(policy) {
+                self.client.put_artifact(
+                    self.experiment_id,
+                    run_id,
                     &format!("policies/{sha}.yaml"),
                     &text,
                 )?;
             }
         }
-        let end = evs.last().map_or(0, |e| plan::millis(&e.body["ts"]));
-        client.finish_run(&run.run_id, end)?;
-        summary.runs.push(rs);
+        Ok(())
     }
-    Ok(summary)
+
+    /// Sends the spans of events not yet on the server, then the root span
+    /// if the run has grown since it was last sent (it closes the trace,
+    /// gives it its extent and links it to the run), counting into `sent`.
+    #[allow(clippy::too_many_arguments)]
+    fn export_spans(
+        &self,
+        ledger: &mut Ledger,
+        tally: &mut Tally,
+        pid: u64,
+        evs: &[plan::Parsed],
+        trace: &spans::SessionTrace,
+        root: spans::Span,
+        sent: &mut usize,
+    ) -> Result<(), ExportError> {
+        let Some(run) = ledger.run(pid).cloned() else {
+            return Ok(());
+        };
+        let log = |spans: &[spans::Span]| {
+            let request = spans::request(&trace.trace_id, spans);
+            match self
+                .client
+                .log_spans(self.experiment_id, &run.run_id, &request)?
+            {
+                Ingest::Stored => Ok(()),
+                Ingest::Unsupported(why) => Err(ExportError::TracesUnsupported(why)),
+            }
+        };
+        let new: Vec<&plan::Parsed> = evs.iter().filter(|e| e.seq > run.trace_seq).collect();
+        let batches = pack(&new, SPANS_PER_REQUEST, run.trace_seq, |e| {
+            spans::event_spans(trace, e)
+        });
+        send::in_order(
+            &batches,
+            send::IN_FLIGHT,
+            |b| {
+                if b.items.is_empty() {
+                    return Ok(());
+                }
+                log(&b.items)
+            },
+            |i| {
+                let b = &batches[i];
+                *sent += b.items.len();
+                tally.add(Stage::Spans, b.events);
+                ledger.update(pid, |r| r.trace_seq = b.last_seq)
+            },
+        )?;
+        let head = evs.last().map_or(0, |e| e.seq);
+        if run.trace_root_seq != head {
+            log(&[root])?;
+            ledger.update(pid, |r| r.trace_root_seq = head)?;
+            *sent += 1;
+        }
+        Ok(())
+    }
 }

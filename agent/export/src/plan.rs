@@ -36,6 +36,8 @@ pub struct Metric {
 #[derive(Debug, Clone)]
 pub struct Parsed {
     pub seq: u64,
+    /// The event's hash in the chain (hex).
+    pub hash: String,
     pub body: Value,
 }
 
@@ -45,10 +47,11 @@ pub fn group_by_process(events: &[Event]) -> BTreeMap<u64, Vec<Parsed>> {
     for e in events {
         let Some(body) = e.json() else { continue };
         let pid = body["pid"].as_u64().unwrap_or(0);
-        groups
-            .entry(pid)
-            .or_default()
-            .push(Parsed { seq: e.seq, body });
+        groups.entry(pid).or_default().push(Parsed {
+            seq: e.seq,
+            hash: e.hash.clone(),
+            body,
+        });
     }
     groups
 }
@@ -248,6 +251,7 @@ mod tests {
     fn a_cell_event_gives_its_metrics_at_its_execution_count() {
         let e = Parsed {
             seq: 9,
+            hash: String::new(),
             body: json!({"kind": "cell", "ts": "2026-01-01T00:00:01.000Z", "pid": 1, "payload": {
                 "execution_count": 3, "duration_s": 0.5, "end": "2026-01-01T00:00:00.500Z",
                 "energy": {"total_j": 2.0, "cpu": {"joules": 1.5}, "ram": {"joules": 0.5}, "co2e_g": 0.1, "peak_rss_bytes": 2e6}

@@ -30,9 +30,15 @@ pub fn mlflow(args: MlflowArgs) -> anyhow::Result<Outcome> {
     for r in &summary.runs {
         writeln!(
             out,
-            "run {} ({}): {} new events, {} metric points",
-            r.run_id, r.name, r.new_events, r.metrics_sent
+            "run {} ({}): {} new events, {} metric points, {} spans",
+            r.run_id, r.name, r.new_events, r.metrics_sent, r.spans_sent
         )?;
+        if let Some(trace) = &r.trace_id {
+            writeln!(out, "  trace {trace}")?;
+        }
+        if let Some(why) = &r.trace_skipped {
+            writeln!(out, "  trace not exported: {why}")?;
+        }
     }
     writeln!(
         out,
@@ -69,13 +75,14 @@ pub fn export(
     let bar = show_progress.then(|| {
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events {elapsed}")
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} events: {msg} {elapsed}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     });
-    let summary = export_mlflow(&store, &target, |done, total| {
+    let summary = export_mlflow(&store, &target, |stage, done, total| {
         if let Some(bar) = &bar {
+            bar.set_message(stage.as_str());
             bar.set_length(total as u64);
             bar.set_position(done as u64);
         }
