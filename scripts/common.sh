@@ -56,15 +56,16 @@ install_package() {
     "$VENV/bin/pip" install --quiet --no-build-isolation --no-deps -e "$REPO/kernel-ext")
 }
 
-# Debian's Chromium for the dashboard's browser test (root installs it; the
-# test is skipped, and says so, where it cannot be installed).
+# Debian's Chromium for the browser tests and PDF reports, and poppler-utils
+# (pdftoppm, pdftotext) to check the PDFs (root installs them; the tests are
+# skipped, and say so, where they cannot be installed).
 ensure_chromium() {
-  if ! command -v chromium >/dev/null; then
-    step "Debian chromium (browser tests)"
+  if ! command -v chromium >/dev/null || ! command -v pdftoppm >/dev/null; then
+    step "Debian chromium and poppler-utils (browser and PDF tests)"
     if [[ $(id -u) == 0 ]]; then
-      apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null
+      apt-get update -q >/dev/null && apt-get install -y -q chromium poppler-utils >/dev/null
     else
-      echo "chromium is not installed and this is not root: the browser test will be skipped"
+      echo "chromium or poppler-utils is not installed and this is not root: those tests will be skipped"
     fi
   fi
 }

@@ -49,6 +49,9 @@ pub enum Command {
     /// Push the evidence trail to an experiment tracker.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Write a document from the evidence.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Serve the dashboard: Evidence Graph, Policy Status, Energy and a
     /// printable report, live from the evidence store.
     ///
@@ -102,11 +105,45 @@ pub struct AgentArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// The technical documentation of the EU AI Act (Article 11, Annex IV):
+    /// each of its nine points filled from the trail, the bill of materials,
+    /// the policies and their risks, the latest results and the energy
+    /// records, every statement with the events it rests on; what the
+    /// evidence cannot say is listed as missing. The prose a person must
+    /// write comes from [tool.venturalitica.annex-iv] in pyproject.toml.
+    AnnexIv(AnnexIvArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnnexIvArgs {
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: DocFormat,
+
+    /// Write here [default: stdout for md and html; annex-iv.pdf for pdf]
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Project root holding .venturalitica/ [default: as for enforce]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DocFormat {
+    Md,
+    Html,
+    /// Printed by headless Chromium (`chromium` on PATH, or VENTURALITICA_CHROMIUM).
+    Pdf,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ExportCommand {
-    /// Export to an MLflow tracking server over its REST API: one run per
-    /// notebook session (or other writing process), per-cell energy and
-    /// per-control compliance metrics, the trace and policies as artifacts.
-    /// Only what was not exported before is sent.
+    /// Export to an MLflow tracking server: one run per notebook session (or
+    /// other writing process) with per-cell energy and per-control
+    /// compliance metrics, the trail and policies as artifacts, and the
+    /// session as an MLflow Trace (a span per cell, evaluation, control and
+    /// monitor window). Only what was not exported before is sent.
     Mlflow(MlflowArgs),
 }
 

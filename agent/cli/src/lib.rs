@@ -85,5 +85,6 @@ pub fn run(cli: args::Cli) -> anyhow::Result<Outcome> {
         args::Command::Monitor(a) => commands::monitor::run(a),
         args::Command::Scan(a) => commands::scan::run(a),
         args::Command::Export(args::ExportCommand::Mlflow(a)) => commands::export::mlflow(a),
+        args::Command::Report(args::ReportCommand::AnnexIv(a)) => commands::report::annex_iv(a),
     }
 }

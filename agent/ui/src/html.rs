@@ -101,6 +101,16 @@ pub fn page(path: &str, title: &str, head_seq: u64, live: bool, body: &str) -> S
     )
 }
 
+/// A page on its own (a file, a PDF): the dashboard's style, no navigation
+/// and no script.
+pub fn standalone(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>{}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
+        esc(title)
+    )
+}
+
 /// A status pill: PASS / FAIL / ERROR.
 pub fn pill(status: &str) -> String {
     let class = match status {

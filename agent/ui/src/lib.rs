@@ -13,6 +13,7 @@
 //! on any other address every request needs the token it prints. Only files under
 //! `.venturalitica/charts/` are ever read from disk besides the trail.
 
+pub mod annex;
 mod charts;
 mod graph;
 mod html;
@@ -56,6 +57,37 @@ pub enum UiError {
     },
     #[error("the server failed: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Facts(#[from] annex::FactsError),
+}
+
+/// The project's directory name, for titles.
+fn project_name(root: &std::path::Path) -> String {
+    root.canonicalize()
+        .unwrap_or_else(|_| root.to_path_buf())
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "project".to_string())
+}
+
+/// The Annex IV document of the project at `root`, from its verified trail.
+pub fn annex_iv(root: &std::path::Path, generated_at: &str) -> Result<annex::Document, UiError> {
+    let store = Store::existing(root).ok_or_else(|| UiError::NoStore(root.to_path_buf()))?;
+    let facts = annex::ProjectFacts::read(root)?;
+    let dir = store.dir().to_path_buf();
+    let snapshot = trail::Trail::new(store).verified();
+    Ok(annex::build(
+        &snapshot,
+        &facts,
+        &dir,
+        &project_name(root),
+        generated_at,
+    ))
+}
+
+/// `doc` as an HTML file of its own.
+pub fn annex_iv_page(doc: &annex::Document) -> String {
+    html::standalone(&format!("Annex IV: {}", doc.system), &doc.to_html())
 }
 
 /// A bound server, ready to run.
@@ -85,17 +117,12 @@ impl Ui {
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or(serde_json::Value::Null);
-        let project = options
-            .root
-            .canonicalize()
-            .unwrap_or_else(|_| options.root.clone())
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "project".to_string());
         let context = pages::Context {
-            project,
+            project: project_name(&options.root),
             exports,
             charts_dir: store.dir().join("charts"),
+            root: options.root.clone(),
+            store_dir: store.dir().to_path_buf(),
         };
         let trail = trail::Trail::new(store);
         trail.verified();

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::html::{esc, num, page, pill, short_hash};
 use crate::model::{self, control_status, evaluations, ControlStatus, Energy, EnergyView};
 use crate::trail::Snapshot;
-use crate::{charts, graph};
+use crate::{annex, charts, graph};
 
 /// What the pages need besides the trail.
 #[derive(Debug, Clone)]
@@ -18,6 +18,10 @@ pub struct Context {
     pub exports: Value,
     /// `.venturalitica/charts/`.
     pub charts_dir: std::path::PathBuf,
+    /// The project root (its `pyproject.toml` holds the Annex IV prose).
+    pub root: std::path::PathBuf,
+    /// `.venturalitica/`.
+    pub store_dir: std::path::PathBuf,
 }
 
 fn verification(s: &Snapshot) -> String {
@@ -419,70 +423,27 @@ pub fn energy(s: &Snapshot) -> String {
     page("/energy", "Energy", s.head(), true, &body)
 }
 
+/// The Report page: the Annex IV document, as `venturalitica report
+/// annex-iv` writes it.
 pub fn report(s: &Snapshot, ctx: &Context, generated_at: &str) -> String {
-    let evals = evaluations(s);
-    let controls = control_status(&evals);
-    let view = model::energy(s);
-    let total = view.total();
-    let passing = controls.iter().filter(|c| c.status() == "pass").count();
-    let mut body = format!(
-        "<h1>Compliance report: {}</h1><p class=\"muted\">Generated {} by venturalitica {} from <code>.venturalitica/</code> ({} events). <a class=\"noprint\" href=\"javascript:print()\">Print</a></p>",
-        esc(&ctx.project),
-        esc(generated_at),
-        env!("CARGO_PKG_VERSION"),
-        s.entries.len()
+    let (facts, problem) = match annex::ProjectFacts::read(&ctx.root) {
+        Ok(f) => (f, None),
+        Err(e) => (annex::ProjectFacts::default(), Some(e.to_string())),
+    };
+    let doc = annex::build(s, &facts, &ctx.store_dir, &ctx.project, generated_at);
+    let mut body = String::from(
+        "<p class=\"noprint\"><a href=\"javascript:print()\">Print</a> · the same document: <code>venturalitica report annex-iv --format md|html|pdf</code></p>",
     );
-    let _ = write!(
-        body,
-        "<h2>1. Evidence integrity</h2><p>{}</p><p class=\"muted\">Each event carries the SHA-256 of the one before it; policies are kept under their hash. Head: {}</p>",
-        verification(s),
-        s.entries.last().map(|e| short_hash(&e.hash)).unwrap_or_default()
-    );
-    let _ = write!(
-        body,
-        "<h2>2. Summary</h2><p>{passing} of {} controls pass in their latest evaluation; {} evaluation(s) recorded.</p>",
-        controls.len(),
-        evals.len()
-    );
-    body += "<h2>3. Policies</h2><table><tr><th>policy</th><th>version</th><th>sha256</th></tr>";
-    let mut seen = Vec::new();
-    for e in &evals {
-        if !seen.contains(&e.policy_sha()) {
-            seen.push(e.policy_sha());
-            let _ = write!(
-                body,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(e.policy_title()),
-                esc(e.policy_version().unwrap_or("—")),
-                short_hash(e.policy_sha())
-            );
-        }
-    }
-    body += "</table><h2>4. Results (latest per control, 95% bootstrap CI)</h2>";
-    body += &control_table(&controls, false);
-    body += "<h2>5. Energy and carbon</h2><table><tr><th>scope</th>";
-    body += ENERGY_HEAD;
-    body += "</tr>";
-    let _ = write!(body, "<tr><td>all</td>{}</tr>", energy_row(&total));
-    for session in &view.sessions {
+    if let Some(problem) = problem {
         let _ = write!(
             body,
-            "<tr><td>{} (pid {}, {} cells)</td>{}</tr>",
-            esc(session.notebook.as_deref().unwrap_or("notebook session")),
-            session.pid,
-            session.cells,
-            energy_row(&session.energy)
+            "<p>{} the project file cannot be read, so no declared facts are shown: {}</p>",
+            pill("error"),
+            esc(&problem)
         );
     }
-    for w in &view.windows {
-        let _ = write!(
-            body,
-            "<tr><td>monitor {}</td>{}</tr>",
-            esc(w.name),
-            energy_row(w.energy)
-        );
-    }
-    body += "</table><h2>6. Sign-off</h2><table><tr><th>role</th><th>name</th><th>date</th><th>signature</th></tr><tr><td>Model owner</td><td></td><td></td><td></td></tr><tr><td>Compliance / risk</td><td></td><td></td><td></td></tr></table>";
+    let _ = write!(body, "<p>{}</p>", verification(s));
+    body += &doc.to_html();
     page("/report", "Report", s.head(), false, &body)
 }
 

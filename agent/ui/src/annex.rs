@@ -1,0 +1,869 @@
+//! The technical documentation of the EU AI Act (Article 11, Annex IV),
+//! filled from the evidence: one document, rendered as Markdown (the CLI),
+//! as HTML (the CLI, the dashboard's Report page, and through Chromium as
+//! PDF).
+//!
+//! Every statement drawn from the evidence names the events it rests on
+//! (sequence number and hash). What the evidence cannot say is listed as
+//! missing, never invented: the prose only a person can write (intended
+//! purpose, provider, human oversight, standards, the declaration of
+//! conformity, the post-market plan) comes from `[tool.venturalitica.annex-iv]`
+//! in the project's `pyproject.toml`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::html::{esc, num};
+use crate::model::{self, ControlStatus, Evaluation};
+use crate::trail::{Entry, Snapshot};
+
+/// The prose a person supplies: `[tool.venturalitica.annex-iv]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ProjectFacts {
+    pub system_name: Option<String>,
+    pub system_version: Option<String>,
+    pub provider: Option<String>,
+    pub intended_purpose: Option<String>,
+    /// How the system is placed on the market or put into service, and the
+    /// hardware it runs on.
+    pub deployment: Option<String>,
+    pub instructions_for_use: Option<String>,
+    pub human_oversight: Option<String>,
+    pub cybersecurity: Option<String>,
+    pub limitations: Option<String>,
+    pub predetermined_changes: Option<String>,
+    pub standards: Option<Vec<String>>,
+    pub declaration_of_conformity: Option<String>,
+    pub post_market_monitoring: Option<String>,
+}
+
+/// Why the project file could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {reason}", path.display())]
+pub struct FactsError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl ProjectFacts {
+    /// `[tool.venturalitica.annex-iv]` of `root/pyproject.toml`; empty when
+    /// the file or the table is absent, an error naming the key when a key
+    /// is unknown or of the wrong type.
+    pub fn read(root: &Path) -> Result<ProjectFacts, FactsError> {
+        let path = root.join("pyproject.toml");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(ProjectFacts::default());
+        };
+        let err = |reason: String| FactsError {
+            path: path.clone(),
+            reason,
+        };
+        let doc: toml::Table = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let Some(table) = doc
+            .get("tool")
+            .and_then(|t| t.get("venturalitica"))
+            .and_then(|t| t.get("annex-iv"))
+        else {
+            return Ok(ProjectFacts::default());
+        };
+        table
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| err(format!("[tool.venturalitica.annex-iv]: {e}")))
+    }
+}
+
+/// An event a statement rests on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ref {
+    pub seq: u64,
+    pub hash: String,
+}
+
+impl Ref {
+    fn of(e: &Entry) -> Ref {
+        Ref {
+            seq: e.seq,
+            hash: e.hash.clone(),
+        }
+    }
+}
+
+/// One statement and its evidence (none for the project's own prose).
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub text: String,
+    pub evidence: Vec<Ref>,
+    /// From `pyproject.toml`, written by a person, not derived.
+    pub declared: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Section {
+    /// The point of Annex IV, 1 to 9.
+    pub number: u8,
+    pub title: &'static str,
+    pub statements: Vec<Statement>,
+    /// What this point asks for that neither the evidence nor the project
+    /// file supplies.
+    pub missing: Vec<String>,
+}
+
+/// The whole document.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub system: String,
+    pub generated_at: String,
+    pub integrity: Statement,
+    pub sections: Vec<Section>,
+}
+
+/// Builds the document from the trail, the project file and the files
+/// `scan` writes (`bom.json`).
+pub fn build(
+    s: &Snapshot,
+    facts: &ProjectFacts,
+    store_dir: &Path,
+    project: &str,
+    generated_at: &str,
+) -> Document {
+    let evals = model::evaluations(s);
+    let controls = model::control_status(&evals);
+    let b = Builder {
+        s,
+        facts,
+        evals: &evals,
+        controls: &controls,
+    };
+    let integrity = Statement {
+        text: match (&s.verified, s.chain_ok) {
+            (Some(r), _) if r.ok() => format!(
+                "The evidence trail of {} events verifies: every event's hash, its link to the one before and its signature hold, and every policy copy matches its hash.",
+                s.entries.len()
+            ),
+            (Some(r), _) => format!(
+                "The evidence trail does NOT verify: {}. Statements below rest on events that may have been altered.",
+                r.findings.first().map_or("a finding", |f| f.message.as_str())
+            ),
+            (None, true) => format!(
+                "The evidence trail of {} events is an intact hash chain.",
+                s.entries.len()
+            ),
+            (None, false) => format!(
+                "The evidence trail's hash chain is broken: {}.",
+                s.chain_problem.as_deref().unwrap_or("unknown")
+            ),
+        },
+        evidence: s.entries.last().map(Ref::of).into_iter().collect(),
+        declared: false,
+    };
+    Document {
+        system: facts
+            .system_name
+            .clone()
+            .unwrap_or_else(|| project.to_string()),
+        generated_at: generated_at.to_string(),
+        integrity,
+        sections: vec![
+            b.general(store_dir),
+            b.development(),
+            b.monitoring(),
+            b.metrics(),
+            b.risk(),
+            b.changes(),
+            b.standards(),
+            b.declaration(),
+            b.post_market(),
+        ],
+    }
+}
+
+struct Builder<'a> {
+    s: &'a Snapshot,
+    facts: &'a ProjectFacts,
+    evals: &'a [Evaluation<'a>],
+    controls: &'a [ControlStatus<'a>],
+}
+
+fn fact(text: String) -> Statement {
+    Statement {
+        text,
+        evidence: Vec::new(),
+        declared: true,
+    }
+}
+
+fn said(text: String, evidence: Vec<Ref>) -> Statement {
+    Statement {
+        text,
+        evidence,
+        declared: false,
+    }
+}
+
+impl<'a> Builder<'a> {
+    /// A declared fact, or the need for it listed as missing.
+    fn declared(
+        &self,
+        value: &Option<String>,
+        label: &str,
+        key: &str,
+        statements: &mut Vec<Statement>,
+        missing: &mut Vec<String>,
+    ) {
+        match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            Some(v) => statements.push(fact(format!("{label}: {v}"))),
+            None => missing.push(format!(
+                "{label} (`{key}` in [tool.venturalitica.annex-iv] of pyproject.toml)"
+            )),
+        }
+    }
+
+    fn general(&self, store_dir: &Path) -> Section {
+        let (mut st, mut missing) = (Vec::new(), Vec::new());
+        let f = self.facts;
+        self.declared(
+            &f.system_name,
+            "System",
+            "system-name",
+            &mut st,
+            &mut missing,
+        );
+        self.declared(
+            &f.system_version,
+            "Version",
+            "system-version",
+            &mut st,
+            &mut missing,
+        );
+        self.declared(&f.provider, "Provider", "provider", &mut st, &mut missing);
+        self.declared(
+            &f.intended_purpose,
+            "Intended purpose",
+            "intended-purpose",
+            &mut st,
+            &mut missing,
+        );
+        self.declared(
+            &f.deployment,
+            "Placing on the market, hardware",
+            "deployment",
+            &mut st,
+            &mut missing,
+        );
+        self.declared(
+            &f.instructions_for_use,
+            "Instructions for use",
+            "instructions-for-use",
+            &mut st,
+            &mut missing,
+        );
+        // The software, from the bill of materials of the latest scan, if
+        // the BOM on disk is the one that scan recorded.
+        let scan = self.s.entries.iter().rev().find(|e| e.kind == "scan");
+        let bom: Option<Value> = std::fs::read_to_string(store_dir.join("bom.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        match (scan, bom) {
+            (Some(scan), Some(bom)) if bom["serialNumber"] == scan.payload["bom_serial"] => {
+                let components: Vec<String> = bom["components"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|c| {
+                        format!(
+                            "{} {} ({})",
+                            c["name"].as_str().unwrap_or("?"),
+                            c["version"].as_str().unwrap_or(""),
+                            c["type"].as_str().unwrap_or("component")
+                        )
+                    })
+                    .collect();
+                st.push(said(
+                    format!(
+                        "Software and models, from the bill of materials (CycloneDX, {}): {}.",
+                        bom["serialNumber"].as_str().unwrap_or(""),
+                        if components.is_empty() {
+                            "no components".to_string()
+                        } else {
+                            components.join("; ")
+                        }
+                    ),
+                    vec![Ref::of(scan)],
+                ));
+            }
+            (Some(scan), _) => missing.push(format!(
+                "the bill of materials of scan #{} (.venturalitica/bom.json is absent or from another scan: run `venturalitica scan`)",
+                scan.seq
+            )),
+            (None, _) => missing.push(
+                "a bill of materials of the software and models (run `venturalitica scan`)".into(),
+            ),
+        }
+        let mut kernels: BTreeMap<&str, &Entry> = BTreeMap::new();
+        for e in &self.s.entries {
+            if let Some(k) = e.payload["kernel"].as_str() {
+                kernels.entry(k).or_insert(e);
+            }
+        }
+        for (kernel, e) in kernels {
+            st.push(said(
+                format!("Developed in notebook kernel `{kernel}`."),
+                vec![Ref::of(e)],
+            ));
+        }
+        Section {
+            number: 1,
+            title: "General description of the AI system",
+            statements: st,
+            missing,
+        }
+    }
+
+    fn development(&self) -> Section {
+        let (mut st, mut missing) = (Vec::new(), Vec::new());
+        // The data, one statement per fingerprint, first and last use.
+        let mut data: Vec<(&str, Vec<&Evaluation<'a>>)> = Vec::new();
+        for e in self.evals {
+            let Some(fp) = e.fingerprint() else { continue };
+            match data.iter_mut().find(|(f, _)| *f == fp) {
+                Some((_, uses)) => uses.push(e),
+                None => data.push((fp, vec![e])),
+            }
+        }
+        for (fp, uses) in &data {
+            let (first, last) = (uses[0], uses[uses.len() - 1]);
+            let d = &first.results["data"];
+            let columns: Vec<&str> = d["columns_used"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let mut refs = vec![Ref::of(first.entry)];
+            if last.seq() != first.seq() {
+                refs.push(Ref::of(last.entry));
+            }
+            st.push(said(
+                format!(
+                    "Data: {} ({} rows; columns used: {}), fingerprint {fp}, evaluated {} time(s).",
+                    first.source(),
+                    d["rows"],
+                    columns.join(", "),
+                    uses.len()
+                ),
+                refs,
+            ));
+        }
+        if data.is_empty() {
+            missing.push(
+                "the data used for training, validation and testing (no policy was evaluated on data)"
+                    .into(),
+            );
+        }
+        // Development sessions and the computational resources they used.
+        let view = model::energy(self.s);
+        for session in &view.sessions {
+            let first = view
+                .cells
+                .iter()
+                .find(|c| c.entry.pid == Some(session.pid))
+                .map(|c| Ref::of(c.entry));
+            st.push(said(
+                format!(
+                    "Notebook session {} (pid {}), from {}: {} cells, {} s of execution, {} J ({}–{} J), {} g CO2e.",
+                    session.notebook.as_deref().unwrap_or("(unnamed)"),
+                    session.pid,
+                    session.first_ts,
+                    session.cells,
+                    num(Some(session.duration_s)),
+                    num(Some(session.energy.total_j)),
+                    num(Some(session.energy.low_j)),
+                    num(Some(session.energy.high_j)),
+                    num(Some(session.energy.co2e_g)),
+                ),
+                first.into_iter().collect(),
+            ));
+        }
+        for w in &view.windows {
+            st.push(said(
+                format!(
+                    "Measured run `{}`: {} s, {} J ({}–{} J, CPU by {}), {} g CO2e.",
+                    w.name,
+                    num(Some(w.energy.wall_s)),
+                    num(Some(w.energy.total_j)),
+                    num(Some(w.energy.low_j)),
+                    num(Some(w.energy.high_j)),
+                    w.energy.cpu_method,
+                    num(Some(w.energy.co2e_g)),
+                ),
+                vec![Ref::of(w.entry)],
+            ));
+        }
+        if view.sessions.is_empty() && view.windows.is_empty() {
+            missing
+                .push("the computational resources used (no metered cell or monitored run)".into());
+        }
+        // Validation and testing: the policies evaluated.
+        let mut policies: Vec<(&str, Vec<&Evaluation<'a>>)> = Vec::new();
+        for e in self.evals {
+            match policies.iter_mut().find(|(sha, _)| *sha == e.policy_sha()) {
+                Some((_, uses)) => uses.push(e),
+                None => policies.push((e.policy_sha(), vec![e])),
+            }
+        }
+        for (sha, uses) in &policies {
+            let first = uses[0];
+            let passed = uses.iter().filter(|e| e.passed()).count();
+            st.push(said(
+                format!(
+                    "Validation and testing: policy \"{}\" version {} (sha256 {sha}) evaluated {} time(s), {passed} passing.",
+                    first.policy_title(),
+                    first.policy_version().unwrap_or("—"),
+                    uses.len()
+                ),
+                uses.iter().map(|e| Ref::of(e.entry)).collect(),
+            ));
+        }
+        if policies.is_empty() {
+            missing.push("validation and testing procedures (no evaluation recorded)".into());
+        }
+        let f = self.facts;
+        self.declared(
+            &f.human_oversight,
+            "Human oversight measures",
+            "human-oversight",
+            &mut st,
+            &mut missing,
+        );
+        self.declared(
+            &f.cybersecurity,
+            "Cybersecurity measures",
+            "cybersecurity",
+            &mut st,
+            &mut missing,
+        );
+        Section {
+            number: 2,
+            title: "Elements of the AI system and the process of its development",
+            statements: st,
+            missing,
+        }
+    }
+
+    fn monitoring(&self) -> Section {
+        let (mut st, mut missing) = (Vec::new(), Vec::new());
+        for c in self.controls {
+            let groups: Vec<String> = c.control["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|g| {
+                    let rates: Vec<String> = g["rates"]
+                        .as_object()
+                        .into_iter()
+                        .flatten()
+                        .map(|(k, v)| format!("{k} {}", num(v.as_f64())))
+                        .collect();
+                    format!(
+                        "{} (n = {}{}{})",
+                        g["group"].as_str().unwrap_or("?"),
+                        g["n"],
+                        if rates.is_empty() { "" } else { ", " },
+                        rates.join(", ")
+                    )
+                })
+                .collect();
+            if !groups.is_empty() {
+                st.push(said(
+                    format!(
+                        "Performance by group for `{}` ({}): {}.",
+                        c.id(),
+                        c.control["metric_key"].as_str().unwrap_or("?"),
+                        groups.join("; ")
+                    ),
+                    vec![Ref::of(c.latest.entry)],
+                ));
+            }
+            if c.status() != "pass" {
+                st.push(said(
+                    format!(
+                        "Limitation: `{}` is {} in its latest evaluation{}.",
+                        c.id(),
+                        c.status().to_uppercase(),
+                        c.control["reason"]
+                            .as_str()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    ),
+                    vec![Ref::of(c.latest.entry)],
+                ));
+            }
+        }
+        let mut inputs: Vec<(&str, &Evaluation<'a>)> = Vec::new();
+        for e in self.evals.iter().rev() {
+            if !inputs.iter().any(|(k, _)| *k == e.policy_key()) {
+                inputs.push((e.policy_key(), e));
+            }
+        }
+        for (_, e) in inputs.iter().rev() {
+            let mapping: Vec<String> = e.results["data"]["mapping"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(slot, col)| format!("{slot} = {}", col.as_str().unwrap_or("?")))
+                .collect();
+            st.push(said(
+                format!(
+                    "Input data for \"{}\": {}.",
+                    e.policy_title(),
+                    if mapping.is_empty() {
+                        "no columns bound".into()
+                    } else {
+                        mapping.join(", ")
+                    }
+                ),
+                vec![Ref::of(e.entry)],
+            ));
+        }
+        if self.controls.is_empty() {
+            missing.push("the system's performance and its limits (no control evaluated)".into());
+        }
+        if let Some(l) = self.facts.limitations.as_deref() {
+            st.push(fact(format!("Known limitations (declared): {l}")));
+        }
+        Section {
+            number: 3,
+            title: "Monitoring, functioning and control of the AI system",
+            statements: st,
+            missing,
+        }
+    }
+
+    fn metrics(&self) -> Section {
+        let (mut st, mut missing) = (Vec::new(), Vec::new());
+        for c in self.controls {
+            let ci = &c.control["ci"];
+            let interval = match (ci["lower"].as_f64(), ci["upper"].as_f64()) {
+                (Some(l), Some(u)) => format!(
+                    ", {:.0}% CI [{}, {}]",
+                    ci["level"].as_f64().unwrap_or(0.95) * 100.0,
+                    num(Some(l)),
+                    num(Some(u))
+                ),
+                _ => String::new(),
+            };
+            let why = c.control["risk"]["threshold_justification"].as_str();
+            st.push(said(
+                format!(
+                    "`{}`: {} = {}{interval}; rule {} {}; {}{}.",
+                    c.id(),
+                    c.control["metric_key"].as_str().unwrap_or("?"),
+                    num(c.control["actual_value"].as_f64()),
+                    c.control["operator"].as_str().unwrap_or("?"),
+                    num(c.control["threshold"].as_f64()),
+                    c.status().to_uppercase(),
+                    why.map(|w| format!("; threshold chosen because: {w}"))
+                        .unwrap_or_default()
+                ),
+                vec![Ref::of(c.latest.entry)],
+            ));
+            if why.is_none() {
+                missing.push(format!(
+                    "why the threshold of `{}` is appropriate (`threshold_justification` on the control)",
+                    c.id()
+                ));
+            }
+        }
+        if self.controls.is_empty() {
+            missing.push("performance metrics (no control evaluated)".into());
+        }
+        Section {
+            number: 4,
+            title: "Appropriateness of the performance metrics",
+            statements: st,
+            missing,
+        }
+    }
+
+    fn risk(&self) -> Section {
+        let (mut st, mut missing) = (Vec::new(), Vec::new());
+        for c in self.controls {
+            let risk = c.control["risk"].as_object();
+            let Some(risk) = risk.filter(|r| !r.is_empty()) else {
+                continue;
+            };
+            let fields: Vec<String> = risk
+                .iter()
+                .map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or("?")))
+                .collect();
+            st.push(said(
+                format!(
+                    "Risk treated by control `{}` ({}): {}; latest status {}.",
+                    c.id(),
+                    c.latest.policy_title(),
+                    fields.join(", "),
+                    c.status().to_uppercase()
+                ),
+                vec![Ref::of(c.latest.entry)],
+            ));
+        }
+        if st.is_empty() {
+            missing.push(
+                "a risk management system: no policy names a risk (`risk_id`, a risk register in an SSP's `risks`)"
+                    .into(),
+            );
+        }
+        Section {
+            number: 5,
+            title: "Risk management system (Article 9)",
+            statements: st,
+            missing,
+        }
+    }
+
+    fn changes(&self) -> Section {
+        let (mut st, mut missing) = (Vec::new(), Vec::new());
+        let mut seen: Vec<&str> = Vec::new();
+        for e in self.evals {
+            if !seen.contains(&e.policy_sha()) {
+                seen.push(e.policy_sha());
+                st.push(said(
+                    format!(
+                        "{}: policy \"{}\" version {} (sha256 {}) first evaluated.",
+                        e.entry.ts,
+                        e.policy_title(),
+                        e.policy_version().unwrap_or("—"),
+                        e.policy_sha()
+                    ),
+                    vec![Ref::of(e.entry)],
+                ));
+            }
+        }
+        let mut data_by_source: BTreeMap<&str, &str> = BTreeMap::new();
+        for e in self.evals {
+            let Some(fp) = e.fingerprint() else { continue };
+            if let Some(previous) = data_by_source.insert(e.source(), fp) {
+                if previous != fp {
+                    st.push(said(
+                        format!(
+                            "{}: the data of {} changed (fingerprint {previous} → {fp}).",
+                            e.entry.ts,
+                            e.source()
+                        ),
+                        vec![Ref::of(e.entry)],
+                    ));
+                }
+            }
+        }
+        self.declared(
+            &self.facts.predetermined_changes,
+            "Pre-determined changes",
+            "predetermined-changes",
+            &mut st,
+            &mut missing,
+        );
+        Section {
+            number: 6,
+            title: "Changes through the lifecycle",
+            statements: st,
+            missing,
+        }
+    }
+
+    fn standards(&self) -> Section {
+        let (mut st, mut missing) = (Vec::new(), Vec::new());
+        match self.facts.standards.as_deref() {
+            Some(list) if !list.is_empty() => {
+                for s in list {
+                    st.push(fact(format!("Applied: {s}")));
+                }
+            }
+            _ => missing.push(
+                "the harmonised standards or common specifications applied (`standards` in [tool.venturalitica.annex-iv])"
+                    .into(),
+            ),
+        }
+        let mut shapes: Vec<(&str, &Evaluation<'a>)> = Vec::new();
+        for e in self.evals {
+            let shape = e.results["policy"]["shape"].as_str().unwrap_or("policy");
+            if !shapes.iter().any(|(s, _)| *s == shape) {
+                shapes.push((shape, e));
+            }
+        }
+        for (shape, e) in shapes {
+            st.push(said(
+                format!(
+                    "Controls are kept as versioned policies (shape `{shape}`, each stored under its SHA-256) and evaluated as recorded."
+                ),
+                vec![Ref::of(e.entry)],
+            ));
+        }
+        Section {
+            number: 7,
+            title: "Harmonised standards and specifications applied",
+            statements: st,
+            missing,
+        }
+    }
+
+    fn declaration(&self) -> Section {
+        let (mut st, mut missing) = (Vec::new(), Vec::new());
+        self.declared(
+            &self.facts.declaration_of_conformity,
+            "EU declaration of conformity",
+            "declaration-of-conformity",
+            &mut st,
+            &mut missing,
+        );
+        Section {
+            number: 8,
+            title: "EU declaration of conformity (Article 47)",
+            statements: st,
+            missing,
+        }
+    }
+
+    fn post_market(&self) -> Section {
+        let (mut st, mut missing) = (Vec::new(), Vec::new());
+        self.declared(
+            &self.facts.post_market_monitoring,
+            "Post-market monitoring plan",
+            "post-market-monitoring",
+            &mut st,
+            &mut missing,
+        );
+        if let (Some(first), Some(last)) = (self.evals.first(), self.evals.last()) {
+            st.push(said(
+                format!(
+                    "{} evaluation(s) recorded from {} to {}; the latest is the basis of sections 3 to 5.",
+                    self.evals.len(),
+                    first.entry.ts,
+                    last.entry.ts
+                ),
+                vec![Ref::of(first.entry), Ref::of(last.entry)],
+            ));
+        }
+        Section {
+            number: 9,
+            title: "Post-market monitoring (Article 72)",
+            statements: st,
+            missing,
+        }
+    }
+}
+
+impl Document {
+    /// Markdown; each statement's evidence as `#SEQ sha256:HASH`.
+    pub fn to_markdown(&self) -> String {
+        let mut out = format!(
+            "# Technical documentation (EU AI Act, Annex IV): {}\n\nGenerated {} by venturalitica {} from the evidence in `.venturalitica/`. Statements marked *declared* come from `pyproject.toml`; every other statement names the events it rests on.\n\n## Evidence integrity\n\n{}\n",
+            self.system,
+            self.generated_at,
+            env!("CARGO_PKG_VERSION"),
+            md_statement(&self.integrity)
+        );
+        for s in &self.sections {
+            let _ = write!(out, "\n## {}. {}\n\n", s.number, s.title);
+            for st in &s.statements {
+                out += &md_statement(st);
+            }
+            if s.statements.is_empty() {
+                out += "Nothing in the evidence.\n";
+            }
+            if !s.missing.is_empty() {
+                out += "\n**Missing:**\n\n";
+                for m in &s.missing {
+                    let _ = writeln!(out, "- {m}");
+                }
+            }
+        }
+        out += "\n## Sign-off\n\n| role | name | date | signature |\n|---|---|---|---|\n| Provider | | | |\n| Compliance / risk | | | |\n";
+        out
+    }
+
+    /// The document's HTML (a fragment: the dashboard frames it, the CLI
+    /// wraps it in a page). Every string from the evidence is escaped.
+    pub fn to_html(&self) -> String {
+        let mut out = format!(
+            "<h1>Technical documentation (EU AI Act, Annex IV): {}</h1><p class=\"muted\">Generated {} by venturalitica {} from the evidence in <code>.venturalitica/</code>. Statements marked <em>declared</em> come from <code>pyproject.toml</code>; every other statement names the events it rests on.</p><h2 id=\"integrity\">Evidence integrity</h2><ul>{}</ul>",
+            esc(&self.system),
+            esc(&self.generated_at),
+            env!("CARGO_PKG_VERSION"),
+            html_statement(&self.integrity)
+        );
+        for s in &self.sections {
+            let _ = write!(
+                out,
+                "<section id=\"annex-{n}\"><h2>{n}. {}</h2><ul>",
+                esc(s.title),
+                n = s.number
+            );
+            for st in &s.statements {
+                out += &html_statement(st);
+            }
+            if s.statements.is_empty() {
+                out += "<li class=\"muted\">Nothing in the evidence.</li>";
+            }
+            out += "</ul>";
+            if !s.missing.is_empty() {
+                out += "<p><b>Missing:</b></p><ul class=\"missing\">";
+                for m in &s.missing {
+                    let _ = write!(out, "<li>{}</li>", html_text(m));
+                }
+                out += "</ul>";
+            }
+            out += "</section>";
+        }
+        out += "<h2>Sign-off</h2><table><tr><th>role</th><th>name</th><th>date</th><th>signature</th></tr><tr><td>Provider</td><td></td><td></td><td></td></tr><tr><td>Compliance / risk</td><td></td><td></td><td></td></tr></table>";
+        out
+    }
+}
+
+fn md_statement(st: &Statement) -> String {
+    let mut line = format!("- {}", st.text);
+    if st.declared {
+        line += " *(declared)*";
+    }
+    for r in &st.evidence {
+        let _ = write!(line, " [#{} sha256:{}]", r.seq, r.hash);
+    }
+    line + "\n"
+}
+
+/// Escaped text with `code` spans as `<code>`.
+fn html_text(text: &str) -> String {
+    esc(text)
+        .split('`')
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                format!("<code>{part}</code>")
+            } else {
+                part.to_string()
+            }
+        })
+        .collect()
+}
+
+fn html_statement(st: &Statement) -> String {
+    let mut li = format!("<li>{}", html_text(&st.text));
+    if st.declared {
+        li += " <em class=\"muted\">(declared)</em>";
+    }
+    for r in &st.evidence {
+        let _ = write!(
+            li,
+            " <a class=\"ev mono\" href=\"/event/{seq}\" data-seq=\"{seq}\" data-hash=\"{hash}\" title=\"sha256 {hash}\">#{seq}&nbsp;{short}</a>",
+            seq = r.seq,
+            hash = esc(&r.hash),
+            short = esc(&r.hash.chars().take(12).collect::<String>()),
+        );
+    }
+    li + "</li>"
+}
