@@ -436,35 +436,86 @@ impl RunExport<'_> {
             ..RunSummary::default()
         };
 
-        let batches = pack(
+        // Metrics, spans and the trail's artifact go out together, so the
+        // server overlaps its database waits for one with the work of another.
+        let metric_batches = pack(
             &new,
             client::MAX_METRICS_PER_BATCH,
             run.exported_seq,
             plan::metrics,
         );
+        let span_batches = match (&trace, &root) {
+            (Some(t), Some(_)) => {
+                let unsent: Vec<&plan::Parsed> =
+                    evs.iter().filter(|e| e.seq > run.trace_seq).collect();
+                pack(&unsent, SPANS_PER_REQUEST, run.trace_seq, |e| {
+                    spans::event_spans(t, e)
+                })
+            }
+            _ => Vec::new(),
+        };
+        let mut jobs = Vec::new();
+        if !new.is_empty() {
+            jobs.push(Job::Artifacts);
+        }
+        jobs.extend(interleave(
+            metric_batches.into_iter().map(Job::Metrics).collect(),
+            span_batches.into_iter().map(Job::Spans).collect(),
+        ));
+        // Set when the server cannot store traces: the run goes on without.
+        let unsupported = std::sync::OnceLock::new();
         send::in_order(
-            &batches,
+            &jobs,
             send::IN_FLIGHT,
-            |b| client.log_batch(run_id, &b.items, &[]),
-            |i| {
-                let b = &batches[i];
-                rs.metrics_sent += b.items.len();
-                tally.add(Stage::Metrics, b.events);
-                ledger.update(pid, |r| r.exported_seq = b.last_seq)
+            |job| match (job, &trace) {
+                (Job::Artifacts, _) => self.put_artifacts(run_id, evs),
+                (Job::Metrics(b), _) => client.log_batch(run_id, &b.items, &[]),
+                (Job::Spans(b), Some(t)) if !b.items.is_empty() && unsupported.get().is_none() => {
+                    match self.log_spans(t, run_id, &b.items) {
+                        Err(ExportError::TracesUnsupported(why)) => {
+                            let _ = unsupported.set(why);
+                            Ok(())
+                        }
+                        other => other,
+                    }
+                }
+                (Job::Spans(_), _) => Ok(()),
+            },
+            |i| match &jobs[i] {
+                Job::Artifacts => Ok(()),
+                Job::Metrics(b) => {
+                    rs.metrics_sent += b.items.len();
+                    tally.add(Stage::Metrics, b.events);
+                    ledger.update(pid, |r| r.exported_seq = b.last_seq)
+                }
+                Job::Spans(_) if unsupported.get().is_some() => Ok(()),
+                Job::Spans(b) => {
+                    rs.spans_sent += b.items.len();
+                    tally.add(Stage::Spans, b.events);
+                    ledger.update(pid, |r| r.trace_seq = b.last_seq)
+                }
             },
         )?;
 
-        // Tags (refreshed each export: the anchor moves), the trail and the policies.
+        // Tags (refreshed each export: the anchor moves).
         for chunk in tags.chunks(client::MAX_TAGS_PER_BATCH) {
             client.log_batch(run_id, &[], chunk)?;
         }
-        if !new.is_empty() {
-            self.put_artifacts(run_id, evs)?;
-        }
-
-        if let (Some(trace), Some(root)) = (trace, root) {
-            match self.export_spans(ledger, tally, pid, evs, &trace, root, &mut rs.spans_sent) {
-                Ok(()) => rs.trace_id = Some(trace.mlflow_id()),
+        // The root span last, after every child, when the run has grown: it
+        // closes the trace, gives it its extent and links it to the run.
+        if let (Some(t), Some(root)) = (&trace, root) {
+            let head = evs.last().map_or(0, |e| e.seq);
+            let root_sent = ledger.run(pid).map_or(0, |r| r.trace_root_seq);
+            let result = match unsupported.into_inner() {
+                Some(why) => Err(ExportError::TracesUnsupported(why)),
+                None if root_sent == head => Ok(()),
+                None => self.log_spans(t, run_id, &[root]).and_then(|()| {
+                    rs.spans_sent += 1;
+                    ledger.update(pid, |r| r.trace_root_seq = head)
+                }),
+            };
+            match result {
+                Ok(()) => rs.trace_id = Some(t.mlflow_id()),
                 Err(ExportError::TracesUnsupported(why)) => rs.trace_skipped = Some(why),
                 Err(e) => return Err(e),
             }
@@ -502,59 +553,87 @@ impl RunExport<'_> {
         Ok(())
     }
 
-    /// Sends the spans of events not yet on the server, then the root span
-    /// if the run has grown since it was last sent (it closes the trace,
-    /// gives it its extent and links it to the run), counting into `sent`.
-    #[allow(clippy::too_many_arguments)]
-    fn export_spans(
+    /// One OTLP request with `spans` of `trace`, into the run.
+    fn log_spans(
         &self,
-        ledger: &mut Ledger,
-        tally: &mut Tally,
-        pid: u64,
-        evs: &[plan::Parsed],
         trace: &spans::SessionTrace,
-        root: spans::Span,
-        sent: &mut usize,
+        run_id: &str,
+        spans: &[spans::Span],
     ) -> Result<(), ExportError> {
-        let Some(run) = ledger.run(pid).cloned() else {
-            return Ok(());
-        };
-        let log = |spans: &[spans::Span]| {
-            let request = spans::request(&trace.trace_id, spans);
-            match self
-                .client
-                .log_spans(self.experiment_id, &run.run_id, &request)?
-            {
-                Ingest::Stored => Ok(()),
-                Ingest::Unsupported(why) => Err(ExportError::TracesUnsupported(why)),
-            }
-        };
-        let new: Vec<&plan::Parsed> = evs.iter().filter(|e| e.seq > run.trace_seq).collect();
-        let batches = pack(&new, SPANS_PER_REQUEST, run.trace_seq, |e| {
-            spans::event_spans(trace, e)
-        });
-        send::in_order(
-            &batches,
-            send::IN_FLIGHT,
-            |b| {
-                if b.items.is_empty() {
-                    return Ok(());
-                }
-                log(&b.items)
-            },
-            |i| {
-                let b = &batches[i];
-                *sent += b.items.len();
-                tally.add(Stage::Spans, b.events);
-                ledger.update(pid, |r| r.trace_seq = b.last_seq)
-            },
-        )?;
-        let head = evs.last().map_or(0, |e| e.seq);
-        if run.trace_root_seq != head {
-            log(&[root])?;
-            ledger.update(pid, |r| r.trace_root_seq = head)?;
-            *sent += 1;
+        let request = spans::request(&trace.trace_id, spans);
+        match self
+            .client
+            .log_spans(self.experiment_id, run_id, &request)?
+        {
+            Ingest::Stored => Ok(()),
+            Ingest::Unsupported(why) => Err(ExportError::TracesUnsupported(why)),
         }
-        Ok(())
+    }
+}
+
+/// One request of a run's export.
+enum Job {
+    Artifacts,
+    Metrics(Batch<plan::Metric>),
+    Spans(Batch<spans::Span>),
+}
+
+/// `a` and `b` merged, each spread evenly over the whole, in its own order.
+fn interleave<T>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
+    let (na, nb) = (a.len(), b.len());
+    let (mut a, mut b) = (a.into_iter(), b.into_iter());
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::with_capacity(na + nb);
+    while i < na || j < nb {
+        // a's next item goes first when its place in a is not after b's in b.
+        let take_a = j >= nb || (i < na && (i + 1) * nb <= (j + 1) * na);
+        out.extend(if take_a { a.next() } else { b.next() });
+        if take_a {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interleave_spreads_both_and_keeps_each_order() {
+        let out = interleave(vec![1, 2, 3, 4, 5, 6], vec![10, 20]);
+        assert_eq!(out, [1, 2, 3, 10, 4, 5, 6, 20]);
+        assert_eq!(interleave(vec![], vec![1, 2]), [1, 2]);
+        assert_eq!(interleave(vec![1, 2], vec![]), [1, 2]);
+        let out = interleave((0..80).collect(), (100..120).collect());
+        assert_eq!(out.len(), 100);
+        assert!(out.iter().filter(|x| **x < 100).is_sorted());
+        assert!(out.iter().filter(|x| **x >= 100).is_sorted());
+        // Spread: no more than five of `a` in a row for 80 against 20.
+        assert!(out.windows(6).all(|w| w.iter().any(|x| *x >= 100)));
+    }
+
+    #[test]
+    fn pack_ends_batches_on_event_boundaries() {
+        let events: Vec<plan::Parsed> = (1..=5)
+            .map(|seq| plan::Parsed {
+                seq,
+                hash: String::new(),
+                body: serde_json::Value::Null,
+            })
+            .collect();
+        let refs: Vec<&plan::Parsed> = events.iter().collect();
+        // Event 3 has more items than a batch holds: alone, in pieces.
+        let batches = pack(&refs, 4, 0, |e| vec![e.seq; if e.seq == 3 { 9 } else { 2 }]);
+        let shape: Vec<(usize, usize, u64)> = batches
+            .iter()
+            .map(|b| (b.items.len(), b.events, b.last_seq))
+            .collect();
+        assert_eq!(
+            shape,
+            [(4, 2, 2), (4, 0, 2), (4, 0, 2), (3, 2, 4), (2, 1, 5)]
+        );
     }
 }
