@@ -65,17 +65,21 @@ pre { background: #f7f7f7; padding: 10px; overflow: auto; font-size: 12px; }
 "#;
 
 /// Served as `/static/app.js` (the pages' CSP allows no inline script):
-/// reloads the page when the trail grows (polling `/api/head`), and makes
-/// graph nodes links.
+/// reloads a visible page when the trail grows (polling `/api/head`; hidden
+/// tabs do not poll), and makes graph nodes links.
 pub const SCRIPT: &str = r#"
 (function () {
   var head = document.body.getAttribute("data-head");
   if (document.body.hasAttribute("data-live")) {
-    setInterval(function () {
+    // Only a page someone can see asks; a hidden tab catches up when shown.
+    var poll = function () {
+      if (document.visibilityState !== "visible") { return; }
       fetch("/api/head", {credentials: "same-origin"}).then(function (r) { return r.json(); })
         .then(function (h) { if (String(h.seq) !== head) { location.reload(); } })
         .catch(function () {});
-    }, 2000);
+    };
+    setInterval(poll, 2000);
+    document.addEventListener("visibilitychange", poll);
   }
   document.querySelectorAll("[data-href]").forEach(function (n) {
     n.addEventListener("click", function () { location.href = n.getAttribute("data-href"); });

@@ -27,10 +27,87 @@ pub struct Entry {
     pub duration_s: Option<f64>,
 }
 
+/// Where a chunk of [`Entries`] stops taking new events.
+const CHUNK: usize = 4096;
+
+/// The events read so far. Snapshots share them: the events are kept in
+/// chunks behind `Arc`s, so the snapshot after a growth copies the chunk
+/// list and at most one small chunk of pointers, never the trail.
+#[derive(Debug, Default, Clone)]
+pub struct Entries {
+    chunks: Vec<Arc<Vec<Arc<Entry>>>>,
+    /// The index of each chunk's first event.
+    starts: Vec<usize>,
+    len: usize,
+}
+
+impl Entries {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Entry> + '_ {
+        self.chunks.iter().flat_map(|c| c.iter().map(|e| &**e))
+    }
+
+    pub fn last(&self) -> Option<&Entry> {
+        self.chunks.last().and_then(|c| c.last()).map(|e| &**e)
+    }
+
+    /// The event at `index` (0-based).
+    pub fn get(&self, index: usize) -> Option<&Entry> {
+        let chunk = self
+            .starts
+            .partition_point(|s| *s <= index)
+            .checked_sub(1)?;
+        self.chunks[chunk]
+            .get(index - self.starts[chunk])
+            .map(|e| &**e)
+    }
+
+    /// These entries and `new` after them. A last chunk under [`CHUNK`]
+    /// takes them (a copy of its pointers); otherwise they start a chunk.
+    fn extended(&self, new: Vec<Entry>) -> Entries {
+        let mut next = self.clone();
+        if new.is_empty() {
+            return next;
+        }
+        let added = new.len();
+        let new = new.into_iter().map(Arc::new);
+        match next.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => {
+                let mut merged = Vec::with_capacity(last.len() + added);
+                merged.extend(last.iter().cloned());
+                merged.extend(new);
+                *last = Arc::new(merged);
+            }
+            _ => {
+                next.starts.push(next.len);
+                next.chunks.push(Arc::new(new.collect()));
+            }
+        }
+        next.len += added;
+        next
+    }
+}
+
+impl<'a> IntoIterator for &'a Entries {
+    type Item = &'a Entry;
+    type IntoIter = Box<dyn DoubleEndedIterator<Item = &'a Entry> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
 /// Everything read so far, shared by the pages.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    pub entries: Vec<Entry>,
+    pub entries: Entries,
     /// The chain as read: every hash and signature recomputed and every link
     /// checked, by the evidence crate's checker.
     pub chain_ok: bool,
@@ -106,12 +183,13 @@ impl Trail {
         if consumed == 0 {
             return;
         }
-        let mut entries = state.snapshot.entries.clone();
+        let mut new = Vec::new();
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             if let Some(event) = state.checker.push(&String::from_utf8_lossy(line)) {
-                entries.push(entry(&event));
+                new.push(entry(&event));
             }
         }
+        let entries = state.snapshot.entries.extended(new);
         state.offset += consumed;
         state.snapshot = Arc::new(Snapshot {
             entries,
@@ -218,6 +296,51 @@ mod tests {
         assert_eq!(second.get(2).unwrap().kind, "enforce");
         assert!(second.chain_ok);
         assert!(trail.verified().verified.as_ref().unwrap().ok());
+    }
+
+    fn plain(seq: u64) -> Entry {
+        Entry {
+            seq,
+            hash: String::new(),
+            kind: "cell".into(),
+            ts: String::new(),
+            pid: None,
+            payload: Value::Null,
+            energy: None,
+            execution_count: None,
+            duration_s: None,
+        }
+    }
+
+    #[test]
+    fn growth_shares_what_was_read_and_copies_no_full_chunk() {
+        let mut entries = Entries::default();
+        let mut seq = 0;
+        let mut snapshots = Vec::new();
+        // One big first read, then many small growths, as a live notebook gives.
+        for batch in std::iter::once(10_000).chain(std::iter::repeat_n(3, 5_000)) {
+            let new: Vec<Entry> = (0..batch)
+                .map(|_| {
+                    seq += 1;
+                    plain(seq)
+                })
+                .collect();
+            entries = entries.extended(new);
+            snapshots.push(entries.clone());
+        }
+        assert_eq!(entries.len(), 25_000);
+        let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=25_000).collect::<Vec<_>>());
+        for i in [0, 9_999, 10_000, 14_095, 14_096, 24_999] {
+            assert_eq!(entries.get(i).map(|e| e.seq), Some(i as u64 + 1));
+        }
+        assert!(entries.get(25_000).is_none());
+        // The first read is one chunk every later snapshot shares.
+        assert!(Arc::ptr_eq(&snapshots[0].chunks[0], &entries.chunks[0]));
+        assert!(entries.chunks.iter().skip(1).all(|c| c.len() <= CHUNK + 3));
+        // An older snapshot still sees what it saw.
+        assert_eq!(snapshots[1].len(), 10_003);
+        assert_eq!(snapshots[1].last().map(|e| e.seq), Some(10_003));
     }
 
     #[test]
