@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The dashboard benchmark (not part of the tests): page render times on a
-# generated 100,000-event store.   bash bench/run_ui.sh [--events 100000]
+# generated store, and the cost of growth.
+#   bash bench/run_ui.sh [--events 100000] [--bin-before OLD_BINARY]
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/common.sh"
 ensure_venv
 build_agent
