@@ -329,12 +329,14 @@ impl<'a> Builder<'a> {
         let (mut st, mut missing) = (Vec::new(), Vec::new());
         // The data, one statement per fingerprint, first and last use.
         let mut data: Vec<(&str, Vec<&Evaluation<'a>>)> = Vec::new();
+        let mut by_fingerprint: std::collections::HashMap<&str, usize> = Default::default();
         for e in self.evals {
             let Some(fp) = e.fingerprint() else { continue };
-            match data.iter_mut().find(|(f, _)| *f == fp) {
-                Some((_, uses)) => uses.push(e),
-                None => data.push((fp, vec![e])),
-            }
+            let i = *by_fingerprint.entry(fp).or_insert_with(|| {
+                data.push((fp, Vec::new()));
+                data.len() - 1
+            });
+            data[i].1.push(e);
         }
         for (fp, uses) in &data {
             let (first, last) = (uses[0], uses[uses.len() - 1]);
@@ -368,12 +370,15 @@ impl<'a> Builder<'a> {
         }
         // Development sessions and the computational resources they used.
         let view = model::energy(self.s);
+        // Each session's first cell, in one pass (a trail has many sessions).
+        let mut first_cells: BTreeMap<u64, &Entry> = BTreeMap::new();
+        for c in &view.cells {
+            if let Some(pid) = c.entry.pid {
+                first_cells.entry(pid).or_insert(c.entry);
+            }
+        }
         for session in &view.sessions {
-            let first = view
-                .cells
-                .iter()
-                .find(|c| c.entry.pid == Some(session.pid))
-                .map(|c| Ref::of(c.entry));
+            let first = first_cells.get(&session.pid).map(|e| Ref::of(e));
             st.push(said(
                 format!(
                     "Notebook session {} (pid {}), from {}: {} cells, {} s of execution, {} J ({}–{} J), {} g CO2e.",
