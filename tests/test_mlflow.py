@@ -259,7 +259,8 @@ def test_two_exports_at_once_keep_each_others_state(kernel_env, mlflow_server):
     with kernel_env.kernel() as (_, kc):
         for _ in range(200):
             run_cell(kc, "pass")
-    cmd = [str(kernel_env.vl_bin), "export", "mlflow", "--tracking-uri", mlflow_server, "--root", str(kernel_env.project)]
+    cmd = [str(kernel_env.vl_bin), "export", "mlflow", "--tracking-uri", mlflow_server]
+    cmd += ["--root", str(kernel_env.project)]
     both = [subprocess.Popen([*cmd, "--experiment", f"at-once-{i}"], stdout=subprocess.PIPE) for i in range(2)]
     assert [p.wait(timeout=120) for p in both] == [0, 0]
     for i in range(2):

@@ -79,6 +79,7 @@ def _project(vl_bin: Path, root: Path, risk: bool) -> list[dict]:
 def _report(vl_bin: Path, root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     out = subprocess.run(
         [str(vl_bin), "report", "annex-iv", "--root", str(root), *args],
+        check=False,
         capture_output=True,
         text=True,
         timeout=120,
@@ -117,7 +118,8 @@ def test_every_section_is_there_and_every_link_leads_to_its_event(vl_bin, tmp_pa
     control = enforce[-1]["event"]["payload"]["results"]["controls"][0]
     assert "threshold chosen because: four-fifths rule" in sections[SECTIONS[3]]
     assert control["actual_value"] == 0.5
-    assert re.search(r"disparate_impact = 0\.5000, 95% CI \[[0-9.]+, [0-9.]+\]; rule >= 0\.8000; FAIL", sections[SECTIONS[3]])
+    rule = r"disparate_impact = 0\.5000, 95% CI \[[0-9.]+, [0-9.]+\]; rule >= 0\.8000; FAIL"
+    assert re.search(rule, sections[SECTIONS[3]])
 
     # Nothing a person must write is invented: it is listed as missing.
     assert "Intended purpose (`intended-purpose`" in sections[SECTIONS[0]]
