@@ -353,6 +353,8 @@ def test_an_export_cut_short_resumes_without_duplicates(kernel_env, mlflow_serve
         steps = Counter(m.step for m in history)
         assert len(history) == len(cells) == 300, key
         assert max(steps.values()) == 1, f"{key}: duplicated steps"
+    trail = json.loads(Path(client.download_artifacts(run.info.run_id, "compliance_trace.json")).read_text())
+    assert len(trail) == 300
 
     # Cut in the spans: the first OTLP request is stored, its reply lost.
     _cut_then_resume(kernel_env, _Flaky(mlflow_server, "/v1/traces", b"resourceSpans", 1), "resume-trace")
@@ -431,20 +433,11 @@ def test_the_export_at_kernel_shutdown_never_holds_the_kernel(kernel_env, mlflow
 
 
 def test_the_session_trace_in_mlflows_trace_view_in_chromium(kernel_env, mlflow_server, tmp_path):
-    from test_ui_browser import CELLS, CHROMIUM, FLAGS, POLICY
+    from test_ui_browser import CHROMIUM, FLAGS, run_notebook
 
     if CHROMIUM is None:
         (pytest.fail if os.environ.get("CI") else pytest.skip)("needs Debian chromium (scripts/test.sh installs it)")
-    import nbformat
-    from kernel_env import PROXIED
-    from nbclient import NotebookClient
-
-    (kernel_env.project / "policy.yaml").write_text(POLICY)
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
-    NotebookClient(
-        nb, kernel_name=PROXIED, resources={"metadata": {"path": str(kernel_env.project)}}, timeout=180
-    ).execute()
+    run_notebook(kernel_env.project)
     _export(kernel_env.vl_bin, kernel_env.project, mlflow_server, "trace-view")
     (trace,) = [t for t in _traces(mlflow_server, "trace-view") if any(s.name.startswith("cell") for s in t.data.spans)]
     exp = MlflowClient(tracking_uri=mlflow_server).get_experiment_by_name("trace-view")

@@ -129,6 +129,9 @@ struct RunState {
     /// The run's last event when its root span was last acknowledged.
     #[serde(default)]
     trace_root_seq: u64,
+    /// The run's last event when its artifacts were last uploaded.
+    #[serde(default)]
+    artifacts_seq: u64,
 }
 
 fn state_path(store: &Store) -> PathBuf {
@@ -390,7 +393,8 @@ struct RunExport<'a> {
 }
 
 impl RunExport<'_> {
-    /// Exports one run's new events: metrics, tags, artifacts, then spans.
+    /// Exports one run's new events: metrics, spans and artifacts together,
+    /// then tags, then the root span.
     fn export(
         &self,
         ledger: &mut Ledger,
@@ -420,6 +424,7 @@ impl RunExport<'_> {
                     exported_seq: 0,
                     trace_seq: 0,
                     trace_root_seq: 0,
+                    artifacts_seq: 0,
                 };
                 // Saved before any metric goes out, so a crash cannot
                 // lead to a second run for the same process.
@@ -454,8 +459,11 @@ impl RunExport<'_> {
             }
             _ => Vec::new(),
         };
+        let head = evs.last().map_or(0, |e| e.seq);
         let mut jobs = Vec::new();
-        if !new.is_empty() {
+        // The trail's artifact when the run has grown since it was uploaded
+        // (an export cut short after its metrics still uploads it next time).
+        if run.artifacts_seq != head {
             jobs.push(Job::Artifacts);
         }
         jobs.extend(interleave(
@@ -482,7 +490,7 @@ impl RunExport<'_> {
                 (Job::Spans(_), _) => Ok(()),
             },
             |i| match &jobs[i] {
-                Job::Artifacts => Ok(()),
+                Job::Artifacts => ledger.update(pid, |r| r.artifacts_seq = head),
                 Job::Metrics(b) => {
                     rs.metrics_sent += b.items.len();
                     tally.add(Stage::Metrics, b.events);
@@ -504,7 +512,6 @@ impl RunExport<'_> {
         // The root span last, after every child, when the run has grown: it
         // closes the trace, gives it its extent and links it to the run.
         if let (Some(t), Some(root)) = (&trace, root) {
-            let head = evs.last().map_or(0, |e| e.seq);
             let root_sent = ledger.run(pid).map_or(0, |r| r.trace_root_seq);
             let result = match unsupported.into_inner() {
                 Some(why) => Err(ExportError::TracesUnsupported(why)),
