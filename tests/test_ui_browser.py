@@ -66,6 +66,15 @@ CELLS = [
 ]
 
 
+def run_notebook(project: Path) -> nbformat.NotebookNode:
+    """CELLS, with POLICY, run through the proxied kernel in `project`."""
+    (project / "policy.yaml").write_text(POLICY)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
+    NotebookClient(nb, kernel_name=PROXIED, resources={"metadata": {"path": str(project)}}, timeout=180).execute()
+    return nb
+
+
 def screenshot(url: str, out: Path, profile: Path, size: str = "1280,1000") -> None:
     subprocess.run(
         [
@@ -98,12 +107,7 @@ def test_the_dashboard_in_chromium_after_a_real_notebook_run(kernel_env, vl_bin,
     if CHROMIUM is None:
         # In CI a missing browser is a failure, not a quiet skip.
         (pytest.fail if os.environ.get("CI") else pytest.skip)("needs Debian chromium (scripts/test.sh installs it)")
-    (kernel_env.project / "policy.yaml").write_text(POLICY)
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in CELLS]
-    NotebookClient(
-        nb, kernel_name=PROXIED, resources={"metadata": {"path": str(kernel_env.project)}}, timeout=180
-    ).execute()
+    nb = run_notebook(kernel_env.project)
     shots = Path(os.environ.get("VL_SCREENSHOTS") or tmp_path / "shots")
     shots.mkdir(parents=True, exist_ok=True)
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::html::{esc, num};
+use crate::html::{esc, num, short_hash};
 use crate::model::{self, ControlStatus, Evaluation};
 use crate::trail::{Entry, Snapshot};
 
@@ -864,10 +864,10 @@ fn html_statement(st: &Statement) -> String {
     for r in &st.evidence {
         let _ = write!(
             li,
-            " <a class=\"ev mono\" href=\"/event/{seq}\" data-seq=\"{seq}\" data-hash=\"{hash}\" title=\"sha256 {hash}\">#{seq}&nbsp;{short}</a>",
+            " <a class=\"ev\" href=\"/event/{seq}\" data-seq=\"{seq}\" data-hash=\"{hash}\">#{seq}&nbsp;{short}</a>",
             seq = r.seq,
             hash = esc(&r.hash),
-            short = esc(&r.hash.chars().take(12).collect::<String>()),
+            short = short_hash(&r.hash),
         );
     }
     li + "</li>"
