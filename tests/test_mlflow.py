@@ -275,9 +275,10 @@ class _Flaky:
     `cut_at`-th request to `path` whose body holds `marker` reaches the
     server but its reply is lost (the connection closes), and every request
     after it fails with 503, until `heal()` (the server is back, at the same
-    address, so the export's state for it applies)."""
+    address, so the export's state for it applies). With `refuse`, every
+    request to `path` gets that status instead (a server without it)."""
 
-    def __init__(self, upstream: str, path: str, marker: bytes, cut_at: int) -> None:
+    def __init__(self, upstream: str, path: str, marker: bytes, cut_at: int, refuse: int | None = None) -> None:
         flaky = self
         self.seen = 0
         self.healed = False
@@ -286,6 +287,13 @@ class _Flaky:
             def _forward(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
+                if refuse and self.path.endswith(path):  # a server that has no such endpoint
+                    data = json.dumps({"detail": "REST OTLP span logging is not supported by FileStore"}).encode()
+                    self.send_response(refuse)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 if not flaky.healed and flaky.seen >= cut_at:
                     self.send_response(503)
                     self.send_header("Content-Length", "0")
@@ -367,6 +375,24 @@ def test_an_export_cut_short_resumes_without_duplicates(kernel_env, mlflow_serve
     assert sorted(seqs) == sorted(e["seq"] for e in _trail_lines(kernel_env.project) if e["event"]["kind"] == "cell")
     assert max(seqs.values()) == 1, "a cell has two spans"
     assert len(trace.data.spans) == 301
+
+
+def test_a_server_that_cannot_store_traces_still_gets_the_run(kernel_env, mlflow_server):
+    _enforce(kernel_env.vl_bin, kernel_env.project, "a,1\na,1\nb,0\nb,1\n")
+    client = MlflowClient(tracking_uri=mlflow_server)
+    for status in (404, 501):  # no OTLP endpoint; a store that cannot take spans
+        proxy = _Flaky(mlflow_server, "/v1/traces", b"", cut_at=10**9, refuse=status)
+        try:
+            out = _export(kernel_env.vl_bin, kernel_env.project, proxy.uri, f"no-traces-{status}")
+        finally:
+            proxy.server.shutdown()
+        assert "trace not exported:" in out.stdout
+        assert ("not supported by FileStore" in out.stdout) == (status == 501)
+        exp = client.get_experiment_by_name(f"no-traces-{status}")
+        (run,) = client.search_runs([exp.experiment_id])
+        assert run.info.status == "FINISHED" and run.data.metrics["compliance_score"] == 0.0
+        assert "venturalitica.trace_id" in run.data.tags
+        assert _traces(mlflow_server, f"no-traces-{status}") == []
 
 
 def test_an_unreachable_server_is_a_clear_error(kernel_env):
@@ -453,6 +479,11 @@ def test_the_session_trace_in_mlflows_trace_view_in_chromium(kernel_env, mlflow_
         text=True,
         timeout=180,
     ).stdout
+    # What a cell ran (`%vl_enforce`, `%%vl_monitor`) is a child of that cell's span.
+    by_id = {span.span_id: span for span in trace.data.spans}
+    inner = [span for span in trace.data.spans if span.span_type == "GUARDRAIL" or span.name.startswith("monitor")]
+    assert len(inner) == 3
+    assert all(by_id[span.parent_id].name.startswith("cell [") for span in inner)
     # The span tree: every cell, the evaluations with their controls, the monitor window.
     for span in trace.data.spans:
         assert span.name in page, f"span {span.name!r} not in the trace view"

@@ -451,10 +451,11 @@ impl RunExport<'_> {
         );
         let span_batches = match (&trace, &root) {
             (Some(t), Some(_)) => {
+                let cells = spans::Cells::of(t, evs);
                 let unsent: Vec<&plan::Parsed> =
                     evs.iter().filter(|e| e.seq > run.trace_seq).collect();
                 pack(&unsent, SPANS_PER_REQUEST, run.trace_seq, |e| {
-                    spans::event_spans(t, e)
+                    spans::event_spans(t, &cells, e)
                 })
             }
             _ => Vec::new(),

@@ -13,7 +13,10 @@
 //! | `monitor` | `monitor <name>` | `TASK` | `ts − wall_s` – `ts` |
 //! | `scan` | `scan` | `TASK` | `ts` |
 //!
-//! Export events are not spans (they record the export itself).
+//! An `enforce`, `monitor` or `scan` made from a notebook cell (it happened
+//! between the cell's start and end) is a child of that cell's span;
+//! otherwise a child of the root. Export events are not spans (they record
+//! the export itself).
 //!
 //! Ids come from the evidence: the trace id from the destination experiment
 //! and the run's first event hash (MLflow keys traces by id across
@@ -201,6 +204,32 @@ pub fn bounds(e: &Parsed) -> Option<(u64, u64)> {
     }
 }
 
+/// A run's cells by time, to put what ran inside a cell under its span.
+#[derive(Debug, Default)]
+pub struct Cells {
+    /// (start, end, span id), by start; a kernel runs one cell at a time.
+    spans: Vec<(u64, u64, String)>,
+}
+
+impl Cells {
+    pub fn of(trace: &SessionTrace, events: &[Parsed]) -> Cells {
+        let mut spans: Vec<(u64, u64, String)> = events
+            .iter()
+            .filter(|e| EventKind::of(&e.body) == Some(EventKind::Cell))
+            .filter_map(|e| bounds(e).map(|(s, end)| (s, end, trace.span_id(e.seq, ""))))
+            .collect();
+        spans.sort_unstable();
+        Cells { spans }
+    }
+
+    /// The span of the cell that was running at `at`, if one was.
+    fn around(&self, at: u64) -> Option<&str> {
+        let i = self.spans.partition_point(|(start, _, _)| *start <= at);
+        let (start, end, id) = self.spans.get(i.checked_sub(1)?)?;
+        (*start <= at && at <= *end).then_some(id.as_str())
+    }
+}
+
 /// The attributes every event span carries: where it is in the trail.
 fn evidence_attributes(e: &Parsed, span_type: &str) -> Map<String, Value> {
     let mut a = Map::new();
@@ -263,16 +292,25 @@ fn energy_attributes(energy: &Value, a: &mut Map<String, Value>) -> Value {
 }
 
 /// The spans of one event: none for an export event, one per cell, monitor
-/// or scan, and one per `enforce` plus one per control under it.
-pub fn event_spans(trace: &SessionTrace, e: &Parsed) -> Vec<Span> {
+/// or scan, and one per `enforce` plus one per control under it. `cells`
+/// gives the parent of what ran inside a cell.
+pub fn event_spans(trace: &SessionTrace, cells: &Cells, e: &Parsed) -> Vec<Span> {
     let Some((start_ns, end_ns)) = bounds(e) else {
         return Vec::new();
     };
     let b = &e.body;
     let p = &b["payload"];
+    let parent = match EventKind::of(b) {
+        Some(EventKind::Cell) => None,
+        // The end: a window's start is its millisecond timestamp minus its
+        // exact length, which can fall a little before its cell's start.
+        _ => cells.around(end_ns),
+    }
+    .unwrap_or(&trace.root_span_id)
+    .to_string();
     let span = |name: String, status: Status, attributes: Map<String, Value>| Span {
         span_id: trace.span_id(e.seq, ""),
-        parent: Some(trace.root_span_id.clone()),
+        parent: Some(parent.clone()),
         name,
         start_ns,
         end_ns,
@@ -564,8 +602,14 @@ mod tests {
         assert_eq!(t.root_span_id.len(), 16);
         assert_eq!(t.mlflow_id(), format!("tr-{}", t.trace_id));
         let b = cell(2, 2, "2026-01-01T00:00:01Z", "2026-01-01T00:00:02Z", "ok");
-        let (sa, sb) = (&event_spans(&t, &a)[0], &event_spans(&t, &b)[0]);
-        assert_eq!(sa.span_id, event_spans(&t, &a)[0].span_id);
+        let (sa, sb) = (
+            &event_spans(&t, &Cells::default(), &a)[0],
+            &event_spans(&t, &Cells::default(), &b)[0],
+        );
+        assert_eq!(
+            sa.span_id,
+            event_spans(&t, &Cells::default(), &a)[0].span_id
+        );
         assert_ne!(sa.span_id, sb.span_id);
         assert_ne!(sa.span_id, t.root_span_id);
         assert_ne!(SessionTrace::of("1", &b).trace_id, t.trace_id);
@@ -586,7 +630,9 @@ mod tests {
             "error",
         );
         let t = SessionTrace::of("1", &e);
-        let [s] = event_spans(&t, &e).try_into().expect("one span");
+        let [s] = event_spans(&t, &Cells::default(), &e)
+            .try_into()
+            .expect("one span");
         assert_eq!(s.name, "cell [4]");
         assert_eq!(s.parent.as_deref(), Some(t.root_span_id.as_str()));
         assert_eq!(s.start_ns, 1_767_225_600_250_000_000);
@@ -620,7 +666,7 @@ mod tests {
             ]}}}),
         );
         let t = SessionTrace::of("1", &e);
-        let spans = event_spans(&t, &e);
+        let spans = event_spans(&t, &Cells::default(), &e);
         assert_eq!(spans.len(), 4);
         let parent = &spans[0];
         assert_eq!(parent.name, "enforce Fair lending");
@@ -643,13 +689,38 @@ mod tests {
     }
 
     #[test]
+    fn what_ran_inside_a_cell_is_a_child_of_its_span() {
+        let events = [
+            cell(1, 1, "2026-01-01T00:00:00Z", "2026-01-01T00:00:02Z", "ok"),
+            parsed(
+                2,
+                json!({"kind": "monitor", "ts": "2026-01-01T00:00:01.500Z", "pid": 7, "payload": {
+                    "name": "fit", "energy": {"wall_s": 1.0}}}),
+            ),
+            parsed(
+                3,
+                json!({"kind": "monitor", "ts": "2026-01-01T00:00:09Z", "pid": 7, "payload": {
+                    "name": "later", "energy": {"wall_s": 1.0}}}),
+            ),
+        ];
+        let t = SessionTrace::of("1", &events[0]);
+        let cells = Cells::of(&t, &events);
+        let cell_span = &event_spans(&t, &cells, &events[0])[0];
+        assert_eq!(cell_span.parent.as_deref(), Some(t.root_span_id.as_str()));
+        let inside = &event_spans(&t, &cells, &events[1])[0];
+        assert_eq!(inside.parent.as_deref(), Some(cell_span.span_id.as_str()));
+        let outside = &event_spans(&t, &cells, &events[2])[0];
+        assert_eq!(outside.parent.as_deref(), Some(t.root_span_id.as_str()));
+    }
+
+    #[test]
     fn a_monitor_span_ends_at_its_event_and_lasts_its_wall_time() {
         let e = parsed(
             2,
             json!({"kind": "monitor", "ts": "2026-01-01T00:00:10Z", "pid": 7, "payload": {
                 "name": "train", "energy": {"wall_s": 2.5, "total_j": 9.0}}}),
         );
-        let [s] = event_spans(&SessionTrace::of("1", &e), &e)
+        let [s] = event_spans(&SessionTrace::of("1", &e), &Cells::default(), &e)
             .try_into()
             .expect("one span");
         assert_eq!(s.name, "monitor train");
@@ -672,7 +743,7 @@ mod tests {
         assert_eq!(root.end_ns - root.start_ns, 3_000_000_000);
         assert_eq!(root.attributes["venturalitica.cells"], json!(2));
         assert_eq!(root.attributes["energy.cells_total_j"], json!(4.0));
-        assert!(event_spans(&t, &events[2]).is_empty());
+        assert!(event_spans(&t, &Cells::default(), &events[2]).is_empty());
 
         let req = request(&t.trace_id, &[root]);
         let span = &req["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
