@@ -45,13 +45,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
+import mlflow_proxy  # noqa: E402
 from kernel_env import PROXIED, KernelEnv  # noqa: E402
 from mlflow.tracking import MlflowClient  # noqa: E402
 from proxy_bench import RawClient  # noqa: E402
 
 # Requests whose order among themselves does not matter: the bulk.
 BULK = ("/api/2.0/mlflow/runs/log-batch", "/v1/traces", "/api/2.0/mlflow-artifacts/")
-FORWARDED = ("Content-Type", "Authorization", "x-mlflow-experiment-id", "x-mlflow-run-id")
 
 
 def start_server(root: Path) -> tuple[subprocess.Popen, str]:
@@ -91,32 +91,12 @@ def recording_proxy(upstream: str) -> tuple[http.server.ThreadingHTTPServer, lis
     log: list[Recorded] = []
     lock = threading.Lock()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def _forward(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
-            headers = {k: self.headers[k] for k in FORWARDED if self.headers.get(k)}
-            req = urllib.request.Request(upstream + self.path, data=body, method=self.command, headers=headers)
-            try:
-                with urllib.request.urlopen(req, timeout=120) as r:
-                    data, status = r.read(), r.status
-            except urllib.error.HTTPError as e:
-                data, status = e.read(), e.code
-            with lock:
-                log.append(Recorded(self.command, self.path, headers, body, data))
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def record(handler, body, headers, data) -> bool:
+        with lock:
+            log.append(Recorded(handler.command, handler.path, headers, body, data))
+        return False
 
-        do_GET = do_POST = do_PUT = _forward
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, log
+    return mlflow_proxy.start(upstream, after=record), log
 
 
 def kind(r: Recorded) -> str:

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
 
+import mlflow_proxy
 import pytest
 from kernel_env import run_cell
 from mlflow.tracking import MlflowClient
@@ -279,53 +278,29 @@ class _Flaky:
     request to `path` gets that status instead (a server without it)."""
 
     def __init__(self, upstream: str, path: str, marker: bytes, cut_at: int, refuse: int | None = None) -> None:
-        flaky = self
         self.seen = 0
         self.healed = False
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _forward(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                if refuse and self.path.endswith(path):  # a server that has no such endpoint
-                    data = json.dumps({"detail": "REST OTLP span logging is not supported by FileStore"}).encode()
-                    self.send_response(refuse)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                    return
-                if not flaky.healed and flaky.seen >= cut_at:
-                    self.send_response(503)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                req = urllib.request.Request(upstream + self.path, data=body, method=self.command)
-                for k in ("Content-Type", "x-mlflow-experiment-id", "x-mlflow-run-id"):
-                    if self.headers.get(k):
-                        req.add_header(k, self.headers[k])
-                try:
-                    with urllib.request.urlopen(req, timeout=30) as r:
-                        data, status = r.read(), r.status
-                except urllib.error.HTTPError as e:  # MLflow's own 404s pass through
-                    data, status = e.read(), e.code
-                if not flaky.healed and self.path.endswith(path) and body and marker in body:
-                    flaky.seen += 1
-                    if flaky.seen == cut_at:
-                        self.close_connection = True
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                        return
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        def before(handler, body) -> bool:
+            if refuse and handler.path.endswith(path):  # a server that has no such endpoint
+                detail = {"detail": "REST OTLP span logging is not supported by FileStore"}
+                mlflow_proxy.answer(handler, refuse, json.dumps(detail).encode())
+                return True
+            if not self.healed and self.seen >= cut_at:
+                mlflow_proxy.answer(handler, 503)
+                return True
+            return False
 
-            do_GET = do_POST = do_PUT = _forward
+        def after(handler, body, headers, data) -> bool:
+            if not self.healed and handler.path.endswith(path) and body and marker in body:
+                self.seen += 1
+                if self.seen == cut_at:
+                    handler.close_connection = True
+                    handler.connection.shutdown(socket.SHUT_RDWR)
+                    return True
+            return False
 
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = mlflow_proxy.start(upstream, before, after)
         self.uri = f"http://127.0.0.1:{self.server.server_port}"
 
     def heal(self) -> None:
@@ -459,10 +434,9 @@ def test_the_export_at_kernel_shutdown_never_holds_the_kernel(kernel_env, mlflow
 
 
 def test_the_session_trace_in_mlflows_trace_view_in_chromium(kernel_env, mlflow_server, tmp_path):
-    from test_ui_browser import CHROMIUM, FLAGS, run_notebook
+    from test_ui_browser import CHROMIUM, FLAGS, require_chromium, run_notebook
 
-    if CHROMIUM is None:
-        (pytest.fail if os.environ.get("CI") else pytest.skip)("needs Debian chromium (scripts/test.sh installs it)")
+    require_chromium()
     run_notebook(kernel_env.project)
     _export(kernel_env.vl_bin, kernel_env.project, mlflow_server, "trace-view")
     (trace,) = [t for t in _traces(mlflow_server, "trace-view") if any(s.name.startswith("cell") for s in t.data.spans)]

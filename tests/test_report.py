@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from policies import DI_POLICY
 from test_ui import dashboard, get
 
 SECTIONS = [
@@ -26,16 +27,6 @@ SECTIONS = [
     "EU declaration of conformity (Article 47)",
     "Post-market monitoring (Article 72)",
 ]
-
-POLICY = """\
-- id: gender-di
-  metric_key: disparate_impact
-  operator: ">="
-  threshold: 0.8
-  input.dimension: g
-  input.target: y
-  enforcement_mode: warn
-{risk}"""
 
 RISK = """\
   risk_id: RISK-BIAS-01
@@ -56,7 +47,7 @@ standards = ["ISO/IEC 42001:2023"]
 def _project(vl_bin: Path, root: Path, risk: bool) -> list[dict]:
     """Two evaluations (the data changes between them), a monitored run, a scan."""
     (root / ".venturalitica").mkdir(parents=True, exist_ok=True)  # the project root, whatever is above it
-    (root / "policy.yaml").write_text(POLICY.format(risk=RISK if risk else ""))
+    (root / "policy.yaml").write_text(DI_POLICY.format(mode="warn") + (RISK if risk else ""))
     for rows in ("a,1\na,1\nb,0\nb,1\n", "a,1\na,0\nb,1\nb,1\n"):
         (root / "data.csv").write_text("g,y\n" + rows)
         subprocess.run(

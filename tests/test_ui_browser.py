@@ -66,6 +66,12 @@ CELLS = [
 ]
 
 
+def require_chromium() -> None:
+    """Skips without Chromium; in CI a missing browser is a failure, not a quiet skip."""
+    if CHROMIUM is None:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("needs Debian chromium (scripts/test.sh installs it)")
+
+
 def run_notebook(project: Path) -> nbformat.NotebookNode:
     """CELLS, with POLICY, run through the proxied kernel in `project`."""
     (project / "policy.yaml").write_text(POLICY)
@@ -104,9 +110,7 @@ def dom(url: str, profile: Path) -> str:
 
 
 def test_the_dashboard_in_chromium_after_a_real_notebook_run(kernel_env, vl_bin, tmp_path):
-    if CHROMIUM is None:
-        # In CI a missing browser is a failure, not a quiet skip.
-        (pytest.fail if os.environ.get("CI") else pytest.skip)("needs Debian chromium (scripts/test.sh installs it)")
+    require_chromium()
     nb = run_notebook(kernel_env.project)
     shots = Path(os.environ.get("VL_SCREENSHOTS") or tmp_path / "shots")
     shots.mkdir(parents=True, exist_ok=True)
