@@ -70,11 +70,15 @@ pub fn metric_key(raw: &str) -> String {
         .collect()
 }
 
+/// An RFC 3339 timestamp in nanoseconds since the epoch.
+pub fn nanos(ts: &Value) -> Option<u64> {
+    let t = chrono::DateTime::parse_from_rfc3339(ts.as_str()?).ok()?;
+    u64::try_from(t.timestamp_nanos_opt()?).ok()
+}
+
 /// An event timestamp (RFC 3339) in milliseconds since the epoch; 0 if absent.
 pub fn millis(ts: &Value) -> i64 {
-    ts.as_str()
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map_or(0, |t| t.timestamp_millis())
+    nanos(ts).map_or(0, |n| i64::try_from(n / 1_000_000).unwrap_or(i64::MAX))
 }
 
 /// The metric points of one event.

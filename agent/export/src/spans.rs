@@ -28,7 +28,7 @@
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::plan::Parsed;
+use crate::plan::{nanos, Parsed};
 use venturalitica_evidence::EventKind;
 
 /// The ids of one run's trace.
@@ -169,12 +169,6 @@ fn compact(v: Value) -> Value {
         }
         other => other,
     }
-}
-
-/// An RFC 3339 timestamp in nanoseconds since the epoch.
-fn nanos(ts: &Value) -> Option<u64> {
-    let t = chrono::DateTime::parse_from_rfc3339(ts.as_str()?).ok()?;
-    u64::try_from(t.timestamp_nanos_opt()?).ok()
 }
 
 /// When an event's span starts and ends, in nanoseconds.
