@@ -80,7 +80,22 @@ def test_every_page_renders_and_user_strings_are_inert(vl_bin, project):
             assert "script-src 'self'" in headers["content-security-policy"]
             assert "render;dur=" in headers["server-timing"]
         _, graph, _ = get(base + "/graph")
-        assert 'data-href="/event/1"' in graph
+        assert 'href="/graph?eval=1#details"' in graph
+        sha = re.search(r'href="/policy/([0-9a-f]{64})"', graph).group(1)
+        # The opened evaluation links its control to the line in the stored policy text.
+        _, opened, _ = get(base + "/graph?eval=1")
+        assert f'href="/policy/{sha}#control-di-&lt;b&gt;x&lt;/b&gt;"' in opened
+        status, text, _ = get(base + f"/policy/{sha}")
+        assert status == 200 and 'id="control-di-&lt;b&gt;x&lt;/b&gt;"' in text and "its hash matches" in text
+        assert "<script>alert" not in text and "<b>x</b>" not in text
+        # A stored copy that no longer matches its name is not shown as the policy.
+        copy = project / ".venturalitica" / "policies" / f"{sha}.yaml"
+        copy.write_text(copy.read_text().replace("0.8", "0.1"))
+        _, text, _ = get(base + f"/policy/{sha}")
+        assert "threshold: 0.1" not in text and "not the one the evaluations recorded" in text
+        # A filter that cannot be read says so instead of filtering nothing quietly.
+        status, bad, _ = get(base + "/graph?data=zz")
+        assert status == 200 and "is not a fingerprint" in bad
         _, policies, _ = get(base + "/policies")
         assert "di-&lt;b&gt;x&lt;/b&gt;" in policies
         _, event, _ = get(base + "/event/1")
@@ -104,6 +119,9 @@ def test_no_path_leaves_the_store(vl_bin, project):
             "/charts/%2e%2e/%2e%2e/secret.txt",
             "/charts/-1.svg",
             "/event/..%2F1",
+            "/policy/..%2Ftrace.jsonl",
+            "/policy/..%2F..%2Fsecret.txt",
+            "/policy/" + "0" * 64,
             "/static/../secret.txt",
             "/../secret.txt",
         ]:

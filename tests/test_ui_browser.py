@@ -128,11 +128,11 @@ def test_the_dashboard_in_chromium_after_a_real_notebook_run(kernel_env, vl_bin,
         assert re.search(r"intact: \d+ events", overview)
         assert "Latest results" in overview and "gender-di" in overview
         graph = dom(base + "/graph", profile)
-        nodes = re.findall(r'data-href="(/[^"]+)"', graph)
-        assert any(n.startswith("/event/") for n in nodes) and any(n.startswith("/policies#") for n in nodes)
-        assert "notebook session" in graph and "monitor training_run_v1" in graph
-        # A node's link leads to a page with the evaluation's groups.
-        event = dom(base + next(n for n in nodes if n.startswith("/event/")), profile)
+        nodes = re.findall(r'href="(/graph\?eval=\d+)#details"', graph)
+        assert len(nodes) == 2 and "notebook · pid" in graph
+        # An opened node links its controls to the evaluation's groups.
+        opened = dom(base + nodes[0], profile)
+        event = dom(base + re.search(r'href="(/event/\d+)#control-gender-di">groups', opened).group(1), profile)
         assert "groups (n, rates)" in event
         policies = dom(base + "/policies", profile)
         for text in ["RISK-GENDER-01", "TREAT-07", "adjusted after review", "2 evaluation(s)"]:
@@ -143,7 +143,6 @@ def test_the_dashboard_in_chromium_after_a_real_notebook_run(kernel_env, vl_bin,
         assert "Sign-off" in report and "Evidence integrity" in report
         for name, path in [
             ("dashboard_overview", "/"),
-            ("evidence_graph", "/graph"),
             ("policy_status", "/policies"),
             ("energy", "/energy"),
             ("report", "/report"),

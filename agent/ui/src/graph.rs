@@ -1,311 +1,390 @@
-//! The Evidence Graph: policy versions → evaluations → control results,
-//! with the datasets (fingerprints) and notebook sessions, monitor windows,
-//! scans and MLflow runs each evaluation is tied to. Laid out by layout-rs
-//! (a Graphviz-style layered layout); each node links to its details.
+//! The Evidence Graph: one lane per policy version (newest use first), each
+//! evaluation a node collapsed to its verdict (newest first), its data
+//! fingerprint as a colour chip shared across lanes. An opened evaluation
+//! lists its controls, each one click from its policy text, data, cell and
+//! energy. Drawn as plain SVG at 1:1 (labels at body size); pan and zoom
+//! come from `/static/app.js`, so the page keeps its strict CSP.
 
 use std::collections::HashMap;
+use std::fmt::Write;
 
-use layout::backends::svg::SVGWriter;
-use layout::core::base::Orientation;
-use layout::core::color::Color;
-use layout::core::style::StyleAttr;
-use layout::std_shapes::render::get_shape_size;
-use layout::std_shapes::shapes::{Arrow, Element, ShapeKind};
-use layout::topo::layout::VisualGraph;
 use serde_json::Value;
 use venturalitica_chart::clip;
 
-use crate::model::{evaluations, latest};
-use crate::trail::Snapshot;
+use crate::filter::Filter;
+use crate::html::{esc, file_name, num, pill, short_hash};
+use crate::model::Evaluation;
+use crate::trail::{Entry, Snapshot};
 
-/// Evaluations drawn (the latest); older ones are on the Policy Status page.
-pub const MAX_EVALUATIONS: usize = 12;
+/// Evaluations drawn per lane; older ones are a page away ("N older").
+pub const LANE_LIMIT: usize = 60;
+/// Lanes drawn; the rest are named and a filter away.
+pub const MAX_LANES: usize = 40;
 
-#[derive(Debug, Clone, Copy)]
-enum Kind {
-    Policy,
-    Evaluation { passed: bool },
-    Control { status: Status },
-    Dataset,
-    Session,
-    Window,
-    Scan,
-    Export,
+const HEAD_W: u32 = 300;
+const NODE_W: u32 = 190;
+const NODE_H: u32 = 82;
+const GAP: u32 = 14;
+const PAD: u32 = 12;
+const AXIS_H: u32 = 28;
+const LANE_H: u32 = NODE_H + 2 * PAD;
+const LINE: u32 = 18;
+
+/// One policy version's evaluations that pass the filter, newest first.
+#[derive(Debug)]
+pub struct Lane<'a> {
+    pub sha: &'a str,
+    pub evals: Vec<Evaluation<'a>>,
+    /// Evaluations in the lane in all, before paging by `before`.
+    pub total: usize,
+    pub failed: usize,
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Status {
-    Pass,
-    Fail,
-    Error,
-}
-
-impl Kind {
-    fn fill(self) -> &'static str {
-        match self {
-            Kind::Policy => "#e3f2fd",
-            Kind::Evaluation { passed: true } => "#e8f5e9",
-            Kind::Evaluation { passed: false } => "#ffebee",
-            Kind::Control {
-                status: Status::Pass,
-            } => "#c8e6c9",
-            Kind::Control {
-                status: Status::Fail,
-            } => "#ffcdd2",
-            Kind::Control {
-                status: Status::Error,
-            } => "#e0e0e0",
-            Kind::Dataset => "#fff8e1",
-            Kind::Session | Kind::Window => "#f3e5f5",
-            Kind::Scan | Kind::Export => "#e0f7fa",
-        }
-    }
-
-    fn class(self) -> &'static str {
-        match self {
-            Kind::Policy => "policy",
-            Kind::Evaluation { .. } => "evaluation",
-            Kind::Control { .. } => "control",
-            Kind::Dataset => "dataset",
-            Kind::Session => "session",
-            Kind::Window => "window",
-            Kind::Scan => "scan",
-            Kind::Export => "export",
-        }
+impl<'a> Lane<'a> {
+    fn newest(&self) -> Evaluation<'a> {
+        self.evals[0]
     }
 }
 
-struct Builder {
-    graph: VisualGraph,
-    nodes: HashMap<String, layout::adt::dag::NodeHandle>,
+/// The lanes for `filter`, the lane with the newest evaluation first.
+pub fn lanes<'a>(evals: &[Evaluation<'a>], filter: &Filter) -> Vec<Lane<'a>> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut lanes: Vec<Lane<'a>> = Vec::new();
+    for e in evals.iter().rev().filter(|e| filter.admits(e)) {
+        let i = *index.entry(e.policy_sha()).or_insert_with(|| {
+            lanes.push(Lane {
+                sha: e.policy_sha(),
+                evals: Vec::new(),
+                total: 0,
+                failed: 0,
+            });
+            lanes.len() - 1
+        });
+        let lane = &mut lanes[i];
+        lane.total += 1;
+        lane.failed += usize::from(!e.passed());
+        if filter.before.is_none_or(|b| e.seq() < b) {
+            lane.evals.push(*e);
+        }
+    }
+    lanes.retain(|l| !l.evals.is_empty());
+    lanes
 }
 
-impl Builder {
-    /// Adds a node once per `key`; `href` must be a path the server made.
-    fn node(
-        &mut self,
-        key: &str,
-        label: &str,
-        kind: Kind,
-        href: &str,
-    ) -> layout::adt::dag::NodeHandle {
-        if let Some(h) = self.nodes.get(key) {
-            return *h;
+/// A fingerprint's chip colour: the same data has the same hue in every lane.
+fn hue(fingerprint: &str) -> u32 {
+    let head = fingerprint.get(..4).unwrap_or("0");
+    u32::from_str_radix(head, 16).unwrap_or(0) % 360
+}
+
+/// "2026-12-03 14:05:09" from an RFC 3339 timestamp.
+fn short_time(ts: &str) -> String {
+    ts.get(..19).unwrap_or(ts).replace('T', " ")
+}
+
+/// The SVG's height for these lanes, in pixels.
+pub fn height(lanes: &[Lane<'_>]) -> u32 {
+    AXIS_H + lanes.len().min(MAX_LANES) as u32 * LANE_H
+}
+
+/// The lanes as SVG, drawn at one user unit per pixel.
+pub fn svg(lanes: &[Lane<'_>], filter: &Filter) -> String {
+    let shown = &lanes[..lanes.len().min(MAX_LANES)];
+    let columns = shown
+        .iter()
+        .map(|l| l.evals.len().min(LANE_LIMIT) + usize::from(l.evals.len() > LANE_LIMIT))
+        .max()
+        .unwrap_or(0) as u32;
+    let width = HEAD_W + GAP + columns * (NODE_W + GAP);
+    let height = height(lanes);
+    let mut out = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"lanes\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"Evidence Graph\">\
+         <g class=\"pin\"><text class=\"axis\" x=\"{x}\" y=\"18\">newest evaluation → older</text>\
+         <text class=\"axis\" x=\"{PAD}\" y=\"18\">policy version (lane)</text></g>",
+        x = HEAD_W + GAP
+    );
+    for (row, lane) in shown.iter().enumerate() {
+        let y = AXIS_H + row as u32 * LANE_H;
+        lane_svg(&mut out, lane, y, width, filter);
+    }
+    out += "</svg>";
+    out
+}
+
+fn lane_svg(out: &mut String, lane: &Lane<'_>, y: u32, width: u32, filter: &Filter) {
+    let _ = write!(
+        out,
+        "<g class=\"lane\" data-policy=\"{sha}\"><rect class=\"band\" x=\"0\" y=\"{y}\" width=\"{width}\" height=\"{LANE_H}\"/>",
+        sha = esc(lane.sha),
+    );
+    let mut x = HEAD_W + GAP;
+    let mid = y + PAD + NODE_H / 2;
+    for (i, e) in lane.evals.iter().take(LANE_LIMIT).enumerate() {
+        if i > 0 {
+            let _ = write!(
+                out,
+                "<line class=\"link\" x1=\"{}\" y1=\"{mid}\" x2=\"{x}\" y2=\"{mid}\"/>",
+                x - GAP
+            );
         }
-        let shape = ShapeKind::new_box(label);
-        let look = StyleAttr::new(
-            Color::fast("#616161"),
-            1,
-            Some(Color::fast(kind.fill())),
-            6,
-            12,
+        node_svg(out, e, x, y + PAD, filter);
+        x += NODE_W + GAP;
+    }
+    if lane.evals.len() > LANE_LIMIT {
+        let last = lane.evals[LANE_LIMIT - 1].seq();
+        let older = Filter {
+            policy: Some(lane.sha.to_string()),
+            ..filter.clone()
+        };
+        let _ = write!(
+            out,
+            "<a href=\"{href}\" class=\"more\"><rect class=\"box\" x=\"{x}\" y=\"{top}\" width=\"{NODE_W}\" height=\"{NODE_H}\" rx=\"6\"/>\
+             <text class=\"strong\" x=\"{tx}\" y=\"{l1}\">{n} older</text><text x=\"{tx}\" y=\"{l2}\">in this lane →</text></a>",
+            href = esc(&older.href(None, Some(last))),
+            n = lane.evals.len() - LANE_LIMIT,
+            top = y + PAD,
+            tx = x + 12,
+            l1 = y + PAD + 34,
+            l2 = y + PAD + 34 + LINE,
         );
-        let size = get_shape_size(Orientation::TopToBottom, &shape, 12, false);
-        // The SVG writer pastes properties into the node's <g> verbatim: only
-        // server-made, escaped values go here.
-        let props = format!(
-            "class=\"node {}\" data-href=\"{}\"",
-            kind.class(),
-            crate::html::esc(href)
-        );
-        let element =
-            Element::create_with_properties(shape, look, Orientation::LeftToRight, size, props);
-        let handle = self.graph.add_node(element);
-        self.nodes.insert(key.to_string(), handle);
-        handle
     }
-
-    fn edge(
-        &mut self,
-        from: layout::adt::dag::NodeHandle,
-        to: layout::adt::dag::NodeHandle,
-        label: &str,
-    ) {
-        self.graph.add_edge(Arrow::simple(label), from, to);
-    }
+    // The lane's head goes last, over the nodes: the script pins it to the
+    // left edge as the graph pans.
+    let newest = lane.newest();
+    let version = newest
+        .policy_version()
+        .map(|v| format!("v{v} · "))
+        .unwrap_or_default();
+    let _ = write!(
+        out,
+        "<g class=\"pin\"><rect class=\"band\" x=\"0\" y=\"{y}\" width=\"{band_w}\" height=\"{LANE_H}\"/>\
+         <a href=\"/policy/{sha}\" class=\"head\"><title>{title_full}: the policy text</title>\
+         <rect class=\"box\" x=\"{PAD}\" y=\"{top}\" width=\"{w}\" height=\"{NODE_H}\" rx=\"6\"/>\
+         <text class=\"strong\" x=\"{tx}\" y=\"{l1}\">{title}</text>\
+         <text x=\"{tx}\" y=\"{l2}\">{version}sha256 {short}</text>\
+         <text x=\"{tx}\" y=\"{l3}\">{n} evaluation(s) · {failed} failed</text></a></g></g>",
+        sha = esc(lane.sha),
+        title_full = esc(newest.policy_title()),
+        title = esc(&clip(file_name(newest.policy_title()), 30)),
+        version = esc(&version),
+        short = esc(lane.sha.get(..12).unwrap_or(lane.sha)),
+        n = lane.total,
+        failed = lane.failed,
+        band_w = HEAD_W + GAP / 2,
+        top = y + PAD,
+        w = HEAD_W - PAD,
+        tx = PAD + 10,
+        l1 = y + PAD + 24,
+        l2 = y + PAD + 24 + LINE,
+        l3 = y + PAD + 24 + 2 * LINE,
+    );
 }
 
-/// The graph as SVG, or None when there is nothing to draw.
-pub fn render(s: &Snapshot, exports: &Value) -> Option<String> {
-    let evals = evaluations(s);
-    let shown = &evals[evals.len().saturating_sub(MAX_EVALUATIONS)..];
-    if shown.is_empty() {
+fn node_svg(out: &mut String, e: &Evaluation<'_>, x: u32, y: u32, filter: &Filter) {
+    let summary = &e.results["summary"];
+    let passed = summary["passed"].as_u64().unwrap_or(0);
+    let total = summary["total"].as_u64().unwrap_or(0);
+    let verdict = if e.passed() { "pass" } else { "fail" };
+    let open = if filter.open == Some(e.seq()) {
+        " open"
+    } else {
+        ""
+    };
+    let (chip, data) = match e.fingerprint() {
+        Some(fp) => (
+            format!(
+                "<rect class=\"chip\" x=\"{}\" y=\"{}\" width=\"12\" height=\"12\" rx=\"2\" fill=\"hsl({} 70% 50%)\"/>",
+                x + 10,
+                y + 18 + 2 * LINE - 11,
+                hue(fp)
+            ),
+            fp.get(..8).unwrap_or(fp).to_string(),
+        ),
+        None => (String::new(), "no fingerprint".to_string()),
+    };
+    let rows = e.results["data"]["rows"]
+        .as_u64()
+        .map(|r| format!(" · {r} rows"))
+        .unwrap_or_default();
+    let origin = match (e.origin(), e.entry.pid) {
+        ("kernel", Some(pid)) => format!("notebook · pid {pid}"),
+        (origin, _) if !origin.is_empty() => origin.to_string(),
+        _ => "cli".to_string(),
+    };
+    let _ = write!(
+        out,
+        "<a href=\"{href}\" class=\"node {verdict}{open}\" data-seq=\"{seq}\">\
+         <title>evaluation #{seq}: {verdict_up}, {passed}/{total} controls passed</title>\
+         <rect class=\"box\" x=\"{x}\" y=\"{y}\" width=\"{NODE_W}\" height=\"{NODE_H}\" rx=\"6\"/>\
+         <text class=\"strong\" x=\"{tx}\" y=\"{l1}\">#{seq} {verdict_up} {passed}/{total}</text>\
+         <text x=\"{tx}\" y=\"{l2}\">{time}</text>{chip}\
+         <text x=\"{dx}\" y=\"{l3}\">{data}{rows}</text>\
+         <text x=\"{tx}\" y=\"{l4}\">{origin}</text></a>",
+        href = esc(&filter.href(Some(e.seq()), filter.before)),
+        seq = e.seq(),
+        verdict_up = verdict.to_uppercase(),
+        tx = x + 10,
+        dx = x + 28,
+        l1 = y + 18,
+        l2 = y + 18 + LINE,
+        l3 = y + 18 + 2 * LINE,
+        l4 = y + 18 + 3 * LINE,
+        time = esc(&short_time(&e.entry.ts)),
+        data = esc(&data),
+        rows = esc(&rows),
+        origin = esc(&origin),
+    );
+}
+
+/// The cell that ran a notebook evaluation: the kernel writes a cell's event
+/// when it ends, so it is that process's first cell event after it.
+pub fn cell_of<'a>(s: &'a Snapshot, e: &Evaluation<'_>) -> Option<&'a Entry> {
+    if e.origin() != "kernel" {
         return None;
     }
-    let mut b = Builder {
-        graph: VisualGraph::new(Orientation::TopToBottom),
-        nodes: HashMap::new(),
-    };
-    let mut session_of_pid: HashMap<u64, layout::adt::dag::NodeHandle> = HashMap::new();
-    for eval in shown {
-        let seq = eval.seq();
-        let sha = eval.policy_sha();
-        let version = eval
-            .policy_version()
-            .map(|v| format!(" v{v}"))
-            .unwrap_or_default();
-        let policy = b.node(
-            &format!("policy:{sha}"),
-            &format!(
-                "policy: {}{version}\nsha256 {}",
-                clip(eval.policy_title(), 32),
-                &sha[..sha.len().min(12)]
-            ),
-            Kind::Policy,
-            &format!("/policies#{sha}"),
-        );
-        let summary = &eval.results["summary"];
-        let evaluation = b.node(
-            &format!("eval:{seq}"),
-            &format!(
-                "evaluation #{seq}\n{}/{} passed",
-                summary["passed"].as_u64().unwrap_or(0),
-                summary["total"].as_u64().unwrap_or(0)
-            ),
-            Kind::Evaluation {
-                passed: eval.passed(),
-            },
-            &format!("/event/{seq}"),
-        );
-        b.edge(policy, evaluation, "");
-        if let Some(fp) = eval.fingerprint() {
-            let rows = eval.results["data"]["rows"].as_u64().unwrap_or(0);
-            let dataset = b.node(
-                &format!("data:{fp}"),
-                &format!(
-                    "data {}\n{} · {rows} rows",
-                    &fp[..fp.len().min(12)],
-                    clip(short_source(eval.source()), 28)
-                ),
-                Kind::Dataset,
-                &format!("/event/{seq}"),
-            );
-            b.edge(dataset, evaluation, "");
-        }
-        if eval.origin() == "kernel" {
-            if let Some(pid) = eval.entry.pid {
-                let session = *session_of_pid.entry(pid).or_insert_with(|| {
-                    b.node(
-                        &format!("session:{pid}"),
-                        &format!("notebook session\npid {pid}"),
-                        Kind::Session,
-                        &format!("/energy#session-{pid}"),
-                    )
-                });
-                b.edge(session, evaluation, "ran");
-            }
-        }
-        for control in eval.controls() {
-            let id = control["id"].as_str().unwrap_or("?");
-            let status = match control["status"].as_str() {
-                Some("pass") => Status::Pass,
-                Some("fail") => Status::Fail,
-                _ => Status::Error,
-            };
-            let value = control["actual_value"]
-                .as_f64()
-                .map_or_else(|| "—".to_string(), |v| format!("{v:.4}"));
-            let node = b.node(
-                &format!("control:{seq}:{id}"),
-                &format!(
-                    "{}\n{} {value} {} {}",
-                    clip(id, 30),
-                    control["status"].as_str().unwrap_or("error").to_uppercase(),
-                    control["operator"].as_str().unwrap_or(""),
-                    control["threshold"].as_f64().unwrap_or(f64::NAN)
-                ),
-                Kind::Control { status },
-                &format!("/event/{seq}#control-{}", crate::html::esc(id)),
-            );
-            b.edge(evaluation, node, "");
-        }
-    }
-    let first_shown = shown.first().map_or(0, |e| e.seq());
-    for entry in latest(s, "scan", 3) {
-        if entry.seq < first_shown {
-            continue;
-        }
-        let passed = entry.payload["passed"].as_bool().unwrap_or(false);
-        let scan = b.node(
-            &format!("scan:{}", entry.seq),
-            &format!(
-                "scan #{}\n{}",
-                entry.seq,
-                if passed { "passed" } else { "failed" }
-            ),
-            Kind::Scan,
-            &format!("/event/{}", entry.seq),
-        );
-        // A scan reports the latest evaluation of each policy before it.
-        let mut latest_per_policy: HashMap<&str, u64> = HashMap::new();
-        for eval in shown.iter().filter(|e| e.seq() < entry.seq) {
-            latest_per_policy.insert(eval.policy_key(), eval.seq());
-        }
-        for seq in latest_per_policy.values() {
-            if let Some(h) = b.nodes.get(&format!("eval:{seq}")).copied() {
-                b.edge(h, scan, "");
-            }
-        }
-    }
-    for entry in latest(s, "monitor", 4) {
-        if entry.seq < first_shown {
-            continue;
-        }
-        let name = entry.payload["name"].as_str().unwrap_or("?");
-        let joules = entry.payload["energy"]["total_j"].as_f64().unwrap_or(0.0);
-        let window = b.node(
-            &format!("window:{}", entry.seq),
-            &format!("monitor {}\n{joules:.1} J", clip(name, 24)),
-            Kind::Window,
-            &format!("/event/{}", entry.seq),
-        );
-        if let Some(session) = entry.pid.and_then(|p| session_of_pid.get(&p)).copied() {
-            b.edge(session, window, "");
-        }
-    }
-    // MLflow runs the exporter recorded, one per session it exported.
-    if let Some(targets) = exports["targets"].as_object() {
-        for (target, state) in targets {
-            let Some(runs) = state["runs"].as_object() else {
-                continue;
-            };
-            for (pid, run) in runs {
-                let Some(session) = pid
-                    .parse::<u64>()
-                    .ok()
-                    .and_then(|p| session_of_pid.get(&p))
-                    .copied()
-                else {
-                    continue;
-                };
-                let run_id = run["run_id"].as_str().unwrap_or("?");
-                let server = target.split('|').next().unwrap_or("");
-                let export = b.node(
-                    &format!("export:{target}:{pid}"),
-                    &format!(
-                        "MLflow run {}\n{}",
-                        &run_id[..run_id.len().min(12)],
-                        clip(server, 30)
-                    ),
-                    Kind::Export,
-                    "/energy",
-                );
-                b.edge(session, export, "exported");
-            }
-        }
-    }
-    let mut svg = SVGWriter::new();
-    let mut graph = b.graph;
-    // The layout library asserts on shapes it cannot place; a page without
-    // its graph is better than a dead request.
-    let laid_out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-        graph.do_it(false, false, false, &mut svg);
-        svg.finalize()
-    }));
-    laid_out.ok()
+    let pid = e.entry.pid?;
+    (e.seq() + 1..=s.head())
+        .filter_map(|seq| s.get(seq))
+        .find(|c| c.pid == Some(pid) && c.kind == "cell")
 }
 
-/// The file name of a path source; other sources as they are.
-fn short_source(source: &str) -> &str {
-    source.rsplit('/').next().unwrap_or(source)
+/// An opened evaluation: its context, and every control with its paths
+/// back to the policy text, the data, the cell and its energy.
+pub fn details(s: &Snapshot, e: &Evaluation<'_>, exports: &Value) -> String {
+    let sha = e.policy_sha();
+    let cell = cell_of(s, e);
+    let version = e
+        .policy_version()
+        .map(|v| format!(" v{}", esc(v)))
+        .unwrap_or_default();
+    let mut out = format!(
+        "<section id=\"details\" class=\"details\" data-seq=\"{seq}\"><h2>Evaluation #{seq} {verdict} <span class=\"muted\">{ts}</span></h2><table>\
+         <tr><th>policy</th><td><a href=\"/policy/{sha_attr}\">{title}{version}</a> {sha_short}</td></tr>",
+        seq = e.seq(),
+        verdict = pill(if e.passed() { "pass" } else { "fail" }),
+        ts = esc(&e.entry.ts),
+        sha_attr = esc(sha),
+        title = esc(e.policy_title()),
+        sha_short = short_hash(sha),
+    );
+    let _ = write!(
+        out,
+        "<tr><th>data</th><td>{} <span class=\"muted\">{} · {} rows</span></td></tr>",
+        data_link(e),
+        esc(e.source()),
+        e.results["data"]["rows"]
+            .as_u64()
+            .map_or_else(|| "?".to_string(), |r| r.to_string()),
+    );
+    let _ = write!(out, "<tr><th>cell</th><td>{}</td></tr>", cell_link(e, cell));
+    let _ = write!(
+        out,
+        "<tr><th>energy</th><td>{}</td></tr>",
+        energy_link(cell)
+    );
+    if let Some(pid) = e.entry.pid.filter(|_| e.origin() == "kernel") {
+        let mut runs = String::new();
+        for (target, state) in exports["targets"].as_object().into_iter().flatten() {
+            if let Some(run) = state["runs"][pid.to_string()]["run_id"].as_str() {
+                let server = target.split('|').next().unwrap_or("");
+                let _ = write!(
+                    runs,
+                    " · MLflow run <code>{}</code> on {}",
+                    esc(run),
+                    esc(server)
+                );
+            }
+        }
+        let _ = write!(
+            out,
+            "<tr><th>session</th><td><a href=\"/energy#session-{pid}\">notebook session, pid {pid}</a>{runs}</td></tr>"
+        );
+    }
+    let _ = write!(
+        out,
+        "<tr><th>evidence</th><td><a href=\"/event/{seq}\">event #{seq}</a> {}</td></tr></table>",
+        short_hash(&e.entry.hash),
+        seq = e.seq()
+    );
+    out += "<table class=\"controls\"><tr><th>status</th><th>control</th><th>metric</th><th>value</th><th>rule</th><th>95% CI</th><th>paths</th></tr>";
+    for c in e.controls() {
+        let id = c["id"].as_str().unwrap_or("?");
+        let ci = match (c["ci"]["lower"].as_f64(), c["ci"]["upper"].as_f64()) {
+            (Some(l), Some(u)) => format!("[{}, {}]", num(Some(l)), num(Some(u))),
+            _ => "—".to_string(),
+        };
+        let reason = c["reason"]
+            .as_str()
+            .map(|r| format!("<div class=\"muted\">{}</div>", esc(r)))
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "<tr id=\"control-{id_attr}\" class=\"control\"><td>{status}</td><td><code>{id_attr}</code>{reason}</td><td>{metric}</td>\
+             <td class=\"num\">{value}</td><td>{op} {threshold}</td><td>{ci}</td>\
+             <td class=\"paths\"><a class=\"to-policy\" href=\"/policy/{sha_attr}#control-{id_attr}\">policy text</a> · \
+             <span class=\"to-data\">{data}</span> · <span class=\"to-cell\">{cell}</span> · <span class=\"to-energy\">{energy}</span> · \
+             <a href=\"/event/{seq}#control-{id_attr}\">groups</a></td></tr>",
+            id_attr = esc(id),
+            status = pill(c["status"].as_str().unwrap_or("error")),
+            metric = esc(c["metric_key"].as_str().unwrap_or("")),
+            value = num(c["actual_value"].as_f64()),
+            op = esc(c["operator"].as_str().unwrap_or("")),
+            threshold = num(c["threshold"].as_f64()),
+            sha_attr = esc(sha),
+            data = data_link(e),
+            cell = cell_link(e, cell),
+            energy = energy_link(cell),
+            seq = e.seq(),
+        );
+    }
+    out += "</table></section>";
+    out
+}
+
+fn data_link(e: &Evaluation<'_>) -> String {
+    match e.fingerprint() {
+        Some(fp) => format!(
+            "<a href=\"{}\" title=\"every evaluation of this data\">data {}</a>",
+            esc(&Filter::on_data(fp)),
+            esc(fp.get(..12).unwrap_or(fp))
+        ),
+        None => "<span class=\"muted\">no fingerprint</span>".to_string(),
+    }
+}
+
+fn cell_link(e: &Evaluation<'_>, cell: Option<&Entry>) -> String {
+    match cell {
+        Some(c) => format!(
+            "<a href=\"/event/{seq}\">cell [{count}] #{seq}</a>",
+            seq = c.seq,
+            count = c
+                .execution_count
+                .map_or_else(|| "?".to_string(), |n| n.to_string())
+        ),
+        None if e.origin() == "kernel" => {
+            "<span class=\"muted\">cell not recorded yet</span>".to_string()
+        }
+        None => format!(
+            "<span class=\"muted\">no cell: {}</span>",
+            esc(if e.origin().is_empty() {
+                "cli"
+            } else {
+                e.origin()
+            })
+        ),
+    }
+}
+
+fn energy_link(cell: Option<&Entry>) -> String {
+    match cell.and_then(|c| c.energy.as_ref().map(|en| (c, en))) {
+        Some((c, en)) => format!(
+            "<a href=\"/event/{}#energy\" title=\"the cell's energy, {}–{} J\">{} J</a>",
+            c.seq,
+            num(Some(en.low_j)),
+            num(Some(en.high_j)),
+            num(Some(en.total_j))
+        ),
+        None => "<span class=\"muted\">no energy</span>".to_string(),
+    }
 }

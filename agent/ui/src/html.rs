@@ -52,8 +52,36 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-
 .cards { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0 16px; }
 .card { border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; min-width: 170px; }
 .card .big { font-size: 22px; font-weight: 600; }
-.graph svg { max-width: 100%; height: auto; }
-.graph [data-href] { cursor: pointer; }
+[data-href] { cursor: pointer; }
+.filters { display: flex; flex-wrap: wrap; gap: 8px 16px; align-items: center; margin: 6px 0 12px; }
+.filters label { display: flex; gap: 6px; align-items: center; }
+.filters select, .filters input, .filters button, .graph-tools button { font: inherit; font-size: 13px; }
+.graph-tools { display: flex; gap: 6px; align-items: center; margin: 4px 0; }
+.graph-tools button { min-width: 34px; }
+.graph-view { border: 1px solid var(--line); border-radius: 6px; overflow: auto; background: #fff; }
+.graph-view:focus { outline: 2px solid #90caf9; }
+.graph-view.pannable { overflow: hidden; cursor: grab; touch-action: none; }
+.graph-view.dragging { cursor: grabbing; }
+.graph-view svg { display: block; user-select: none; }
+.graph-view a { -webkit-user-drag: none; }
+.graph-view text { font: 13px system-ui, -apple-system, "Segoe UI", sans-serif; fill: var(--ink); }
+.graph-view text.strong { font-weight: 600; }
+.graph-view text.axis { fill: var(--muted); }
+.graph-view .band { fill: #fafafa; }
+.graph-view .lane:nth-of-type(even) .band { fill: #fff; }
+.graph-view .pin .band { fill-opacity: 0.96; }
+.graph-view .box { stroke-width: 1; }
+.graph-view .head .box { fill: #e3f2fd; stroke: #90caf9; }
+.graph-view .node.pass .box { fill: #e8f5e9; stroke: #66bb6a; }
+.graph-view .node.fail .box { fill: #ffebee; stroke: #e57373; }
+.graph-view .node.open .box { stroke: var(--ink); stroke-width: 3; }
+.graph-view .more .box { fill: #f5f5f5; stroke: #9e9e9e; stroke-dasharray: 4 3; }
+.graph-view a:hover .box { stroke-width: 2.5; }
+.graph-view .link { stroke: #bdbdbd; stroke-width: 1.5; }
+.details tr:target { background: #fff8e1; }
+.policy-text .ln { color: var(--muted); user-select: none; }
+.policy-text .control-line { font-weight: 600; }
+.policy-text :target { background: #fff59d; }
 pre { background: #f7f7f7; padding: 10px; overflow: auto; font-size: 12px; }
 @media print {
   header, .noprint { display: none; }
@@ -66,7 +94,7 @@ pre { background: #f7f7f7; padding: 10px; overflow: auto; font-size: 12px; }
 
 /// Served as `/static/app.js` (the pages' CSP allows no inline script):
 /// reloads a visible page when the trail grows (polling `/api/head`; hidden
-/// tabs do not poll), and makes graph nodes links.
+/// tabs do not poll), and pans and zooms the Evidence Graph.
 pub const SCRIPT: &str = r#"
 (function () {
   var head = document.body.getAttribute("data-head");
@@ -84,6 +112,88 @@ pub const SCRIPT: &str = r#"
   document.querySelectorAll("[data-href]").forEach(function (n) {
     n.addEventListener("click", function () { location.href = n.getAttribute("data-href"); });
   });
+  var view = document.querySelector(".graph-view");
+  var svg = view && view.querySelector("svg");
+  if (svg) { pannable(view, svg); }
+
+  // The Evidence Graph: drag to pan, wheel / buttons / keys to zoom. The SVG
+  // is drawn at one unit per pixel, so scale 1 is labels at body size.
+  function pannable(view, svg) {
+    var W = parseFloat(svg.getAttribute("width")), H = parseFloat(svg.getAttribute("height"));
+    var key = "vl-graph" + location.search;
+    var pins = svg.querySelectorAll(".pin");
+    var v = {x: 0, y: 0, s: 1};
+    try { v = JSON.parse(sessionStorage.getItem(key)) || v; } catch (e) {}
+    var apply = function () {
+      var w = view.clientWidth, h = view.clientHeight;
+      svg.setAttribute("width", w);
+      svg.setAttribute("height", h);
+      svg.setAttribute("viewBox", [v.x, v.y, w / v.s, h / v.s].join(" "));
+      view.setAttribute("data-scale", v.s.toFixed(3));
+      // Lane heads stay at the left edge however far the lanes pan.
+      pins.forEach(function (p) { p.setAttribute("transform", "translate(" + Math.max(0, v.x) + " 0)"); });
+      try { sessionStorage.setItem(key, JSON.stringify(v)); } catch (e) {}
+    };
+    // Zooms by `factor` keeping the point (cx, cy) of the view still.
+    var zoomAt = function (factor, cx, cy) {
+      var s = Math.min(4, Math.max(0.05, v.s * factor));
+      v.x += cx / v.s - cx / s;
+      v.y += cy / v.s - cy / s;
+      v.s = s;
+      apply();
+    };
+    var centre = function () { return [view.clientWidth / 2, view.clientHeight / 2]; };
+    var actions = {
+      "in": function () { var c = centre(); zoomAt(1.25, c[0], c[1]); },
+      "out": function () { var c = centre(); zoomAt(0.8, c[0], c[1]); },
+      "fit": function () { v = {x: 0, y: 0, s: Math.min(1, view.clientWidth / W, view.clientHeight / H)}; apply(); },
+      "reset": function () { v = {x: 0, y: 0, s: 1}; apply(); }
+    };
+    view.classList.add("pannable");
+    view.addEventListener("wheel", function (e) {
+      e.preventDefault();
+      var r = view.getBoundingClientRect();
+      zoomAt(e.deltaY < 0 ? 1.2 : 1 / 1.2, e.clientX - r.left, e.clientY - r.top);
+    }, {passive: false});
+    var drag = null, moved = false;
+    view.addEventListener("pointerdown", function (e) {
+      drag = {x: e.clientX, y: e.clientY, vx: v.x, vy: v.y};
+      moved = false;
+    });
+    window.addEventListener("pointermove", function (e) {
+      if (!drag) { return; }
+      var dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+      if (!moved && Math.abs(dx) + Math.abs(dy) > 4) { moved = true; view.classList.add("dragging"); }
+      if (moved) { v.x = drag.vx - dx / v.s; v.y = drag.vy - dy / v.s; apply(); }
+    });
+    window.addEventListener("pointerup", function () { drag = null; view.classList.remove("dragging"); });
+    // A drag that ends on a node pans; it does not open the node.
+    view.addEventListener("click", function (e) { if (moved) { e.preventDefault(); moved = false; } }, true);
+    view.addEventListener("dragstart", function (e) { e.preventDefault(); });
+    view.addEventListener("keydown", function (e) {
+      var step = 80 / v.s, k = e.key;
+      if (k === "+" || k === "=") { actions["in"](); }
+      else if (k === "-") { actions["out"](); }
+      else if (k === "0") { actions["reset"](); }
+      else if (k === "ArrowLeft") { v.x -= step; apply(); }
+      else if (k === "ArrowRight") { v.x += step; apply(); }
+      else if (k === "ArrowUp") { v.y -= step; apply(); }
+      else if (k === "ArrowDown") { v.y += step; apply(); }
+      else { return; }
+      e.preventDefault();
+    });
+    document.querySelectorAll("[data-zoom]").forEach(function (b) {
+      b.addEventListener("click", function () { actions[b.getAttribute("data-zoom")](); });
+    });
+    window.addEventListener("resize", apply);
+    // An opened evaluation off screen is brought into view (at 1:1).
+    var open = svg.querySelector(".node.open .box");
+    if (open && !sessionStorage.getItem(key)) {
+      var x = parseFloat(open.getAttribute("x"));
+      if (x + 200 > view.clientWidth) { v.x = x - view.clientWidth / 2; }
+    }
+    apply();
+  }
 })();
 "#;
 
@@ -142,6 +252,11 @@ pub fn num(v: Option<f64>) -> String {
         }
         _ => "—".to_string(),
     }
+}
+
+/// A path's last component (titles that are paths get long).
+pub fn file_name(s: &str) -> &str {
+    s.rsplit('/').next().unwrap_or(s)
 }
 
 /// The first 12 characters of a hash, with the full one on hover.

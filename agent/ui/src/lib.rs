@@ -5,16 +5,19 @@
 //! - `trail`: the trail, read incrementally and chain-checked as it grows.
 //! - `model`: evaluations, control status with history, energy views.
 //! - `pages`, `html`: the pages (every user string escaped).
-//! - `graph`: the Evidence Graph (layout-rs); `charts`: plotters SVG.
+//! - `graph`, `filter`: the Evidence Graph (lanes of SVG) and its filters;
+//!   `charts`: plotters SVG.
 //! - `server`: axum routes, the token, security headers.
 //!
 //! The server binds 127.0.0.1 unless told otherwise; there it answers only
 //! requests whose `Host` is localhost or a loopback address (DNS rebinding);
-//! on any other address every request needs the token it prints. Only files under
-//! `.venturalitica/charts/` are ever read from disk besides the trail.
+//! on any other address every request needs the token it prints. Besides the
+//! trail, only `.venturalitica/charts/<n>.svg`, `.venturalitica/policies/<sha256>.yaml`
+//! (named by a hash, checked against it) and `pyproject.toml` are read.
 
 pub mod annex;
 mod charts;
+mod filter;
 mod graph;
 mod html;
 mod model;

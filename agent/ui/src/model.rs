@@ -284,13 +284,3 @@ pub fn energy(s: &Snapshot) -> EnergyView<'_> {
     view.sessions = sessions.into_values().collect();
     view
 }
-
-/// Events of a kind, newest first, at most `limit`.
-pub fn latest<'a>(s: &'a Snapshot, kind: &str, limit: usize) -> Vec<&'a Entry> {
-    s.entries
-        .iter()
-        .rev()
-        .filter(|e| e.kind == kind)
-        .take(limit)
-        .collect()
-}

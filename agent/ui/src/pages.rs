@@ -4,10 +4,14 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::html::{esc, num, page, pill, short_hash};
-use crate::model::{self, control_status, evaluations, ControlStatus, Energy, EnergyView};
+use crate::filter::{Filter, Moment};
+use crate::html::{esc, file_name, num, page, pill, short_hash};
+use crate::model::{
+    self, control_status, evaluations, ControlStatus, Energy, EnergyView, Evaluation,
+};
 use crate::trail::Snapshot;
 use crate::{annex, charts, graph};
+use venturalitica_chart::clip;
 
 /// What the pages need besides the trail.
 #[derive(Debug, Clone)]
@@ -254,11 +258,6 @@ fn control_table(controls: &[ControlStatus<'_>], history: bool) -> String {
     out
 }
 
-/// A path's last component (titles that are paths get long).
-fn file_name(s: &str) -> &str {
-    s.rsplit('/').next().unwrap_or(s)
-}
-
 pub fn policies(s: &Snapshot) -> String {
     let evals = evaluations(s);
     let controls = control_status(&evals);
@@ -293,22 +292,274 @@ pub fn policies(s: &Snapshot) -> String {
     page("/policies", "Policy Status", s.head(), true, &body)
 }
 
-pub fn graph_page(s: &Snapshot, ctx: &Context) -> String {
+pub fn graph_page(s: &Snapshot, ctx: &Context, query: Result<Filter, String>) -> String {
     let mut body = String::from(
-        "<h1>Evidence Graph</h1><p class=\"muted\">Policy versions → evaluations → control results, with the data (fingerprint) and the notebook session, scans, monitor windows and MLflow runs around them. Click a node for its details.</p>",
+        "<h1>Evidence Graph</h1><p class=\"muted\">One lane per policy version, the newest in use first; in each, its evaluations, newest first, with the data they ran on (the chip's colour is the fingerprint) and where they ran. Open an evaluation for its controls, each one click from its policy text, data, cell and energy. Drag to pan, scroll or use the buttons to zoom.</p>",
     );
-    match graph::render(s, &ctx.exports) {
-        Some(svg) => {
-            let _ = write!(body, "<div class=\"graph\">{svg}</div>");
-            let shown = evaluations(s).len().min(graph::MAX_EVALUATIONS);
+    let filter = match query {
+        Ok(f) => f,
+        Err(problem) => {
             let _ = write!(
                 body,
-                "<p class=\"muted\">The latest {shown} evaluation(s); all of them are on <a href=\"/policies\">Policy Status</a>.</p>"
+                "<p>{} {}: the graph is shown unfiltered.</p>",
+                pill("error"),
+                esc(&problem)
             );
+            Filter::default()
         }
-        None => body += "<p class=\"muted\">No evaluations recorded yet.</p>",
+    };
+    let evals = evaluations(s);
+    body += &filter_form(s, &evals, &filter);
+    let lanes = graph::lanes(&evals, &filter);
+    if lanes.is_empty() {
+        body += if evals.is_empty() {
+            "<p class=\"muted\">No evaluations recorded yet.</p>"
+        } else {
+            "<p class=\"muted\">No evaluation matches these filters.</p>"
+        };
+    } else {
+        let shown: usize = lanes
+            .iter()
+            .map(|l| l.evals.len().min(graph::LANE_LIMIT))
+            .sum();
+        let matching: usize = lanes.iter().map(|l| l.total).sum();
+        let _ = write!(
+            body,
+            "<div class=\"graph-tools noprint\"><button type=\"button\" data-zoom=\"in\" title=\"zoom in (+)\">+</button>\
+             <button type=\"button\" data-zoom=\"out\" title=\"zoom out (−)\">−</button>\
+             <button type=\"button\" data-zoom=\"fit\" title=\"the whole graph\">fit</button>\
+             <button type=\"button\" data-zoom=\"reset\" title=\"labels at body size (0)\">1:1</button>\
+             <span class=\"muted\">{shown} of {matching} matching evaluation(s) drawn in {lanes} lane(s){more}</span></div>\
+             <div class=\"graph-view\" tabindex=\"0\" style=\"height: min(70vh, {view_h}px)\">{svg}</div>",
+            view_h = graph::height(&lanes) + 2,
+            lanes = lanes.len().min(graph::MAX_LANES),
+            more = if lanes.len() > graph::MAX_LANES {
+                format!("; {} more lane(s): filter by policy", lanes.len() - graph::MAX_LANES)
+            } else {
+                String::new()
+            },
+            svg = graph::svg(&lanes, &filter),
+        );
+    }
+    if let Some(seq) = filter.open {
+        match evals.iter().find(|e| e.seq() == seq) {
+            Some(e) => body += &graph::details(s, e, &ctx.exports),
+            None => {
+                let _ = write!(
+                    body,
+                    "<p id=\"details\">{} event #{seq} is not an evaluation.</p>",
+                    pill("error")
+                );
+            }
+        }
     }
     page("/graph", "Evidence Graph", s.head(), true, &body)
+}
+
+/// The filters as a GET form (it works without the script).
+fn filter_form(s: &Snapshot, evals: &[Evaluation<'_>], f: &Filter) -> String {
+    /// A policy (key, title) with its versions (sha256, version).
+    type PolicyVersions<'a> = (&'a str, &'a str, Vec<(&'a str, Option<&'a str>)>);
+    // Policies with their versions, the newest in use first.
+    let mut policies: Vec<PolicyVersions<'_>> = Vec::new();
+    let mut sessions: Vec<(u64, &str)> = Vec::new();
+    let mut data: Vec<(&str, &str)> = Vec::new();
+    let mut seen_data = std::collections::HashSet::new();
+    for e in evals.iter().rev() {
+        let key = e.policy_key();
+        let i = match policies.iter().position(|p| p.0 == key) {
+            Some(i) => i,
+            None => {
+                policies.push((key, e.policy_title(), Vec::new()));
+                policies.len() - 1
+            }
+        };
+        if !policies[i].2.iter().any(|v| v.0 == e.policy_sha()) {
+            policies[i].2.push((e.policy_sha(), e.policy_version()));
+        }
+        if let Some(pid) = e.entry.pid.filter(|_| e.origin() == "kernel") {
+            match sessions.iter_mut().find(|s| s.0 == pid) {
+                Some(s) => s.1 = &e.entry.ts,
+                None => sessions.push((pid, &e.entry.ts)),
+            }
+        }
+        if let Some(fp) = e.fingerprint() {
+            if data.len() < 200 && seen_data.insert(fp) {
+                data.push((fp, e.source()));
+            }
+        }
+    }
+    let selected = |on: bool| if on { " selected" } else { "" };
+    let mut out = String::from(
+        "<form class=\"filters noprint\" method=\"get\" action=\"/graph\"><label>policy <select name=\"policy\"><option value=\"\">all</option>",
+    );
+    for (key, title, versions) in &policies {
+        let _ = write!(
+            out,
+            "<option value=\"{k}\"{sel}>{t} (all versions)</option>",
+            k = esc(key),
+            sel = selected(f.policy.as_deref() == Some(key)),
+            t = esc(&clip(file_name(title), 40)),
+        );
+        for (sha, version) in versions {
+            let _ = write!(
+                out,
+                "<option value=\"{s}\"{sel}>\u{a0}\u{a0}{t} {v}sha256 {short}</option>",
+                s = esc(sha),
+                sel = selected(f.policy.as_deref() == Some(sha)),
+                t = esc(&clip(file_name(title), 30)),
+                v = version
+                    .map(|v| format!("v{} · ", esc(v)))
+                    .unwrap_or_default(),
+                short = esc(sha.get(..12).unwrap_or(sha)),
+            );
+        }
+    }
+    out += "</select></label><label>notebook session <select name=\"session\"><option value=\"\">all</option>";
+    // Each session's notebook, in one pass that stops once all are named.
+    let mut notebooks: std::collections::HashMap<u64, &str> = std::collections::HashMap::new();
+    if !sessions.is_empty() {
+        for c in s.entries.iter().filter(|c| c.kind == "cell") {
+            let Some(pid) = c.pid.filter(|p| sessions.iter().any(|s| s.0 == *p)) else {
+                continue;
+            };
+            if let Some(name) = c.payload["notebook"].as_str() {
+                notebooks.entry(pid).or_insert(name);
+                if notebooks.len() == sessions.len() {
+                    break;
+                }
+            }
+        }
+    }
+    for (pid, first) in &sessions {
+        let notebook = notebooks.get(pid).copied().unwrap_or("notebook");
+        let _ = write!(
+            out,
+            "<option value=\"{pid}\"{sel}>{nb} · pid {pid} · from {ts}</option>",
+            sel = selected(f.session == Some(*pid)),
+            nb = esc(&clip(file_name(notebook), 30)),
+            ts = esc(first.get(..16).unwrap_or(first)),
+        );
+    }
+    let _ = write!(
+        out,
+        "</select></label><label>data fingerprint <input name=\"data\" list=\"fingerprints\" size=\"14\" placeholder=\"prefix, 6+ hex\" value=\"{d}\"></label>\
+         <datalist id=\"fingerprints\">",
+        d = esc(f.data.as_deref().unwrap_or(""))
+    );
+    for (fp, source) in &data {
+        let _ = write!(
+            out,
+            "<option value=\"{}\">{}</option>",
+            esc(fp),
+            esc(&clip(source, 40))
+        );
+    }
+    let time = |t: Option<&Moment>| t.map(Moment::form_value).unwrap_or_default();
+    let _ = write!(
+        out,
+        "</datalist><label>from <input type=\"datetime-local\" step=\"1\" name=\"from\" value=\"{from}\"></label>\
+         <label>to <input type=\"datetime-local\" step=\"1\" name=\"to\" value=\"{to}\"></label><span class=\"muted\">UTC</span>\
+         <label><input type=\"checkbox\" name=\"failed\" value=\"1\"{failed}> failed only</label>\
+         <button type=\"submit\">filter</button>{clear}</form>",
+        from = esc(&time(f.from.as_ref())),
+        to = esc(&time(f.to.as_ref())),
+        failed = if f.failed { " checked" } else { "" },
+        clear = if f.narrows() {
+            " <a href=\"/graph\">clear</a>"
+        } else {
+            ""
+        },
+    );
+    out
+}
+
+/// A stored policy version's text, line-numbered, each control's line
+/// anchored (`#control-ID`), its hash checked against its name.
+pub fn policy_text(s: &Snapshot, ctx: &Context, sha: &str) -> Option<String> {
+    // The name is the hash: 64 hex digits, so no path can leave the store.
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let evals = evaluations(s);
+    let used: Vec<&Evaluation<'_>> = evals.iter().filter(|e| e.policy_sha() == sha).collect();
+    let first = used.first()?;
+    let path = ctx.store_dir.join("policies").join(format!("{sha}.yaml"));
+    let mut body = format!(
+        "<h1>Policy {title}{version}</h1><table><tr><th>file</th><td class=\"mono\">{file}</td></tr>\
+         <tr><th>sha256</th><td class=\"mono\">{sha}</td></tr><tr><th>evaluations</th><td>{n}: \
+         <a href=\"{lane}\">its lane in the Evidence Graph</a></td></tr></table>",
+        title = esc(first.policy_title()),
+        version = first.policy_version().map(|v| format!(" v{}", esc(v))).unwrap_or_default(),
+        file = esc(first.results["policy"]["path"].as_str().unwrap_or("")),
+        n = used.len(),
+        lane = esc(&Filter { policy: Some(sha.to_string()), ..Filter::default() }.href(None, None)),
+    );
+    let text = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let _ = write!(
+                body,
+                "<p>{} the stored copy <code>{}</code> cannot be read: {}</p>",
+                pill("error"),
+                esc(&path.display().to_string()),
+                esc(&e.to_string())
+            );
+            return Some(page("", "Policy", s.head(), false, &body));
+        }
+    };
+    let actual = {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(&text))
+    };
+    if actual != sha {
+        let _ = write!(
+            body,
+            "<p>{} the stored copy's SHA-256 is {}, not the one the evaluations recorded: it is not shown.</p>",
+            pill("error"),
+            short_hash(&actual)
+        );
+        return Some(page("", "Policy", s.head(), false, &body));
+    }
+    let text = String::from_utf8_lossy(&text);
+    // Where each control starts, from the policy parser itself.
+    let source = std::path::Path::new(
+        first.results["policy"]["path"]
+            .as_str()
+            .unwrap_or("policy.yaml"),
+    );
+    let mut anchors: std::collections::HashMap<usize, String> = std::collections::HashMap::new();
+    match venturalitica_policy::parse_policy(source, &text) {
+        Ok(policy) => {
+            for c in &policy.controls {
+                anchors
+                    .entry(c.location.line)
+                    .or_insert_with(|| c.id.clone());
+            }
+        }
+        Err(e) => {
+            let _ = write!(
+                body,
+                "<p class=\"muted\">Controls are not marked in the text: {}</p>",
+                esc(&e.to_string())
+            );
+        }
+    }
+    body += "<p class=\"muted\">The copy kept in the evidence store, byte for byte; its hash matches.</p><pre class=\"policy-text\">";
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        let id = anchors
+            .get(&n)
+            .map(|c| format!(" id=\"control-{}\" class=\"control-line\"", esc(c)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            body,
+            "<span{id}><span class=\"ln\">{n:>4}</span> {}</span>",
+            esc(line)
+        );
+    }
+    body += "</pre>";
+    Some(page("", "Policy", s.head(), false, &body))
 }
 
 /// "36.2" over a muted "18.1–54.2": a total with its error band.
@@ -497,6 +748,16 @@ pub fn event(s: &Snapshot, ctx: &Context, seq: u64) -> Option<String> {
             );
         }
         body += "</table>";
+    }
+    if let Some(energy) = &e.energy {
+        let _ = write!(
+            body,
+            "<h2 id=\"energy\">Energy</h2><table><tr><th>seconds</th>{ENERGY_HEAD}<th>CPU method</th></tr>\
+             <tr><td class=\"num\">{}</td>{}<td>{}</td></tr></table>",
+            num(Some(energy.wall_s)),
+            energy_row(energy),
+            esc(&energy.cpu_method)
+        );
     }
     let pretty = serde_json::to_string_pretty(&e.payload).unwrap_or_default();
     let _ = write!(body, "<h2>Payload</h2><pre>{}</pre>", esc(&pretty));

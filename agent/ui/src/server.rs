@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::filter::Filter;
 use crate::pages::{self, Context};
 use crate::trail::{Snapshot, Trail};
 
@@ -74,7 +75,7 @@ fn host_name(host: &str) -> &str {
 }
 
 const COOKIE: &str = "vl_token";
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -84,6 +85,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/energy", get(energy))
         .route("/report", get(report))
         .route("/event/{seq}", get(event))
+        .route("/policy/{sha}", get(policy))
         .route("/charts/{file}", get(chart))
         .route("/static/app.js", get(script))
         .route("/api/head", get(head))
@@ -238,8 +240,22 @@ async fn overview(State(s): State<Arc<AppState>>) -> Response {
     render(s, true, |snap, ctx| Some(pages::overview(snap, ctx))).await
 }
 
-async fn graph(State(s): State<Arc<AppState>>) -> Response {
-    render(s, false, |snap, ctx| Some(pages::graph_page(snap, ctx))).await
+async fn graph(
+    State(s): State<Arc<AppState>>,
+    Query(query): Query<Vec<(String, String)>>,
+) -> Response {
+    let filter = Filter::from_query(&query);
+    render(s, false, move |snap, ctx| {
+        Some(pages::graph_page(snap, ctx, filter))
+    })
+    .await
+}
+
+async fn policy(State(s): State<Arc<AppState>>, Path(sha): Path<String>) -> Response {
+    render(s, false, move |snap, ctx| {
+        pages::policy_text(snap, ctx, &sha)
+    })
+    .await
 }
 
 async fn policies(State(s): State<Arc<AppState>>) -> Response {
