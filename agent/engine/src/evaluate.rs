@@ -13,8 +13,10 @@ use venturalitica_metrics::{BinaryCounts, Family, GroupTable, MetricKey, Outcome
 use venturalitica_policy::{Control, EnforcementMode, Policy};
 
 use crate::binding::{bind, BoundBy, Mapping};
+use crate::counts::{Counter, Request};
 use crate::data::DataError;
 use crate::params::{self, Params};
+use crate::remote::{rowset_fingerprint, Answers};
 use crate::results::{
     ControlResult, DataInfo, EngineInfo, PolicyInfo, Results, SourceInfo, Status, Summary,
     SCHEMA_VERSION,
@@ -198,30 +200,14 @@ fn evaluate_unguarded(
     };
     let rows = src.rows()?;
 
-    // Error-rate controls first: their confusion tables also give the
-    // selection rates that outcome-rate controls on the prediction need.
-    let mut planned: Vec<(usize, Result<Plan, String>)> = plans.into_iter().enumerate().collect();
-    planned.sort_by_key(|(i, _)| policy.controls[*i].metric.family() != Family::ErrorRate);
-
     // The fingerprint is one sequential pass; hash while polars counts.
-    let (fingerprint, mut controls) = std::thread::scope(|scope| {
+    let (fingerprint, controls) = std::thread::scope(|scope| {
         let hashing = scope.spawn(|| {
             (!used.is_empty())
                 .then(|| src.fingerprint(&used))
                 .transpose()
         });
-        let mut cache = TableCache::default();
-        let controls: Vec<(usize, ControlResult)> = planned
-            .into_iter()
-            .map(|(i, plan)| {
-                let control = &policy.controls[i];
-                let outcome = plan.map(|p| {
-                    let result = compute(control, &p, &src, &schema, &columns, &mut cache);
-                    (p, result)
-                });
-                (i, control_result(control, outcome))
-            })
-            .collect();
+        let controls = run_controls(policy, plans, &src, &columns);
         let fingerprint = hashing.join().unwrap_or_else(|_| {
             Err(PolarsError::ComputeError(
                 "fingerprint thread panicked".into(),
@@ -230,8 +216,6 @@ fn evaluate_unguarded(
         (fingerprint, controls)
     });
     let fingerprint = fingerprint?;
-    controls.sort_by_key(|(i, _)| *i);
-    let controls = controls.into_iter().map(|(_, c)| c).collect();
 
     Ok(assemble(
         policy,
@@ -242,8 +226,90 @@ fn evaluate_unguarded(
             rows: Some(rows),
             columns_used: used,
             mapping: bound,
+            counted_by: Some("polars".into()),
+            fingerprint_method: Some("columns-sha256-v1"),
         },
     ))
+}
+
+/// Every control's result, in the policy's order.
+fn run_controls(
+    policy: &Policy,
+    plans: Vec<Result<Plan, String>>,
+    src: &dyn Counter,
+    columns: &[String],
+) -> Vec<ControlResult> {
+    // Error-rate controls first: their confusion tables also give the
+    // selection rates that outcome-rate controls on the prediction need.
+    let mut planned: Vec<(usize, Result<Plan, String>)> = plans.into_iter().enumerate().collect();
+    planned.sort_by_key(|(i, _)| policy.controls[*i].metric.family() != Family::ErrorRate);
+    let mut cache = TableCache::default();
+    let mut controls: Vec<(usize, ControlResult)> = planned
+        .into_iter()
+        .map(|(i, plan)| {
+            let control = &policy.controls[i];
+            let outcome = plan.map(|p| {
+                let result = compute(control, &p, src, columns, &mut cache);
+                (p, result)
+            });
+            (i, control_result(control, outcome))
+        })
+        .collect();
+    controls.sort_by_key(|(i, _)| *i);
+    controls.into_iter().map(|(_, c)| c).collect()
+}
+
+/// The outcome of one round of evaluating counts an engine computed.
+#[derive(Debug)]
+pub enum Counted {
+    /// The engine must answer these first.
+    Need(Vec<Request>),
+    Done(Box<Results>),
+}
+
+/// Evaluates a policy on counts computed where the data lives: the same
+/// controls, tables and metrics as for rows, asked of `answers`. Until every
+/// table it needs is answered, it says which (results are never made of a
+/// partial set of answers). An answer that cannot be read is an error.
+pub fn evaluate_counts(
+    policy: &Policy,
+    answers: &Answers,
+    mapping: &Mapping,
+    engine: &str,
+    source: &str,
+) -> Result<Counted, String> {
+    let columns = answers.column_names();
+    let mut bound = BTreeMap::new();
+    let plans: Vec<Result<Plan, String>> = policy
+        .controls
+        .iter()
+        .map(|c| plan(c, mapping, &columns, &mut bound))
+        .collect();
+    let mut used = used_columns(policy, &plans, &columns);
+    let rows = tables::rows(answers);
+    let controls = run_controls(policy, plans, answers, &columns);
+    used.sort();
+    let fingerprint = (!used.is_empty()).then(|| rowset_fingerprint(answers, &used));
+    let missing = answers.missing();
+    if !missing.is_empty() {
+        return Ok(Counted::Need(missing));
+    }
+    // An answer that cannot be read is the caller's error, not a result.
+    let fingerprint = fingerprint.transpose()?;
+    let rows = rows?;
+    Ok(Counted::Done(Box::new(assemble(
+        policy,
+        controls,
+        DataInfo {
+            source: source.to_string(),
+            fingerprint,
+            rows: Some(rows),
+            columns_used: used,
+            mapping: bound,
+            counted_by: Some(engine.to_string()),
+            fingerprint_method: Some("rowset-md5-v1"),
+        },
+    ))))
 }
 
 /// Checks metric values computed elsewhere (`vl.enforce(metrics={...})`):
@@ -292,6 +358,8 @@ pub fn evaluate_metrics(policy: &Policy, values: &BTreeMap<String, f64>) -> Resu
         rows: None,
         columns_used: vec![],
         mapping: BTreeMap::new(),
+        counted_by: None,
+        fingerprint_method: None,
     };
     assemble(policy, controls, data)
 }
@@ -388,8 +456,7 @@ impl TableCache {
 fn compute(
     control: &Control,
     plan: &Plan,
-    src: &Source,
-    schema: &Schema,
+    src: &dyn Counter,
     all_columns: &[String],
     cache: &mut TableCache,
 ) -> Result<Computed, String> {
@@ -400,7 +467,7 @@ fn compute(
         Some(c) => Some(match plan.params.quantile_buckets {
             Some(q) => Grouping {
                 column: c.to_string(),
-                bins: Some(tables::quantile_edges(src, schema, c, q)?),
+                bins: Some(tables::quantile_edges(src, c, q)?),
                 right_closed: true,
             },
             None => Grouping {
@@ -431,8 +498,8 @@ fn compute(
                     .outcome
                     .entry(cache_key)
                     .or_insert_with(|| {
-                        let positive = tables::positive(src, schema, column, label)?;
-                        tables::outcome_table(src, schema, grouping.as_ref(), &positive)
+                        let positive = tables::positive(src, column, label)?;
+                        tables::outcome_table(src, grouping.as_ref(), &positive)
                     })
                     .clone()?,
             };
@@ -460,9 +527,9 @@ fn compute(
                 Some((_, t)) => t.clone()?,
                 None => {
                     let built = (|| {
-                        let y = tables::positive(src, schema, target, label)?;
-                        let p = tables::positive(src, schema, prediction, label)?;
-                        tables::binary_table(src, schema, grouping.as_ref(), &y, &p)
+                        let y = tables::positive(src, target, label)?;
+                        let p = tables::positive(src, prediction, label)?;
+                        tables::binary_table(src, grouping.as_ref(), &y, &p)
                     })();
                     cache.binary.push((table_key, built.clone()));
                     built?
@@ -524,7 +591,7 @@ fn compute(
             let target = plan.one(Slot::Target).unwrap_or_default();
             let prediction = plan.one(Slot::Prediction).unwrap_or_default();
             let grouping = grouping.ok_or("a multi-class metric needs input.dimension")?;
-            let table = tables::confusion_table(src, schema, &grouping, target, prediction)?;
+            let table = tables::confusion_table(src, &grouping, target, prediction)?;
             let aggregation = plan
                 .params
                 .aggregation

@@ -7,22 +7,27 @@
 //! - [`data`]: opening CSV, Parquet and Arrow IPC files lazily.
 //! - [`binding`]: variable → column mapping (keywords, the name itself,
 //!   the synonym table) and the error that lists the columns that exist.
-//! - `tables`: the polars queries that build count tables (stage one).
-//! - `source`: the used columns in memory, or streamed for data larger than memory.
+//! - [`counts`]: the count tables stage one needs, as requests any engine can answer.
+//! - `tables`: asks for them and shapes the answers into tables.
+//! - [`remote`]: the answers of an engine where the data lives (Spark, DuckDB).
+//! - `source`: the used columns in memory, or streamed for data larger than
+//!   memory; polars answers the requests there.
 //! - `fingerprint`: SHA-256 of the columns a policy used.
 //! - [`results`]: the one JSON shape of results used everywhere.
 //! - [`evaluate`]: the whole pipeline, control by control.
 
 pub mod binding;
+pub mod counts;
 pub mod data;
 pub mod evaluate;
 mod fingerprint;
 mod params;
+pub mod remote;
 pub mod results;
 mod source;
 mod tables;
 
 pub use binding::Mapping;
 pub use data::{open_data, read_ipc_bytes, DataError};
-pub use evaluate::{columns_needed, evaluate, evaluate_metrics, DataSet};
+pub use evaluate::{columns_needed, evaluate, evaluate_counts, evaluate_metrics, Counted, DataSet};
 pub use results::{ControlResult, Results, Status};

@@ -93,6 +93,13 @@ pub struct DataInfo {
     pub columns_used: Vec<String>,
     /// Variable → column, as bound.
     pub mapping: BTreeMap<String, String>,
+    /// The engine that counted the rows: `polars` (here), `spark`, `duckdb`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counted_by: Option<String>,
+    /// How `fingerprint` was computed: `columns-sha256-v1` (the rows in
+    /// order) or `rowset-md5-v1` (order-independent, where the data lives).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fingerprint_method: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]

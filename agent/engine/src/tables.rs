@@ -1,19 +1,22 @@
-//! Stage one: polars queries that reduce rows to count tables.
+//! Stage one: count tables, asked of whichever engine holds the rows
+//! ([`Counter`]) and shaped here, so every engine's answer becomes the same
+//! table.
 //!
-//! Each query is one group-by pass over only the columns it needs. Groups
+//! Each request is one group-by pass over only the columns it needs. Groups
 //! are formed on the raw attribute (or a bin index) and turned into labels
 //! after aggregation, so no per-row string casts are paid.
 
 use polars::prelude::*;
+use serde::Serialize;
 
-use crate::source::Source;
+use crate::counts::{ColumnType, Counter, Kind, Literal, Request, Term};
 use venturalitica_metrics::{BinaryCounts, ClassCounts, ConfusionTable, GroupTable, OutcomeCounts};
 
 /// Label of the group of rows whose attribute is null.
 pub const MISSING_GROUP: &str = "(missing)";
 
 /// How rows are grouped: by an attribute's values, or by numeric bins.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Grouping {
     pub column: String,
     pub bins: Option<Vec<f64>>,
@@ -58,21 +61,26 @@ fn bin_labels(edges: &[f64], right_closed: bool) -> Vec<String> {
 }
 
 impl Grouping {
-    fn key_expr(&self, schema: &Schema) -> Result<Expr, String> {
+    /// Bins need numbers: checked before any engine is asked.
+    fn check(&self, src: &dyn Counter) -> Result<(), String> {
+        if self.bins.is_some() {
+            let ty = src.column_type(&self.column)?;
+            if !ty.is_numeric() {
+                return Err(format!(
+                    "bins need a numeric attribute, but column {:?} is {}",
+                    self.column, ty.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The polars expression of the group key: the attribute, or its bin index.
+    pub(crate) fn key_expr(&self) -> Expr {
         let c = col(self.column.as_str());
         let Some(edges) = &self.bins else {
-            return Ok(c.alias("group"));
+            return c.alias("group");
         };
-        let dtype = schema
-            .get(self.column.as_str())
-            .cloned()
-            .unwrap_or(DataType::Null);
-        if !dtype.is_primitive_numeric() {
-            return Err(format!(
-                "bins need a numeric attribute, but column {:?} is {dtype}",
-                self.column
-            ));
-        }
         // Bin index per row: the number of edges at or below the value
         // (strictly below, for right-closed bins).
         let mut idx = lit(0u32);
@@ -84,28 +92,31 @@ impl Grouping {
             };
             idx = idx + past.cast(DataType::UInt32);
         }
-        Ok(when(c.is_null())
+        when(c.is_null())
             .then(lit(NULL).cast(DataType::UInt32))
             .otherwise(idx)
-            .alias("group"))
+            .alias("group")
     }
 
     /// Turns the aggregated key column into group labels.
     fn labels(&self, key: &Column) -> Result<Vec<String>, String> {
         let strings = if let Some(edges) = &self.bins {
             let names = bin_labels(edges, self.right_closed);
+            // Other engines answer the index in their own integer type.
             let idx = key
                 .as_materialized_series()
-                .u32()
-                .map_err(|e| e.to_string())?
-                .clone();
-            return Ok(idx
+                .cast(&DataType::UInt32)
+                .map_err(|e| e.to_string())?;
+            let idx = idx.u32().map_err(|e| e.to_string())?;
+            return idx
                 .iter()
-                .map(|i| {
-                    i.map(|i| names[i as usize].clone())
-                        .unwrap_or_else(|| MISSING_GROUP.to_string())
+                .map(|i| match i {
+                    None => Ok(MISSING_GROUP.to_string()),
+                    Some(i) => names.get(i as usize).cloned().ok_or_else(|| {
+                        format!("bin index {i} is outside the {} bins", names.len())
+                    }),
                 })
-                .collect());
+                .collect();
         } else {
             key.as_materialized_series()
                 .cast(&DataType::String)
@@ -119,11 +130,6 @@ impl Grouping {
     }
 }
 
-/// The expression that is true for a binary column's positives.
-pub struct Positive {
-    pub is_positive: Expr,
-}
-
 /// Checks a column for use as a binary outcome and builds its positive-class
 /// test. Numeric and boolean columns default to 1/true, and then any value
 /// other than 0/1 is an error; text columns need `positive_label`
@@ -132,28 +138,16 @@ pub struct Positive {
 ///
 /// The checks run on the whole column (null counts are metadata, min/max
 /// are vectorised), so the group-by that follows stays a bare count.
-pub fn positive(
-    src: &Source,
-    schema: &Schema,
-    column: &str,
-    label: Option<&str>,
-) -> Result<Positive, String> {
-    let dtype = schema.get(column).cloned().unwrap_or(DataType::Null);
-    let c = col(column);
-    let mut checks = vec![c.clone().null_count().alias("nulls")];
+pub fn positive(src: &dyn Counter, column: &str, label: Option<&str>) -> Result<Term, String> {
+    let ty: ColumnType = src.column_type(column)?;
     // Without a positive_label the values must be 0/1: for integers min and
     // max decide it; floats also need a count (0.5 lies between).
-    if label.is_none() && dtype.is_primitive_numeric() {
-        checks.push(c.clone().min().cast(DataType::Float64).alias("min"));
-        checks.push(c.clone().max().cast(DataType::Float64).alias("max"));
-        if dtype.is_float() {
-            let other = c.clone().neq(lit(0)).and(c.clone().neq(lit(1)));
-            checks.push(other.sum().alias("other"));
-        }
-    }
-    let stats = src
-        .collect(src.lazy().select(checks))
-        .map_err(|e| e.to_string())?;
+    let range = label.is_none() && ty.is_numeric();
+    let stats = src.answer(&Request::Stats {
+        column: column.to_string(),
+        range,
+        other: range && ty.kind == Kind::Float,
+    })?;
     let nulls = u64s(&stats, "nulls")?.first().copied().unwrap_or(0);
     if nulls > 0 {
         return Err(format!(
@@ -169,6 +163,7 @@ pub fn positive(
             .ok()?;
         s.f64().ok()?.get(0)
     };
+    let dtype = &ty.name;
     let bad_label =
         |l: &str| format!("positive_label {l:?} does not fit column {column:?} of type {dtype}");
     let not_binary = |example: String| {
@@ -176,43 +171,47 @@ pub fn positive(
             "column {column:?} has values other than 0/1 (e.g. {example}); set positive_label to say which value is positive"
         )
     };
-    let is_positive = match &dtype {
-        DataType::Boolean => match label.unwrap_or("true").to_ascii_lowercase().as_str() {
-            "true" | "1" => c,
-            "false" | "0" => c.not(),
+    let equals = match ty.kind {
+        Kind::Bool => match label.unwrap_or("true").to_ascii_lowercase().as_str() {
+            "true" | "1" => Literal::Bool(true),
+            "false" | "0" => Literal::Bool(false),
             l => return Err(bad_label(l)),
         },
-        d if d.is_integer() => match label {
+        Kind::Int => match label {
             None => {
                 let example = [stat("min"), stat("max")].into_iter().flatten().find(|v| *v != 0.0 && *v != 1.0);
                 if let Some(v) = example {
                     return Err(not_binary(v.to_string()));
                 }
-                c.eq(lit(1i64))
+                Literal::Int(1)
             }
-            Some(l) => c.eq(lit(l.trim().parse::<i64>().map_err(|_| bad_label(l))?)),
+            Some(l) => Literal::Int(l.trim().parse::<i64>().map_err(|_| bad_label(l))?),
         },
-        d if d.is_float() => match label {
+        Kind::Float => match label {
             None => {
                 if u64s(&stats, "other")?.first().copied().unwrap_or(0) > 0 {
                     let example = [stat("min"), stat("max")].into_iter().flatten().find(|v| *v != 0.0 && *v != 1.0);
                     return Err(not_binary(example.map(|v| v.to_string()).unwrap_or_else(|| "a fraction".into())));
                 }
-                c.eq(lit(1.0f64))
+                Literal::Float(1.0)
             }
-            Some(l) => c.eq(lit(l.trim().parse::<f64>().map_err(|_| bad_label(l))?)),
+            Some(l) => Literal::Float(l.trim().parse::<f64>().map_err(|_| bad_label(l))?),
         },
-        DataType::String | DataType::Categorical(..) | DataType::Enum(..) => match label {
+        Kind::Text => match label {
             None => {
                 return Err(format!(
                     "column {column:?} holds text; set the control's positive_label to the value that counts as positive"
                 ))
             }
-            Some(l) => c.cast(DataType::String).eq(lit(l.to_string())),
+            Some(l) => Literal::Text(l.to_string()),
         },
-        other => return Err(format!("column {column:?} has type {other}, which cannot be a binary outcome")),
+        Kind::Other => return Err(format!("column {column:?} has type {dtype}, which cannot be a binary outcome")),
     };
-    Ok(Positive { is_positive })
+    Ok(Term {
+        column: column.to_string(),
+        equals,
+        holds: true,
+    })
 }
 
 fn u64s(df: &DataFrame, name: &str) -> Result<Vec<u64>, String> {
@@ -228,45 +227,36 @@ fn u64s(df: &DataFrame, name: &str) -> Result<Vec<u64>, String> {
         .collect())
 }
 
-/// Runs aggregations per group (or over all rows) and labels the groups.
-fn aggregate(
-    src: &Source,
-    schema: &Schema,
+/// Rows per group (`n`) and the rows where each sum's terms all hold
+/// (`s0`, `s1`, ...), with the groups' labels.
+fn counts(
+    src: &dyn Counter,
     grouping: Option<&Grouping>,
-    aggs: impl AsRef<[Expr]>,
+    sums: Vec<Vec<Term>>,
 ) -> Result<(DataFrame, Vec<String>), String> {
-    let query = match grouping {
-        Some(g) => src.lazy().group_by([g.key_expr(schema)?]).agg(aggs),
-        None => src.lazy().select(aggs),
-    };
-    let df = src.collect(query).map_err(|e| e.to_string())?;
-    let groups = group_labels(&df, grouping)?;
-    Ok((df, groups))
-}
-
-fn group_labels(df: &DataFrame, grouping: Option<&Grouping>) -> Result<Vec<String>, String> {
-    match grouping {
-        Some(g) => g.labels(df.column("group").map_err(|e| e.to_string())?),
-        None => Ok(vec!["(all)".to_string()]),
+    if let Some(g) = grouping {
+        g.check(src)?;
     }
-}
-
-// No cast on the aggregate: polars only takes its fast group-by path for bare
-// aggregations (a cast on top was 3x slower at 10M rows); `u64s` casts after.
-fn count(e: Expr, name: &str) -> Expr {
-    e.sum().alias(name)
+    let df = src.answer(&Request::Counts {
+        group: grouping.cloned(),
+        sums,
+    })?;
+    let groups = match grouping {
+        Some(g) => g.labels(df.column("group").map_err(|e| e.to_string())?)?,
+        // One row over everything (an engine may answer none for no rows).
+        None => vec!["(all)".to_string(); df.height()],
+    };
+    Ok((df, groups))
 }
 
 /// Rows and positives per group (outcome-rate metrics).
 pub fn outcome_table(
-    src: &Source,
-    schema: &Schema,
+    src: &dyn Counter,
     grouping: Option<&Grouping>,
-    outcome: &Positive,
+    outcome: &Term,
 ) -> Result<GroupTable<OutcomeCounts>, String> {
-    let aggs = [len().alias("n"), count(outcome.is_positive.clone(), "pos")];
-    let (df, groups) = aggregate(src, schema, grouping, aggs)?;
-    let (n, pos) = (u64s(&df, "n")?, u64s(&df, "pos")?);
+    let (df, groups) = counts(src, grouping, vec![vec![outcome.clone()]])?;
+    let (n, pos) = (u64s(&df, "n")?, u64s(&df, "s0")?);
     Ok(GroupTable::new(
         groups
             .into_iter()
@@ -278,33 +268,34 @@ pub fn outcome_table(
 
 /// Confusion counts per group (error-rate and performance metrics).
 pub fn binary_table(
-    src: &Source,
-    schema: &Schema,
+    src: &dyn Counter,
     grouping: Option<&Grouping>,
-    label: &Positive,
-    prediction: &Positive,
+    label: &Term,
+    prediction: &Term,
 ) -> Result<GroupTable<BinaryCounts>, String> {
-    let (y, p) = (label.is_positive.clone(), prediction.is_positive.clone());
+    let (y, p) = (label, prediction);
     // Three sums and a length; TN is the rest of each group.
-    let aggs = [
-        len().alias("n"),
-        count(y.clone().and(p.clone()), "tp"),
-        count(y.clone().not().and(p.clone()), "fp"),
-        count(y.and(p.not()), "fn"),
+    let sums = vec![
+        vec![y.clone(), p.clone()],
+        vec![y.not(), p.clone()],
+        vec![y.clone(), p.not()],
     ];
-    let (df, groups) = aggregate(src, schema, grouping, aggs)?;
+    let (df, groups) = counts(src, grouping, sums)?;
     let (n, tp, fp, fn_) = (
         u64s(&df, "n")?,
-        u64s(&df, "tp")?,
-        u64s(&df, "fp")?,
-        u64s(&df, "fn")?,
+        u64s(&df, "s0")?,
+        u64s(&df, "s1")?,
+        u64s(&df, "s2")?,
     );
     let mut rows = Vec::with_capacity(groups.len());
     for (i, g) in groups.into_iter().enumerate() {
+        let tn = n[i]
+            .checked_sub(tp[i] + fp[i] + fn_[i])
+            .ok_or_else(|| format!("group {g:?}: the engine counted more outcomes than rows"))?;
         let c = BinaryCounts {
             tp: tp[i],
             fp: fp[i],
-            tn: n[i] - tp[i] - fp[i] - fn_[i],
+            tn,
             fn_: fn_[i],
         };
         if c.n() > 0 {
@@ -315,12 +306,10 @@ pub fn binary_table(
 }
 
 /// Rows per distinct target value (class balance).
-pub fn class_table(src: &Source, column: &str) -> Result<ClassCounts, String> {
-    let query = src
-        .lazy()
-        .group_by([col(column).alias("group")])
-        .agg([len().alias("n")]);
-    let df = src.collect(query).map_err(|e| e.to_string())?;
+pub fn class_table(src: &dyn Counter, column: &str) -> Result<ClassCounts, String> {
+    let df = src.answer(&Request::Classes {
+        column: column.to_string(),
+    })?;
     let grouping = Grouping::by_value(column);
     let labels = grouping.labels(df.column("group").map_err(|e| e.to_string())?)?;
     if labels.iter().any(|l| l == MISSING_GROUP) {
@@ -337,43 +326,33 @@ pub fn class_table(src: &Source, column: &str) -> Result<ClassCounts, String> {
 /// pandas `qcut(q=buckets, duplicates="drop")` places them: the quantiles
 /// at 1/q, ..., (q-1)/q with linear interpolation, repeated edges (and
 /// edges at the minimum or maximum) dropped.
-pub fn quantile_edges(
-    src: &Source,
-    schema: &Schema,
-    column: &str,
-    buckets: usize,
-) -> Result<Vec<f64>, String> {
-    let dtype = schema.get(column).cloned().unwrap_or(DataType::Null);
-    if !dtype.is_primitive_numeric() {
+pub fn quantile_edges(src: &dyn Counter, column: &str, buckets: usize) -> Result<Vec<f64>, String> {
+    let ty = src.column_type(column)?;
+    if !ty.is_numeric() {
         return Err(format!(
-            "age_bucket_method: quantiles needs a numeric attribute, but column {column:?} is {dtype}"
+            "age_bucket_method: quantiles needs a numeric attribute, but column {column:?} is {}",
+            ty.name
         ));
     }
-    let c = || col(column).cast(DataType::Float64);
-    let mut exprs = vec![c().min().alias("q0"), c().max().alias("q1")];
-    for i in 1..buckets {
-        let level = i as f64 / buckets as f64;
-        exprs.push(
-            c().quantile(lit(level), QuantileMethod::Linear)
-                .alias(format!("e{i}")),
-        );
-    }
-    let df = src
-        .collect(src.lazy().select(exprs))
-        .map_err(|e| e.to_string())?;
+    let levels: Vec<f64> = (1..buckets).map(|i| i as f64 / buckets as f64).collect();
+    let df = src.answer(&Request::Quantiles {
+        column: column.to_string(),
+        levels,
+    })?;
     let value = |name: &str| -> Result<Option<f64>, String> {
         let s = df.column(name).map_err(|e| e.to_string())?;
-        Ok(s.as_materialized_series()
-            .f64()
-            .map_err(|e| e.to_string())?
-            .get(0))
+        let s = s
+            .as_materialized_series()
+            .cast(&DataType::Float64)
+            .map_err(|e| e.to_string())?;
+        Ok(s.f64().map_err(|e| e.to_string())?.get(0))
     };
-    let (Some(lo), Some(hi)) = (value("q0")?, value("q1")?) else {
+    let (Some(lo), Some(hi)) = (value("min")?, value("max")?) else {
         return Err(format!("column {column:?} has no values to bucket"));
     };
     let mut edges: Vec<f64> = Vec::new();
     for i in 1..buckets {
-        if let Some(e) = value(&format!("e{i}"))? {
+        if let Some(e) = value(&format!("e{}", i - 1))? {
             if e > lo && e < hi && edges.last().is_none_or(|last| e > *last) {
                 edges.push(e);
             }
@@ -390,8 +369,7 @@ pub fn quantile_edges(
 /// Rows per (group, target class, predicted class): multi-class metrics.
 /// A missing target or prediction is an error, never a dropped row.
 pub fn confusion_table(
-    src: &Source,
-    schema: &Schema,
+    src: &dyn Counter,
     grouping: &Grouping,
     target: &str,
     prediction: &str,
@@ -404,26 +382,26 @@ pub fn confusion_table(
             ));
         }
     }
-    let query = src
-        .lazy()
-        .group_by([
-            grouping.key_expr(schema)?,
-            col(target).cast(DataType::String).alias("__y"),
-            col(prediction).cast(DataType::String).alias("__p"),
-        ])
-        .agg([len().alias("__n")]);
-    let df = src.collect(query).map_err(|e| e.to_string())?;
+    grouping.check(src)?;
+    let df = src.answer(&Request::Confusion {
+        group: grouping.clone(),
+        target: target.to_string(),
+        prediction: prediction.to_string(),
+    })?;
     let groups = grouping.labels(df.column("group").map_err(|e| e.to_string())?)?;
     let strings = |name: &str| -> Result<Vec<String>, String> {
         let s = df.column(name).map_err(|e| e.to_string())?;
-        Ok(s.as_materialized_series()
-            .str()
+        let s = s
+            .as_materialized_series()
+            .cast(&DataType::String)
+            .map_err(|e| e.to_string())?;
+        Ok(s.str()
             .map_err(|e| e.to_string())?
             .iter()
             .map(|v| v.unwrap_or_default().to_string())
             .collect())
     };
-    let (ys, ps, ns) = (strings("__y")?, strings("__p")?, u64s(&df, "__n")?);
+    let (ys, ps, ns) = (strings("y")?, strings("p")?, u64s(&df, "n")?);
     let mut classes: Vec<String> = ys.iter().chain(&ps).cloned().collect();
     classes.sort();
     classes.dedup();
@@ -443,48 +421,47 @@ pub fn confusion_table(
 }
 
 /// `(column, rows, nulls)` for each column.
-pub fn null_counts(src: &Source, columns: &[String]) -> Result<Vec<(String, u64, u64)>, String> {
-    let mut exprs: Vec<Expr> = columns
-        .iter()
-        .map(|c| col(c.as_str()).null_count())
-        .collect();
-    exprs.push(len().alias("__rows"));
-    let df = src
-        .collect(src.lazy().select(exprs))
-        .map_err(|e| e.to_string())?;
-    let rows = u64s(&df, "__rows")?.first().copied().unwrap_or(0);
+pub fn null_counts(
+    src: &dyn Counter,
+    columns: &[String],
+) -> Result<Vec<(String, u64, u64)>, String> {
+    let df = src.answer(&Request::Nulls {
+        columns: columns.to_vec(),
+    })?;
+    let rows = u64s(&df, "rows")?.first().copied().unwrap_or(0);
     columns
         .iter()
-        .map(|c| Ok((c.clone(), rows, u64s(&df, c)?.first().copied().unwrap_or(0))))
+        .enumerate()
+        .map(|(i, c)| {
+            let nulls = u64s(&df, &format!("c{i}"))?.first().copied().unwrap_or(0);
+            Ok((c.clone(), rows, nulls))
+        })
         .collect()
 }
 
 /// `(equivalence class, sensitive value, rows)`; without a sensitive
 /// column the value is empty and the rows are the class size.
 pub fn equivalence_classes(
-    src: &Source,
+    src: &dyn Counter,
     quasi_identifiers: &[String],
     sensitive: Option<&str>,
 ) -> Result<Vec<(String, String, u64)>, String> {
-    let mut keys: Vec<Expr> = quasi_identifiers.iter().map(|c| col(c.as_str())).collect();
-    if let Some(s) = sensitive {
-        keys.push(col(s).alias("__sensitive"));
-    }
-    let query = src.lazy().group_by(keys).agg([len().alias("__n")]);
-    let df = src.collect(query).map_err(|e| e.to_string())?;
+    let df = src.answer(&Request::Equivalence {
+        quasi_identifiers: quasi_identifiers.to_vec(),
+        sensitive: sensitive.map(str::to_string),
+    })?;
     let as_labels = |name: &str| -> Result<Vec<String>, String> {
         let g = Grouping::by_value(name);
         g.labels(df.column(name).map_err(|e| e.to_string())?)
     };
-    let qi_labels: Vec<Vec<String>> = quasi_identifiers
-        .iter()
-        .map(|c| as_labels(c))
+    let qi_labels: Vec<Vec<String>> = (0..quasi_identifiers.len())
+        .map(|i| as_labels(&format!("q{i}")))
         .collect::<Result<_, _>>()?;
     let sens = match sensitive {
-        Some(_) => Some(as_labels("__sensitive")?),
+        Some(_) => Some(as_labels("sensitive")?),
         None => None,
     };
-    let n = u64s(&df, "__n")?;
+    let n = u64s(&df, "n")?;
     Ok((0..df.height())
         .map(|i| {
             let class = qi_labels
@@ -496,6 +473,12 @@ pub fn equivalence_classes(
             (class, value, n[i])
         })
         .collect())
+}
+
+/// The rows of the dataset.
+pub fn rows(src: &dyn Counter) -> Result<u64, String> {
+    let df = src.answer(&Request::Rows)?;
+    Ok(u64s(&df, "rows")?.first().copied().unwrap_or(0))
 }
 
 #[cfg(test)]

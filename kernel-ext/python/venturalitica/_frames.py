@@ -3,7 +3,8 @@
 pandas, polars (eager or lazy) and pyarrow are converted directly; any other
 object that speaks the Arrow PyCapsule stream interface or the dataframe
 interchange protocol goes through pyarrow. Only the columns the policy reads
-are converted and sent.
+are converted and sent. Spark DataFrames and DuckDB relations are never
+converted: their count tables are computed where they live (``_engines``).
 """
 
 from __future__ import annotations
@@ -12,13 +13,17 @@ from typing import Any
 
 import pyarrow as pa
 
+from . import _engines
 from .errors import DataError
 
 
 def kind_of(data: Any) -> str:
-    """``pandas``, ``polars``, ``polars-lazy``, ``pyarrow`` or ``other``."""
+    """``pandas``, ``polars``, ``polars-lazy``, ``pyarrow``, ``spark``, ``duckdb`` or ``other``."""
     module = type(data).__module__.split(".")[0]
     name = type(data).__name__
+    engine = _engines.engine_for(data)
+    if engine is not None:
+        return engine.name
     if module == "pandas" and name == "DataFrame":
         return "pandas"
     if module == "polars":
@@ -31,6 +36,9 @@ def kind_of(data: Any) -> str:
 def column_names(data: Any) -> list[str]:
     """The frame's column names, as strings (the policy binds by name)."""
     kind = kind_of(data)
+    engine = _engines.engine_for(data)
+    if engine is not None:
+        return _engines.column_names(engine)
     if kind == "pandas":
         names = [str(c) for c in data.columns]
     elif kind == "polars-lazy":
@@ -47,6 +55,9 @@ def column_names(data: Any) -> list[str]:
 
 def describe(data: Any) -> str:
     """A short description of the frame for the evidence trail."""
+    engine = _engines.engine_for(data)
+    if engine is not None:
+        return engine.describe()
     kind = kind_of(data)
     shape = getattr(data, "shape", None)
     if kind == "pyarrow":
@@ -71,6 +82,11 @@ def to_ipc(data: Any, columns: list[str], names: list[str]) -> bytes:
             for n in names
         ]
         table = pa.table(arrays, names=names)
+    return ipc_file(table)
+
+
+def ipc_file(table: pa.Table) -> bytes:
+    """``table`` as an Arrow IPC file."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _display, _frames
+from . import _display, _engines, _frames
 from ._binary import find_agent_binary
 from ._bridge import agent
 from .errors import AgentError, ComplianceBlockError, DataError, VenturaliticaError
@@ -40,7 +40,9 @@ def enforce(
 
     ``data``: a pandas, polars or pyarrow frame (or anything with the Arrow
     stream or dataframe interchange protocol); only the columns the policy
-    reads are sent to the agent. ``target`` / ``prediction``: the columns
+    reads are sent to the agent. A PySpark DataFrame or a DuckDB relation
+    stays where it is: the count tables are computed in Spark or DuckDB and
+    only they are sent (docs/engines.md). ``target`` / ``prediction``: the columns
     bound to the policy's ``target`` / ``prediction`` variables; every other
     keyword maps a policy variable to a column (``gender="Attribute9"``).
     ``metrics``: values keyed by control id or metric key, checked against
@@ -78,6 +80,8 @@ def enforce(
         raw = bridge.request("enforce", policy=policy_path, metrics=values, record=record)
     elif data is None:
         raise TypeError("enforce() needs data= (a dataframe) or metrics= (a dict of values)")
+    elif (engine := _engines.engine_for(data)) is not None:
+        raw = _engines.enforce(bridge, engine, policy_path, columns, record)
     else:
         names = _frames.column_names(data)
         needed = bridge.request("columns", policy=policy_path, mapping=columns, columns=names)["columns"]

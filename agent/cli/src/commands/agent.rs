@@ -3,6 +3,8 @@
 //!
 //! Ops (docs/agent-protocol.md): `columns` (which columns a policy reads),
 //! `enforce` (an Arrow IPC frame, or metric values computed elsewhere),
+//! `enforce_counts` (count tables computed where the data lives, round by
+//! round: docs/engines.md),
 //! `chart` (the SVG of a results document), `monitor_start` / `monitor_stop`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -12,8 +14,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{json, Value};
 use venturalitica_energy::{EnergyConfig, Meter, Window};
+use venturalitica_engine::counts::ColumnType;
+use venturalitica_engine::remote::{request_key, Answers};
 use venturalitica_engine::{
-    columns_needed, evaluate, evaluate_metrics, read_ipc_bytes, DataError, DataSet, Mapping,
+    columns_needed, evaluate, evaluate_counts, evaluate_metrics, read_ipc_bytes, Counted,
+    DataError, DataSet, Mapping,
 };
 use venturalitica_evidence::{EventKind, Store};
 use venturalitica_kernel::agent::{
@@ -94,11 +99,12 @@ impl AgentHandler for EngineHandler {
         match request.op() {
             "columns" => self.columns(request),
             "enforce" => self.enforce(request),
+            "enforce_counts" => self.enforce_counts(request),
             "chart" => chart(request),
             "monitor_start" => self.monitor_start(request),
             "monitor_stop" => self.monitor_stop(request),
             op => Err(AgentError::request(format!(
-                "unknown op {op:?} (known: ping, columns, enforce, chart, monitor_start, monitor_stop)"
+                "unknown op {op:?} (known: ping, columns, enforce, enforce_counts, chart, monitor_start, monitor_stop)"
             ))),
         }
     }
@@ -150,17 +156,80 @@ impl EngineHandler {
             };
             evaluate(&policy, data, &mapping(h)?).map_err(data_error)?
         };
+        self.finish(h, &policy, &results)
+    }
+
+    /// Records (unless told not to) and returns a results document.
+    fn finish(
+        &self,
+        h: &Value,
+        policy: &Policy,
+        results: &venturalitica_engine::Results,
+    ) -> Result<Value, AgentError> {
         if h["record"].as_bool() != Some(false) {
-            super::enforce::record(&self.root(h)?, &policy, &results, self.origin).map_err(
-                |e| {
-                    AgentError::new(
-                        ErrorKind::Internal,
-                        format!("cannot record the evaluation in the evidence trail: {e:#}"),
-                    )
-                },
-            )?;
+            super::enforce::record(&self.root(h)?, policy, results, self.origin).map_err(|e| {
+                AgentError::new(
+                    ErrorKind::Internal,
+                    format!("cannot record the evaluation in the evidence trail: {e:#}"),
+                )
+            })?;
         }
-        serde_json::to_value(&results).map_err(|e| AgentError::new(ErrorKind::Internal, e))
+        serde_json::to_value(results).map_err(|e| AgentError::new(ErrorKind::Internal, e))
+    }
+
+    /// One round of a policy on counts computed where the data lives: the
+    /// header names the dataset's `columns` (with their types), the `engine`
+    /// and the `answers` so far (each request's key and the payload frame,
+    /// an Arrow IPC file, holding its answer). The reply is either
+    /// `{"need": [{"key", "request"}]}` or the results, recorded as for rows.
+    fn enforce_counts(&self, request: &AgentRequest) -> Result<Value, AgentError> {
+        let h = &request.header;
+        let policy = policy(h)?;
+        let columns: Vec<(String, ColumnType)> = h["columns"]
+            .as_array()
+            .ok_or_else(|| AgentError::request("enforce_counts needs the dataset's \"columns\""))?
+            .iter()
+            .map(|c| {
+                let name = c["name"].as_str()?;
+                let ty = c["type"].as_str()?;
+                Some((name.to_string(), ColumnType::parse(ty)))
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                AgentError::request("each of \"columns\" needs a \"name\" and a \"type\"")
+            })?;
+        let engine = h["engine"].as_str().ok_or_else(|| {
+            AgentError::request("enforce_counts needs the \"engine\" that counts")
+        })?;
+        let source = h["source"].as_str().unwrap_or(engine);
+        let mut answers = Answers::new(columns);
+        for answer in h["answers"].as_array().into_iter().flatten() {
+            let key = answer["key"].as_str();
+            let frame = answer["frame"]
+                .as_u64()
+                .and_then(|i| request.payload.get(usize::try_from(i).ok()?));
+            let (Some(key), Some(frame)) = (key, frame) else {
+                return Err(AgentError::request(
+                    "each answer needs its request's \"key\" and the index of its \"frame\"",
+                ));
+            };
+            let table = read_ipc_bytes(frame, "an engine's answer")
+                .and_then(|lf| lf.collect().map_err(DataError::from))
+                .map_err(data_error)?;
+            answers.insert(key.to_string(), table);
+        }
+        match evaluate_counts(&policy, &answers, &mapping(h)?, engine, source)
+            .map_err(AgentError::request)?
+        {
+            Counted::Need(requests) => {
+                let need: Vec<Value> = requests
+                    .iter()
+                    .map(|r| json!({ "key": request_key(r), "request": r }))
+                    .collect();
+                Ok(json!({ "need": need }))
+            }
+            Counted::Done(results) => self.finish(h, &policy, &results),
+        }
     }
 
     /// Opens a window over `pid` (the kernel's, as the caller says).

@@ -1,0 +1,277 @@
+"""Policies on data that lives in Spark or DuckDB: the count tables the
+agent asks for are computed inside that engine, and only they travel.
+
+The agent evaluates the policy over the answers given so far and replies
+with what it still needs (``{"need": [...]}``), round by round, until it
+has every table; the rows never come into this process. What each request
+means, and the order-independent fingerprint, are in docs/engines.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from . import _frames
+from .errors import AgentError, DataError
+
+#: Rounds before giving up: type checks, quantile edges, then tables.
+MAX_ROUNDS = 8
+
+
+class _Engine:
+    """One engine's dialect of SQL expressions, and how it runs a group-by."""
+
+    name = ""
+    text_type = ""
+    quantile = ""
+    md5_word = ""
+
+    def __init__(self, data: Any):
+        self.data = data
+
+    # Each engine: its columns with their types, and one aggregation.
+    def columns(self) -> list[tuple[str, str]]:
+        raise NotImplementedError
+
+    def aggregate(self, groups: list[tuple[str, str]], aggs: list[tuple[str, str]]) -> pa.Table:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def quote(self, name: str) -> str:
+        raise NotImplementedError
+
+    def hex_to_int(self, hex_text: str) -> str:
+        raise NotImplementedError
+
+    def char(self, code: int) -> str:
+        raise NotImplementedError
+
+    def literal(self, value: Any) -> str:
+        if isinstance(value, bool):
+            return "TRUE" if value else "FALSE"
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float):
+            return f"CAST({value!r} AS DOUBLE)"
+        return self.text(str(value))
+
+    def text(self, value: str) -> str:
+        return "'" + value.replace("'", "''") + "'"
+
+    def as_text(self, expr: str) -> str:
+        return f"CAST({expr} AS {self.text_type})"
+
+    def term(self, term: dict) -> str:
+        column = self.quote(term["column"])
+        value = term["equals"]
+        left = self.as_text(column) if isinstance(value, str) else column
+        test = f"({left} = {self.literal(value)})"
+        return test if term["holds"] else f"(NOT {test})"
+
+    def count_where(self, condition: str) -> str:
+        return f"CAST(COALESCE(SUM(CASE WHEN {condition} THEN 1 ELSE 0 END), 0) AS BIGINT)"
+
+    def group_key(self, group: dict) -> str:
+        column = self.quote(group["column"])
+        bins = group.get("bins")
+        if not bins:
+            return column
+        past = ">" if group.get("right_closed") else ">="
+        index = " + ".join(f"(CASE WHEN {column} {past} {self.literal(float(e))} THEN 1 ELSE 0 END)" for e in bins)
+        return f"CASE WHEN {column} IS NULL THEN NULL ELSE CAST({index} AS INT) END"
+
+    def nulls(self, column: str) -> str:
+        return f"CAST(COUNT(*) - COUNT({self.quote(column)}) AS BIGINT)"
+
+    def row_text(self, columns: list[str]) -> str:
+        """A row as text: each column cast to text, NUL for null, joined by U+001F."""
+        parts = ", ".join(f"COALESCE({self.as_text(self.quote(c))}, {self.char(0)})" for c in columns)
+        return f"concat_ws({self.char(31)}, {parts})"
+
+    def answer(self, request: dict) -> pa.Table:
+        """The answer to one of the agent's requests (see ``Request`` in agent/engine/src/counts.rs)."""
+        kind = request["kind"]
+        q = self.quote
+        groups: list[tuple[str, str]] = []
+        aggs: list[tuple[str, str]] = []
+        if kind == "rows":
+            aggs = [("rows", "COUNT(*)")]
+        elif kind == "stats":
+            c = q(request["column"])
+            aggs = [("nulls", self.nulls(request["column"]))]
+            if request["range"]:
+                aggs += [("min", f"CAST(MIN({c}) AS DOUBLE)"), ("max", f"CAST(MAX({c}) AS DOUBLE)")]
+            if request["other"]:
+                aggs.append(("other", self.count_where(f"{c} <> 0 AND {c} <> 1")))
+        elif kind == "counts":
+            if request["group"] is not None:
+                groups = [("group", self.group_key(request["group"]))]
+            aggs = [("n", "COUNT(*)")]
+            for i, terms in enumerate(request["sums"]):
+                aggs.append((f"s{i}", self.count_where(" AND ".join(self.term(t) for t in terms) or "TRUE")))
+        elif kind == "classes":
+            groups = [("group", q(request["column"]))]
+            aggs = [("n", "COUNT(*)")]
+        elif kind == "nulls":
+            aggs = [(f"c{i}", self.nulls(c)) for i, c in enumerate(request["columns"])]
+            aggs.append(("rows", "COUNT(*)"))
+        elif kind == "equivalence":
+            groups = [(f"q{i}", q(c)) for i, c in enumerate(request["quasi_identifiers"])]
+            if request["sensitive"] is not None:
+                groups.append(("sensitive", q(request["sensitive"])))
+            aggs = [("n", "COUNT(*)")]
+        elif kind == "confusion":
+            groups = [
+                ("group", self.group_key(request["group"])),
+                ("y", self.as_text(q(request["target"]))),
+                ("p", self.as_text(q(request["prediction"]))),
+            ]
+            aggs = [("n", "COUNT(*)")]
+        elif kind == "quantiles":
+            c = f"CAST({q(request['column'])} AS DOUBLE)"
+            aggs = [("min", f"MIN({c})"), ("max", f"MAX({c})")]
+            aggs += [
+                (f"e{i}", f"{self.quantile}({c}, {self.literal(float(level))})")
+                for i, level in enumerate(request["levels"])
+            ]
+        elif kind == "digest":
+            digest = f"md5({self.row_text(request['columns'])})"
+            # The first 64 bits of each row's MD5, as two 32-bit halves
+            # summed exactly: the sums do not depend on the rows' order.
+            halves = [self.hex_to_int(f"substr({digest}, {start}, 8)") for start in (1, 9)]
+            hi, lo = (self.as_text(f"SUM(CAST({h} AS DECIMAL(38, 0)))") for h in halves)
+            aggs = [("rows", "COUNT(*)"), ("hi", hi), ("lo", lo)]
+        else:
+            raise AgentError(f"the agent asked for a count table this package does not know: {kind!r}")
+        return self.aggregate(groups, aggs)
+
+
+class SparkEngine(_Engine):
+    name = "spark"
+    text_type = "STRING"
+    quantile = "percentile"  # exact, linear interpolation
+
+    def columns(self) -> list[tuple[str, str]]:
+        return [(n, _kind(t, _SPARK_KINDS)) for n, t in self.data.dtypes]
+
+    def aggregate(self, groups, aggs) -> pa.Table:
+        from pyspark.sql import functions as F
+
+        keys = [F.expr(e).alias(a) for a, e in groups]
+        values = [F.expr(e).alias(a) for a, e in aggs]
+        return self.data.groupBy(*keys).agg(*values).toArrow()
+
+    def describe(self) -> str:
+        return f"pyspark DataFrame ({len(self.data.columns)} columns)"
+
+    def quote(self, name: str) -> str:
+        return "`" + name.replace("`", "``") + "`"
+
+    def text(self, value: str) -> str:
+        # Spark reads backslash escapes in string literals.
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    def hex_to_int(self, hex_text: str) -> str:
+        return f"CAST(conv({hex_text}, 16, 10) AS BIGINT)"
+
+    def char(self, code: int) -> str:
+        return f"char({code})"
+
+
+class DuckDBEngine(_Engine):
+    name = "duckdb"
+    text_type = "VARCHAR"
+    quantile = "quantile_cont"  # exact, linear interpolation
+
+    def columns(self) -> list[tuple[str, str]]:
+        return [(n, _kind(str(t), _DUCKDB_KINDS)) for n, t in zip(self.data.columns, self.data.types, strict=True)]
+
+    def aggregate(self, groups, aggs) -> pa.Table:
+        select = ", ".join(f"{e} AS {self.quote(a)}" for a, e in groups + aggs)
+        relation = self.data.aggregate(select, ", ".join(e for _, e in groups))
+        return relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
+
+    def describe(self) -> str:
+        return f"duckdb relation ({len(self.data.columns)} columns)"
+
+    def quote(self, name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def hex_to_int(self, hex_text: str) -> str:
+        return f"CAST(('0x' || {hex_text}) AS BIGINT)"
+
+    def char(self, code: int) -> str:
+        return f"chr({code})"
+
+
+# Engine type name (lower case, before any "(") -> kind the agent knows.
+_SPARK_KINDS = {
+    "boolean": "bool",
+    **dict.fromkeys(["tinyint", "smallint", "int", "bigint"], "int"),
+    **dict.fromkeys(["float", "double"], "float"),
+    **dict.fromkeys(["string", "varchar", "char"], "text"),
+}
+_DUCKDB_KINDS = {
+    "boolean": "bool",
+    **dict.fromkeys(
+        ["tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint", "uinteger", "ubigint"],
+        "int",
+    ),
+    **dict.fromkeys(["float", "double"], "float"),
+    "varchar": "text",
+}
+
+
+def _kind(type_name: str, kinds: dict[str, str]) -> str:
+    """``kind:engine type`` for the agent (``int:bigint``); unknown kinds are ``other``."""
+    base = type_name.lower().split("(")[0].strip()
+    return f"{kinds.get(base, 'other')}:{type_name}"
+
+
+def engine_for(data: Any) -> _Engine | None:
+    """The engine a frame lives in, if it is one that counts where the data is."""
+    module = type(data).__module__
+    name = type(data).__name__
+    if module.startswith("pyspark.sql") and name == "DataFrame":
+        return SparkEngine(data)
+    if module.split(".")[0] in ("duckdb", "_duckdb") and name == "DuckDBPyRelation":
+        return DuckDBEngine(data)
+    return None
+
+
+def column_names(engine: _Engine) -> list[str]:
+    names = [n for n, _ in engine.columns()]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise DataError(f"the frame has duplicate column names: {', '.join(dupes)}")
+    return names
+
+
+def enforce(bridge: Any, engine: _Engine, policy: str, mapping: dict, record: bool) -> dict:
+    """Runs the agent's rounds: answers what it needs, until it has results."""
+    columns = engine.columns()
+    column_names(engine)
+    frames: list[bytes] = []
+    answers: list[dict] = []
+    for _ in range(MAX_ROUNDS):
+        reply = bridge.request(
+            "enforce_counts",
+            tuple(frames),
+            policy=policy,
+            mapping=mapping,
+            columns=[{"name": n, "type": t} for n, t in columns],
+            engine=engine.name,
+            source=engine.describe(),
+            record=record,
+            answers=answers,
+        )
+        if "need" not in reply:
+            return reply
+        for item in reply["need"]:
+            frames.append(_frames.ipc_file(engine.answer(item["request"])))
+            answers.append({"key": item["key"], "frame": len(frames) - 1})
+    raise AgentError(f"the agent still needed count tables after {MAX_ROUNDS} rounds")
