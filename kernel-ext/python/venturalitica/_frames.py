@@ -75,7 +75,8 @@ def to_ipc(data: Any, columns: list[str], names: list[str]) -> bytes:
     column list (and names it in errors) without the data being copied.
     """
     table = _select(data, columns)
-    if len(columns) < len(names):
+    # The frame's own column order, which errors list the columns in.
+    if table.column_names != names:
         chosen = set(columns)
         arrays = [
             table.column(n) if n in chosen else pa.nulls(table.num_rows if columns else _rows(data), pa.null())

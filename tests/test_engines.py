@@ -1,0 +1,301 @@
+"""Policies on data where it lives: a real local SparkSession (`local[2]`)
+and DuckDB answer the agent's count-table requests; every metric family
+must give the pandas path's values (to 1e-12), intervals and errors, for 2,
+3 and 8 groups, and the rows must never come into the Python process."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+import pyarrow as pa
+import pytest
+import venturalitica as vl
+import yaml
+from test_crosscheck import control, make_data, policy_doc
+
+TOL = 1e-12
+
+
+def _need_java() -> None:
+    if shutil.which("java") is None:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)("Spark needs Java 17 (java on PATH)")
+
+
+@pytest.fixture(scope="module")
+def spark():
+    _need_java()
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("venturalitica-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.sql.shuffle.partitions", "4")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'engines'\n")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def engine_policy() -> dict:
+    """The cross-check's every metric, plus multi-class, binned and quantile groupings."""
+    doc = policy_doc()
+    extra = [
+        control("mc-dp", "multiclass_demographic_parity", input__dimension="group", input__prediction="prediction"),
+        control("mc-eo", "multiclass_equal_opportunity", input__dimension="group", input__prediction="prediction"),
+        control("bins", "disparate_impact", input__dimension="age", bins="30, 50, 65"),
+        control(
+            "quant", "demographic_parity_diff", input__dimension="age", age_bucket_method="quantiles", age_buckets="4"
+        ),
+    ]
+    component = doc["component-definition"]["components"][0]
+    component["control-implementations"][0]["implemented-requirements"] += extra
+    return doc
+
+
+def frames(kind: str, table: pa.Table, spark_session=None):
+    """The same Arrow table as a frame of `kind` (nulls stay nulls)."""
+    if kind == "duckdb":
+        con = duckdb.connect()
+        con.register("data", table)
+        return con.table("data")
+    return spark_session.createDataFrame(table)
+
+
+def pick(results) -> list[tuple]:
+    return [(c["id"], c["status"], c["actual_value"], c["ci"], c.get("reason")) for c in results.to_dict()["controls"]]
+
+
+def same(a: list[tuple], b: list[tuple]) -> None:
+    assert [x[:2] for x in a] == [x[:2] for x in b]
+    for x, y in zip(a, b, strict=True):
+        if x[2] is None:
+            assert y[2] is None, (x, y)
+        else:
+            assert math.isclose(x[2], y[2], rel_tol=0, abs_tol=TOL), (x, y)
+        assert x[3] == y[3] or (
+            x[3] and y[3] and all(math.isclose(x[3][k], y[3][k], abs_tol=TOL) for k in ("lower", "upper"))
+        ), (x, y)
+        assert x[4] == y[4], (x, y)
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "spark"])
+@pytest.mark.parametrize("groups", [2, 3, 8])
+def test_every_metric_family_matches_the_pandas_path(project, spark, kind, groups):
+    session = spark if kind == "spark" else None
+    df = make_data(groups)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    (project / "policy.yaml").write_text(yaml.safe_dump(engine_policy(), sort_keys=False))
+    rows = vl.enforce(table, policy="policy.yaml", strict=False, record=False)
+    counted = vl.enforce(frames(kind, table, session), policy="policy.yaml", strict=False, record=False)
+    statuses = {c["id"]: c["status"] for c in rows.to_dict()["controls"]}
+    assert all(s == "pass" for s in statuses.values()), statuses
+    same(pick(rows), pick(counted))
+    data = counted.to_dict()["data"]
+    assert data["counted_by"] == kind and data["rows"] == len(df)
+    assert data["fingerprint_method"] == "rowset-md5-v1" and len(data["fingerprint"]) == 64
+    assert data["columns_used"] == rows.to_dict()["data"]["columns_used"]
+
+
+ERRORS = """\
+- id: nulls
+  metric_key: disparate_impact
+  operator: ">="
+  threshold: 0.8
+  input.dimension: g
+  input.target: with_nulls
+- id: not-binary
+  metric_key: disparate_impact
+  operator: ">="
+  threshold: 0.8
+  input.dimension: g
+  input.target: three_values
+- id: text-target
+  metric_key: disparate_impact
+  operator: ">="
+  threshold: 0.8
+  input.dimension: g
+  input.target: word
+- id: one-group
+  metric_key: disparate_impact
+  operator: ">="
+  threshold: 0.8
+  input.dimension: constant
+- id: missing-column
+  metric_key: disparate_impact
+  operator: ">="
+  threshold: 0.8
+  input.dimension: nowhere
+- id: labelled
+  metric_key: disparate_impact
+  operator: ">="
+  threshold: 0.0
+  input.dimension: g
+  input.target: word
+  positive_label: yes
+"""
+
+
+def error_table(n: int) -> pa.Table:
+    return pa.table(
+        {
+            "g": pa.array([["a", "b"][i % 2] for i in range(n)], pa.string()),
+            "target": pa.array([int(i % 3 == 0) for i in range(n)], pa.int64()),
+            "with_nulls": pa.array([None if i % 7 == 0 else i % 2 for i in range(n)], pa.int64()),
+            "three_values": pa.array([i % 3 for i in range(n)], pa.int64()),
+            "word": pa.array([["yes", "no", "maybe"][i % 3] for i in range(n)], pa.string()),
+            "constant": pa.array(["only"] * n, pa.string()),
+        }
+    )
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "spark"])
+@pytest.mark.parametrize("n", [40, 0], ids=["rows", "empty"])
+def test_the_same_errors_as_the_pandas_path(project, spark, kind, n):
+    (project / "errors.yaml").write_text(ERRORS)
+    table = error_table(n)
+    rows = vl.enforce(table, policy="errors.yaml", strict=False, record=False)
+    counted = vl.enforce(frames(kind, table, spark), policy="errors.yaml", strict=False, record=False)
+    statuses = [c["status"] for c in rows.to_dict()["controls"]]
+    # Never a silent pass: everything but the labelled control is an error (all of them on no rows).
+    assert statuses == ["error"] * 5 + ["error" if n == 0 else "pass"], pick(rows)
+    same(pick(rows), pick(counted))
+    # strict=True raises on the same data, as for rows.
+    with pytest.raises(vl.DataError):
+        vl.enforce(frames(kind, table, spark), policy="errors.yaml", record=False)
+
+
+def test_the_fingerprint_ignores_order_and_partitioning_and_sees_every_value(project, spark):
+    (project / "p.yaml").write_text(
+        "- id: di\n  metric_key: disparate_impact\n  operator: '>='\n  threshold: 0\n  input.dimension: group\n"
+    )
+    df = make_data(3)[["group", "target", "zip"]]
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    fp = lambda frame: vl.enforce(frame, policy="p.yaml", record=False).data["fingerprint"]  # noqa: E731
+    sdf = spark.createDataFrame(table)
+    con = duckdb.connect()
+    con.register("data", table)
+    prints = {
+        "spark": fp(sdf),
+        "spark, 7 partitions": fp(sdf.repartition(7)),
+        "spark, 1 partition, shuffled": fp(sdf.orderBy("zip", "group").coalesce(1)),
+        "duckdb": fp(con.table("data")),
+        "duckdb, shuffled": fp(con.sql("SELECT * FROM data ORDER BY random()")),
+    }
+    # Text and integer columns read the same in both engines: one fingerprint.
+    assert len(set(prints.values())) == 1, prints
+    # One value changed, or one row dropped: another fingerprint.
+    changed = df.copy()
+    changed.loc[17, "target"] = 1 - changed.loc[17, "target"]
+    assert fp(spark.createDataFrame(changed)) != prints["spark"]
+    assert fp(con.sql("SELECT * FROM data LIMIT 2999")) != prints["spark"]
+
+
+def test_the_evidence_says_which_engine_counted(project, spark):
+    (project / "p.yaml").write_text(
+        "- id: di\n  metric_key: disparate_impact\n  operator: '>='\n  threshold: 0.5\n  input.dimension: group\n"
+    )
+    table = pa.Table.from_pandas(make_data(2), preserve_index=False)
+    result = vl.enforce(frames("spark", table, spark), policy="p.yaml")
+    trace = project / ".venturalitica" / "trace.jsonl"
+    event = json.loads(trace.read_text().splitlines()[-1])["event"]
+    data = event["payload"]["results"]["data"]
+    assert event["kind"] == "enforce" and data["counted_by"] == "spark"
+    assert data["fingerprint"] == result.data["fingerprint"] and data["source"].startswith("pyspark DataFrame")
+    verify = subprocess.run(
+        [os.environ["VENTURALITICA_BIN"], "verify"], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+NO_COLLECT = textwrap.dedent(
+    """
+    import json, resource, sys
+    from pyspark.sql import SparkSession
+    import venturalitica as vl
+    from venturalitica import _engines
+
+    spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+             .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1").getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    rows = int(sys.argv[1])
+    df = spark.range(rows).selectExpr(
+        "CASE WHEN id % 3 = 0 THEN 'a' ELSE 'b' END AS g",
+        "CAST((id * 7) % 10 < 4 AS INT) AS target",
+        "CAST((id * 13) % 10 < 5 AS INT) AS prediction",
+    )
+    returned = []
+    answer = _engines.SparkEngine.aggregate
+    def counting(self, groups, aggs):
+        table = answer(self, groups, aggs)
+        returned.append(table.num_rows)
+        return table
+    _engines.SparkEngine.aggregate = counting
+    # Warm up: the first Spark job and the agent cost memory that is not the data's.
+    vl.enforce(spark.range(10).selectExpr("'a' AS g", "1 AS target"), policy="p.yaml", strict=False, record=False)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = vl.enforce(df, policy="p.yaml", record=False)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    oracle = df.groupBy("g").agg({"target": "avg"}).toPandas().set_index("g")["avg(target)"]
+    value = result.to_dict()["controls"][0]["actual_value"]
+    print(json.dumps({"grew_kib": after - before, "returned": returned[1:], "value": value,
+                      "oracle": float(oracle.min() / oracle.max()), "rows": result.data["rows"]}))
+    """
+)
+
+
+def test_a_spark_frame_larger_than_the_python_process_is_never_collected(project):
+    _need_java()
+    rows = 40_000_000
+    (project / "p.yaml").write_text(
+        "- id: di\n  metric_key: disparate_impact\n  operator: '>='\n  threshold: 0.5\n  input.dimension: g\n"
+    )
+    (project / "probe.py").write_text(NO_COLLECT)
+    run = subprocess.run(
+        [sys.executable, "probe.py", str(rows)], cwd=project, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    # The used columns as Arrow would be 40M x (1 + 8) bytes plus offsets: over 500 MB.
+    assert out["grew_kib"] < 64 * 1024, out
+    # Only count tables came back: a row per group at most.
+    assert out["returned"] and max(out["returned"]) <= 2, out
+    assert out["rows"] == rows and math.isclose(out["value"], out["oracle"], rel_tol=0, abs_tol=TOL), out
+
+
+def test_the_rows_path_is_untouched_for_in_memory_frames(project):
+    """pandas frames still go through the row path (counted by polars, ordered fingerprint)."""
+    (project / "p.yaml").write_text(
+        "- id: di\n  metric_key: disparate_impact\n  operator: '>='\n  threshold: 0\n  input.dimension: group\n"
+    )
+    data = vl.enforce(make_data(2), policy="p.yaml", record=False).data
+    assert data["counted_by"] == "polars" and data["fingerprint_method"] == "columns-sha256-v1"
+
+
+def test_a_duckdb_relation_over_a_parquet_file(project, tmp_path):
+    """DuckDB reads the file itself; Python only sees the counts."""
+    df = make_data(3)
+    df.to_parquet(tmp_path / "big.parquet")
+    (project / "p.yaml").write_text(yaml.safe_dump(policy_doc(), sort_keys=False))
+    rel = duckdb.sql(f"SELECT * FROM read_parquet('{tmp_path / 'big.parquet'}')")
+    same(
+        pick(vl.enforce(df, policy="p.yaml", strict=False, record=False)),
+        pick(vl.enforce(rel, policy="p.yaml", strict=False, record=False)),
+    )
