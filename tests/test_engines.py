@@ -12,8 +12,10 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import duckdb
+import jsonschema
 import pyarrow as pa
 import pytest
 import venturalitica as vl
@@ -21,6 +23,7 @@ import yaml
 from test_crosscheck import control, make_data, policy_doc
 
 TOL = 1e-12
+SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "schemas" / "results.schema.json").read_text())
 
 
 def _need_java() -> None:
@@ -109,8 +112,10 @@ def test_every_metric_family_matches_the_pandas_path(project, spark, kind, group
     assert all(s == "pass" for s in statuses.values()), statuses
     same(pick(rows), pick(counted))
     data = counted.to_dict()["data"]
+    jsonschema.validate(counted.to_dict(), SCHEMA, format_checker=jsonschema.FormatChecker())
     assert data["counted_by"] == kind and data["rows"] == len(df)
-    assert data["fingerprint_method"] == "rowset-md5-v1" and len(data["fingerprint"]) == 64
+    method = {"spark": "rowset-xxhash64-v1", "duckdb": "rowset-md5-v1"}[kind]
+    assert data["fingerprint_method"] == method and len(data["fingerprint"]) == 64
     assert data["columns_used"] == rows.to_dict()["data"]["columns_used"]
 
 
@@ -182,7 +187,7 @@ def test_the_same_errors_as_the_pandas_path(project, spark, kind, n):
         vl.enforce(frames(kind, table, spark), policy="errors.yaml", record=False)
 
 
-def test_the_fingerprint_ignores_order_and_partitioning_and_sees_every_value(project, spark):
+def test_the_fingerprint_ignores_order_and_partitioning_and_sees_every_change(project, spark):
     (project / "p.yaml").write_text(
         "- id: di\n  metric_key: disparate_impact\n  operator: '>='\n  threshold: 0\n  input.dimension: group\n"
     )
@@ -195,17 +200,36 @@ def test_the_fingerprint_ignores_order_and_partitioning_and_sees_every_value(pro
     prints = {
         "spark": fp(sdf),
         "spark, 7 partitions": fp(sdf.repartition(7)),
-        "spark, 1 partition, shuffled": fp(sdf.orderBy("zip", "group").coalesce(1)),
+        "spark, 1 partition, sorted": fp(sdf.orderBy("zip", "group").coalesce(1)),
         "duckdb": fp(con.table("data")),
         "duckdb, shuffled": fp(con.sql("SELECT * FROM data ORDER BY random()")),
     }
-    # Text and integer columns read the same in both engines: one fingerprint.
-    assert len(set(prints.values())) == 1, prints
+    spark_prints = {v for k, v in prints.items() if k.startswith("spark")}
+    duckdb_prints = {v for k, v in prints.items() if k.startswith("duckdb")}
+    assert len(spark_prints) == 1 and len(duckdb_prints) == 1, prints
+    # Each engine its own row hash, named in the results: never mistaken for the other's.
+    assert spark_prints != duckdb_prints
     # One value changed, or one row dropped: another fingerprint.
     changed = df.copy()
     changed.loc[17, "target"] = 1 - changed.loc[17, "target"]
     assert fp(spark.createDataFrame(changed)) != prints["spark"]
-    assert fp(con.sql("SELECT * FROM data LIMIT 2999")) != prints["spark"]
+    con.register("changed", changed)
+    assert fp(con.table("changed")) != prints["duckdb"]
+    assert fp(con.sql("SELECT * FROM data LIMIT 2999")) != prints["duckdb"]
+    assert fp(sdf.limit(2999)) != prints["spark"]
+    # A null moved to another column of the same row is another row.
+    moved = pa.table({"group": ["a", None, "b", "a"], "zip": [None, "a", "b", "b"], "target": [0, 1, 1, 0]})
+    swapped = pa.table({"group": [None, "a", "b", "a"], "zip": ["a", None, "b", "b"], "target": [0, 1, 1, 0]})
+    (project / "q.yaml").write_text(
+        "- id: k\n  metric_key: k_anonymity\n  operator: '>='\n  threshold: 0\n"
+        "  input.quasi_identifiers: 'group, zip'\n"
+        "- id: balance\n  metric_key: class_imbalance\n  operator: '>='\n  threshold: 0\n"
+    )
+    fq = lambda frame: vl.enforce(frame, policy="q.yaml", record=False).data["fingerprint"]  # noqa: E731
+    assert fq(spark.createDataFrame(moved)) != fq(spark.createDataFrame(swapped))
+    con.register("moved", moved)
+    con.register("swapped", swapped)
+    assert fq(con.table("moved")) != fq(con.table("swapped"))
 
 
 def test_the_evidence_says_which_engine_counted(project, spark):
@@ -250,12 +274,13 @@ NO_COLLECT = textwrap.dedent(
     _engines.SparkEngine.aggregate = counting
     # Warm up: the first Spark job and the agent cost memory that is not the data's.
     vl.enforce(spark.range(10).selectExpr("'a' AS g", "1 AS target"), policy="p.yaml", strict=False, record=False)
+    returned.clear()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = vl.enforce(df, policy="p.yaml", record=False)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     oracle = df.groupBy("g").agg({"target": "avg"}).toPandas().set_index("g")["avg(target)"]
     value = result.to_dict()["controls"][0]["actual_value"]
-    print(json.dumps({"grew_kib": after - before, "returned": returned[1:], "value": value,
+    print(json.dumps({"grew_kib": after - before, "returned": returned, "value": value,
                       "oracle": float(oracle.min() / oracle.max()), "rows": result.data["rows"]}))
     """
 )

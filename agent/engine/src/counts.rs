@@ -143,9 +143,10 @@ pub enum Request {
     /// `min`, `max` and `e0`, `e1`, ...: the quantile at each level, with
     /// linear interpolation, of the column as floats.
     Quantiles { column: String, levels: Vec<f64> },
-    /// The order-independent data fingerprint's sums over the columns (in
-    /// this order): `rows`, and `hi` and `lo` as decimal text (docs/engines.md).
-    /// Only engines that count where the data lives are asked it.
+    /// The order-independent data fingerprint over the columns (in this
+    /// order): `rows`, the engine's row hash `method`, and `p0`..`p3`: the
+    /// sums of each 16-bit slice of the row hashes (docs/engines.md). Only
+    /// engines that count where the data lives are asked it.
     Digest { columns: Vec<String> },
 }
 

@@ -295,7 +295,10 @@ pub fn evaluate_counts(
         return Ok(Counted::Need(missing));
     }
     // An answer that cannot be read is the caller's error, not a result.
-    let fingerprint = fingerprint.transpose()?;
+    let (fingerprint, method) = match fingerprint.transpose()? {
+        Some((f, m)) => (Some(f), Some(m)),
+        None => (None, None),
+    };
     let rows = rows?;
     Ok(Counted::Done(Box::new(assemble(
         policy,
@@ -307,7 +310,7 @@ pub fn evaluate_counts(
             columns_used: used,
             mapping: bound,
             counted_by: Some(engine.to_string()),
-            fingerprint_method: Some("rowset-md5-v1"),
+            fingerprint_method: method,
         },
     ))))
 }
@@ -527,9 +530,13 @@ fn compute(
                 Some((_, t)) => t.clone()?,
                 None => {
                     let built = (|| {
-                        let y = tables::positive(src, target, label)?;
-                        let p = tables::positive(src, prediction, label)?;
-                        tables::binary_table(src, grouping.as_ref(), &y, &p)
+                        // Both checks before either error: an engine that
+                        // counts elsewhere is asked for both in one round.
+                        let (y, p) = (
+                            tables::positive(src, target, label),
+                            tables::positive(src, prediction, label),
+                        );
+                        tables::binary_table(src, grouping.as_ref(), &y?, &p?)
                     })();
                     cache.binary.push((table_key, built.clone()));
                     built?

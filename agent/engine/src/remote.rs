@@ -38,6 +38,7 @@ impl Answers {
 
     /// Files the answer to the request whose key is `key`.
     pub fn insert(&mut self, key: String, frame: DataFrame) {
+        self.missing.get_mut().retain(|r| request_key(r) != key);
         self.frames.insert(key, frame);
     }
 
@@ -72,10 +73,14 @@ impl Counter for Answers {
     }
 }
 
-/// The order-independent fingerprint of `columns` (already in the order
-/// they were hashed) from the engine's sums: SHA-256 over a version line,
-/// each column's name and kind, the row count and the two sums.
-pub fn rowset_fingerprint(answers: &Answers, columns: &[String]) -> Result<String, String> {
+/// The order-independent fingerprint of `columns` (in the order they were
+/// hashed) from the engine's sums, and its method: SHA-256 over a version
+/// line, the engine's row hash, each column's name and kind, the row count
+/// and the four sums of the row hashes' 16-bit slices (docs/engines.md).
+pub fn rowset_fingerprint(
+    answers: &Answers,
+    columns: &[String],
+) -> Result<(String, &'static str), String> {
     let df = answers.answer(&Request::Digest {
         columns: columns.to_vec(),
     })?;
@@ -85,29 +90,22 @@ pub fn rowset_fingerprint(answers: &Answers, columns: &[String]) -> Result<Strin
             .as_materialized_series()
             .cast(&DataType::String)
             .map_err(|e| e.to_string())?;
-        let value = s
-            .str()
-            .map_err(|e| e.to_string())?
-            .get(0)
-            .map(str::to_string);
+        let value = s.str().map_err(|e| e.to_string())?.get(0).map(str::to_string);
         value.ok_or_else(|| format!("the engine's fingerprint has no {name:?}"))
     };
-    let number = |name: &str| -> Result<u128, String> {
+    let method = match text("method")?.as_str() {
+        "xxhash64" => "rowset-xxhash64-v1",
+        "md5" => "rowset-md5-v1",
+        other => return Err(format!("unknown row hash {other:?} in the engine's fingerprint")),
+    };
+    let number = |name: &str| -> Result<u64, String> {
         let t = text(name)?;
-        // Decimal text, as engines print a DECIMAL(38, 0) sum ("12" or "12.0" is not allowed).
         t.trim()
-            .parse::<u128>()
+            .parse::<u64>()
             .map_err(|_| format!("the engine's fingerprint {name} {t:?} is not a whole number"))
     };
-    // An empty dataset sums to nothing: SQL's SUM is then NULL.
-    let rows = number("rows")?;
-    let (hi, lo) = if rows == 0 {
-        (0, 0)
-    } else {
-        (number("hi")?, number("lo")?)
-    };
     let mut h = Sha256::new();
-    h.update(b"venturalitica-rowset-v1\n");
+    h.update(format!("venturalitica-{method}\n").as_bytes());
     for name in columns {
         let kind = answers
             .column_type(name)
@@ -118,6 +116,163 @@ pub fn rowset_fingerprint(answers: &Answers, columns: &[String]) -> Result<Strin
         h.update(kind.as_bytes());
         h.update([0]);
     }
-    h.update(format!("rows={rows} hi={hi} lo={lo}").as_bytes());
-    Ok(hex::encode(h.finalize()))
+    h.update(format!("rows={}", number("rows")?).as_bytes());
+    for i in 0..4 {
+        h.update(format!(" p{i}={}", number(&format!("p{i}"))?).as_bytes());
+    }
+    Ok((hex::encode(h.finalize()), method))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use venturalitica_policy::parse_policy;
+
+    use super::*;
+    use crate::counts::Kind;
+    use crate::evaluate::{evaluate, evaluate_counts, Counted, DataSet};
+    use crate::source::Source;
+    use crate::Mapping;
+
+    const POLICY: &str = "\
+- id: di
+  metric_key: disparate_impact
+  operator: '>='
+  threshold: 0.8
+  input.dimension: age
+  age_bucket_method: quantiles
+  age_buckets: '3'
+- id: eo
+  metric_key: equalized_odds_diff
+  operator: '<='
+  threshold: 0.5
+  input.dimension: sex
+  input.prediction: yhat
+- id: acc
+  metric_key: accuracy_score
+  operator: '>='
+  threshold: 0.5
+  input.prediction: yhat
+";
+
+    fn frame() -> DataFrame {
+        df!(
+            "sex" => ["f", "f", "f", "f", "m", "m", "m", "m", "m", "f"],
+            "age" => [20i64, 31, 45, 52, 23, 38, 41, 60, 29, 33],
+            "target" => [1i64, 1, 0, 0, 1, 1, 0, 0, 0, 1],
+            "yhat" => [1i64, 1, 1, 0, 1, 0, 0, 1, 0, 1],
+        )
+        .unwrap()
+    }
+
+    fn digest_frame(method: &str, rows: i64, parts: [i64; 4]) -> DataFrame {
+        df!(
+            "rows" => [rows],
+            "method" => [method],
+            "p0" => [parts[0]],
+            "p1" => [parts[1]],
+            "p2" => [parts[2]],
+            "p3" => [parts[3]],
+        )
+        .unwrap()
+    }
+
+    /// Another engine, played by polars over the same rows: asked round by
+    /// round, it ends with the row path's results.
+    #[test]
+    fn an_evaluation_asks_until_every_table_is_answered() {
+        let policy = parse_policy(Path::new("p.yaml"), POLICY).unwrap();
+        let engine = Source::Memory(frame());
+        let columns = frame()
+            .schema()
+            .iter()
+            .map(|(n, t)| (n.to_string(), ColumnType::of(t)))
+            .collect();
+        let mut answers = Answers::new(columns);
+        let mut rounds = 0;
+        let results = loop {
+            rounds += 1;
+            assert!(rounds < 6, "no end to the rounds");
+            match evaluate_counts(&policy, &answers, &Mapping::new(), "test", "test").unwrap() {
+                Counted::Done(results) => break results,
+                Counted::Need(requests) => {
+                    assert!(!requests.is_empty());
+                    for r in requests {
+                        let frame = match &r {
+                            Request::Digest { .. } => digest_frame("md5", 10, [1, 2, 3, 4]),
+                            other => engine.answer(other).unwrap(),
+                        };
+                        answers.insert(request_key(&r), frame);
+                    }
+                }
+            }
+        };
+        // Types and quantiles first, then the tables binned by them.
+        assert!(rounds >= 3, "{rounds} rounds");
+        let rows = evaluate(
+            &policy,
+            DataSet {
+                frame: frame().lazy(),
+                streaming: false,
+                source: "test".into(),
+            },
+            &Mapping::new(),
+        )
+        .unwrap();
+        let pick = |r: &crate::Results| -> Vec<(String, Option<f64>, String)> {
+            r.controls
+                .iter()
+                .map(|c| (c.id.clone(), c.actual_value, format!("{:?}", c.ci)))
+                .collect()
+        };
+        assert_eq!(pick(&results), pick(&rows));
+        assert_eq!(results.data.rows, Some(10));
+        assert_eq!(results.data.counted_by.as_deref(), Some("test"));
+        assert_eq!(results.data.fingerprint_method, Some("rowset-md5-v1"));
+    }
+
+    #[test]
+    fn the_rowset_fingerprint_depends_on_the_sums_the_hash_and_the_columns_only() {
+        let types = |kind: &str| vec![("a".to_string(), ColumnType::parse(kind))];
+        let request = Request::Digest {
+            columns: vec!["a".into()],
+        };
+        let fp = |kind: &str, frame: DataFrame| {
+            let mut a = Answers::new(types(kind));
+            a.insert(request_key(&request), frame);
+            rowset_fingerprint(&a, &["a".to_string()])
+        };
+        let parts = [9, 8, 7, 6];
+        let (base, method) = fp("int:bigint", digest_frame("xxhash64", 3, parts)).unwrap();
+        assert_eq!(method, "rowset-xxhash64-v1");
+        // An engine's width of the same kind is the same data.
+        assert_eq!(fp("int:integer", digest_frame("xxhash64", 3, parts)).unwrap().0, base);
+        for other in [
+            fp("text:string", digest_frame("xxhash64", 3, parts)),
+            fp("int:bigint", digest_frame("md5", 3, parts)),
+            fp("int:bigint", digest_frame("xxhash64", 4, parts)),
+            fp("int:bigint", digest_frame("xxhash64", 3, [9, 8, 7, 5])),
+        ] {
+            assert_ne!(other.unwrap().0, base);
+        }
+        let unknown = fp("int:bigint", digest_frame("crc32", 3, parts)).unwrap_err();
+        assert!(unknown.contains("unknown row hash"), "{unknown}");
+        let negative = fp("int:bigint", digest_frame("md5", 3, [-1, 0, 0, 0])).unwrap_err();
+        assert!(negative.contains("whole number"), "{negative}");
+        // Unanswered: asked for, once.
+        let asked = Answers::new(types("int:bigint"));
+        assert!(rowset_fingerprint(&asked, &["a".to_string()]).is_err());
+        assert!(rowset_fingerprint(&asked, &["a".to_string()]).is_err());
+        assert_eq!(asked.missing(), vec![request]);
+    }
+
+    #[test]
+    fn engine_types_name_their_kind() {
+        assert_eq!(ColumnType::parse("int:bigint").kind, Kind::Int);
+        assert_eq!(ColumnType::parse("int:bigint").name, "bigint");
+        assert_eq!(ColumnType::parse("text:VARCHAR").kind, Kind::Text);
+        assert_eq!(ColumnType::parse("other:decimal(10,2)").kind, Kind::Other);
+        assert_eq!(ColumnType::parse("timestamp").name, "timestamp");
+    }
 }

@@ -26,7 +26,7 @@ class _Engine:
     name = ""
     text_type = ""
     quantile = ""
-    md5_word = ""
+    digest_method = ""
 
     def __init__(self, data: Any):
         self.data = data
@@ -44,11 +44,17 @@ class _Engine:
     def quote(self, name: str) -> str:
         raise NotImplementedError
 
-    def hex_to_int(self, hex_text: str) -> str:
+    def row_hash(self, columns: list[str]) -> str:
+        """An unsigned 64-bit hash of a row of ``columns`` (docs/engines.md)."""
         raise NotImplementedError
 
-    def char(self, code: int) -> str:
-        raise NotImplementedError
+    def shift_right(self, expr: str, bits: int) -> str:
+        return f"({expr} >> {bits})"
+
+    def kinds(self) -> dict[str, str]:
+        if not hasattr(self, "_kinds"):
+            self._kinds = {n: t.split(":")[0] for n, t in self.columns()}
+        return self._kinds
 
     def literal(self, value: Any) -> str:
         if isinstance(value, bool):
@@ -87,13 +93,31 @@ class _Engine:
     def nulls(self, column: str) -> str:
         return f"CAST(COUNT(*) - COUNT({self.quote(column)}) AS BIGINT)"
 
-    def row_text(self, columns: list[str]) -> str:
-        """A row as text: each column cast to text, NUL for null, joined by U+001F."""
-        parts = ", ".join(f"COALESCE({self.as_text(self.quote(c))}, {self.char(0)})" for c in columns)
-        return f"concat_ws({self.char(31)}, {parts})"
+    def answer_all(self, requests: list[dict]) -> list[pa.Table]:
+        """The answers to one round's requests, in as few jobs as they allow:
+        every request over all rows in one aggregation, and the counts of
+        each grouping in one group-by (each engine job reads the data again)."""
+        out: list[pa.Table | None] = [None] * len(requests)
+        jobs: dict[str, tuple[list, list, list]] = {}
+        for i, request in enumerate(requests):
+            groups, aggs = self.query(request)
+            if groups and request["kind"] != "counts":
+                out[i] = self.aggregate(groups, aggs)
+                continue
+            job = jobs.setdefault(repr(groups), (groups, [], []))
+            job[1].extend((f"r{i}_{name}", expr) for name, expr in aggs)
+            job[2].append((i, [name for name, _ in aggs]))
+        for groups, aggs, parts in jobs.values():
+            table = self.aggregate(groups, aggs)
+            for i, names in parts:
+                columns = {name: table.column(name) for name, _ in groups}
+                columns.update({name: table.column(f"r{i}_{name}") for name in names})
+                out[i] = pa.table(columns)
+        return out
 
-    def answer(self, request: dict) -> pa.Table:
-        """The answer to one of the agent's requests (see ``Request`` in agent/engine/src/counts.rs)."""
+    def query(self, request: dict) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """One of the agent's requests (``Request`` in agent/engine/src/counts.rs)
+        as group keys and aggregations, each ``(name, SQL expression)``."""
         kind = request["kind"]
         q = self.quote
         groups: list[tuple[str, str]] = []
@@ -139,21 +163,22 @@ class _Engine:
                 for i, level in enumerate(request["levels"])
             ]
         elif kind == "digest":
-            digest = f"md5({self.row_text(request['columns'])})"
-            # The first 64 bits of each row's MD5, as two 32-bit halves
-            # summed exactly: the sums do not depend on the rows' order.
-            halves = [self.hex_to_int(f"substr({digest}, {start}, 8)") for start in (1, 9)]
-            hi, lo = (self.as_text(f"SUM(CAST({h} AS DECIMAL(38, 0)))") for h in halves)
-            aggs = [("rows", "COUNT(*)"), ("hi", hi), ("lo", lo)]
+            # A 64-bit hash per row, summed as four 16-bit slices: exact in a
+            # BIGINT for 10^14 rows, and the sums do not depend on row order.
+            row_hash = self.row_hash(request["columns"])
+            slices = [f"({self.shift_right(row_hash, shift)} & 65535)" for shift in (48, 32, 16, 0)]
+            aggs = [("rows", "COUNT(*)"), ("method", self.text(self.digest_method))]
+            aggs += [(f"p{i}", f"CAST(COALESCE(SUM({e}), 0) AS BIGINT)") for i, e in enumerate(slices)]
         else:
             raise AgentError(f"the agent asked for a count table this package does not know: {kind!r}")
-        return self.aggregate(groups, aggs)
+        return groups, aggs
 
 
 class SparkEngine(_Engine):
     name = "spark"
     text_type = "STRING"
     quantile = "percentile"  # exact, linear interpolation
+    digest_method = "xxhash64"
 
     def columns(self) -> list[tuple[str, str]]:
         return [(n, _kind(t, _SPARK_KINDS)) for n, t in self.data.dtypes]
@@ -175,17 +200,27 @@ class SparkEngine(_Engine):
         # Spark reads backslash escapes in string literals.
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
-    def hex_to_int(self, hex_text: str) -> str:
-        return f"CAST(conv({hex_text}, 16, 10) AS BIGINT)"
+    def shift_right(self, expr: str, bits: int) -> str:
+        # Arithmetic on a signed BIGINT; the mask after it keeps the slice's bits.
+        return f"shiftright({expr}, {bits})"
 
-    def char(self, code: int) -> str:
-        return f"char({code})"
+    def row_hash(self, columns: list[str]) -> str:
+        # Spark's own xxhash64 (seed 42) over each value, widened so the
+        # type's width does not count, and whether it is null (xxhash64
+        # skips nulls, so (NULL, 'a') and ('a', NULL) would collide).
+        widen = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN"}
+        parts = []
+        for c in columns:
+            column = self.quote(c)
+            parts += [f"CAST({column} AS {widen.get(self.kinds().get(c), 'STRING')})", f"isnull({column})"]
+        return f"xxhash64({', '.join(parts)})"
 
 
 class DuckDBEngine(_Engine):
     name = "duckdb"
     text_type = "VARCHAR"
     quantile = "quantile_cont"  # exact, linear interpolation
+    digest_method = "md5"
 
     def columns(self) -> list[tuple[str, str]]:
         return [(n, _kind(str(t), _DUCKDB_KINDS)) for n, t in zip(self.data.columns, self.data.types, strict=True)]
@@ -201,11 +236,11 @@ class DuckDBEngine(_Engine):
     def quote(self, name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
 
-    def hex_to_int(self, hex_text: str) -> str:
-        return f"CAST(('0x' || {hex_text}) AS BIGINT)"
-
-    def char(self, code: int) -> str:
-        return f"chr({code})"
+    def row_hash(self, columns: list[str]) -> str:
+        # The first 64 bits of the MD5 of the row as text: each value cast
+        # to text, NUL for null, joined by U+001F.
+        parts = ", ".join(f"COALESCE(CAST({self.quote(c)} AS VARCHAR), chr(0))" for c in columns)
+        return f"CAST(('0x' || substr(md5(concat_ws(chr(31), {parts})), 1, 16)) AS UBIGINT)"
 
 
 # Engine type name (lower case, before any "(") -> kind the agent knows.
@@ -271,7 +306,8 @@ def enforce(bridge: Any, engine: _Engine, policy: str, mapping: dict, record: bo
         )
         if "need" not in reply:
             return reply
-        for item in reply["need"]:
-            frames.append(_frames.ipc_file(engine.answer(item["request"])))
+        need = reply["need"]
+        for item, table in zip(need, engine.answer_all([n["request"] for n in need]), strict=True):
+            frames.append(_frames.ipc_file(table))
             answers.append({"key": item["key"], "frame": len(frames) - 1})
     raise AgentError(f"the agent still needed count tables after {MAX_ROUNDS} rounds")
