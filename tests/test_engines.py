@@ -324,3 +324,52 @@ def test_a_duckdb_relation_over_a_parquet_file(project, tmp_path):
         pick(vl.enforce(df, policy="p.yaml", strict=False, record=False)),
         pick(vl.enforce(rel, policy="p.yaml", strict=False, record=False)),
     )
+
+
+def test_magics_on_duckdb_and_spark_frames_in_a_notebook_through_the_proxy(kernel_env):
+    """%vl_enforce and %vl_mark take the engines' frames in a real proxied kernel."""
+    import nbformat
+    from kernel_env import PROXIED
+    from nbclient import NotebookClient
+
+    _need_java()
+    (kernel_env.project / "policy.yaml").write_text(
+        "- id: di\n  metric_key: disparate_impact\n  operator: '>='\n  threshold: 0.8\n  input.dimension: g\n"
+    )
+    cells = [
+        "%load_ext venturalitica\nimport duckdb\ncon = duckdb.connect()\n"
+        "con.sql(\"CREATE TABLE t AS SELECT CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END AS g,"
+        ' CAST(i % 3 = 0 AS INTEGER) AS target FROM range(600) r(i)")',
+        "rel = con.table('t')",
+        "%vl_enforce rel policy=policy.yaml strict=false",
+        "%vl_mark rel policy=policy.yaml strict=false",
+        "rel = con.sql(\"SELECT * FROM t WHERE NOT (g = 'a' AND target = 1)\")  # rebound: re-evaluated",
+        "from pyspark.sql import SparkSession\n"
+        "spark = (SparkSession.builder.master('local[2]').config('spark.ui.enabled', 'false')"
+        ".config('spark.driver.bindAddress', '127.0.0.1').config('spark.driver.host', '127.0.0.1').getOrCreate())\n"
+        "sdf = spark.createDataFrame(con.table('t').to_arrow_table())",
+        "%vl_enforce sdf policy=policy.yaml strict=false",
+        "spark.stop()",
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    NotebookClient(
+        nb, kernel_name=PROXIED, resources={"metadata": {"path": str(kernel_env.project)}}, timeout=300
+    ).execute()
+    mime = "application/vnd.venturalitica.compliance+json"
+
+    def shown(cell):
+        return [o["data"][mime] for o in cell.outputs if mime in o.get("data", {})]
+
+    (duck,) = shown(nb.cells[2])
+    assert duck["data"]["counted_by"] == "duckdb" and duck["controls"][0]["status"] == "pass"
+    assert len(shown(nb.cells[3])) == 1
+    (rebound,) = shown(nb.cells[4])
+    assert rebound["controls"][0]["status"] == "fail" and rebound["data"]["rows"] == 500
+    (spark_result,) = shown(nb.cells[6])
+    assert spark_result["data"]["counted_by"] == "spark"
+    assert spark_result["controls"][0]["actual_value"] == duck["controls"][0]["actual_value"]
+    origins = [
+        (e["payload"]["origin"], e["payload"]["results"]["data"]["counted_by"]) for e in kernel_env.events("enforce")
+    ]
+    assert origins == [("kernel", "duckdb")] * 3 + [("kernel", "spark")]
