@@ -90,13 +90,21 @@ pub fn rowset_fingerprint(
             .as_materialized_series()
             .cast(&DataType::String)
             .map_err(|e| e.to_string())?;
-        let value = s.str().map_err(|e| e.to_string())?.get(0).map(str::to_string);
+        let value = s
+            .str()
+            .map_err(|e| e.to_string())?
+            .get(0)
+            .map(str::to_string);
         value.ok_or_else(|| format!("the engine's fingerprint has no {name:?}"))
     };
     let method = match text("method")?.as_str() {
         "xxhash64" => "rowset-xxhash64-v1",
         "md5" => "rowset-md5-v1",
-        other => return Err(format!("unknown row hash {other:?} in the engine's fingerprint")),
+        other => {
+            return Err(format!(
+                "unknown row hash {other:?} in the engine's fingerprint"
+            ))
+        }
     };
     let number = |name: &str| -> Result<u64, String> {
         let t = text(name)?;
@@ -247,7 +255,12 @@ mod tests {
         let (base, method) = fp("int:bigint", digest_frame("xxhash64", 3, parts)).unwrap();
         assert_eq!(method, "rowset-xxhash64-v1");
         // An engine's width of the same kind is the same data.
-        assert_eq!(fp("int:integer", digest_frame("xxhash64", 3, parts)).unwrap().0, base);
+        assert_eq!(
+            fp("int:integer", digest_frame("xxhash64", 3, parts))
+                .unwrap()
+                .0,
+            base
+        );
         for other in [
             fp("text:string", digest_frame("xxhash64", 3, parts)),
             fp("int:bigint", digest_frame("md5", 3, parts)),
