@@ -232,7 +232,7 @@ def test_the_fingerprint_ignores_order_and_partitioning_and_sees_every_change(pr
     assert fq(con.table("moved")) != fq(con.table("swapped"))
 
 
-def test_the_evidence_says_which_engine_counted(project, spark):
+def test_the_evidence_says_which_engine_counted(project, spark, vl_bin):
     (project / "p.yaml").write_text(
         "- id: di\n  metric_key: disparate_impact\n  operator: '>='\n  threshold: 0.5\n  input.dimension: group\n"
     )
@@ -243,9 +243,7 @@ def test_the_evidence_says_which_engine_counted(project, spark):
     data = event["payload"]["results"]["data"]
     assert event["kind"] == "enforce" and data["counted_by"] == "spark"
     assert data["fingerprint"] == result.data["fingerprint"] and data["source"].startswith("pyspark DataFrame")
-    verify = subprocess.run(
-        [os.environ["VENTURALITICA_BIN"], "verify"], cwd=project, capture_output=True, text=True, check=False
-    )
+    verify = subprocess.run([str(vl_bin), "verify"], cwd=project, capture_output=True, text=True, check=False)
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 

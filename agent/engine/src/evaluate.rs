@@ -129,13 +129,24 @@ fn plan(
 /// `mapping` reads: a caller holding a frame in memory sends only these.
 /// Controls that cannot be bound read nothing (they become `error` results).
 pub fn columns_needed(policy: &Policy, mapping: &Mapping, columns: &[String]) -> Vec<String> {
+    let (plans, _) = plans(policy, mapping, columns);
+    used_columns(policy, &plans, columns)
+}
+
+/// Every control's plan (or why it cannot be bound), and variable → column
+/// as bound.
+fn plans(
+    policy: &Policy,
+    mapping: &Mapping,
+    columns: &[String],
+) -> (Vec<Result<Plan, String>>, BTreeMap<String, String>) {
     let mut bound = BTreeMap::new();
-    let plans: Vec<Result<Plan, String>> = policy
+    let plans = policy
         .controls
         .iter()
         .map(|c| plan(c, mapping, columns, &mut bound))
         .collect();
-    used_columns(policy, &plans, columns)
+    (plans, bound)
 }
 
 fn used_columns(
@@ -181,13 +192,7 @@ fn evaluate_unguarded(
 ) -> Result<Results, DataError> {
     let schema = data.frame.collect_schema()?;
     let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
-
-    let mut bound = BTreeMap::new();
-    let plans: Vec<Result<Plan, String>> = policy
-        .controls
-        .iter()
-        .map(|c| plan(c, mapping, &columns, &mut bound))
-        .collect();
+    let (plans, bound) = plans(policy, mapping, &columns);
     let used = used_columns(policy, &plans, &columns);
     let selected = data
         .frame
@@ -279,12 +284,7 @@ pub fn evaluate_counts(
     source: &str,
 ) -> Result<Counted, String> {
     let columns = answers.column_names();
-    let mut bound = BTreeMap::new();
-    let plans: Vec<Result<Plan, String>> = policy
-        .controls
-        .iter()
-        .map(|c| plan(c, mapping, &columns, &mut bound))
-        .collect();
+    let (plans, bound) = plans(policy, mapping, &columns);
     let mut used = used_columns(policy, &plans, &columns);
     let rows = tables::rows(answers);
     let controls = run_controls(policy, plans, answers, &columns);

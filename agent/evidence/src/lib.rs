@@ -35,4 +35,4 @@ pub use key::{EvidenceKey, KeyError, PublicKey};
 pub use kind::EventKind;
 pub use root::find_root;
 pub use store::{Appended, EvidenceError, Signing, Store};
-pub use verify::{ChainChecker, Finding, Head, HeadFile, VerifyOptions, VerifyReport};
+pub use verify::{ChainChecker, Checked, Finding, Head, HeadFile, VerifyOptions, VerifyReport};

@@ -128,6 +128,14 @@ struct KeyUse {
     last_seq: u64,
 }
 
+/// A checked line: the event, and its body parsed as JSON (`None` when it
+/// is not JSON).
+#[derive(Debug)]
+pub struct Checked {
+    pub event: Event,
+    pub body: Option<Value>,
+}
+
 /// Checks lines in order; see the module docs.
 #[derive(Debug, Clone)]
 pub struct ChainChecker {
@@ -251,6 +259,12 @@ impl ChainChecker {
     /// Checks the next line (without its newline); returns the event when
     /// the line is one.
     pub fn push(&mut self, line: &str) -> Option<Event> {
+        self.check(line).map(|c| c.event)
+    }
+
+    /// As [`ChainChecker::push`], with the event's body as parsed for the
+    /// check, so a reader that needs it does not parse it again.
+    pub fn check(&mut self, line: &str) -> Option<Checked> {
         self.line += 1;
         let Some(e) = Event::parse(line) else {
             self.find(
@@ -287,8 +301,9 @@ impl ChainChecker {
             );
         }
         self.check_seal(&e);
-        if let Some(body) = e.json() {
-            collect_policy_hashes(&body, &mut self.policies);
+        let body = e.json();
+        if let Some(body) = &body {
+            collect_policy_hashes(body, &mut self.policies);
         }
         if let Some(slot) = self.wanted.get_mut(&e.seq) {
             *slot = Some(e.hash.clone());
@@ -304,7 +319,7 @@ impl ChainChecker {
             seq: e.seq,
             hash: e.hash.clone(),
         });
-        Some(e)
+        Some(Checked { event: e, body })
     }
 
     fn check_seal(&mut self, e: &Event) {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use venturalitica_evidence::{ChainChecker, Event, Store, VerifyOptions, VerifyReport};
+use venturalitica_evidence::{ChainChecker, Checked, Store, VerifyOptions, VerifyReport};
 
 /// One event, parsed.
 #[derive(Debug, Clone)]
@@ -185,8 +185,14 @@ impl Trail {
         }
         let mut new = Vec::new();
         for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            if let Some(event) = state.checker.push(&String::from_utf8_lossy(line)) {
-                new.push(entry(&event));
+            // Valid UTF-8 is read in place; anything else is checked (and
+            // reported as altered) in its lossy form.
+            let checked = match std::str::from_utf8(line) {
+                Ok(text) => state.checker.check(text),
+                Err(_) => state.checker.check(&String::from_utf8_lossy(line)),
+            };
+            if let Some(checked) = checked {
+                new.push(entry(checked));
             }
         }
         let entries = state.snapshot.entries.extended(new);
@@ -234,10 +240,12 @@ impl Trail {
     }
 }
 
-fn entry(event: &Event) -> Entry {
-    let body = event.json().unwrap_or(Value::Null);
-    let kind = body["kind"].as_str().unwrap_or("?");
-    let energy = matches!(kind, "cell" | "monitor")
+/// An entry from a checked line, its body parsed once (by the check).
+fn entry(checked: Checked) -> Entry {
+    let Checked { event, body } = checked;
+    let mut body = body.unwrap_or(Value::Null);
+    let kind = body["kind"].as_str().unwrap_or("?").to_string();
+    let energy = matches!(kind.as_str(), "cell" | "monitor")
         .then(|| crate::model::Energy::from_report(&body["payload"]["energy"]))
         .flatten();
     Entry {
@@ -245,11 +253,14 @@ fn entry(event: &Event) -> Entry {
         execution_count: body["payload"]["execution_count"].as_u64(),
         duration_s: body["payload"]["duration_s"].as_f64(),
         seq: event.seq,
-        hash: event.hash.clone(),
-        kind: body["kind"].as_str().unwrap_or("?").to_string(),
+        hash: event.hash,
+        kind,
         ts: body["ts"].as_str().unwrap_or("").to_string(),
         pid: body["pid"].as_u64(),
-        payload: body.get("payload").cloned().unwrap_or(Value::Null),
+        payload: body
+            .get_mut("payload")
+            .map(Value::take)
+            .unwrap_or(Value::Null),
     }
 }
 
