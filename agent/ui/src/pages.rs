@@ -320,6 +320,7 @@ pub fn graph_page(s: &Snapshot, ctx: &Context, query: Result<Filter, String>) ->
     } else {
         let shown: usize = lanes
             .iter()
+            .take(graph::MAX_LANES)
             .map(|l| l.evals.len().min(graph::LANE_LIMIT))
             .sum();
         let matching: usize = lanes.iter().map(|l| l.total).sum();
