@@ -12,6 +12,8 @@
 use polars::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::counts::{ColumnType, Kind};
+
 const FLUSH: usize = 1 << 16;
 
 struct Hasher {
@@ -74,34 +76,12 @@ pub struct Fingerprinter {
     has_nulls: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Int,
-    Float,
-    Bool,
-    Text,
-}
-
-impl Kind {
-    fn of(dtype: &DataType) -> Kind {
-        if dtype.is_integer() {
-            Kind::Int
-        } else if dtype.is_float() {
-            Kind::Float
-        } else if *dtype == DataType::Boolean {
-            Kind::Bool
-        } else {
-            Kind::Text
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Int => "int",
-            Kind::Float => "float",
-            Kind::Bool => "bool",
-            Kind::Text => "text",
-        }
+/// The kind a column is hashed as: the engine's own classification, with
+/// every type that is not a number or a boolean hashed as its text.
+fn kind_of(dtype: &DataType) -> Kind {
+    match ColumnType::of(dtype).kind {
+        Kind::Other => Kind::Text,
+        kind => kind,
     }
 }
 
@@ -133,7 +113,7 @@ impl Fingerprinter {
         rows: u64,
         has_nulls: bool,
     ) -> PolarsResult<()> {
-        self.kind = Kind::of(dtype);
+        self.kind = kind_of(dtype);
         self.has_nulls = has_nulls;
         let h = &mut self.hasher;
         h.put(name.as_bytes());
@@ -169,7 +149,7 @@ impl Fingerprinter {
                     }
                 }
             }
-            Kind::Text => {
+            Kind::Text | Kind::Other => {
                 let text = s.cast(&DataType::String)?;
                 for v in text.str()?.iter() {
                     match v {

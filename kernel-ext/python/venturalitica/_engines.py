@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from . import _frames
-from .errors import AgentError, DataError
+from .errors import AgentError
 
 #: Rounds before giving up: type checks, quantile edges, then tables.
 MAX_ROUNDS = 8
@@ -31,8 +31,14 @@ class _Engine:
     def __init__(self, data: Any):
         self.data = data
 
-    # Each engine: its columns with their types, and one aggregation.
     def columns(self) -> list[tuple[str, str]]:
+        """The frame's columns with their kinds for the agent (``int:bigint``), read once."""
+        if not hasattr(self, "_columns"):
+            self._columns = self.schema()
+        return self._columns
+
+    # Each engine: its columns with their types, and one aggregation.
+    def schema(self) -> list[tuple[str, str]]:
         raise NotImplementedError
 
     def aggregate(self, groups: list[tuple[str, str]], aggs: list[tuple[str, str]]) -> pa.Table:
@@ -52,9 +58,7 @@ class _Engine:
         return f"({expr} >> {bits})"
 
     def kinds(self) -> dict[str, str]:
-        if not hasattr(self, "_kinds"):
-            self._kinds = {n: t.split(":")[0] for n, t in self.columns()}
-        return self._kinds
+        return {n: t.split(":")[0] for n, t in self.columns()}
 
     def literal(self, value: Any) -> str:
         if isinstance(value, bool):
@@ -180,7 +184,7 @@ class SparkEngine(_Engine):
     quantile = "percentile"  # exact, linear interpolation
     digest_method = "xxhash64"
 
-    def columns(self) -> list[tuple[str, str]]:
+    def schema(self) -> list[tuple[str, str]]:
         return [(n, _kind(t, _SPARK_KINDS)) for n, t in self.data.dtypes]
 
     def aggregate(self, groups, aggs) -> pa.Table:
@@ -209,10 +213,11 @@ class SparkEngine(_Engine):
         # type's width does not count, and whether it is null (xxhash64
         # skips nulls, so (NULL, 'a') and ('a', NULL) would collide).
         widen = {"int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN"}
+        kinds = self.kinds()
         parts = []
         for c in columns:
             column = self.quote(c)
-            parts += [f"CAST({column} AS {widen.get(self.kinds().get(c), 'STRING')})", f"isnull({column})"]
+            parts += [f"CAST({column} AS {widen.get(kinds.get(c), 'STRING')})", f"isnull({column})"]
         return f"xxhash64({', '.join(parts)})"
 
 
@@ -222,7 +227,7 @@ class DuckDBEngine(_Engine):
     quantile = "quantile_cont"  # exact, linear interpolation
     digest_method = "md5"
 
-    def columns(self) -> list[tuple[str, str]]:
+    def schema(self) -> list[tuple[str, str]]:
         return [(n, _kind(str(t), _DUCKDB_KINDS)) for n, t in zip(self.data.columns, self.data.types, strict=True)]
 
     def aggregate(self, groups, aggs) -> pa.Table:
@@ -278,18 +283,10 @@ def engine_for(data: Any) -> _Engine | None:
     return None
 
 
-def column_names(engine: _Engine) -> list[str]:
-    names = [n for n, _ in engine.columns()]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if dupes:
-        raise DataError(f"the frame has duplicate column names: {', '.join(dupes)}")
-    return names
-
-
 def enforce(bridge: Any, engine: _Engine, policy: str, mapping: dict, record: bool) -> dict:
     """Runs the agent's rounds: answers what it needs, until it has results."""
     columns = engine.columns()
-    column_names(engine)
+    _frames.unique([n for n, _ in columns])
     frames: list[bytes] = []
     answers: list[dict] = []
     for _ in range(MAX_ROUNDS):

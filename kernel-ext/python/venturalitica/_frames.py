@@ -38,8 +38,8 @@ def column_names(data: Any) -> list[str]:
     kind = kind_of(data)
     engine = _engines.engine_for(data)
     if engine is not None:
-        return _engines.column_names(engine)
-    if kind == "pandas":
+        names = [n for n, _ in engine.columns()]
+    elif kind == "pandas":
         names = [str(c) for c in data.columns]
     elif kind == "polars-lazy":
         names = list(data.collect_schema().names())
@@ -47,6 +47,11 @@ def column_names(data: Any) -> list[str]:
         names = list(data.schema.names) if kind == "pyarrow" else list(data.columns)
     else:
         names = list(_as_table(data).schema.names)
+    return unique(names)
+
+
+def unique(names: list[str]) -> list[str]:
+    """``names``, refused when one is there twice (a policy binds by name)."""
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise DataError(f"the frame has duplicate column names: {', '.join(dupes)}")
