@@ -24,7 +24,16 @@ pub fn run(connection_file: &Path, recorder: Recorder) -> Result<u64, KernelErro
         .enable_all()
         .build()
         .map_err(KernelError::Runtime)?;
-    let info = connection::read(connection_file)?;
+    let connection = connection::read(connection_file)?;
+    if connection.curve.is_some() {
+        return Err(KernelError::ConnectionFile {
+            path: connection_file.to_path_buf(),
+            reason: "its transport is encrypted (CurveZMQ), and attach has no CURVE client: \
+                     start the kernel through the proxy (`venturalitica kernel install`) instead"
+                .into(),
+        });
+    }
+    let info = connection.info;
     let signer = Signer::new(info.key.as_bytes());
     let endpoint = info.iopub_url();
     let count = runtime.block_on(async {

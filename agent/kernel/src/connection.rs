@@ -1,23 +1,53 @@
 //! Connection files: the one the server wrote for the proxy, and the one the
-//! proxy writes for the real kernel (same key, fresh loopback ports).
+//! proxy writes for the real kernel (same key, fresh loopback ports, or a
+//! private ipc directory when the frontends' side is encrypted).
 
 use std::path::{Path, PathBuf};
 
 use jupyter_protocol::connection_info::{ConnectionInfo, Transport};
 
+use crate::zmtp::curve::ServerKeys;
 use crate::KernelError;
 
+/// A connection file as the proxy reads it.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub info: ConnectionInfo,
+    /// `curve_publickey` and `curve_secretkey` (jupyter_client's
+    /// `transport_encryption`): the frontends' sockets speak CurveZMQ.
+    pub curve: Option<ServerKeys>,
+}
+
+/// The CurveZMQ keys a connection file may carry.
+#[derive(Debug, serde::Deserialize)]
+struct CurveFields {
+    curve_publickey: Option<String>,
+    curve_secretkey: Option<String>,
+}
+
 /// Reads a Jupyter connection file.
-pub fn read(path: &Path) -> Result<ConnectionInfo, KernelError> {
+pub fn read(path: &Path) -> Result<Connection, KernelError> {
     let text = std::fs::read_to_string(path).map_err(|source| KernelError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let info: ConnectionInfo =
-        serde_json::from_str(&text).map_err(|e| KernelError::ConnectionFile {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    let invalid = |reason: String| KernelError::ConnectionFile {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let info: ConnectionInfo = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let fields: CurveFields = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let curve = match (fields.curve_publickey, fields.curve_secretkey) {
+        (None, None) => None,
+        (Some(public), Some(secret)) => {
+            Some(ServerKeys::from_z85(&public, &secret).map_err(invalid)?)
+        }
+        _ => {
+            return Err(invalid(
+                "it has one of curve_publickey and curve_secretkey but not the other".into(),
+            ))
+        }
+    };
     if info.signature_scheme != "hmac-sha256" && !info.key.is_empty() {
         return Err(KernelError::ConnectionFile {
             path: path.to_path_buf(),
@@ -27,7 +57,7 @@ pub fn read(path: &Path) -> Result<ConnectionInfo, KernelError> {
             ),
         });
     }
-    Ok(info)
+    Ok(Connection { info, curve })
 }
 
 /// The five channel endpoints of a connection.
@@ -52,13 +82,46 @@ impl Endpoints {
     }
 }
 
+/// The real kernel's connection, and the private directory its ipc sockets
+/// live in (removed when this is dropped).
+#[derive(Debug)]
+pub struct Inner {
+    pub info: ConnectionInfo,
+    _private: Option<tempfile::TempDir>,
+}
+
 /// A connection for the real kernel: the proxy's key and transport, new ports.
 ///
 /// TCP ports are found by binding port 0 and releasing it, as jupyter_client
-/// does; the kernel binds them a moment later.
-pub fn for_child(outer: &ConnectionInfo) -> Result<ConnectionInfo, KernelError> {
-    let mut inner = outer.clone();
+/// does; the kernel binds them a moment later. When the frontends' side is
+/// encrypted, the kernel's side is ipc in a directory only this user can
+/// enter, never loopback TCP, which every local user can reach.
+pub fn for_child(outer: &Connection) -> Result<Inner, KernelError> {
+    let encrypted = outer.curve.is_some();
+    let mut inner = outer.info.clone();
+    let outer = &outer.info;
+    let mut private = None;
     match outer.transport {
+        Transport::TCP if encrypted => {
+            // tempfile creates the directory with mode 0700.
+            let dir = tempfile::Builder::new()
+                .prefix("vl-")
+                .tempdir()
+                .map_err(|source| KernelError::Io {
+                    path: std::env::temp_dir(),
+                    source,
+                })?;
+            inner.transport = Transport::IPC;
+            inner.ip = dir.path().join("k").to_string_lossy().into_owned();
+            [
+                inner.shell_port,
+                inner.iopub_port,
+                inner.stdin_port,
+                inner.control_port,
+                inner.hb_port,
+            ] = [1, 2, 3, 4, 5];
+            private = Some(dir);
+        }
         Transport::TCP => {
             inner.ip = "127.0.0.1".to_string();
             let listeners = (0..5)
@@ -89,7 +152,10 @@ pub fn for_child(outer: &ConnectionInfo) -> Result<ConnectionInfo, KernelError> 
             inner.ip = format!("{}-vl-kernel", outer.ip);
         }
     }
-    Ok(inner)
+    Ok(Inner {
+        info: inner,
+        _private: private,
+    })
 }
 
 /// Writes `info` for the kernel next to the proxy's connection file,

@@ -4,6 +4,8 @@
 //!
 //! - [`connection`]: connection files, the server's and the kernel's.
 //! - [`wire`]: Jupyter messages as raw frames; HMAC signing and checking.
+//! - [`zmtp`]: the wire protocol of the frontends' side, NULL and CURVE.
+//! - [`frontend`]: the frontends' sockets, a bounded queue per connection.
 //! - [`intercept`]: follows each execution and builds its cell record.
 //! - [`proxy`]: `kernel proxy`, the forwarding loop.
 //! - [`child`]: the real kernel as a child process; signals and exit.
@@ -16,11 +18,13 @@ pub mod agent;
 pub mod attach;
 pub mod child;
 pub mod connection;
+pub mod frontend;
 pub mod intercept;
 pub mod kernelspec;
 pub mod proxy;
 pub mod recorder;
 pub mod wire;
+pub mod zmtp;
 
 use std::path::PathBuf;
 
@@ -60,7 +64,7 @@ pub enum KernelError {
 }
 
 impl KernelError {
-    fn bind(endpoint: &str, e: impl std::fmt::Display) -> KernelError {
+    pub(crate) fn bind(endpoint: &str, e: impl std::fmt::Display) -> KernelError {
         KernelError::Socket {
             endpoint: endpoint.to_string(),
             reason: e.to_string(),

@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -23,8 +24,8 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use zeromq::{
-    util::PeerIdentity, DealerSocket, RouterSocket, Socket, SocketOptions, SocketRecv, SocketSend,
-    SubSocket, XPubSocket, ZmqMessage,
+    util::PeerIdentity, DealerSocket, Socket, SocketOptions, SocketRecv, SocketSend, SubSocket,
+    ZmqMessage,
 };
 
 use venturalitica_energy::{EnergyConfig, Meter, Window};
@@ -32,9 +33,11 @@ use venturalitica_energy::{EnergyConfig, Meter, Window};
 use crate::agent::{AgentEndpoint, AgentHandler};
 use crate::child::ChildKernel;
 use crate::connection::{self, Endpoints};
+use crate::frontend::{self, Bound, Channel, ConnId, Publisher, Router};
 use crate::intercept::{annotate, CellRecord, Tracker};
 use crate::recorder::Recorder;
 use crate::wire::{new_message, RawMessage, Signer};
+use crate::zmtp::Mechanism;
 use crate::KernelError;
 
 /// How long an IOPub `status: idle` waits for its `execute_reply` before it
@@ -46,6 +49,10 @@ const KERNEL_START_TIMEOUT: Duration = Duration::from_secs(60);
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
 /// How often the proxy checks that the process that started it is alive.
 const PARENT_POLL: Duration = Duration::from_secs(1);
+/// Messages waiting for one of the kernel's sockets. The kernel's libzmq
+/// queues another 1,000 per socket before it stops reading; past both, a
+/// message is dropped (and logged) rather than freezing every frontend.
+const KERNEL_QUEUE: usize = 10_000;
 
 /// Whether and how cells are metered.
 #[derive(Debug, Clone)]
@@ -82,39 +89,64 @@ pub fn run(options: ProxyOptions) -> Result<i32, KernelError> {
     runtime.block_on(serve(options))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Channel {
-    Shell,
-    Control,
-    Stdin,
-    Iopub,
-    Hb,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Frontend,
-    Kernel,
-}
-
+/// A message from one of the kernel's sockets.
 #[derive(Debug)]
-struct Inbound {
-    side: Side,
+struct FromKernel {
     channel: Channel,
     frames: Vec<Bytes>,
 }
 
-/// The send halves, by side.
-struct Senders {
-    front_shell: zeromq::RouterSendHalf,
-    front_control: zeromq::RouterSendHalf,
-    front_stdin: zeromq::RouterSendHalf,
-    front_hb: zeromq::RouterSendHalf,
-    front_iopub: mpsc::Sender<Vec<Bytes>>,
-    kernel_shell: zeromq::DealerSendHalf,
-    kernel_control: zeromq::DealerSendHalf,
-    kernel_stdin: zeromq::DealerSendHalf,
-    kernel_hb: zeromq::DealerSendHalf,
+/// The frontend sockets: their connections, by identity or subscriber.
+struct Frontends {
+    shell: Router,
+    control: Router,
+    stdin: Router,
+    hb: Router,
+    iopub: Publisher,
+    /// Kept for their ipc socket files, removed at exit.
+    _bound: Vec<Bound>,
+}
+
+impl Frontends {
+    fn router(&mut self, channel: Channel) -> Option<&mut Router> {
+        match channel {
+            Channel::Shell => Some(&mut self.shell),
+            Channel::Control => Some(&mut self.control),
+            Channel::Stdin => Some(&mut self.stdin),
+            Channel::Hb => Some(&mut self.hb),
+            Channel::Iopub => None,
+        }
+    }
+}
+
+/// The queues of the kernel's sockets, each drained by its own task.
+struct KernelLink {
+    shell: mpsc::Sender<Vec<Bytes>>,
+    control: mpsc::Sender<Vec<Bytes>>,
+    stdin: mpsc::Sender<Vec<Bytes>>,
+    hb: mpsc::Sender<Vec<Bytes>>,
+}
+
+impl KernelLink {
+    /// Queues `frames` for the kernel; never waits.
+    fn send(&self, channel: Channel, frames: Vec<Bytes>) {
+        let queue = match channel {
+            Channel::Shell => &self.shell,
+            Channel::Control => &self.control,
+            Channel::Stdin => &self.stdin,
+            Channel::Hb => &self.hb,
+            Channel::Iopub => return,
+        };
+        match queue.try_send(frames) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(?channel, "the kernel is not reading: message dropped")
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::warn!(?channel, "the kernel's socket is closed: message dropped")
+            }
+        }
+    }
 }
 
 async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
@@ -122,9 +154,13 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
     // default action); it is forwarded once the kernel runs.
     let mut signals = Signals::new()?;
     let outer = connection::read(&options.connection_file)?;
-    let signer = Signer::new(outer.key.as_bytes());
-    let (tx, mut rx) = mpsc::channel::<Inbound>(1024);
-    let front = bind_frontend(&Endpoints::of(&outer), tx.clone()).await?;
+    let signer = Signer::new(outer.info.key.as_bytes());
+    let mechanism = match &outer.curve {
+        Some(keys) => Mechanism::Curve(keys.clone()),
+        None => Mechanism::Null,
+    };
+    let (front_tx, mut front_rx) = mpsc::channel::<frontend::Event>(1024);
+    let front = bind_frontends(&Endpoints::of(&outer.info), &mechanism, front_tx).await?;
 
     let mut env = vec![("JPY_PARENT_PID".to_string(), std::process::id().to_string())];
     let _agent = match options.agent {
@@ -138,30 +174,19 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
     // Only now pick the kernel's ports: the server's ports are bound, so the
     // OS cannot hand one of them out again for the kernel.
     let inner = connection::for_child(&outer)?;
-    let inner_file = connection::write_child_file(&options.connection_file, &inner)?;
+    let inner_file = connection::write_child_file(&options.connection_file, &inner.info)?;
     let kernel = ChildKernel::spawn(&options.argv, &options.connection_file, &inner_file, &env)?;
-    tracing::info!(pid = kernel.pid(), argv = ?options.argv, "kernel started");
+    tracing::info!(pid = kernel.pid(), argv = ?options.argv, encrypted = outer.curve.is_some(), "kernel started");
     let mut exited = watch_exit(kernel.pid());
 
-    let inner_ends = Endpoints::of(&inner);
-    let connected = tokio::select! {
-        c = connect_kernel(&inner_ends, tx.clone()) => c?,
+    let (tx, mut rx) = mpsc::channel::<FromKernel>(1024);
+    let inner_ends = Endpoints::of(&inner.info);
+    let kernel_link = tokio::select! {
+        c = connect_kernel(&inner_ends, tx) => c?,
         code = &mut exited => {
             tracing::error!(code, "kernel exited before it accepted connections");
             return Ok(code);
         }
-    };
-    drop(tx);
-    let senders = Senders {
-        front_shell: front.shell,
-        front_control: front.control,
-        front_stdin: front.stdin,
-        front_hb: front.hb,
-        front_iopub: front.iopub,
-        kernel_shell: connected.shell,
-        kernel_control: connected.control,
-        kernel_stdin: connected.stdin,
-        kernel_hb: connected.hb,
     };
     let meter = start_meter(&options.energy);
     let mut state = State {
@@ -172,7 +197,8 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
         queued: VecDeque::new(),
         signer,
         session: uuid::Uuid::new_v4().to_string(),
-        senders,
+        front,
+        kernel: kernel_link,
         tracker: Tracker::default(),
         recorder: options.recorder,
         upstream_ready: false,
@@ -185,7 +211,8 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
     let code = loop {
         let deadline = state.hold_deadline;
         tokio::select! {
-            Some(msg) = rx.recv() => state.handle(msg).await,
+            Some(msg) = rx.recv() => state.on_kernel(msg),
+            Some(event) = front_rx.recv() => state.on_frontend(event),
             code = &mut exited => break code,
             Some(sig) = signals.next() => {
                 tracing::info!(?sig, "forwarding signal to the kernel");
@@ -193,7 +220,7 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
             }
             _ = sleep_until(deadline) => {
                 tracing::warn!("execute_reply late: releasing held IOPub messages");
-                state.release_held().await;
+                state.release_held();
             }
         }
     };
@@ -201,16 +228,19 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
     // Forward what the kernel sent just before it went away.
     let drain_until = Instant::now() + DRAIN_AFTER_EXIT;
     while let Ok(Some(msg)) = tokio::time::timeout_at(drain_until, rx.recv()).await {
-        state.handle(msg).await;
+        state.on_kernel(msg);
     }
-    state.release_held().await;
+    state.release_held();
     for record in state.tracker.drain_died() {
         state.record(record);
     }
     if let Some(recorder) = state.recorder.take() {
         recorder.finish();
     }
+    // Give the frontends' writers a moment to send what is queued.
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let _ = std::fs::remove_file(&inner_file);
+    drop(inner);
     Ok(code)
 }
 
@@ -247,93 +277,51 @@ fn wait_pid(pid: u32) -> i32 {
     }
 }
 
-struct Frontend {
-    shell: zeromq::RouterSendHalf,
-    control: zeromq::RouterSendHalf,
-    stdin: zeromq::RouterSendHalf,
-    hb: zeromq::RouterSendHalf,
-    iopub: mpsc::Sender<Vec<Bytes>>,
-}
-
-async fn bind_router(
-    endpoint: &str,
-    channel: Channel,
-    tx: &mpsc::Sender<Inbound>,
-) -> Result<zeromq::RouterSendHalf, KernelError> {
-    let mut socket = RouterSocket::new();
-    socket
-        .bind(endpoint)
-        .await
-        .map_err(|e| KernelError::bind(endpoint, e))?;
-    let (send, recv) = socket.split();
-    pump(recv, Side::Frontend, channel, tx.clone());
-    Ok(send)
-}
-
-async fn bind_frontend(
+async fn bind_frontends(
     ends: &Endpoints,
-    tx: mpsc::Sender<Inbound>,
-) -> Result<Frontend, KernelError> {
-    let shell = bind_router(&ends.shell, Channel::Shell, &tx).await?;
-    let control = bind_router(&ends.control, Channel::Control, &tx).await?;
-    let stdin = bind_router(&ends.stdin, Channel::Stdin, &tx).await?;
-    let hb = bind_router(&ends.hb, Channel::Hb, &tx).await?;
-    let mut xpub = XPubSocket::new();
-    xpub.bind(&ends.iopub)
-        .await
-        .map_err(|e| KernelError::bind(&ends.iopub, e))?;
-    let (publish, outgoing) = mpsc::channel::<Vec<Bytes>>(1024);
-    tokio::spawn(publish_iopub(xpub, outgoing, tx));
-    Ok(Frontend {
-        shell,
-        control,
-        stdin,
-        hb,
-        iopub: publish,
-    })
-}
-
-/// Owns the frontend IOPub socket: publishes what the loop sends it and
-/// passes subscriptions (for `iopub_welcome`) back to the loop.
-async fn publish_iopub(
-    mut xpub: XPubSocket,
-    mut outgoing: mpsc::Receiver<Vec<Bytes>>,
-    tx: mpsc::Sender<Inbound>,
-) {
-    loop {
-        tokio::select! {
-            frames = outgoing.recv() => {
-                let Some(frames) = frames else { break };
-                let Ok(msg) = ZmqMessage::try_from(frames) else { continue };
-                if let Err(e) = xpub.send(msg).await {
-                    tracing::warn!(%e, "IOPub publish failed");
-                }
-            }
-            sub = xpub.recv() => match sub {
-                Ok(msg) => {
-                    let inbound = Inbound { side: Side::Frontend, channel: Channel::Iopub, frames: msg.into_vec() };
-                    if tx.send(inbound).await.is_err() { break; }
-                }
-                Err(zeromq::ZmqError::NoMessage) => break,
-                Err(e) => tracing::debug!(%e, "IOPub subscriber went away"),
-            }
-        }
+    mechanism: &Mechanism,
+    events: mpsc::Sender<frontend::Event>,
+) -> Result<Frontends, KernelError> {
+    let ids = Arc::new(AtomicU64::new(1));
+    let mut bound = Vec::new();
+    for (endpoint, channel) in [
+        (&ends.shell, Channel::Shell),
+        (&ends.control, Channel::Control),
+        (&ends.stdin, Channel::Stdin),
+        (&ends.hb, Channel::Hb),
+        (&ends.iopub, Channel::Iopub),
+    ] {
+        let b = frontend::bind(
+            endpoint,
+            channel,
+            mechanism.clone(),
+            events.clone(),
+            ids.clone(),
+        )
+        .await?;
+        bound.push(b);
     }
+    Ok(Frontends {
+        shell: Router::new(Channel::Shell),
+        control: Router::new(Channel::Control),
+        stdin: Router::new(Channel::Stdin),
+        hb: Router::new(Channel::Hb),
+        iopub: Publisher::default(),
+        _bound: bound,
+    })
 }
 
 /// Reads `socket` into the loop's channel until it closes.
 fn pump<R: SocketRecv + Send + 'static>(
     mut socket: R,
-    side: Side,
     channel: Channel,
-    tx: mpsc::Sender<Inbound>,
+    tx: mpsc::Sender<FromKernel>,
 ) {
     tokio::spawn(async move {
         loop {
             match socket.recv().await {
                 Ok(msg) => {
-                    let inbound = Inbound {
-                        side,
+                    let inbound = FromKernel {
                         channel,
                         frames: msg.into_vec(),
                     };
@@ -342,25 +330,37 @@ fn pump<R: SocketRecv + Send + 'static>(
                     }
                 }
                 Err(zeromq::ZmqError::NoMessage) => break,
-                Err(e) => tracing::debug!(?side, ?channel, %e, "receive error"),
+                Err(e) => tracing::debug!(?channel, %e, "receive error"),
             }
         }
     });
 }
 
-struct Kernel {
-    shell: zeromq::DealerSendHalf,
-    control: zeromq::DealerSendHalf,
-    stdin: zeromq::DealerSendHalf,
-    hb: zeromq::DealerSendHalf,
+/// Sends what is queued for one of the kernel's sockets, in order.
+fn drain_to_kernel<S: SocketSend + Send + 'static>(
+    mut socket: S,
+    channel: Channel,
+) -> mpsc::Sender<Vec<Bytes>> {
+    let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(KERNEL_QUEUE);
+    tokio::spawn(async move {
+        while let Some(frames) = rx.recv().await {
+            let Ok(msg) = ZmqMessage::try_from(frames) else {
+                continue;
+            };
+            if let Err(e) = socket.send(msg).await {
+                tracing::warn!(?channel, %e, "not delivered to the kernel");
+            }
+        }
+    });
+    tx
 }
 
 /// Connects to the kernel's sockets, retrying while it starts: zmq.rs
 /// connects eagerly and fails while nothing listens yet.
 async fn connect_kernel(
     ends: &Endpoints,
-    tx: mpsc::Sender<Inbound>,
-) -> Result<Kernel, KernelError> {
+    tx: mpsc::Sender<FromKernel>,
+) -> Result<KernelLink, KernelError> {
     let give_up = Instant::now() + KERNEL_START_TIMEOUT;
     let mut iopub = SubSocket::new();
     iopub
@@ -368,7 +368,7 @@ async fn connect_kernel(
         .await
         .map_err(|e| KernelError::bind(&ends.iopub, e))?;
     connect_retrying(&mut iopub, &ends.iopub, give_up).await?;
-    pump(iopub, Side::Kernel, Channel::Iopub, tx.clone());
+    pump(iopub, Channel::Iopub, tx.clone());
 
     // Shell and stdin share one identity: the kernel sends `input_request`
     // to the shell request's identity on its stdin socket.
@@ -395,10 +395,10 @@ async fn connect_kernel(
     }
     let halves = |socket: DealerSocket, channel| {
         let (send, recv) = socket.split();
-        pump(recv, Side::Kernel, channel, tx.clone());
-        send
+        pump(recv, channel, tx.clone());
+        drain_to_kernel(send, channel)
     };
-    Ok(Kernel {
+    Ok(KernelLink {
         shell: halves(shell, Channel::Shell),
         stdin: halves(stdin, Channel::Stdin),
         control: halves(control, Channel::Control),
@@ -499,13 +499,14 @@ struct State {
     signer: Signer,
     /// The proxy's own session id, for the messages it creates.
     session: String,
-    senders: Senders,
+    front: Frontends,
+    kernel: KernelLink,
     tracker: Tracker,
     recorder: Option<Recorder>,
     /// Whether the proxy's own IOPub subscription to the kernel is live.
     upstream_ready: bool,
     /// Subscriptions waiting for `upstream_ready` to be welcomed.
-    pending_welcomes: Vec<Bytes>,
+    pending_welcomes: Vec<(ConnId, Bytes)>,
     /// IOPub messages held back until an `execute_reply` has gone out.
     held: Vec<Vec<Bytes>>,
     holding_for: Option<String>,
@@ -513,33 +514,58 @@ struct State {
 }
 
 impl State {
-    async fn handle(&mut self, msg: Inbound) {
-        match (msg.side, msg.channel) {
+    fn on_frontend(&mut self, event: frontend::Event) {
+        match event {
             // Heartbeats are not Jupyter messages: pass them as they are.
-            (Side::Frontend, Channel::Hb) => {
-                send_frames(&mut self.senders.kernel_hb, msg.frames, "kernel hb").await
+            frontend::Event::Message {
+                channel: Channel::Hb,
+                frames,
+            } => self.kernel.send(Channel::Hb, frames),
+            frontend::Event::Message { channel, frames } => {
+                match RawMessage::parse(frames, &self.signer) {
+                    Ok(raw) => self.on_frontend_message(channel, raw),
+                    Err(e) => tracing::warn!(?channel, %e, "dropped a message from a frontend"),
+                }
             }
-            (Side::Kernel, Channel::Hb) => {
-                send_frames(&mut self.senders.front_hb, msg.frames, "frontend hb").await
-            }
-            (Side::Frontend, Channel::Iopub) => self.on_subscription(msg.frames).await,
-            (side, channel) => {
-                let raw = match RawMessage::parse(msg.frames, &self.signer) {
-                    Ok(raw) => raw,
-                    Err(e) => {
-                        tracing::warn!(?side, ?channel, %e, "dropped a message");
-                        return;
+            frontend::Event::Joined {
+                channel,
+                conn,
+                identity,
+                queue,
+            } => match self.front.router(channel) {
+                Some(router) => router.join(identity, conn, queue),
+                None => self.front.iopub.join(conn, queue),
+            },
+            frontend::Event::Left { channel, conn } => match self.front.router(channel) {
+                Some(router) => router.leave(conn),
+                None => self.front.iopub.leave(conn),
+            },
+            frontend::Event::Subscription { conn, topic, on } => {
+                if self.front.iopub.subscribe(conn, topic.clone(), on) && on {
+                    if self.upstream_ready {
+                        self.welcome(conn, topic);
+                    } else {
+                        self.pending_welcomes.push((conn, topic));
                     }
-                };
-                match side {
-                    Side::Frontend => self.on_frontend_message(channel, raw).await,
-                    Side::Kernel => self.on_kernel_message(channel, raw).await,
                 }
             }
         }
     }
 
-    async fn on_frontend_message(&mut self, channel: Channel, raw: RawMessage) {
+    fn on_kernel(&mut self, msg: FromKernel) {
+        if msg.channel == Channel::Hb {
+            self.front.hb.send(msg.frames);
+            return;
+        }
+        match RawMessage::parse(msg.frames, &self.signer) {
+            Ok(raw) => self.on_kernel_message(msg.channel, raw),
+            Err(e) => {
+                tracing::warn!(channel = ?msg.channel, %e, "dropped a message from the kernel")
+            }
+        }
+    }
+
+    fn on_frontend_message(&mut self, channel: Channel, raw: RawMessage) {
         if channel == Channel::Shell {
             if let Ok(header) = raw.header() {
                 if header.msg_type == "execute_request" {
@@ -551,17 +577,10 @@ impl State {
                 }
             }
         }
-        let frames = raw.into_frames();
-        let s = &mut self.senders;
-        match channel {
-            Channel::Shell => send_frames(&mut s.kernel_shell, frames, "kernel shell").await,
-            Channel::Control => send_frames(&mut s.kernel_control, frames, "kernel control").await,
-            Channel::Stdin => send_frames(&mut s.kernel_stdin, frames, "kernel stdin").await,
-            Channel::Iopub | Channel::Hb => {}
-        }
+        self.kernel.send(channel, raw.into_frames());
     }
 
-    async fn on_kernel_message(&mut self, channel: Channel, mut raw: RawMessage) {
+    fn on_kernel_message(&mut self, channel: Channel, mut raw: RawMessage) {
         match channel {
             Channel::Shell => {
                 let reply_to = self.execute_reply_parent(&raw);
@@ -575,25 +594,18 @@ impl State {
                     let metadata = raw.metadata().unwrap_or(Value::Null);
                     raw.set_metadata(&annotate(metadata, record), &self.signer);
                 }
-                let frames = raw.into_frames();
-                send_frames(&mut self.senders.front_shell, frames, "frontend shell").await;
+                self.front.shell.send(raw.into_frames());
                 if let Some(record) = record {
                     self.record(record);
                 }
                 if reply_to.is_some() && reply_to == self.holding_for {
-                    self.release_held().await;
+                    self.release_held();
                 }
             }
-            Channel::Control => {
-                let frames = raw.into_frames();
-                send_frames(&mut self.senders.front_control, frames, "frontend control").await
-            }
-            Channel::Stdin => {
-                let frames = raw.into_frames();
-                send_frames(&mut self.senders.front_stdin, frames, "frontend stdin").await
-            }
-            Channel::Iopub => self.kernel_iopub(raw).await,
-            Channel::Hb => {}
+            Channel::Control => self.front.control.send(raw.into_frames()),
+            Channel::Stdin => self.front.stdin.send(raw.into_frames()),
+            Channel::Iopub => self.kernel_iopub(raw),
+            Channel::Hb => self.front.hb.send(raw.into_frames()),
         }
     }
 
@@ -651,14 +663,14 @@ impl State {
         Some(raw.parent_header().ok()?.msg_id)
     }
 
-    async fn kernel_iopub(&mut self, raw: RawMessage) {
+    fn kernel_iopub(&mut self, raw: RawMessage) {
         let header = raw.header().unwrap_or_default();
         if header.msg_type == "iopub_welcome" {
             // The welcome for the proxy's own subscription: not for frontends.
-            self.set_upstream_ready().await;
+            self.set_upstream_ready();
             return;
         }
-        self.set_upstream_ready().await;
+        self.set_upstream_ready();
         let parent = raw.parent_header().unwrap_or_default().msg_id;
         let mut starts_hold = false;
         if self.tracker.is_running(&parent)
@@ -688,50 +700,31 @@ impl State {
         if self.holding_for.is_some() {
             self.held.push(frames);
         } else {
-            self.publish(frames).await;
+            self.front.iopub.publish(frames);
         }
     }
 
-    async fn release_held(&mut self) {
+    fn release_held(&mut self) {
         self.holding_for = None;
         self.hold_deadline = None;
         for frames in std::mem::take(&mut self.held) {
-            self.publish(frames).await;
+            self.front.iopub.publish(frames);
         }
     }
 
-    async fn publish(&mut self, frames: Vec<Bytes>) {
-        if self.senders.front_iopub.send(frames).await.is_err() {
-            tracing::warn!("IOPub publisher stopped");
-        }
-    }
-
-    async fn on_subscription(&mut self, frames: Vec<Bytes>) {
-        let Some(frame) = frames.first() else { return };
-        // XPUB delivers `\x01topic` for a subscription, `\x00topic` for its end.
-        if frame.first() != Some(&1) {
-            return;
-        }
-        let topic = frame.slice(1..);
-        if self.upstream_ready {
-            self.welcome(topic).await;
-        } else {
-            self.pending_welcomes.push(topic);
-        }
-    }
-
-    async fn set_upstream_ready(&mut self) {
+    fn set_upstream_ready(&mut self) {
         if self.upstream_ready {
             return;
         }
         self.upstream_ready = true;
-        for topic in std::mem::take(&mut self.pending_welcomes) {
-            self.welcome(topic).await;
+        for (conn, topic) in std::mem::take(&mut self.pending_welcomes) {
+            self.welcome(conn, topic);
         }
     }
 
-    /// JEP 65: tells a new subscriber its subscription is live.
-    async fn welcome(&mut self, topic: Bytes) {
+    /// JEP 65: tells a new subscriber, and only it, that its subscription
+    /// is live.
+    fn welcome(&mut self, conn: ConnId, topic: Bytes) {
         let content = serde_json::json!({"subscription": String::from_utf8_lossy(&topic)});
         let ids = if topic.is_empty() {
             vec![]
@@ -746,27 +739,12 @@ impl State {
             b"{}",
             &content,
         );
-        self.publish(msg.into_frames()).await;
+        self.front.iopub.send_to(conn, msg.into_frames());
     }
 
     fn record(&mut self, record: CellRecord) {
         if let Some(recorder) = &self.recorder {
             recorder.record(record);
-        }
-    }
-}
-
-async fn send_frames<S: SocketSend>(socket: &mut S, frames: Vec<Bytes>, to: &str) {
-    let Ok(msg) = ZmqMessage::try_from(frames) else {
-        return;
-    };
-    // A frontend that went away is normal (a closed browser tab): log, go
-    // on. A message the kernel does not get is not: say so at warn level.
-    if let Err(e) = socket.send(msg).await {
-        if to.starts_with("kernel") {
-            tracing::warn!(to, %e, "not delivered to the kernel");
-        } else {
-            tracing::debug!(to, %e, "not delivered");
         }
     }
 }

@@ -1,0 +1,285 @@
+//! The server side of ZMTP 3.0 (RFC 23), for the sockets frontends connect
+//! to: ROUTER and XPUB, with the NULL or the CURVE mechanism.
+//!
+//! The proxy speaks the wire protocol itself on this side so that every
+//! connection has its own queue and a reader that stops reading costs only
+//! itself ([`crate::frontend`]), and so that CurveZMQ needs no C library.
+//! docs/kernel.md says why this was chosen over libzmq.
+
+pub mod curve;
+pub mod frame;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use frame::Properties;
+
+/// The most one message may hold, all frames together. libzmq has no limit
+/// by default; this one keeps a hostile peer from exhausting memory.
+pub const MESSAGE_LIMIT: u64 = 1 << 30;
+/// The most frames one message may hold.
+const FRAMES_LIMIT: usize = 4096;
+
+/// Why a connection ended or was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ZmtpError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("the peer uses the {theirs} mechanism, this socket {ours}")]
+    Mechanism { ours: &'static str, theirs: String },
+    #[error("a {theirs} socket cannot talk to a {ours} socket")]
+    SocketType { ours: &'static str, theirs: String },
+    #[error("CURVE: {0}")]
+    Crypto(&'static str),
+    #[error("a frame of {size} bytes is over the limit of {limit}")]
+    TooLarge { size: u64, limit: u64 },
+}
+
+/// Our socket's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketType {
+    Router,
+    XPub,
+}
+
+impl SocketType {
+    fn name(self) -> &'static str {
+        match self {
+            SocketType::Router => "ROUTER",
+            SocketType::XPub => "XPUB",
+        }
+    }
+
+    /// The peer types libzmq lets talk to this one.
+    fn accepts(self, peer: &[u8]) -> bool {
+        match self {
+            SocketType::Router => matches!(peer, b"DEALER" | b"REQ" | b"ROUTER"),
+            SocketType::XPub => matches!(peer, b"SUB" | b"XSUB"),
+        }
+    }
+}
+
+/// How a connection is secured.
+#[derive(Debug, Clone)]
+pub enum Mechanism {
+    Null,
+    Curve(curve::ServerKeys),
+}
+
+impl Mechanism {
+    fn name(&self) -> &'static str {
+        match self {
+            Mechanism::Null => "NULL",
+            Mechanism::Curve(_) => "CURVE",
+        }
+    }
+}
+
+/// What a connection receives.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    Message(Vec<Bytes>),
+    /// A ZMTP 3.1 `SUBSCRIBE` or `CANCEL` command (3.0 peers send messages).
+    Subscription {
+        topic: Bytes,
+        on: bool,
+    },
+    /// A `PING`: the writer answers with `PONG` and this context.
+    Ping(Bytes),
+}
+
+/// The receiving half of an accepted connection.
+#[derive(Debug)]
+pub struct Reader<R> {
+    io: R,
+    decoder: Option<curve::Decoder>,
+}
+
+/// The sending half. Messages are buffered; [`Writer::flush`] sends them.
+#[derive(Debug)]
+pub struct Writer<W> {
+    io: W,
+    encoder: Option<curve::Encoder>,
+    buf: BytesMut,
+}
+
+/// The peer's side of a finished handshake.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Its `Identity` property, if it set one.
+    pub identity: Option<Bytes>,
+}
+
+/// Greets, checks the mechanism and socket type, and runs the handshake.
+pub async fn accept<R, W>(
+    mut r: R,
+    mut w: W,
+    ours: SocketType,
+    mechanism: &Mechanism,
+) -> Result<(Peer, Reader<R>, Writer<W>), ZmtpError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let as_server = matches!(mechanism, Mechanism::Curve(_));
+    w.write_all(&frame::greeting(mechanism.name(), as_server))
+        .await?;
+    w.flush().await?;
+    let mut greeting = [0u8; frame::GREETING_LEN];
+    r.read_exact(&mut greeting).await?;
+    let theirs = frame::peer_mechanism(&greeting)?;
+    if theirs != mechanism.name() {
+        return Err(ZmtpError::Mechanism {
+            ours: mechanism.name(),
+            theirs,
+        });
+    }
+    let mut metadata = Vec::new();
+    frame::put_properties(&mut metadata, &[("Socket-Type", ours.name().as_bytes())]);
+    let (properties, encoder, decoder) = match mechanism {
+        Mechanism::Null => {
+            w.write_all(&frame::command_frame("READY", &metadata))
+                .await?;
+            w.flush().await?;
+            let f = frame::read_frame(&mut r, 64 * 1024).await?;
+            let (name, data) = frame::parse_command(&f.body)?;
+            if !f.command || name != b"READY" {
+                return Err(ZmtpError::Protocol("expected READY".into()));
+            }
+            (Properties::parse(data)?, None, None)
+        }
+        Mechanism::Curve(keys) => {
+            let (p, e, d) = curve::accept(&mut r, &mut w, keys, &metadata).await?;
+            (p, Some(e), Some(d))
+        }
+    };
+    let socket_type = properties.get("socket-type").cloned().unwrap_or_default();
+    if !ours.accepts(&socket_type) {
+        return Err(ZmtpError::SocketType {
+            ours: ours.name(),
+            theirs: String::from_utf8_lossy(&socket_type).into_owned(),
+        });
+    }
+    let identity = properties
+        .get("identity")
+        .filter(|i| !i.is_empty())
+        .cloned();
+    Ok((
+        Peer { identity },
+        Reader { io: r, decoder },
+        Writer {
+            io: w,
+            encoder,
+            buf: BytesMut::with_capacity(64 * 1024),
+        },
+    ))
+}
+
+impl<R: AsyncRead + Unpin> Reader<R> {
+    async fn frame(&mut self) -> Result<frame::Frame, ZmtpError> {
+        let wire = frame::read_frame(&mut self.io, MESSAGE_LIMIT).await?;
+        match &mut self.decoder {
+            None => Ok(wire),
+            Some(d) => d.open(&wire),
+        }
+    }
+
+    /// The next message or command; `Err` when the connection is over.
+    pub async fn recv(&mut self) -> Result<Incoming, ZmtpError> {
+        let mut parts = Vec::new();
+        let mut total = 0u64;
+        loop {
+            let f = self.frame().await?;
+            if f.command {
+                if let Some(incoming) = command(&f.body)? {
+                    return Ok(incoming);
+                }
+                continue;
+            }
+            total += f.body.len() as u64;
+            if total > MESSAGE_LIMIT || parts.len() >= FRAMES_LIMIT {
+                return Err(ZmtpError::TooLarge {
+                    size: total,
+                    limit: MESSAGE_LIMIT,
+                });
+            }
+            parts.push(f.body);
+            if !f.more {
+                return Ok(Incoming::Message(parts));
+            }
+        }
+    }
+}
+
+/// The commands a connection passes on; `None` for those it ignores.
+fn command(body: &Bytes) -> Result<Option<Incoming>, ZmtpError> {
+    let (name, data) = frame::parse_command(body)?;
+    let data = body.slice(body.len() - data.len()..);
+    Ok(match name {
+        b"SUBSCRIBE" => Some(Incoming::Subscription {
+            topic: data,
+            on: true,
+        }),
+        b"CANCEL" => Some(Incoming::Subscription {
+            topic: data,
+            on: false,
+        }),
+        // TTL (2 bytes), then the context to echo.
+        b"PING" if data.len() >= 2 => Some(Incoming::Ping(data.slice(2..))),
+        b"ERROR" => {
+            let reason = data
+                .get(1..)
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            return Err(ZmtpError::Protocol(format!(
+                "the peer sent ERROR: {reason}"
+            )));
+        }
+        _ => None,
+    })
+}
+
+impl<W: AsyncWrite + Unpin> Writer<W> {
+    /// Buffers one message.
+    pub fn put(&mut self, parts: &[Bytes]) {
+        let last = parts.len().saturating_sub(1);
+        for (i, part) in parts.iter().enumerate() {
+            self.put_frame(i < last, false, part);
+        }
+    }
+
+    /// Buffers a `PONG` for a `PING`'s context.
+    pub fn put_pong(&mut self, context: &[u8]) {
+        let body = frame::command_body("PONG", context);
+        self.put_frame(false, true, &body);
+    }
+
+    fn put_frame(&mut self, more: bool, command: bool, body: &[u8]) {
+        match &mut self.encoder {
+            None => {
+                frame::put_header(&mut self.buf, more, command, body.len());
+                self.buf.extend_from_slice(body);
+            }
+            Some(e) => e.put(&mut self.buf, more, command, body),
+        }
+    }
+
+    /// How many bytes are buffered.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Writes what is buffered.
+    pub async fn flush(&mut self) -> Result<(), ZmtpError> {
+        self.io.write_all(&self.buf).await?;
+        self.buf.clear();
+        if self.buf.capacity() > 4 << 20 {
+            // One large message should not pin its size for the connection's life.
+            self.buf = BytesMut::with_capacity(64 * 1024);
+        }
+        self.io.flush().await?;
+        Ok(())
+    }
+}
