@@ -24,7 +24,9 @@ def _meta(reply) -> dict:
 def test_install_writes_a_spec_around_python3(kernel_env):
     spec_dir = kernel_env.jupyter_path / "kernels" / PROXIED
     spec = json.loads((spec_dir / "kernel.json").read_text())
-    assert spec["argv"][1:6] == ["kernel", "proxy", "-f", "{connection_file}", "--"]
+    # VS Code's shape for a Python kernel: [<python>, "-m", <module>, ...].
+    assert spec["argv"][:3] == [sys.executable, "-m", "venturalitica.kernel"]
+    assert spec["argv"][3:8] == ["--agent", str(kernel_env.vl_bin.resolve()), "-f", "{connection_file}", "--"]
     assert "ipykernel_launcher" in spec["argv"]
     assert spec["display_name"].endswith("(Venturalitica)")
     assert spec["language"] == "python"

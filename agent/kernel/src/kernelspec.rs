@@ -61,9 +61,48 @@ pub struct InstallOptions {
     pub target: InstallTarget,
     /// The agent binary the new spec runs.
     pub agent: PathBuf,
+    /// How the spec starts it.
+    pub launcher: Launcher,
     /// Load the IPython extension (`--ext=venturalitica`) in the wrapped
     /// kernel, so `%vl_enforce` and friends work without `%load_ext`.
     pub load_extension: bool,
+}
+
+/// How a proxied spec starts the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Launcher {
+    /// `[<python>, "-m", "venturalitica.kernel", "--agent", <agent>, ...]`:
+    /// the shape VS Code needs to list a `language: python` spec as a Python
+    /// kernel. The module execs the agent, so no Python stays in the path.
+    Python(PathBuf),
+    /// `[<agent>, "kernel", "proxy", ...]`, for when no Python with the
+    /// package can be found (what versions before 0.1 wrote).
+    Agent,
+}
+
+/// The module `Launcher::Python` runs.
+pub const LAUNCHER_MODULE: &str = "venturalitica.kernel";
+
+/// The Python that can run [`LAUNCHER_MODULE`], as an absolute path:
+/// `$VENTURALITICA_PYTHON`, else the `python3` or `python` beside the agent
+/// binary (a virtual environment's `bin/`), else `python3` on `PATH`. Each
+/// is asked to import the module, so the spec never names a Python that
+/// cannot start it.
+pub fn launcher_python(agent: &Path) -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("VENTURALITICA_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    if let Some(dir) = agent.parent() {
+        candidates.extend([dir.join("python3"), dir.join("python")]);
+    }
+    candidates.push(PathBuf::from("python3"));
+    let ask = format!("import sys, {LAUNCHER_MODULE}; print(sys.executable)");
+    candidates.into_iter().find_map(|python| {
+        let out = Command::new(&python).args(["-c", &ask]).output().ok()?;
+        let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        (out.status.success() && path.is_absolute()).then_some(path)
+    })
 }
 
 /// What `load_extension` adds to an IPython kernel's command line.
@@ -267,7 +306,12 @@ pub fn install(options: &InstallOptions) -> Result<PathBuf, KernelError> {
             }
         }
     }
-    let mut spec = wrap_spec(&wrapped, &options.agent, options.display_name.as_deref());
+    let mut spec = wrap_spec(
+        &wrapped,
+        &options.agent,
+        &options.launcher,
+        options.display_name.as_deref(),
+    );
     if options.load_extension {
         let language = wrapped.spec.get("language").and_then(Value::as_str);
         if language != Some("python") {
@@ -288,17 +332,26 @@ pub fn install(options: &InstallOptions) -> Result<PathBuf, KernelError> {
 }
 
 /// The proxied spec for `wrapped`.
-pub fn wrap_spec(wrapped: &KernelSpec, agent: &Path, display_name: Option<&str>) -> Value {
+pub fn wrap_spec(
+    wrapped: &KernelSpec,
+    agent: &Path,
+    launcher: &Launcher,
+    display_name: Option<&str>,
+) -> Value {
     let mut spec = wrapped.spec.clone();
     let inner_argv = spec.remove("argv").unwrap_or_else(|| json!([]));
-    let mut argv = vec![
-        json!(agent.to_string_lossy()),
-        json!("kernel"),
-        json!("proxy"),
-        json!("-f"),
-        json!("{connection_file}"),
-        json!("--"),
-    ];
+    let agent = json!(agent.to_string_lossy());
+    let mut argv = match launcher {
+        Launcher::Python(python) => vec![
+            json!(python.to_string_lossy()),
+            json!("-m"),
+            json!(LAUNCHER_MODULE),
+            json!("--agent"),
+            agent,
+        ],
+        Launcher::Agent => vec![agent, json!("kernel"), json!("proxy")],
+    };
+    argv.extend([json!("-f"), json!("{connection_file}"), json!("--")]);
     argv.extend(inner_argv.as_array().cloned().unwrap_or_default());
     spec.insert("argv".to_string(), Value::Array(argv));
     let display = display_name

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use serde_json::json;
-use venturalitica_kernel::kernelspec::{self, InstallOptions, InstallTarget};
+use venturalitica_kernel::kernelspec::{self, InstallOptions, InstallTarget, Launcher};
 
 fn write_spec(kernels: &Path, name: &str, spec: serde_json::Value) {
     let dir = kernels.join(name);
@@ -43,6 +43,7 @@ fn install_list_and_uninstall_in_a_private_jupyter_path() {
         wrap: "echo".into(),
         target: InstallTarget::Prefix(prefix.clone()),
         agent: "/opt/vl/bin/venturalitica".into(),
+        launcher: Launcher::Python("/opt/vl/bin/python3".into()),
         load_extension: false,
     })
     .unwrap();
@@ -53,9 +54,11 @@ fn install_list_and_uninstall_in_a_private_jupyter_path() {
     assert_eq!(
         spec["argv"],
         json!([
+            "/opt/vl/bin/python3",
+            "-m",
+            "venturalitica.kernel",
+            "--agent",
             "/opt/vl/bin/venturalitica",
-            "kernel",
-            "proxy",
             "-f",
             "{connection_file}",
             "--",
@@ -86,6 +89,7 @@ fn install_list_and_uninstall_in_a_private_jupyter_path() {
             wrap: wrap.into(),
             target: InstallTarget::Prefix(prefix.clone()),
             agent: "/x".into(),
+            launcher: Launcher::Agent,
             load_extension: false,
         })
         .unwrap_err()
@@ -100,6 +104,27 @@ fn install_list_and_uninstall_in_a_private_jupyter_path() {
         .unwrap_err()
         .to_string()
         .contains("not installed by venturalitica"));
+    // Without a Python that has the package, the spec starts the agent
+    // itself; installing again upgrades the spec in place.
+    kernelspec::install(&InstallOptions {
+        name: None,
+        display_name: None,
+        wrap: "echo".into(),
+        target: InstallTarget::Prefix(prefix.clone()),
+        agent: "/opt/vl/bin/venturalitica".into(),
+        launcher: Launcher::Agent,
+        load_extension: false,
+    })
+    .unwrap();
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("kernel.json")).unwrap()).unwrap();
+    assert_eq!(
+        spec["argv"].as_array().unwrap()[..6],
+        json!(["/opt/vl/bin/venturalitica", "kernel", "proxy", "-f", "{connection_file}", "--"])
+            .as_array()
+            .unwrap()[..]
+    );
+
     kernelspec::uninstall("venturalitica-echo").unwrap();
     assert!(!dir.exists());
 }

@@ -39,12 +39,23 @@ fn install(args: KernelInstallArgs) -> anyhow::Result<Outcome> {
     let agent = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .context("cannot find the venturalitica binary's own path")?;
+    let launcher = match kernelspec::launcher_python(&agent) {
+        Some(python) => kernelspec::Launcher::Python(python),
+        None => {
+            eprintln!(
+                "warning: no Python with the venturalitica package was found (set VENTURALITICA_PYTHON); \
+                 the kernelspec starts the agent directly, and VS Code will not list it as a Python kernel"
+            );
+            kernelspec::Launcher::Agent
+        }
+    };
     let dir = kernelspec::install(&InstallOptions {
         name: args.name,
         display_name: args.display_name,
         wrap: args.wrap.clone(),
         target,
         agent,
+        launcher,
         load_extension: args.load_extension,
     })?;
     writeln!(
