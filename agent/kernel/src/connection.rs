@@ -103,9 +103,10 @@ pub fn for_child(outer: &Connection) -> Result<Inner, KernelError> {
     let mut private = None;
     match outer.transport {
         Transport::TCP if encrypted => {
-            // tempfile creates the directory with mode 0700.
+            use std::os::unix::fs::PermissionsExt;
             let dir = tempfile::Builder::new()
                 .prefix("vl-")
+                .permissions(std::fs::Permissions::from_mode(0o700))
                 .tempdir()
                 .map_err(|source| KernelError::Io {
                     path: std::env::temp_dir(),

@@ -56,6 +56,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The writer sends what it has once this much is buffered.
 const WRITE_BATCH: usize = 1 << 20;
 
+/// Connections refused for their keys or mechanism, for the log.
+static REFUSED: AtomicU64 = AtomicU64::new(0);
+
 /// A connection's number, unique for the proxy's life.
 pub type ConnId = u64;
 
@@ -376,6 +379,13 @@ pub async fn bind(
     Ok(Bound { path: None })
 }
 
+fn is_power_of_ten(mut n: u64) -> bool {
+    while n >= 10 && n % 10 == 0 {
+        n /= 10;
+    }
+    n == 1
+}
+
 /// Out of file descriptors, say: wait a little instead of spinning.
 async fn accept_failed(e: std::io::Error) {
     tracing::warn!(%e, "accept failed");
@@ -408,8 +418,14 @@ impl ConnContext {
                 tokio::time::timeout(HANDSHAKE_TIMEOUT, zmtp::accept(r, w, kind, &mechanism)).await;
             let (peer, reader, writer) = match accepted {
                 Ok(Ok(done)) => done,
-                Ok(Err(e @ zmtp::ZmtpError::Mechanism { .. })) => {
-                    tracing::warn!(?channel, %e, "connection refused");
+                Ok(Err(e)) if e.is_refusal() => {
+                    // libzmq retries every 100 ms: say so on the 1st, 10th, 100th...
+                    let n = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
+                    if is_power_of_ten(n) {
+                        tracing::warn!(?channel, %e, refused = n, "connection refused (a client without this kernel's CURVE keys?)");
+                    } else {
+                        tracing::debug!(?channel, %e, "connection refused");
+                    }
                     return;
                 }
                 Ok(Err(e)) => {
@@ -587,6 +603,12 @@ mod tests {
         }
         assert_eq!(got, 5, "the reading subscriber gets every matching message");
         assert_eq!(slow.dropped(), 5, "the stalled one loses what overflows");
+    }
+
+    #[test]
+    fn refusals_are_logged_at_powers_of_ten() {
+        let logged: Vec<u64> = (1..=1000).filter(|&n| is_power_of_ten(n)).collect();
+        assert_eq!(logged, [1, 10, 100, 1000]);
     }
 
     #[test]

@@ -120,9 +120,16 @@ fn install_list_and_uninstall_in_a_private_jupyter_path() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("kernel.json")).unwrap()).unwrap();
     assert_eq!(
         spec["argv"].as_array().unwrap()[..6],
-        json!(["/opt/vl/bin/venturalitica", "kernel", "proxy", "-f", "{connection_file}", "--"])
-            .as_array()
-            .unwrap()[..]
+        json!([
+            "/opt/vl/bin/venturalitica",
+            "kernel",
+            "proxy",
+            "-f",
+            "{connection_file}",
+            "--"
+        ])
+        .as_array()
+        .unwrap()[..]
     );
 
     kernelspec::uninstall("venturalitica-echo").unwrap();

@@ -44,6 +44,14 @@ pub enum SocketType {
     XPub,
 }
 
+impl ZmtpError {
+    /// Whether the peer was turned away for its keys or mechanism (rather
+    /// than a network or protocol failure).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, ZmtpError::Mechanism { .. } | ZmtpError::Crypto(_))
+    }
+}
+
 impl SocketType {
     fn name(self) -> &'static str {
         match self {
@@ -128,7 +136,21 @@ where
         .await?;
     w.flush().await?;
     let mut greeting = [0u8; frame::GREETING_LEN];
-    r.read_exact(&mut greeting).await?;
+    r.read_exact(&mut greeting[..11]).await?;
+    // A ZMTP peer that hangs up once it has seen our version and mechanism
+    // (libzmq does) refused our mechanism.
+    if let Err(e) = r.read_exact(&mut greeting[11..]).await {
+        return Err(
+            if e.kind() == std::io::ErrorKind::UnexpectedEof && greeting[0] == 0xFF {
+                ZmtpError::Mechanism {
+                    ours: mechanism.name(),
+                    theirs: "another (it hung up on seeing ours)".into(),
+                }
+            } else {
+                e.into()
+            },
+        );
+    }
     let theirs = frame::peer_mechanism(&greeting)?;
     if theirs != mechanism.name() {
         return Err(ZmtpError::Mechanism {

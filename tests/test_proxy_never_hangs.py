@@ -1,0 +1,283 @@
+"""The proxy never freezes a notebook: frontends that stop reading, CurveZMQ
+transports (jupyter_client's `transport_encryption`), and every client here
+starting the kernelspec in VS Code's shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import zmq
+from jupyter_client.session import Session
+from kernel_env import PROXIED, run_cell
+from nbclient import NotebookClient
+
+OUTPUTS = 20_000
+LINE = 10_000
+FLOOD = f"""
+import sys
+_line = "x" * {LINE}
+for _i in range({OUTPUTS}):
+    sys.stdout.write(f"{{_i:05d}}{{_line}}\\n")
+    sys.stdout.flush()
+"""
+
+
+def _iopub_url(km) -> str:
+    return f"{km.transport}://{km.ip}:{km.iopub_port}"
+
+
+def _lines(outputs) -> list[str]:
+    text = "".join(m["content"]["text"] for m in outputs if m["msg_type"] == "stream")
+    return text.splitlines()
+
+
+def _expected_lines() -> list[str]:
+    return [f"{i:05d}" + "x" * LINE for i in range(OUTPUTS)]
+
+
+def _stalled_subscriber(km, ctx: zmq.Context) -> zmq.Socket:
+    """A real SUB socket that reads its welcome, then never reads again."""
+    sub = ctx.socket(zmq.SUB)
+    sub.rcvhwm = 10
+    sub.linger = 0
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(_iopub_url(km))
+    assert sub.poll(10_000), "no iopub_welcome for the new subscriber"
+    welcome = Session(key=km.session.key).deserialize(sub.recv_multipart()[1:])
+    assert welcome["msg_type"] == "iopub_welcome"
+    return sub
+
+
+def test_a_subscriber_that_never_reads_slows_neither_the_kernel_nor_a_reader(kernel_env):
+    ctx = zmq.Context()
+    with kernel_env.kernel() as (km, kc):
+        stalled = _stalled_subscriber(km, ctx)
+        reply, outputs = run_cell(kc, FLOOD, timeout=240)
+        assert reply["content"]["status"] == "ok"
+        # libzmq's PUB loses output for a slow reader under this flood; the
+        # proxy's per-subscriber queues do not.
+        assert _lines(outputs) == _expected_lines()
+        # The kernel and the reader go on while the stalled socket is connected.
+        reply, outputs = run_cell(kc, "print('after the flood')")
+        assert _lines(outputs) == ["after the flood"]
+        stalled.close()
+    ctx.term()
+
+
+READER = textwrap.dedent(
+    """
+    import sys
+    from jupyter_client import BlockingKernelClient
+    kc = BlockingKernelClient(connection_file=sys.argv[1])
+    kc.load_connection_file()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+    print("ready", flush=True)
+    lines = 0
+    while lines < int(sys.argv[2]):
+        msg = kc.get_iopub_msg(timeout=120)
+        if msg["msg_type"] == "stream":
+            lines += msg["content"]["text"].count("\\n")
+    print("lines", lines, flush=True)
+    """
+)
+
+
+def test_a_client_stopped_mid_flood_holds_nothing_up_and_reads_again(kernel_env, tmp_path):
+    script = tmp_path / "reader.py"
+    script.write_text(READER)
+    with kernel_env.kernel() as (km, kc):
+        reader = subprocess.Popen(
+            [sys.executable, str(script), km.connection_file, str(OUTPUTS)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert reader.stdout.readline().strip() == "ready"
+            msg_id = kc.execute(FLOOD)
+            seen = 0
+            while seen < OUTPUTS // 10:  # mid-flood: stop the other client
+                msg = kc.get_iopub_msg(timeout=60)
+                if msg["msg_type"] == "stream":
+                    seen += msg["content"]["text"].count("\n")
+            reader.send_signal(signal.SIGSTOP)
+            outputs = []
+            while True:
+                msg = kc.get_iopub_msg(timeout=120)
+                outputs.append(msg)
+                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    break
+            reply = kc.get_shell_msg(timeout=60)
+            assert reply["parent_header"]["msg_id"] == msg_id
+            assert reply["content"]["status"] == "ok"
+            # The kernel finished while the other client was stopped.
+            assert reader.poll() is None
+            reader.send_signal(signal.SIGCONT)
+            out, _ = reader.communicate(timeout=120)
+            assert out.split() == ["lines", str(OUTPUTS)], "it reads again and lost nothing"
+        finally:
+            reader.kill()
+            reader.wait()
+
+
+def _encrypted_manager(kernel_env, policy: str, kernel_name: str = PROXIED):
+    km = kernel_env.manager(kernel_name)
+    km.transport_encryption = policy
+    return km
+
+
+def test_required_encryption_runs_cells_and_refuses_clients_without_the_keys(kernel_env):
+    km = _encrypted_manager(kernel_env, "required")
+    km.start_kernel(cwd=str(kernel_env.project), env=dict(os.environ))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        info = json.loads(Path(km.connection_file).read_text())
+        assert info["curve_publickey"] and info["curve_secretkey"]
+        reply, outputs = run_cell(kc, "print(6 * 7)")
+        assert reply["content"]["status"] == "ok"
+        assert reply["metadata"]["venturalitica"]["status"] == "ok"
+        assert _lines(outputs) == ["42"]
+
+        # The hop to the kernel is ipc in a directory only this user can enter.
+        inner_file = Path(km.connection_file).with_name(Path(km.connection_file).stem + "-vl-inner.json")
+        inner = json.loads(inner_file.read_text())
+        assert inner["transport"] == "ipc" and "curve_secretkey" not in inner
+        private = Path(inner["ip"]).parent
+        assert stat.S_IMODE(private.stat().st_mode) == 0o700
+
+        # A client without the server's key gets nothing, signed or not; one
+        # with its own keypair and the server's public key is served.
+        session = Session(key=km.session.key)
+        ctx = zmq.Context()
+
+        def dealer(server_key: bytes | None) -> zmq.Socket:
+            sock = ctx.socket(zmq.DEALER)
+            sock.linger = 0
+            if server_key is not None:
+                sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
+                sock.curve_serverkey = server_key
+            sock.connect(f"tcp://{km.ip}:{km.shell_port}")
+            session.send(sock, "kernel_info_request", {})
+            return sock
+
+        for sock in (dealer(None), dealer(zmq.curve_keypair()[0])):
+            assert not sock.poll(2000), "a client without the keys got an answer"
+            sock.close()
+        own = dealer(info["curve_publickey"].encode())
+        assert own.poll(10_000), "a client with the server's key is served"
+        assert session.deserialize(session.feed_identities(own.recv_multipart())[1])["msg_type"] == "kernel_info_reply"
+        own.close()
+        ctx.term()
+        # The kernel is unharmed.
+        reply, _ = run_cell(kc, "1 + 1")
+        assert reply["content"]["status"] == "ok"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+    assert "connection refused" in kernel_env.logs()
+    cells = [e["payload"] for e in kernel_env.events("cell")]
+    assert [c["status"] for c in cells] == ["ok", "ok"]
+
+
+def test_nbclient_runs_a_notebook_with_auto_encryption(kernel_env):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 20"), nbformat.v4.new_code_cell("x + 22")]
+    km = _encrypted_manager(kernel_env, "auto")
+    client = NotebookClient(nb, km=km, resources={"metadata": {"path": str(kernel_env.project)}}, timeout=60)
+    client.execute()
+    assert km.curve_publickey, "auto provisions keys: the proxied spec declares curve"
+    assert nb.cells[1].outputs[0]["data"]["text/plain"] == "42"
+
+
+def test_required_fails_at_start_for_a_spec_that_cannot_encrypt(kernel_env):
+    subprocess.run(
+        [sys.executable, "-m", "bash_kernel.install", "--prefix", str(kernel_env.prefix)],
+        check=True,
+        capture_output=True,
+    )
+    name = kernel_env.install(wrap="bash")
+    km = _encrypted_manager(kernel_env, "required", name)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="supported_encryption"):
+        km.start_kernel()
+    assert time.monotonic() - started < 10
+
+
+def test_unusable_keys_stop_the_proxy_at_start_with_the_reason(kernel_env, tmp_path):
+    pub, _ = zmq.curve_keypair()
+    _, other_secret = zmq.curve_keypair()
+    conn = tmp_path / "kernel-bad.json"
+    conn.write_text(
+        json.dumps(
+            {
+                "ip": "127.0.0.1",
+                "transport": "tcp",
+                "shell_port": 0,
+                "iopub_port": 0,
+                "stdin_port": 0,
+                "control_port": 0,
+                "hb_port": 0,
+                "key": "k",
+                "signature_scheme": "hmac-sha256",
+                "curve_publickey": pub.decode(),
+                "curve_secretkey": other_secret.decode(),
+            }
+        )
+    )
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    proc = kernel_env.vl("kernel", "proxy", "-f", conn, "--", *argv, check=False)
+    assert proc.returncode != 0
+    assert "curve_publickey is not the public key of curve_secretkey" in proc.stderr
+
+
+def test_papermill_and_jupyter_console_start_the_vs_code_shaped_spec(kernel_env, tmp_path):
+    spec = json.loads((kernel_env.jupyter_path / "kernels" / PROXIED / "kernel.json").read_text())
+    assert spec["argv"][1:3] == ["-m", "venturalitica.kernel"] and Path(spec["argv"][0]).is_absolute()
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print('from papermill')")]
+    src, out = tmp_path / "in.ipynb", tmp_path / "out.ipynb"
+    nbformat.write(nb, src)
+    subprocess.run(
+        [sys.executable, "-m", "papermill", str(src), str(out), "-k", PROXIED, "--cwd", str(kernel_env.project)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    ran = nbformat.read(out, as_version=4)
+    assert ran.cells[0].outputs[0]["text"] == "from papermill\n"
+
+    import pexpect
+
+    console = pexpect.spawn(
+        sys.executable,
+        ["-m", "jupyter_console", "--kernel", PROXIED, "--simple-prompt"],
+        cwd=str(kernel_env.project),
+        env={**os.environ, "TERM": "dumb"},
+        encoding="utf-8",
+        timeout=60,
+    )
+    try:
+        console.expect(r"In \[1\]: ")
+        console.sendline("print(6 * 7)")
+        console.expect("42")
+        console.expect(r"In \[2\]: ")
+        console.sendline("exit")
+        console.expect(pexpect.EOF)
+    finally:
+        console.close(force=True)
+    # Both runs are in the trail: the proxy ran under each client.
+    statuses = [e["payload"]["status"] for e in kernel_env.events("cell")]
+    assert statuses.count("ok") >= 2
