@@ -1,6 +1,7 @@
 //! The agent endpoint: how code inside the kernel talks to the agent.
 //!
-//! The proxy binds a ROUTER socket on loopback and gives the kernel its
+//! The proxy binds a ROUTER-compatible socket on loopback (ZMTP, like the
+//! proxy's others: [`crate::zmtp`]) and gives the kernel its
 //! address and a fresh key in `VENTURALITICA_AGENT` and
 //! `VENTURALITICA_AGENT_KEY`. A request is `[signature, header, payload...]`:
 //! `header` is JSON with an `id` and an `op`, the payload frames carry data
@@ -13,9 +14,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
+use tokio::io::BufReader;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 
 use crate::wire::Signer;
+use crate::zmtp::{self, Incoming, Mechanism, SocketType};
 use crate::KernelError;
 
 /// Environment variable with the endpoint address.
@@ -98,11 +102,13 @@ pub struct AgentEndpoint {
 impl AgentEndpoint {
     /// Binds a loopback port and serves requests with `handler`.
     pub async fn start(handler: Arc<dyn AgentHandler>) -> Result<AgentEndpoint, KernelError> {
-        let mut socket = RouterSocket::new();
-        let bound = socket
-            .bind("tcp://127.0.0.1:0")
+        const ANY_PORT: &str = "tcp://127.0.0.1:0";
+        let listener = TcpListener::bind(("127.0.0.1", 0))
             .await
-            .map_err(|e| KernelError::bind("tcp://127.0.0.1:0", e))?;
+            .map_err(|e| KernelError::bind(ANY_PORT, e))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| KernelError::bind(ANY_PORT, e))?;
         let key = format!(
             "{}{}",
             uuid::Uuid::new_v4().simple(),
@@ -111,50 +117,22 @@ impl AgentEndpoint {
         // Never empty, so the signer always checks: an unsigned agent request is
         // refused, unlike Jupyter's empty-key convention.
         let signer = Signer::new(key.as_bytes());
-        let (send, mut recv) = socket.split();
         tokio::spawn(async move {
             loop {
-                let frames = match recv.recv().await {
-                    Ok(m) => m.into_vec(),
-                    Err(zeromq::ZmqError::NoMessage) => break,
-                    Err(_) => continue,
-                };
-                let (handler, signer, mut send) = (handler.clone(), signer.clone(), send.clone());
-                // Requests can be slow (a policy on a large frame): answer
-                // each on the blocking pool, off the forwarding loop.
-                tokio::spawn(async move {
-                    let Some((peer, request)) = split_request(frames, &signer) else {
-                        tracing::warn!("agent endpoint: dropped an unsigned or malformed request");
-                        return;
-                    };
-                    let id = request.header["id"].clone();
-                    let answer =
-                        tokio::task::spawn_blocking(move || answer(handler.as_ref(), &request))
-                            .await
-                            .unwrap_or_else(|e| {
-                                Err(AgentError::new(
-                                    ErrorKind::Internal,
-                                    format!("the agent failed: {e}"),
-                                ))
-                            });
-                    let header = match answer {
-                        Ok(result) => json!({"id": id, "ok": true, "result": result}),
-                        Err(e) => {
-                            json!({"id": id, "ok": false, "error": e.message, "kind": e.kind.name()})
-                        }
-                    };
-                    let header = Bytes::from(header.to_string());
-                    let signature = Bytes::from(signer.sign(std::slice::from_ref(&header)));
-                    if let Ok(reply) = ZmqMessage::try_from(vec![peer, signature, header]) {
-                        if let Err(e) = send.send(reply).await {
-                            tracing::debug!(%e, "agent reply not delivered");
-                        }
+                match listener.accept().await {
+                    Ok((stream, _)) => {
+                        let _ = stream.set_nodelay(true);
+                        tokio::spawn(serve_connection(stream, handler.clone(), signer.clone()));
                     }
-                });
+                    Err(e) => {
+                        tracing::warn!(%e, "agent endpoint: accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    }
+                }
             }
         });
         Ok(AgentEndpoint {
-            address: bound.to_string(),
+            address: format!("tcp://{address}"),
             key,
         })
     }
@@ -204,9 +182,78 @@ pub fn serve_until_stdin_closes(
     })
 }
 
-fn split_request(frames: Vec<Bytes>, signer: &Signer) -> Option<(Bytes, AgentRequest)> {
+/// Serves one client connection: each request is answered on the blocking
+/// pool (a policy on a large frame can be slow), and its reply goes back on
+/// this connection as soon as it is ready, in whatever order they finish.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    handler: Arc<dyn AgentHandler>,
+    signer: Signer,
+) {
+    let (r, w) = stream.into_split();
+    let r = BufReader::with_capacity(64 * 1024, r);
+    let shake = zmtp::handshake(r, w, SocketType::Router, None, &Mechanism::Null);
+    let Ok(Ok((_, mut reader, mut writer))) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), shake).await
+    else {
+        tracing::debug!("agent endpoint: a client failed the handshake");
+        return;
+    };
+    let (replies, mut outgoing) = mpsc::unbounded_channel::<Vec<Bytes>>();
+    let writing = async move {
+        while let Some(reply) = outgoing.recv().await {
+            writer.put(&reply);
+            if let Err(e) = writer.flush().await {
+                tracing::debug!(%e, "agent reply not delivered");
+                return;
+            }
+        }
+    };
+    let reading = async move {
+        loop {
+            let frames = match reader.recv().await {
+                Ok(Incoming::Message(frames)) => frames,
+                Ok(_) => continue,
+                Err(_) => return,
+            };
+            let Some(request) = split_request(frames, &signer) else {
+                tracing::warn!("agent endpoint: dropped an unsigned or malformed request");
+                continue;
+            };
+            let (handler, signer, replies) = (handler.clone(), signer.clone(), replies.clone());
+            tokio::spawn(async move {
+                let id = request.header["id"].clone();
+                let answer =
+                    tokio::task::spawn_blocking(move || answer(handler.as_ref(), &request))
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(AgentError::new(
+                                ErrorKind::Internal,
+                                format!("the agent failed: {e}"),
+                            ))
+                        });
+                let header = match answer {
+                    Ok(result) => json!({"id": id, "ok": true, "result": result}),
+                    Err(e) => {
+                        json!({"id": id, "ok": false, "error": e.message, "kind": e.kind.name()})
+                    }
+                };
+                let header = Bytes::from(header.to_string());
+                let signature = Bytes::from(signer.sign(std::slice::from_ref(&header)));
+                let _ = replies.send(vec![signature, header]);
+            });
+        }
+    };
+    // The connection ends when the client closes it (or stops reading).
+    tokio::select! {
+        () = writing => {}
+        () = reading => {}
+    }
+}
+
+/// `[signature, header, payload...]`, verified.
+fn split_request(frames: Vec<Bytes>, signer: &Signer) -> Option<AgentRequest> {
     let mut it = frames.into_iter();
-    let peer = it.next()?;
     let signature = it.next()?;
     let rest: Vec<Bytes> = it.collect();
     if rest.is_empty() || !signer.is_signed() || !signer.verify(&signature, &rest) {
@@ -214,13 +261,10 @@ fn split_request(frames: Vec<Bytes>, signer: &Signer) -> Option<(Bytes, AgentReq
     }
     let mut rest = rest.into_iter();
     let header: Value = serde_json::from_slice(&rest.next()?).ok()?;
-    Some((
-        peer,
-        AgentRequest {
-            header,
-            payload: rest.collect(),
-        },
-    ))
+    Some(AgentRequest {
+        header,
+        payload: rest.collect(),
+    })
 }
 
 fn answer(handler: &dyn AgentHandler, request: &AgentRequest) -> Result<Value, AgentError> {
@@ -251,7 +295,7 @@ mod tests {
         assert!(!s.verify(sig.as_bytes(), &tampered));
         assert!(!Signer::new(b"other").verify(sig.as_bytes(), &frames));
         // An unsigned signer never serves agent requests.
-        let mut request = vec![Bytes::from_static(b"peer"), Bytes::new()];
+        let mut request = vec![Bytes::new()];
         request.extend(frames.iter().cloned());
         assert!(split_request(request, &Signer::new(b"")).is_none());
     }

@@ -8,12 +8,16 @@
 
 use std::path::Path;
 
+use std::time::Duration;
+
 use tokio::signal::unix::{signal, SignalKind};
-use zeromq::{Socket, SocketRecv, SubSocket};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::connection;
 use crate::intercept::Tracker;
 use crate::recorder::Recorder;
+use crate::upstream;
 use crate::wire::{RawMessage, Signer};
 use crate::KernelError;
 
@@ -37,13 +41,8 @@ pub fn run(connection_file: &Path, recorder: Recorder) -> Result<u64, KernelErro
     let signer = Signer::new(info.key.as_bytes());
     let endpoint = info.iopub_url();
     let count = runtime.block_on(async {
-        let mut iopub = SubSocket::new();
-        let socket_error = |e: zeromq::ZmqError| KernelError::Socket {
-            endpoint: endpoint.clone(),
-            reason: e.to_string(),
-        };
-        iopub.subscribe("").await.map_err(socket_error)?;
-        iopub.connect(&endpoint).await.map_err(socket_error)?;
+        let (tx, mut iopub) = mpsc::channel(1024);
+        upstream::subscribe(&endpoint, tx, Instant::now() + Duration::from_secs(10)).await?;
         tracing::info!(%endpoint, "attached to IOPub");
         let mut interrupt = signal(SignalKind::interrupt()).map_err(KernelError::Runtime)?;
         let mut terminate = signal(SignalKind::terminate()).map_err(KernelError::Runtime)?;
@@ -52,9 +51,8 @@ pub fn run(connection_file: &Path, recorder: Recorder) -> Result<u64, KernelErro
         loop {
             let frames = tokio::select! {
                 m = iopub.recv() => match m {
-                    Ok(m) => m.into_vec(),
-                    Err(zeromq::ZmqError::NoMessage) => break,
-                    Err(_) => continue,
+                    Some(m) => m.frames,
+                    None => break,
                 },
                 _ = interrupt.recv() => break,
                 _ = terminate.recv() => break,

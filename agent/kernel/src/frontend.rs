@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::mpsc;
 
+use crate::zmtp::endpoint::Endpoint;
 use crate::zmtp::{self, Incoming, Mechanism, SocketType};
 use crate::KernelError;
 
@@ -329,58 +330,48 @@ pub async fn bind(
         events,
         ids,
     };
-    if let Some(path) = endpoint.strip_prefix("ipc://") {
-        // libzmq replaces a stale socket file the same way.
-        let _ = std::fs::remove_file(path);
-        let listener = UnixListener::bind(path).map_err(|e| KernelError::bind(endpoint, e))?;
-        tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => {
-                        let (r, w) = stream.into_split();
-                        ctx.spawn(r, w);
+    match Endpoint::parse(endpoint).map_err(|e| KernelError::bind(endpoint, e))? {
+        Endpoint::Ipc(path) => {
+            // libzmq replaces a stale socket file the same way.
+            let _ = std::fs::remove_file(&path);
+            let listener = UnixListener::bind(&path).map_err(|e| KernelError::bind(endpoint, e))?;
+            tokio::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, _)) => {
+                            let (r, w) = stream.into_split();
+                            ctx.spawn(r, w);
+                        }
+                        Err(e) => accept_failed(e).await,
                     }
-                    Err(e) => accept_failed(e).await,
                 }
-            }
-        });
-        return Ok(Bound {
-            path: Some(PathBuf::from(path)),
-        });
-    }
-    let address = endpoint
-        .strip_prefix("tcp://")
-        .and_then(|a| a.rsplit_once(':'))
-        .ok_or_else(|| KernelError::bind(endpoint, "not a tcp:// or ipc:// endpoint"))?;
-    let host = match address.0.trim_start_matches('[').trim_end_matches(']') {
-        "*" => "0.0.0.0",
-        h => h,
-    };
-    let port: u16 = address
-        .1
-        .parse()
-        .map_err(|e| KernelError::bind(endpoint, e))?;
-    let listener = TcpListener::bind((host, port))
-        .await
-        .map_err(|e| KernelError::bind(endpoint, e))?;
-    tokio::spawn(async move {
-        loop {
-            match listener.accept().await {
-                Ok((stream, _)) => {
-                    // Each message is one write: Nagle would only add delay.
-                    let _ = stream.set_nodelay(true);
-                    let (r, w) = stream.into_split();
-                    ctx.spawn(r, w);
-                }
-                Err(e) => accept_failed(e).await,
-            }
+            });
+            Ok(Bound { path: Some(path) })
         }
-    });
-    Ok(Bound { path: None })
+        Endpoint::Tcp { host, port } => {
+            let listener = TcpListener::bind((host.as_str(), port))
+                .await
+                .map_err(|e| KernelError::bind(endpoint, e))?;
+            tokio::spawn(async move {
+                loop {
+                    match listener.accept().await {
+                        Ok((stream, _)) => {
+                            // Each message is one write: Nagle would only add delay.
+                            let _ = stream.set_nodelay(true);
+                            let (r, w) = stream.into_split();
+                            ctx.spawn(r, w);
+                        }
+                        Err(e) => accept_failed(e).await,
+                    }
+                }
+            });
+            Ok(Bound { path: None })
+        }
+    }
 }
 
 fn is_power_of_ten(mut n: u64) -> bool {
-    while n >= 10 && n % 10 == 0 {
+    while n >= 10 && n.is_multiple_of(10) {
         n /= 10;
     }
     n == 1
@@ -414,8 +405,11 @@ impl ConnContext {
             self.events.clone(),
         );
         tokio::spawn(async move {
-            let accepted =
-                tokio::time::timeout(HANDSHAKE_TIMEOUT, zmtp::accept(r, w, kind, &mechanism)).await;
+            let accepted = tokio::time::timeout(
+                HANDSHAKE_TIMEOUT,
+                zmtp::handshake(r, w, kind, None, &mechanism),
+            )
+            .await;
             let (peer, reader, writer) = match accepted {
                 Ok(Ok(done)) => done,
                 Ok(Err(e)) if e.is_refusal() => {
@@ -485,16 +479,17 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Ok(i) => i,
             Err(e) => return e,
         };
-        let event = match (incoming, kind) {
-            (Incoming::Ping(context), _) => {
+        let event = match incoming {
+            Incoming::Ping(context) => {
                 let _ = queue.tx.send(Outgoing::Pong(context));
                 continue;
             }
-            (Incoming::Subscription { topic, on }, SocketType::XPub) => {
+            Incoming::Subscription { topic, on } if kind == SocketType::XPub => {
                 Event::Subscription { conn, topic, on }
             }
+            Incoming::Subscription { .. } => continue,
             // ZMTP 3.0 subscriptions: `\x01topic` subscribes, `\x00topic` ends.
-            (Incoming::Message(parts), SocketType::XPub) => match parts.first() {
+            Incoming::Message(parts) if kind == SocketType::XPub => match parts.first() {
                 Some(f) if parts.len() == 1 && matches!(f.first(), Some(0 | 1)) => {
                     Event::Subscription {
                         conn,
@@ -504,14 +499,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
                 _ => continue,
             },
-            (Incoming::Message(mut parts), SocketType::Router) => {
+            Incoming::Message(mut parts) => {
                 parts.insert(0, identity.clone());
                 Event::Message {
                     channel,
                     frames: parts,
                 }
             }
-            (Incoming::Subscription { .. }, SocketType::Router) => continue,
         };
         if events.send(event).await.is_err() {
             return zmtp::ZmtpError::Protocol("the proxy stopped".into());

@@ -8,6 +8,7 @@
 //! - [`frontend`]: the frontends' sockets, a bounded queue per connection.
 //! - [`intercept`]: follows each execution and builds its cell record.
 //! - [`proxy`]: `kernel proxy`, the forwarding loop.
+//! - [`upstream`]: the proxy's connections to the kernel.
 //! - [`child`]: the real kernel as a child process; signals and exit.
 //! - [`recorder`]: writes cell events to the evidence trail off the hot path.
 //! - [`agent`]: the endpoint the kernel's Python package talks to.
@@ -23,6 +24,7 @@ pub mod intercept;
 pub mod kernelspec;
 pub mod proxy;
 pub mod recorder;
+pub mod upstream;
 pub mod wire;
 pub mod zmtp;
 

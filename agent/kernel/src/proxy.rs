@@ -23,10 +23,6 @@ use serde_json::Value;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use zeromq::{
-    util::PeerIdentity, DealerSocket, Socket, SocketOptions, SocketRecv, SocketSend, SubSocket,
-    ZmqMessage,
-};
 
 use venturalitica_energy::{EnergyConfig, Meter, Window};
 
@@ -36,6 +32,7 @@ use crate::connection::{self, Endpoints};
 use crate::frontend::{self, Bound, Channel, ConnId, Publisher, Router};
 use crate::intercept::{annotate, CellRecord, Tracker};
 use crate::recorder::Recorder;
+use crate::upstream::{self, FromKernel, Upstream};
 use crate::wire::{new_message, RawMessage, Signer};
 use crate::zmtp::Mechanism;
 use crate::KernelError;
@@ -49,10 +46,6 @@ const KERNEL_START_TIMEOUT: Duration = Duration::from_secs(60);
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
 /// How often the proxy checks that the process that started it is alive.
 const PARENT_POLL: Duration = Duration::from_secs(1);
-/// Messages waiting for one of the kernel's sockets. The kernel's libzmq
-/// queues another 1,000 per socket before it stops reading; past both, a
-/// message is dropped (and logged) rather than freezing every frontend.
-const KERNEL_QUEUE: usize = 10_000;
 
 /// Whether and how cells are metered.
 #[derive(Debug, Clone)]
@@ -81,19 +74,14 @@ pub struct ProxyOptions {
 /// Runs the proxy until the kernel exits; returns the kernel's exit code.
 pub fn run(options: ProxyOptions) -> Result<i32, KernelError> {
     // One thread: the proxy's work per message is tiny, and the kernel must
-    // be spawned from a thread that lives as long as the proxy.
+    // be spawned from a thread that lives as long as the proxy. (A worker
+    // thread for the sockets' tasks measured slower: a cross-thread wake per
+    // message costs more than it overlaps.)
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(KernelError::Runtime)?;
     runtime.block_on(serve(options))
-}
-
-/// A message from one of the kernel's sockets.
-#[derive(Debug)]
-struct FromKernel {
-    channel: Channel,
-    frames: Vec<Bytes>,
 }
 
 /// The frontend sockets: their connections, by identity or subscriber.
@@ -115,36 +103,6 @@ impl Frontends {
             Channel::Stdin => Some(&mut self.stdin),
             Channel::Hb => Some(&mut self.hb),
             Channel::Iopub => None,
-        }
-    }
-}
-
-/// The queues of the kernel's sockets, each drained by its own task.
-struct KernelLink {
-    shell: mpsc::Sender<Vec<Bytes>>,
-    control: mpsc::Sender<Vec<Bytes>>,
-    stdin: mpsc::Sender<Vec<Bytes>>,
-    hb: mpsc::Sender<Vec<Bytes>>,
-}
-
-impl KernelLink {
-    /// Queues `frames` for the kernel; never waits.
-    fn send(&self, channel: Channel, frames: Vec<Bytes>) {
-        let queue = match channel {
-            Channel::Shell => &self.shell,
-            Channel::Control => &self.control,
-            Channel::Stdin => &self.stdin,
-            Channel::Hb => &self.hb,
-            Channel::Iopub => return,
-        };
-        match queue.try_send(frames) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::warn!(?channel, "the kernel is not reading: message dropped")
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                tracing::warn!(?channel, "the kernel's socket is closed: message dropped")
-            }
         }
     }
 }
@@ -182,7 +140,7 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
     let (tx, mut rx) = mpsc::channel::<FromKernel>(1024);
     let inner_ends = Endpoints::of(&inner.info);
     let kernel_link = tokio::select! {
-        c = connect_kernel(&inner_ends, tx) => c?,
+        c = upstream::connect(&inner_ends, tx, Instant::now() + KERNEL_START_TIMEOUT) => c?,
         code = &mut exited => {
             tracing::error!(code, "kernel exited before it accepted connections");
             return Ok(code);
@@ -201,6 +159,8 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
         kernel: kernel_link,
         tracker: Tracker::default(),
         recorder: options.recorder,
+        records: Vec::new(),
+        opening: None,
         upstream_ready: false,
         pending_welcomes: Vec::new(),
         held: Vec::new(),
@@ -223,6 +183,11 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
                 state.release_held();
             }
         }
+        if state.has_work_after_writes() {
+            // The sockets' writer tasks run first.
+            tokio::task::yield_now().await;
+            state.after_writes();
+        }
     };
     tracing::info!(code, "kernel exited");
     // Forward what the kernel sent just before it went away.
@@ -234,6 +199,7 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
     for record in state.tracker.drain_died() {
         state.record(record);
     }
+    state.after_writes();
     if let Some(recorder) = state.recorder.take() {
         recorder.finish();
     }
@@ -309,115 +275,6 @@ async fn bind_frontends(
         iopub: Publisher::default(),
         _bound: bound,
     })
-}
-
-/// Reads `socket` into the loop's channel until it closes.
-fn pump<R: SocketRecv + Send + 'static>(
-    mut socket: R,
-    channel: Channel,
-    tx: mpsc::Sender<FromKernel>,
-) {
-    tokio::spawn(async move {
-        loop {
-            match socket.recv().await {
-                Ok(msg) => {
-                    let inbound = FromKernel {
-                        channel,
-                        frames: msg.into_vec(),
-                    };
-                    if tx.send(inbound).await.is_err() {
-                        break;
-                    }
-                }
-                Err(zeromq::ZmqError::NoMessage) => break,
-                Err(e) => tracing::debug!(?channel, %e, "receive error"),
-            }
-        }
-    });
-}
-
-/// Sends what is queued for one of the kernel's sockets, in order.
-fn drain_to_kernel<S: SocketSend + Send + 'static>(
-    mut socket: S,
-    channel: Channel,
-) -> mpsc::Sender<Vec<Bytes>> {
-    let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(KERNEL_QUEUE);
-    tokio::spawn(async move {
-        while let Some(frames) = rx.recv().await {
-            let Ok(msg) = ZmqMessage::try_from(frames) else {
-                continue;
-            };
-            if let Err(e) = socket.send(msg).await {
-                tracing::warn!(?channel, %e, "not delivered to the kernel");
-            }
-        }
-    });
-    tx
-}
-
-/// Connects to the kernel's sockets, retrying while it starts: zmq.rs
-/// connects eagerly and fails while nothing listens yet.
-async fn connect_kernel(
-    ends: &Endpoints,
-    tx: mpsc::Sender<FromKernel>,
-) -> Result<KernelLink, KernelError> {
-    let give_up = Instant::now() + KERNEL_START_TIMEOUT;
-    let mut iopub = SubSocket::new();
-    iopub
-        .subscribe("")
-        .await
-        .map_err(|e| KernelError::bind(&ends.iopub, e))?;
-    connect_retrying(&mut iopub, &ends.iopub, give_up).await?;
-    pump(iopub, Channel::Iopub, tx.clone());
-
-    // Shell and stdin share one identity: the kernel sends `input_request`
-    // to the shell request's identity on its stdin socket.
-    let identity = PeerIdentity::try_from(uuid::Uuid::new_v4().as_bytes().to_vec())
-        .map_err(|e| KernelError::bind(&ends.shell, e))?;
-    let dealer = |with_identity: bool| {
-        let mut opts = SocketOptions::default();
-        if with_identity {
-            opts.peer_identity(identity.clone());
-        }
-        DealerSocket::with_options(opts)
-    };
-    let mut shell = dealer(true);
-    let mut stdin = dealer(true);
-    let mut control = dealer(false);
-    let mut hb = dealer(false);
-    for (socket, endpoint) in [
-        (&mut shell, &ends.shell),
-        (&mut stdin, &ends.stdin),
-        (&mut control, &ends.control),
-        (&mut hb, &ends.hb),
-    ] {
-        connect_retrying(socket, endpoint, give_up).await?;
-    }
-    let halves = |socket: DealerSocket, channel| {
-        let (send, recv) = socket.split();
-        pump(recv, channel, tx.clone());
-        drain_to_kernel(send, channel)
-    };
-    Ok(KernelLink {
-        shell: halves(shell, Channel::Shell),
-        stdin: halves(stdin, Channel::Stdin),
-        control: halves(control, Channel::Control),
-        hb: halves(hb, Channel::Hb),
-    })
-}
-
-async fn connect_retrying<S: Socket>(
-    socket: &mut S,
-    endpoint: &str,
-    give_up: Instant,
-) -> Result<(), KernelError> {
-    loop {
-        match socket.connect(endpoint).await {
-            Ok(()) => return Ok(()),
-            Err(e) if Instant::now() >= give_up => return Err(KernelError::bind(endpoint, e)),
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
 }
 
 /// The signals the proxy passes on to the kernel, and the death of the
@@ -500,9 +357,13 @@ struct State {
     /// The proxy's own session id, for the messages it creates.
     session: String,
     front: Frontends,
-    kernel: KernelLink,
+    kernel: Upstream,
     tracker: Tracker,
     recorder: Option<Recorder>,
+    /// Cell records waiting for the writes in flight (see `after_writes`).
+    records: Vec<CellRecord>,
+    /// The execution whose window opens once its request is written.
+    opening: Option<String>,
     /// Whether the proxy's own IOPub subscription to the kernel is live.
     upstream_ready: bool,
     /// Subscriptions waiting for `upstream_ready` to be welcomed.
@@ -515,6 +376,7 @@ struct State {
 
 impl State {
     fn on_frontend(&mut self, event: frontend::Event) {
+        tracing::trace!(?event, "from a frontend");
         match event {
             // Heartbeats are not Jupyter messages: pass them as they are.
             frontend::Event::Message {
@@ -553,6 +415,7 @@ impl State {
     }
 
     fn on_kernel(&mut self, msg: FromKernel) {
+        tracing::trace!(channel = ?msg.channel, frames = msg.frames.len(), "from the kernel");
         if msg.channel == Channel::Hb {
             self.front.hb.send(msg.frames);
             return;
@@ -609,19 +472,36 @@ impl State {
         }
     }
 
-    /// Opens the execution's energy window now, before the request reaches
-    /// the kernel, when nothing else runs: the window then holds all of the
-    /// kernel's work on it (opening at its `busy` would miss what the kernel
-    /// did before the proxy read that message). Otherwise it waits its turn.
+    /// Opens the execution's energy window as the request is written to an
+    /// idle kernel (right after the write, see [`State::after_writes`]): the
+    /// window then holds all of the kernel's work on it (opening at its
+    /// `busy` would miss what the kernel did before the proxy read that
+    /// message). Otherwise it waits its turn.
     fn open_or_queue(&mut self, msg_id: String) {
-        let Some(meter) = self.meter.get() else {
+        if self.meter.get().is_none() {
             return;
-        };
-        if self.windows.is_empty() {
-            self.windows.insert(msg_id, meter.start(self.kernel_pid));
+        }
+        if self.windows.is_empty() && self.opening.is_none() {
+            self.opening = Some(msg_id);
         } else {
             self.queued.push_back(msg_id);
         }
+    }
+
+    /// Whether work waits for the writes just queued (see `after_writes`).
+    fn has_work_after_writes(&self) -> bool {
+        self.opening.is_some() || !self.records.is_empty()
+    }
+
+    /// What follows the writes just queued, off the frontend's wait: the
+    /// energy window of the request just forwarded, and the records for the
+    /// recorder thread, whose signing and fsync would otherwise compete
+    /// with the kernel and the frontend while the reply is on its way.
+    fn after_writes(&mut self) {
+        if let (Some(msg_id), Some(meter)) = (self.opening.take(), self.meter.get()) {
+            self.windows.insert(msg_id, meter.start(self.kernel_pid));
+        }
+        self.send_records();
     }
 
     /// After a reply: the next queued execution's window opens.
@@ -742,9 +622,18 @@ impl State {
         self.front.iopub.send_to(conn, msg.into_frames());
     }
 
+    /// Keeps `record` for [`State::after_writes`].
     fn record(&mut self, record: CellRecord) {
+        if self.recorder.is_some() {
+            self.records.push(record);
+        }
+    }
+
+    fn send_records(&mut self) {
         if let Some(recorder) = &self.recorder {
-            recorder.record(record);
+            for record in self.records.drain(..) {
+                recorder.record(record);
+            }
         }
     }
 }

@@ -127,7 +127,7 @@ impl Encoder {
     /// Appends the wire frame carrying `body` to `out`.
     pub fn put(&mut self, out: &mut BytesMut, more: bool, command: bool, body: &[u8]) {
         let mut plain = Vec::with_capacity(1 + body.len());
-        plain.push(u8::from(more) * INNER_MORE | u8::from(command) * INNER_COMMAND);
+        plain.push((u8::from(more) * INNER_MORE) | (u8::from(command) * INNER_COMMAND));
         plain.extend_from_slice(body);
         let n = self.nonce.to_be_bytes();
         self.nonce += 1;

@@ -1,12 +1,14 @@
-//! The server side of ZMTP 3.0 (RFC 23), for the sockets frontends connect
-//! to: ROUTER and XPUB, with the NULL or the CURVE mechanism.
+//! ZMTP 3.0 (RFC 23), the wire protocol of every ZeroMQ socket the agent
+//! uses: the frontends' ROUTERs and XPUB (NULL or CURVE), the DEALERs and
+//! SUB that reach the kernel, and the agent endpoint.
 //!
-//! The proxy speaks the wire protocol itself on this side so that every
-//! connection has its own queue and a reader that stops reading costs only
-//! itself ([`crate::frontend`]), and so that CurveZMQ needs no C library.
+//! The proxy speaks the wire protocol itself so that every connection has
+//! its own queue and a peer that stops reading costs only itself
+//! ([`crate::frontend`]), and so that CurveZMQ needs no C library.
 //! docs/kernel.md says why this was chosen over libzmq.
 
 pub mod curve;
+pub mod endpoint;
 pub mod frame;
 
 use bytes::{Bytes, BytesMut};
@@ -42,6 +44,8 @@ pub enum ZmtpError {
 pub enum SocketType {
     Router,
     XPub,
+    Dealer,
+    Sub,
 }
 
 impl ZmtpError {
@@ -57,6 +61,8 @@ impl SocketType {
         match self {
             SocketType::Router => "ROUTER",
             SocketType::XPub => "XPUB",
+            SocketType::Dealer => "DEALER",
+            SocketType::Sub => "SUB",
         }
     }
 
@@ -65,11 +71,14 @@ impl SocketType {
         match self {
             SocketType::Router => matches!(peer, b"DEALER" | b"REQ" | b"ROUTER"),
             SocketType::XPub => matches!(peer, b"SUB" | b"XSUB"),
+            SocketType::Dealer => matches!(peer, b"ROUTER" | b"DEALER" | b"REP"),
+            SocketType::Sub => matches!(peer, b"PUB" | b"XPUB"),
         }
     }
 }
 
-/// How a connection is secured.
+/// How a connection is secured. CURVE is served, never asked for: the
+/// agent's own connections (to the kernel) stay on loopback or private ipc.
 #[derive(Debug, Clone)]
 pub enum Mechanism {
     Null,
@@ -121,10 +130,12 @@ pub struct Peer {
 }
 
 /// Greets, checks the mechanism and socket type, and runs the handshake.
-pub async fn accept<R, W>(
+/// `identity` is the `Identity` property we announce (a DEALER's routing id).
+pub async fn handshake<R, W>(
     mut r: R,
     mut w: W,
     ours: SocketType,
+    identity: Option<&[u8]>,
     mechanism: &Mechanism,
 ) -> Result<(Peer, Reader<R>, Writer<W>), ZmtpError>
 where
@@ -160,6 +171,9 @@ where
     }
     let mut metadata = Vec::new();
     frame::put_properties(&mut metadata, &[("Socket-Type", ours.name().as_bytes())]);
+    if let Some(identity) = identity {
+        frame::put_properties(&mut metadata, &[("Identity", identity)]);
+    }
     let (properties, encoder, decoder) = match mechanism {
         Mechanism::Null => {
             w.write_all(&frame::command_frame("READY", &metadata))
