@@ -281,3 +281,92 @@ def test_papermill_and_jupyter_console_start_the_vs_code_shaped_spec(kernel_env,
     # Both runs are in the trail: the proxy ran under each client.
     statuses = [e["payload"]["status"] for e in kernel_env.events("cell")]
     assert statuses.count("ok") >= 2
+
+
+def test_jupyter_server_runs_an_encrypted_proxied_kernel(kernel_env, tmp_path):
+    """What JupyterLab talks to: Jupyter Server's kernel manager with
+    `transport_encryption="required"`, a cell over its websocket."""
+    import socket
+    import urllib.request
+    import uuid
+
+    import websocket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = uuid.uuid4().hex
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.open_browser=False",
+            "--ServerApp.allow_root=True",
+            f"--ServerApp.root_dir={kernel_env.project}",
+            "--KernelManager.transport_encryption=required",
+        ],
+        env={**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"token {token}"}
+
+    def api(path: str, body: dict | None = None) -> dict:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(base + path, data=data, headers=headers, method="POST" if data else "GET")
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.loads(r.read())
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                api("/api/status")
+                break
+            except OSError:
+                assert server.poll() is None, f"jupyter server exited: {server.stderr.read()}"
+                assert time.monotonic() < deadline, "jupyter server did not start in 120 s"
+                time.sleep(0.2)
+        kernel = api("/api/kernels", {"name": PROXIED})
+        ws = websocket.create_connection(
+            f"ws://127.0.0.1:{port}/api/kernels/{kernel['id']}/channels", header=headers, timeout=60
+        )
+        msg_id = uuid.uuid4().hex
+        header = {"msg_id": msg_id, "msg_type": "execute_request", "session": uuid.uuid4().hex, "username": "t"}
+        header["version"] = "5.4"
+        ws.send(
+            json.dumps(
+                {
+                    "header": header,
+                    "parent_header": {},
+                    "metadata": {},
+                    "content": {"code": "print(6 * 7)", "silent": False},
+                    "channel": "shell",
+                }
+            )
+        )
+        printed, reply, idle = [], None, False
+        while reply is None or not idle:  # the reply and IOPub come in either order
+            msg = json.loads(ws.recv())
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                printed.append(msg["content"]["text"])
+            if msg["msg_type"] == "execute_reply":
+                reply = msg
+            idle = idle or (msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle")
+        ws.close()
+        assert reply["content"]["status"] == "ok"
+        assert reply["metadata"]["venturalitica"]["status"] == "ok"
+        assert "".join(printed) == "42\n"
+        connection = json.loads((kernel_env.runtime / f"kernel-{kernel['id']}.json").read_text())
+        assert connection["curve_publickey"], "the server provisioned CurveZMQ keys"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

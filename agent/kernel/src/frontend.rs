@@ -45,7 +45,7 @@ pub struct Limit {
 /// is 1,000 (which loses output under a flood even for a reading client).
 pub const IOPUB_LIMIT: Limit = Limit {
     messages: 100_000,
-    bytes: 1 << 30,
+    bytes: 512 << 20,
 };
 /// Per ROUTER peer (replies, input requests, heartbeats).
 pub const ROUTER_LIMIT: Limit = Limit {
