@@ -155,8 +155,8 @@ impl Queue {
         }
     }
 
-    /// Messages dropped since the last call, when a drop streak starts or ends:
-    /// `Some(true)` a streak started, `Some(false)` it ended.
+    /// Whether `offer` started a streak of drops (`Some(true)`), ended one
+    /// (`Some(false)`), or neither: the log says so once per streak.
     fn streak(&self, offer: Offer) -> Option<bool> {
         let dropping = offer == Offer::Dropped;
         (self.load.dropping.swap(dropping, Ordering::Relaxed) != dropping).then_some(dropping)
