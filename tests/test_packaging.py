@@ -4,6 +4,7 @@ and `vl` are on PATH and `import venturalitica` finds its own binary."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import subprocess
@@ -111,3 +112,18 @@ def test_installed_with_pip_or_uv_the_commands_and_the_api_work(wheel, tmp_path,
     line = next(ln for ln in (listing.stdout + listing.stderr).splitlines() if "venturalitica-jupyterlab" in ln)
     assert re.search(r"v0\.1\.0 .*enabled.*OK.*\(python, venturalitica\)", re.sub(r"\x1b\[\d+m", "", line)), line
     assert str(env_dir / "share" / "jupyter" / "labextensions") in listing.stdout + listing.stderr
+
+
+def test_the_package_parses_on_the_oldest_python_it_declares():
+    """pyproject says requires-python >= 3.9: no 3.10+ syntax, and no
+    `zip(strict=...)` (3.10+), which ruff's py311 target does not flag."""
+    declared = re.search(r'requires-python = ">=3\.(\d+)"', (REPO / "kernel-ext" / "pyproject.toml").read_text())
+    assert declared, "requires-python not found"
+    oldest = (3, int(declared.group(1)))
+    sources = sorted((REPO / "kernel-ext" / "python" / "venturalitica").rglob("*.py"))
+    assert sources
+    for path in sources:
+        tree = ast.parse(path.read_text(), filename=str(path), feature_version=oldest)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "zip":
+                assert not any(k.arg == "strict" for k in node.keywords), f"{path}:{node.lineno}: zip(strict=) is 3.10+"

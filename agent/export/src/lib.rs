@@ -57,6 +57,10 @@ pub enum ExportError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The export state cannot be read: going on would export every run
+    /// again as a new one.
+    #[error("{}: the export state is not valid ({reason}); move it away to export everything again as new runs", path.display())]
+    CorruptState { path: PathBuf, reason: String },
 }
 
 /// Where to export.
@@ -162,11 +166,22 @@ fn lock_state(state: &Path) -> Result<std::fs::File, ExportError> {
     Ok(file)
 }
 
-fn load_state(path: &Path) -> State {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
+/// The saved state; a fresh one when there is none yet.
+fn load_state(path: &Path) -> Result<State, ExportError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(State::default()),
+        Err(source) => {
+            return Err(ExportError::State {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    serde_json::from_str(&text).map_err(|e| ExportError::CorruptState {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 fn save_state(path: &Path, state: &State) -> Result<(), ExportError> {
@@ -308,7 +323,7 @@ pub fn export_mlflow(
     // meet one run by hand): each saves the whole state, so two at once
     // would drop each other's runs and send them again as new ones.
     let _lock = lock_state(&path)?;
-    let mut state = load_state(&path);
+    let mut state = load_state(&path)?;
     let key = format!("{}|{}", target.tracking_uri, target.experiment);
     let experiment_id = client.experiment_id(&target.experiment)?;
     let ts = state.targets.entry(key.clone()).or_default();
@@ -608,6 +623,24 @@ fn interleave<T>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_corrupt_export_state_is_an_error_not_a_fresh_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("mlflow.json");
+        assert!(load_state(&path)
+            .expect("no state yet is a fresh one")
+            .targets
+            .is_empty());
+        std::fs::write(&path, "{\"targets\": {").expect("write");
+        let err = load_state(&path).expect_err("corrupt");
+        let message = err.to_string();
+        assert!(matches!(err, ExportError::CorruptState { .. }), "{message}");
+        assert!(
+            message.contains("mlflow.json") && message.contains("line 1"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn interleave_spreads_both_and_keeps_each_order() {

@@ -266,6 +266,14 @@ _DUCKDB_KINDS = {
 }
 
 
+def _pairs(a, b) -> list[tuple]:
+    """`zip(a, b, strict=True)`, which needs Python 3.10; the package supports 3.9."""
+    a, b = list(a), list(b)
+    if len(a) != len(b):
+        raise AgentError(f"internal: {len(a)} items against {len(b)}")
+    return list(zip(a, b))
+
+
 def _kind(type_name: str, kinds: dict[str, str]) -> str:
     """``kind:engine type`` for the agent (``int:bigint``); unknown kinds are ``other``."""
     base = type_name.lower().split("(")[0].strip()
@@ -304,7 +312,7 @@ def enforce(bridge: Any, engine: _Engine, policy: str, mapping: dict, record: bo
         if "need" not in reply:
             return reply
         need = reply["need"]
-        for item, table in zip(need, engine.answer_all([n["request"] for n in need]), strict=True):
+        for item, table in _pairs(need, engine.answer_all([n["request"] for n in need])):
             frames.append(_frames.ipc_file(table))
             answers.append({"key": item["key"], "frame": len(frames) - 1})
     raise AgentError(f"the agent still needed count tables after {MAX_ROUNDS} rounds")
