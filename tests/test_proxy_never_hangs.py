@@ -370,3 +370,19 @@ def test_jupyter_server_runs_an_encrypted_proxied_kernel(kernel_env, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_spec_written_by_an_older_version_runs_and_install_upgrades_it(kernel_env):
+    spec_path = kernel_env.jupyter_path / "kernels" / PROXIED / "kernel.json"
+    spec = json.loads(spec_path.read_text())
+    inner = spec["argv"][spec["argv"].index("--") + 1 :]
+    # What `kernel install` wrote before the launcher module existed.
+    spec["argv"] = [str(kernel_env.vl_bin), "kernel", "proxy", "-f", "{connection_file}", "--", *inner]
+    spec_path.write_text(json.dumps(spec))
+    with kernel_env.kernel() as (_, kc):
+        reply, outputs = run_cell(kc, "print('old spec')")
+        assert reply["metadata"]["venturalitica"]["status"] == "ok"
+        assert _lines(outputs) == ["old spec"]
+    kernel_env.install()
+    upgraded = json.loads(spec_path.read_text())["argv"]
+    assert upgraded[1:3] == ["-m", "venturalitica.kernel"] and upgraded[upgraded.index("--") + 1 :] == inner
