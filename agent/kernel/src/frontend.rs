@@ -158,6 +158,9 @@ impl Queue {
     /// Whether `offer` started a streak of drops (`Some(true)`), ended one
     /// (`Some(false)`), or neither: the log says so once per streak.
     fn streak(&self, offer: Offer) -> Option<bool> {
+        if offer == Offer::Closed {
+            return None; // gone, not reading again
+        }
         let dropping = offer == Offer::Dropped;
         (self.load.dropping.swap(dropping, Ordering::Relaxed) != dropping).then_some(dropping)
     }
@@ -571,6 +574,14 @@ mod tests {
         let (queue, rx) = Queue::new(IOPUB_LIMIT);
         drop(rx);
         assert_eq!(queue.offer(msg(b"a", 1)), Offer::Closed);
+        // A streak is logged once when it starts and once when it ends.
+        let (queue, _rx) = Queue::new(Limit {
+            messages: 1,
+            bytes: 1 << 20,
+        });
+        assert_eq!(queue.streak(queue.offer(msg(b"a", 1))), None);
+        assert_eq!(queue.streak(queue.offer(msg(b"a", 1))), Some(true));
+        assert_eq!(queue.streak(queue.offer(msg(b"a", 1))), None);
     }
 
     #[test]
