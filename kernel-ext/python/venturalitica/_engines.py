@@ -228,7 +228,7 @@ class DuckDBEngine(_Engine):
     digest_method = "md5"
 
     def schema(self) -> list[tuple[str, str]]:
-        return [(n, _kind(str(t), _DUCKDB_KINDS)) for n, t in zip(self.data.columns, self.data.types, strict=True)]
+        return [(n, _kind(str(t), _DUCKDB_KINDS)) for n, t in _pairs(self.data.columns, self.data.types)]
 
     def aggregate(self, groups, aggs) -> pa.Table:
         select = ", ".join(f"{e} AS {self.quote(a)}" for a, e in groups + aggs)
