@@ -1,15 +1,18 @@
 //! `venturalitica kernel proxy`: the agent between a Jupyter frontend and
 //! the real kernel.
 //!
-//! The proxy binds the ports of the connection file the server wrote, starts
-//! the real kernel on fresh loopback ports with the same key, and forwards
-//! the five channels. Every message is verified before it is forwarded (bad
-//! ones are logged and dropped); messages pass as the bytes received, except
-//! the `execute_reply`, which gains `metadata.venturalitica` and is signed
-//! again.
+//! The proxy binds the ports of the connection file the server wrote
+//! ([`crate::frontend`], CurveZMQ when the file carries keys), starts the
+//! real kernel on fresh loopback ports (or private ipc) with the same key,
+//! connects to it ([`crate::upstream`]) and forwards the five channels.
+//! Every message is verified before it is forwarded (bad ones are logged and
+//! dropped); messages pass as the bytes received, except the
+//! `execute_reply`, which gains `metadata.venturalitica` and is signed again.
 //!
-//! One reader task per socket feeds a single loop that owns all state, so
-//! the order within each channel is kept and nothing needs a lock.
+//! One reader task per connection feeds a single loop that owns all state,
+//! so the order within each channel is kept and nothing needs a lock; the
+//! loop only puts messages in per-connection queues, so it never waits for
+//! a frontend or the kernel.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
