@@ -108,6 +108,11 @@ def test_missing_column_bad_policy_empty_frame_and_bad_input_raise_clear_errors(
     (project / "typo.yaml").write_text(DI_POLICY.format(mode="block").replace("disparate_impact", "disparate_impakt"))
     with pytest.raises(vl.PolicyError, match=r"typo.yaml:2:\d+: .*unknown metric_key"):
         vl.enforce(data=df, policy="typo.yaml")
+    # SDK scripts catch these as ValueError.
+    with pytest.raises(ValueError, match="unknown metric_key"):
+        vl.enforce(data=df, policy="typo.yaml")
+    with pytest.raises(ValueError, match="matches no column"):
+        vl.enforce(data=df, policy="p.yaml")
     with pytest.raises(vl.PolicyError, match="No such file"):
         vl.enforce(data=df, policy="missing.yaml")
 

@@ -12,13 +12,18 @@ class VenturaliticaError(Exception):
     """Base class of every error the package raises."""
 
 
-class PolicyError(VenturaliticaError):
-    """The policy cannot be used; the message names its file, line and column."""
+class PolicyError(VenturaliticaError, ValueError):
+    """The policy cannot be used; the message names its file, line and column.
+
+    A ``ValueError`` too, as in the Venturalitica SDK (an unknown metric, a
+    malformed policy), so ``except ValueError`` in SDK scripts still works."""
 
 
-class DataError(VenturaliticaError):
+class DataError(VenturaliticaError, ValueError):
     """The data cannot be used: a missing column, an empty frame, an
-    unsupported type, or a control that could not be evaluated on it."""
+    unsupported type, or a control that could not be evaluated on it.
+
+    A ``ValueError`` too, as the SDK raises for the same cases."""
 
 
 class AgentError(VenturaliticaError):
