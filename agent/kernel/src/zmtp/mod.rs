@@ -319,3 +319,82 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both ends of an in-memory connection, shaken hands.
+    async fn pair(
+        server: SocketType,
+        client: SocketType,
+        server_mechanism: Mechanism,
+        client_mechanism: Mechanism,
+    ) -> (
+        Result<(Peer, Reader<impl AsyncRead>, Writer<impl AsyncWrite>), ZmtpError>,
+        Result<(Peer, Reader<impl AsyncRead>, Writer<impl AsyncWrite>), ZmtpError>,
+    ) {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (ar, aw) = tokio::io::split(a);
+        let (br, bw) = tokio::io::split(b);
+        tokio::join!(
+            handshake(ar, aw, server, None, &server_mechanism),
+            handshake(br, bw, client, Some(b"me"), &client_mechanism),
+        )
+    }
+
+    #[tokio::test]
+    async fn null_peers_exchange_identities_and_multipart_messages() {
+        let (server, client) = pair(
+            SocketType::Router,
+            SocketType::Dealer,
+            Mechanism::Null,
+            Mechanism::Null,
+        )
+        .await;
+        let (peer, mut server_reader, mut server_writer) = server.expect("server side");
+        let (_, mut client_reader, mut client_writer) = client.expect("client side");
+        assert_eq!(peer.identity.as_deref(), Some(&b"me"[..]));
+        let message = vec![
+            Bytes::from_static(b"a"),
+            Bytes::new(),
+            Bytes::from(vec![7u8; 300]),
+        ];
+        client_writer.put(&message);
+        client_writer.flush().await.expect("flush");
+        assert_eq!(
+            server_reader.recv().await.expect("recv"),
+            Incoming::Message(message)
+        );
+        server_writer.put_pong(b"ctx");
+        server_writer.put(&[Bytes::from_static(b"reply")]);
+        server_writer.flush().await.expect("flush");
+        // A PONG is not a message: the reader skips it.
+        assert_eq!(
+            client_reader.recv().await.expect("recv"),
+            Incoming::Message(vec![Bytes::from_static(b"reply")])
+        );
+    }
+
+    #[tokio::test]
+    async fn mismatched_socket_types_and_mechanisms_are_refused() {
+        let (server, _) = pair(
+            SocketType::XPub,
+            SocketType::Dealer,
+            Mechanism::Null,
+            Mechanism::Null,
+        )
+        .await;
+        assert!(matches!(server, Err(ZmtpError::SocketType { .. })));
+        let keys = curve::ServerKeys::generate();
+        let (server, _) = pair(
+            SocketType::Router,
+            SocketType::Dealer,
+            Mechanism::Curve(keys),
+            Mechanism::Null,
+        )
+        .await;
+        let err = server.err().expect("refused");
+        assert!(err.is_refusal(), "{err}");
+    }
+}
