@@ -76,52 +76,71 @@ def test_a_subscriber_that_never_reads_slows_neither_the_kernel_nor_a_reader(ker
 
 READER = textwrap.dedent(
     """
-    import sys
+    import os, signal, sys
     from jupyter_client import BlockingKernelClient
     kc = BlockingKernelClient(connection_file=sys.argv[1])
     kc.load_connection_file()
     kc.start_channels()
     kc.wait_for_ready(timeout=60)
     print("ready", flush=True)
-    lines = 0
-    while lines < int(sys.argv[2]):
+    lines, stop_at, total = 0, int(sys.argv[2]), int(sys.argv[3])
+    while lines < total:
         msg = kc.get_iopub_msg(timeout=120)
         if msg["msg_type"] == "stream":
             lines += msg["content"]["text"].count("\\n")
+        if stop_at and lines >= stop_at:
+            stop_at = 0
+            os.kill(os.getpid(), signal.SIGSTOP)  # a client suspended mid-flood (Ctrl-Z)
     print("lines", lines, flush=True)
     """
 )
 
 
+def _stopped(pid: int) -> bool:
+    """Whether `pid` is stopped by a signal (state T in /proc)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
 def test_a_client_stopped_mid_flood_holds_nothing_up_and_reads_again(kernel_env, tmp_path):
     script = tmp_path / "reader.py"
     script.write_text(READER)
+    resume = tmp_path / "resume"
+    pause_at = OUTPUTS // 10
+    # The cell pauses after a tenth of its output until the other client is
+    # stopped, so the rest (180 MB, far more than socket buffers hold) is
+    # written while that client reads nothing, whatever the host's speed.
+    flood = FLOOD.replace(
+        "for _i in range",
+        "import os, time\nfor _i in range",
+    ).replace(
+        '    sys.stdout.write(f"',
+        f"    while _i == {pause_at} and not os.path.exists({str(resume)!r}):\n        time.sleep(0.01)\n"
+        '    sys.stdout.write(f"',
+    )
     with kernel_env.kernel() as (km, kc):
         reader = subprocess.Popen(
-            [sys.executable, str(script), km.connection_file, str(OUTPUTS)],
+            [sys.executable, str(script), km.connection_file, str(pause_at), str(OUTPUTS)],
             stdout=subprocess.PIPE,
             text=True,
         )
         try:
             assert reader.stdout.readline().strip() == "ready"
-            msg_id = kc.execute(FLOOD)
-            seen = 0
-            while seen < OUTPUTS // 10:  # mid-flood: stop the other client
-                msg = kc.get_iopub_msg(timeout=60)
-                if msg["msg_type"] == "stream":
-                    seen += msg["content"]["text"].count("\n")
-            reader.send_signal(signal.SIGSTOP)
-            outputs = []
+            msg_id = kc.execute(flood)
+            deadline = time.monotonic() + 120
+            while not _stopped(reader.pid):
+                assert reader.poll() is None and time.monotonic() < deadline, "the reader never stopped itself"
+                time.sleep(0.05)
+            resume.touch()
             while True:
                 msg = kc.get_iopub_msg(timeout=120)
-                outputs.append(msg)
-                if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                    break
+                if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status":
+                    if msg["content"]["execution_state"] == "idle":
+                        break
             reply = kc.get_shell_msg(timeout=60)
             assert reply["parent_header"]["msg_id"] == msg_id
             assert reply["content"]["status"] == "ok"
-            # The kernel finished while the other client was stopped.
-            assert reader.poll() is None
+            # The kernel finished all of it while the other client was stopped.
+            assert _stopped(reader.pid)
             reader.send_signal(signal.SIGCONT)
             out, _ = reader.communicate(timeout=120)
             assert out.split() == ["lines", str(OUTPUTS)], "it reads again and lost nothing"
@@ -310,6 +329,7 @@ def test_jupyter_server_runs_an_encrypted_proxied_kernel(kernel_env, tmp_path):
             "--KernelManager.transport_encryption=required",
         ],
         env={**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config")},
+        cwd=kernel_env.project,  # the kernels' cwd: evidence lands there, not in the repository
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -367,6 +387,12 @@ def test_jupyter_server_runs_an_encrypted_proxied_kernel(kernel_env, tmp_path):
         assert "".join(printed) == "42\n"
         connection = json.loads((kernel_env.runtime / f"kernel-{kernel['id']}.json").read_text())
         assert connection["curve_publickey"], "the server provisioned CurveZMQ keys"
+        # The proxy's writer thread appends it just after the reply.
+        deadline = time.monotonic() + 30
+        while not kernel_env.events("cell") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        cells = [e["payload"] for e in kernel_env.events("cell")]
+        assert [c["status"] for c in cells] == ["ok"], "the cell is in the project's trail"
     finally:
         server.terminate()
         server.wait(timeout=30)
