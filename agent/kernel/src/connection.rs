@@ -18,9 +18,11 @@ pub struct Connection {
     pub curve: Option<ServerKeys>,
 }
 
-/// The CurveZMQ keys a connection file may carry.
+/// A connection file: Jupyter's fields and the CurveZMQ keys it may carry.
 #[derive(Debug, serde::Deserialize)]
-struct CurveFields {
+struct File {
+    #[serde(flatten)]
+    info: ConnectionInfo,
     curve_publickey: Option<String>,
     curve_secretkey: Option<String>,
 }
@@ -35,9 +37,12 @@ pub fn read(path: &Path) -> Result<Connection, KernelError> {
         path: path.to_path_buf(),
         reason,
     };
-    let info: ConnectionInfo = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-    let fields: CurveFields = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-    let curve = match (fields.curve_publickey, fields.curve_secretkey) {
+    let File {
+        info,
+        curve_publickey,
+        curve_secretkey,
+    } = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+    let curve = match (curve_publickey, curve_secretkey) {
         (None, None) => None,
         (Some(public), Some(secret)) => {
             Some(ServerKeys::from_z85(&public, &secret).map_err(invalid)?)
@@ -153,11 +158,27 @@ pub fn for_child(outer: &Connection) -> Result<Inner, KernelError> {
             inner.ip = format!("{}-vl-kernel", outer.ip);
         }
     }
+    if inner.transport == Transport::IPC {
+        // The longest channel suffix is "-" and five digits.
+        let longest = format!("{}-65535", inner.ip);
+        if longest.len() > UNIX_PATH_MAX {
+            return Err(KernelError::Socket {
+                endpoint: format!("ipc://{longest}"),
+                reason: format!(
+                    "longer than the {UNIX_PATH_MAX} bytes a Unix socket path can hold; \
+                     set TMPDIR (or the runtime directory) to a shorter path"
+                ),
+            });
+        }
+    }
     Ok(Inner {
         info: inner,
         _private: private,
     })
 }
+
+/// `sun_path` holds 108 bytes on Linux, with the final NUL.
+const UNIX_PATH_MAX: usize = 107;
 
 /// Writes `info` for the kernel next to the proxy's connection file,
 /// readable by the user only.
@@ -185,4 +206,59 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     f.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ipc(ip: &str) -> Connection {
+        let text = format!(
+            r#"{{"ip": "{ip}", "transport": "ipc", "shell_port": 1, "iopub_port": 2,
+                "stdin_port": 3, "control_port": 4, "hb_port": 5, "key": "k",
+                "signature_scheme": "hmac-sha256"}}"#
+        );
+        Connection {
+            info: serde_json::from_str(&text).expect("connection info"),
+            curve: None,
+        }
+    }
+
+    #[test]
+    fn an_ipc_path_too_long_for_a_unix_socket_is_refused_with_the_reason() {
+        let inner = for_child(&ipc("/run/user/1000/jupyter/kernel-1")).expect("short enough");
+        assert_eq!(inner.info.ip, "/run/user/1000/jupyter/kernel-1-vl-kernel");
+        let long = format!("/tmp/{}", "d".repeat(100));
+        let err = for_child(&ipc(&long)).expect_err("too long").to_string();
+        assert!(
+            err.contains("107 bytes a Unix socket path can hold"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn curve_keys_come_in_pairs_and_must_match() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let keys = crate::zmtp::curve::ServerKeys::generate();
+        let write = |extra: &str| {
+            let path = dir.path().join("kernel.json");
+            let text = format!(
+                r#"{{"ip": "127.0.0.1", "transport": "tcp", "shell_port": 1, "iopub_port": 2,
+                    "stdin_port": 3, "control_port": 4, "hb_port": 5, "key": "k",
+                    "signature_scheme": "hmac-sha256"{extra}}}"#
+            );
+            std::fs::write(&path, text).expect("write");
+            read(&path)
+        };
+        assert!(write("").expect("plain").curve.is_none());
+        let pair = format!(
+            r#", "curve_publickey": "{}", "curve_secretkey": "{}""#,
+            keys.public_z85(),
+            keys.secret_z85()
+        );
+        assert!(write(&pair).expect("encrypted").curve.is_some());
+        let half = format!(r#", "curve_publickey": "{}""#, keys.public_z85());
+        let err = write(&half).expect_err("half a pair").to_string();
+        assert!(err.contains("not the other"), "{err}");
+    }
 }
