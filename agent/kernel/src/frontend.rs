@@ -20,6 +20,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::mpsc;
 
+use crate::connection::Endpoints;
 use crate::zmtp::endpoint::Endpoint;
 use crate::zmtp::{self, Incoming, Mechanism, SocketType};
 use crate::KernelError;
@@ -297,9 +298,88 @@ impl Publisher {
     }
 }
 
+/// The frontends' five sockets and their connections, by identity (the
+/// ROUTERs) or by subscriber (IOPub).
+#[derive(Debug)]
+pub struct Frontends {
+    pub shell: Router,
+    pub control: Router,
+    pub stdin: Router,
+    pub hb: Router,
+    pub iopub: Publisher,
+    /// Kept for their ipc socket files, removed when dropped.
+    _bound: Vec<Bound>,
+}
+
+impl Frontends {
+    /// Binds the five endpoints with `mechanism`; what their connections
+    /// receive, and when they come and go, goes to `events`.
+    pub async fn bind(
+        ends: &Endpoints,
+        mechanism: &Mechanism,
+        events: mpsc::Sender<Event>,
+    ) -> Result<Frontends, KernelError> {
+        let ids = Arc::new(AtomicU64::new(1));
+        let mut bound = Vec::new();
+        for (endpoint, channel) in [
+            (&ends.shell, Channel::Shell),
+            (&ends.control, Channel::Control),
+            (&ends.stdin, Channel::Stdin),
+            (&ends.hb, Channel::Hb),
+            (&ends.iopub, Channel::Iopub),
+        ] {
+            let ctx = ConnContext {
+                channel,
+                kind: if channel == Channel::Iopub {
+                    SocketType::XPub
+                } else {
+                    SocketType::Router
+                },
+                mechanism: mechanism.clone(),
+                events: events.clone(),
+                ids: ids.clone(),
+            };
+            bound.push(bind(endpoint, ctx).await?);
+        }
+        Ok(Frontends {
+            shell: Router::new(Channel::Shell),
+            control: Router::new(Channel::Control),
+            stdin: Router::new(Channel::Stdin),
+            hb: Router::new(Channel::Hb),
+            iopub: Publisher::default(),
+            _bound: bound,
+        })
+    }
+
+    /// A connection's handshake is done: it can be sent to.
+    pub fn join(&mut self, channel: Channel, conn: ConnId, identity: Bytes, queue: Queue) {
+        match self.router(channel) {
+            Some(router) => router.join(identity, conn, queue),
+            None => self.iopub.join(conn, queue),
+        }
+    }
+
+    pub fn leave(&mut self, channel: Channel, conn: ConnId) {
+        match self.router(channel) {
+            Some(router) => router.leave(conn),
+            None => self.iopub.leave(conn),
+        }
+    }
+
+    fn router(&mut self, channel: Channel) -> Option<&mut Router> {
+        match channel {
+            Channel::Shell => Some(&mut self.shell),
+            Channel::Control => Some(&mut self.control),
+            Channel::Stdin => Some(&mut self.stdin),
+            Channel::Hb => Some(&mut self.hb),
+            Channel::Iopub => None,
+        }
+    }
+}
+
 /// A bound frontend socket, accepting connections.
 #[derive(Debug)]
-pub struct Bound {
+struct Bound {
     /// The socket file to remove at exit (ipc transport).
     path: Option<PathBuf>,
 }
@@ -313,26 +393,8 @@ impl Drop for Bound {
 }
 
 /// Binds `endpoint` (`tcp://HOST:PORT` or `ipc://PATH`) and serves each
-/// connection on its own task; events go to `events`.
-pub async fn bind(
-    endpoint: &str,
-    channel: Channel,
-    mechanism: Mechanism,
-    events: mpsc::Sender<Event>,
-    ids: Arc<AtomicU64>,
-) -> Result<Bound, KernelError> {
-    let kind = if channel == Channel::Iopub {
-        SocketType::XPub
-    } else {
-        SocketType::Router
-    };
-    let ctx = ConnContext {
-        channel,
-        kind,
-        mechanism,
-        events,
-        ids,
-    };
+/// connection on its own task.
+async fn bind(endpoint: &str, ctx: ConnContext) -> Result<Bound, KernelError> {
     match Endpoint::parse(endpoint).map_err(|e| KernelError::bind(endpoint, e))? {
         Endpoint::Ipc(path) => {
             // libzmq replaces a stale socket file the same way.

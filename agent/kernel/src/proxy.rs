@@ -16,7 +16,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -32,7 +31,7 @@ use venturalitica_energy::{EnergyConfig, Meter, Window};
 use crate::agent::{AgentEndpoint, AgentHandler};
 use crate::child::ChildKernel;
 use crate::connection::{self, Endpoints};
-use crate::frontend::{self, Bound, Channel, ConnId, Publisher, Router};
+use crate::frontend::{self, Channel, ConnId, Frontends};
 use crate::intercept::{annotate, CellRecord, Tracker};
 use crate::recorder::Recorder;
 use crate::upstream::{self, FromKernel, Upstream};
@@ -87,29 +86,6 @@ pub fn run(options: ProxyOptions) -> Result<i32, KernelError> {
     runtime.block_on(serve(options))
 }
 
-/// The frontend sockets: their connections, by identity or subscriber.
-struct Frontends {
-    shell: Router,
-    control: Router,
-    stdin: Router,
-    hb: Router,
-    iopub: Publisher,
-    /// Kept for their ipc socket files, removed at exit.
-    _bound: Vec<Bound>,
-}
-
-impl Frontends {
-    fn router(&mut self, channel: Channel) -> Option<&mut Router> {
-        match channel {
-            Channel::Shell => Some(&mut self.shell),
-            Channel::Control => Some(&mut self.control),
-            Channel::Stdin => Some(&mut self.stdin),
-            Channel::Hb => Some(&mut self.hb),
-            Channel::Iopub => None,
-        }
-    }
-}
-
 async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
     // Installed first: an early interrupt must not kill the proxy (the
     // default action); it is forwarded once the kernel runs.
@@ -121,7 +97,7 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
         None => Mechanism::Null,
     };
     let (front_tx, mut front_rx) = mpsc::channel::<frontend::Event>(1024);
-    let front = bind_frontends(&Endpoints::of(&outer.info), &mechanism, front_tx).await?;
+    let front = Frontends::bind(&Endpoints::of(&outer.info), &mechanism, front_tx).await?;
 
     let mut env = vec![("JPY_PARENT_PID".to_string(), std::process::id().to_string())];
     let _agent = match options.agent {
@@ -246,40 +222,6 @@ fn wait_pid(pid: u32) -> i32 {
     }
 }
 
-async fn bind_frontends(
-    ends: &Endpoints,
-    mechanism: &Mechanism,
-    events: mpsc::Sender<frontend::Event>,
-) -> Result<Frontends, KernelError> {
-    let ids = Arc::new(AtomicU64::new(1));
-    let mut bound = Vec::new();
-    for (endpoint, channel) in [
-        (&ends.shell, Channel::Shell),
-        (&ends.control, Channel::Control),
-        (&ends.stdin, Channel::Stdin),
-        (&ends.hb, Channel::Hb),
-        (&ends.iopub, Channel::Iopub),
-    ] {
-        let b = frontend::bind(
-            endpoint,
-            channel,
-            mechanism.clone(),
-            events.clone(),
-            ids.clone(),
-        )
-        .await?;
-        bound.push(b);
-    }
-    Ok(Frontends {
-        shell: Router::new(Channel::Shell),
-        control: Router::new(Channel::Control),
-        stdin: Router::new(Channel::Stdin),
-        hb: Router::new(Channel::Hb),
-        iopub: Publisher::default(),
-        _bound: bound,
-    })
-}
-
 /// The signals the proxy passes on to the kernel, and the death of the
 /// process that started it (a Jupyter server killed with SIGKILL), which is
 /// passed on as SIGTERM: ipykernel polls its parent the same way, and the
@@ -379,7 +321,6 @@ struct State {
 
 impl State {
     fn on_frontend(&mut self, event: frontend::Event) {
-        tracing::trace!(?event, "from a frontend");
         match event {
             // Heartbeats are not Jupyter messages: pass them as they are.
             frontend::Event::Message {
@@ -397,14 +338,8 @@ impl State {
                 conn,
                 identity,
                 queue,
-            } => match self.front.router(channel) {
-                Some(router) => router.join(identity, conn, queue),
-                None => self.front.iopub.join(conn, queue),
-            },
-            frontend::Event::Left { channel, conn } => match self.front.router(channel) {
-                Some(router) => router.leave(conn),
-                None => self.front.iopub.leave(conn),
-            },
+            } => self.front.join(channel, conn, identity, queue),
+            frontend::Event::Left { channel, conn } => self.front.leave(channel, conn),
             frontend::Event::Subscription { conn, topic, on } => {
                 if self.front.iopub.subscribe(conn, topic.clone(), on) && on {
                     if self.upstream_ready {
@@ -418,7 +353,6 @@ impl State {
     }
 
     fn on_kernel(&mut self, msg: FromKernel) {
-        tracing::trace!(channel = ?msg.channel, frames = msg.frames.len(), "from the kernel");
         if msg.channel == Channel::Hb {
             self.front.hb.send(msg.frames);
             return;
@@ -471,7 +405,8 @@ impl State {
             Channel::Control => self.front.control.send(raw.into_frames()),
             Channel::Stdin => self.front.stdin.send(raw.into_frames()),
             Channel::Iopub => self.kernel_iopub(raw),
-            Channel::Hb => self.front.hb.send(raw.into_frames()),
+            // Passed raw by `on_kernel`: heartbeats are not Jupyter messages.
+            Channel::Hb => {}
         }
     }
 
