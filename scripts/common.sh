@@ -35,15 +35,16 @@ build_agent() {
 # VL_CACHE (skipped when node_modules already matches the lock file), then
 # tsc and jupyter-builder, which write the prebuilt extension to
 # kernel-ext/venturalitica.data/, where the wheel and install_package pick it
-# up. Playwright uses Debian's chromium, so it downloads no browser.
+# up. Playwright uses Debian's chromium, so it downloads no browser. The
+# optional argument is the venv whose jupyter-builder runs (default $VENV).
 build_labextension() {
   step "JupyterLab extension (npm ci, tsc, jupyter-builder)"
-  local ext=$REPO/labextension
+  local ext=$REPO/labextension tools=${1:-$VENV}
   if ! cmp -s "$ext/package-lock.json" "$ext/node_modules/.vl-package-lock.json"; then
     (cd "$ext" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --cache "$VL_CACHE/npm" --loglevel=error)
     cp "$ext/package-lock.json" "$ext/node_modules/.vl-package-lock.json"
   fi
-  (cd "$ext" && PATH="$VENV/bin:$PATH" npm run --silent build)
+  (cd "$ext" && PATH="$tools/bin:$PATH" npm run --silent build)
 }
 
 # Installs the Python package (kernel-ext) editable into the venv with

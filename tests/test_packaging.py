@@ -1,15 +1,19 @@
 """One wheel: maturin builds kernel-ext into a wheel that carries the agent
-binary; pip and uv install it into fresh environments, where `venturalitica`
-and `vl` are on PATH and `import venturalitica` finds its own binary."""
+binary once (`vl` is a small alias that execs it); pip and uv install it into
+fresh environments, where `venturalitica` and `vl` are on PATH, `import
+venturalitica` finds its own binary, and every part says the workspace's
+version. (scripts/release.sh checks the manylinux2014 release wheel.)"""
 
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -17,6 +21,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+VERSION = tomllib.loads((REPO / "Cargo.toml").read_text())["workspace"]["package"]["version"]
 
 CHECK = """\
 import sys, pandas as pd, venturalitica as vl
@@ -25,7 +30,7 @@ print(_binary.find_agent_binary())
 open("p.yaml", "w").write("- id: di\\n  metric_key: disparate_impact\\n  operator: '>='\\n  threshold: 0.8\\n"
                           "  input.dimension: g\\n  input.target: y\\n  enforcement_mode: monitor\\n")
 r = vl.enforce(data=pd.DataFrame({"g": list("aabb"), "y": [1, 0, 1, 1]}), policy="p.yaml")
-print(r["di"].actual_value)
+print(r["di"].actual_value, vl.__version__)
 """
 
 
@@ -46,10 +51,17 @@ def wheel(tmp_path_factory) -> Path:
     return path
 
 
-def test_the_wheel_carries_the_package_and_both_binaries(wheel):
-    names = zipfile.ZipFile(wheel).namelist()
-    data = [n for n in names if ".data/scripts/" in n]
-    assert sorted(Path(n).name for n in data) == ["venturalitica", "vl"]
+def test_the_wheel_carries_the_package_and_one_agent(wheel):
+    """`vl` is an alias that execs `venturalitica`, not a second copy of the
+    agent: the wheel holds one large executable."""
+    archive = zipfile.ZipFile(wheel)
+    names = archive.namelist()
+    scripts = {Path(i.filename).name: i.file_size for i in archive.infolist() if ".data/scripts/" in i.filename}
+    assert sorted(scripts) == ["venturalitica", "vl"]
+    assert scripts["vl"] < 2 * 2**20 < scripts["venturalitica"], scripts
+    elves = [n for n in names if archive.read(n)[:4] == b"\x7fELF"]
+    assert len(elves) == 2, elves
+    assert f"-{VERSION}-" in wheel.name
     for module in ("__init__.py", "_bridge.py", "magics.py", "results.py", "sample.py"):
         assert f"venturalitica/{module}" in names
     # load_sample("loan") reads the data from the wheel, with its attribution.
@@ -93,7 +105,13 @@ def test_installed_with_pip_or_uv_the_commands_and_the_api_work(wheel, tmp_path,
         version = subprocess.run(
             [str(env_dir / "bin" / command), "--version"], capture_output=True, text=True, check=True
         )
-        assert version.stdout.startswith("venturalitica ")
+        assert version.stdout == f"venturalitica {VERSION}\n"
+        # Arguments and the exit status pass through the alias; usage names
+        # the command that was typed.
+        bad = subprocess.run(
+            [str(env_dir / "bin" / command), "verify", "--no-such-flag"], capture_output=True, text=True, check=False
+        )
+        assert bad.returncode == 2 and f"Usage: {command} verify" in bad.stderr, bad.stderr
     project = tmp_path / "project"
     project.mkdir()
     (project / "pyproject.toml").write_text("[project]\nname = 'x'\n")
@@ -102,15 +120,17 @@ def test_installed_with_pip_or_uv_the_commands_and_the_api_work(wheel, tmp_path,
         [str(python), "-c", CHECK], cwd=project, capture_output=True, text=True, check=False, env=clean
     )
     assert run.returncode == 0, run.stderr
-    found, value = run.stdout.split()
+    found, value, version = run.stdout.split()
     assert Path(found) == env_dir / "bin" / "venturalitica"
     assert float(value) == 0.5
+    assert version == VERSION
     # JupyterLab (borrowed from this venv) sees the extension the wheel installed.
     listing = subprocess.run(
         [str(python), "-m", "jupyterlab.labextensions", "list"], capture_output=True, text=True, env=clean, check=True
     )
     line = next(ln for ln in (listing.stdout + listing.stderr).splitlines() if "venturalitica-jupyterlab" in ln)
-    assert re.search(r"v0\.1\.0 .*enabled.*OK.*\(python, venturalitica\)", re.sub(r"\x1b\[\d+m", "", line)), line
+    plain = re.sub(r"\x1b\[\d+m", "", line)
+    assert re.search(rf"v{re.escape(VERSION)} .*enabled.*OK.*\(python, venturalitica\)", plain), line
     assert str(env_dir / "share" / "jupyter" / "labextensions") in listing.stdout + listing.stderr
 
 
@@ -127,3 +147,20 @@ def test_the_package_parses_on_the_oldest_python_it_declares():
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "zip":
                 assert not any(k.arg == "strict" for k in node.keywords), f"{path}:{node.lineno}: zip(strict=) is 3.10+"
+
+
+def test_one_version_in_every_manifest():
+    """The workspace's Cargo.toml is the one version: the wheel and the sdist
+    take it through maturin (`dynamic = ["version"]`), the binary and the
+    kernelspec through CARGO_PKG_VERSION, `vl.__version__` from the installed
+    metadata. The Lab extension's package.json must repeat it (npm needs a
+    literal), and CHANGELOG.md's newest entry names it."""
+    pyproject = tomllib.loads((REPO / "kernel-ext" / "pyproject.toml").read_text())
+    assert pyproject["project"]["dynamic"] == ["version"] and "version" not in pyproject["project"]
+    lab = json.loads((REPO / "labextension" / "package.json").read_text())
+    assert lab["version"] == VERSION
+    for crate in sorted((REPO / "agent").glob("*/Cargo.toml")):
+        package = tomllib.loads(crate.read_text())["package"]
+        assert package["version"] == {"workspace": True}, crate
+    newest = re.search(r"^## \[?([^\]\s]+)", (REPO / "CHANGELOG.md").read_text(), re.MULTILINE)
+    assert newest and newest.group(1) == VERSION

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Builds and checks the release artefacts the way a maintainer publishes them:
+#
+#   dist/venturalitica-<v>-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl
+#   dist/venturalitica-<v>.tar.gz   (the sdist, with the Lab extension prebuilt)
+#
+# 1. the Lab extension (npm ci, tsc, jupyter-builder) into kernel-ext/;
+# 2. the wheel: `maturin build --release --zig --compatibility manylinux2014`
+#    (zig links against glibc 2.17, so no manylinux container is needed);
+# 3. the sdist: `maturin sdist`;
+# 4. the artefacts checked: auditwheel's tag is manylinux 2.17 with no
+#    unvendored library, one agent binary (`vl` is the small exec alias), the
+#    wheel within 30 MB, the sdist carries the prebuilt extension, and the
+#    version is the workspace's;
+# 5. the fresh-venv check (scripts/release_check.py) in a new venv with only
+#    jupyterlab, ipykernel and pandas from PyPI plus the wheel, and again
+#    with the sdist installed by pip (a release build with cargo, no Node.js).
+#
+# VL_RELEASE_SDIST_CHECK=0 skips installing the sdist (a second release build).
+# Uses VL_CACHE like the other scripts: the cargo target, the toolchain venv
+# and pip's cache live there, outside the clone.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+DIST=${VL_DIST:-$REPO/dist}
+TOOLS_HASH=$(sha256sum "$REPO/scripts/release-requirements.txt" | cut -c1-12)
+TOOLS=$VL_CACHE/release-tools-$TOOLS_HASH
+export PIP_CACHE_DIR=$VL_CACHE/pip
+# The wheel may be at most this large, compressed (issue 30's target).
+MAX_WHEEL_BYTES=$((30 * 1024 * 1024))
+VERSION=$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["workspace"]["package"]["version"])' "$REPO/Cargo.toml")
+
+elapsed() { echo "($((SECONDS - $1)) s)"; }
+
+if [[ ! -f $TOOLS/.complete ]]; then
+  step "Release toolchain ($TOOLS)"
+  rm -rf "$TOOLS"
+  python3 -m venv "$TOOLS"
+  "$TOOLS/bin/pip" install --quiet --upgrade pip
+  "$TOOLS/bin/pip" install --quiet -r "$REPO/scripts/release-requirements.txt"
+  touch "$TOOLS/.complete"
+fi
+
+build_labextension "$TOOLS"
+
+rm -rf "$DIST"
+mkdir -p "$DIST"
+step "Wheel: maturin build --release --zig --compatibility manylinux2014"
+start=$SECONDS
+(cd "$REPO/kernel-ext" && PATH="$TOOLS/bin:$PATH" maturin build --release --locked --zig \
+  --compatibility manylinux2014 --out "$DIST")
+echo "wheel built $(elapsed $start)"
+
+step "sdist: maturin sdist"
+(cd "$REPO/kernel-ext" && PATH="$TOOLS/bin:$PATH" maturin sdist --out "$DIST")
+
+step "Checking the artefacts"
+shopt -s nullglob
+wheels=("$DIST"/venturalitica-"$VERSION"-*.whl)
+sdists=("$DIST"/venturalitica-"$VERSION".tar.gz)
+[[ ${#wheels[@]} == 1 && ${#sdists[@]} == 1 ]] || {
+  echo "expected one wheel and one sdist of version $VERSION in $DIST, found: $(ls "$DIST")" >&2
+  exit 1
+}
+WHEEL=${wheels[0]} SDIST=${sdists[0]}
+show=$("$TOOLS/bin/auditwheel" show "$WHEEL" 2>&1)
+echo "$show"
+"$TOOLS/bin/python" "$REPO/scripts/check_artifacts.py" "$WHEEL" "$SDIST" "$MAX_WHEEL_BYTES" <<<"$show"
+
+fresh_venv_check() {
+  local what=$1 artefact=$2 dir
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/vl-release-XXXXXX")
+  step "Fresh-venv check: jupyterlab, ipykernel, pandas from PyPI and the $what"
+  start=$SECONDS
+  python3 -m venv "$dir/venv"
+  "$dir/venv/bin/pip" install --quiet --upgrade pip
+  # The sdist builds with cargo in pip's isolated environment; the shared
+  # target dir keeps the dependencies built by the last run.
+  "$dir/venv/bin/pip" install --quiet jupyterlab ipykernel pandas "$artefact"
+  echo "installed $(elapsed $start)"
+  "$dir/venv/bin/python" "$REPO/scripts/release_check.py" "$dir/work"
+  rm -rf "$dir"
+}
+
+fresh_venv_check wheel "$WHEEL"
+if [[ ${VL_RELEASE_SDIST_CHECK:-1} != 0 ]]; then
+  fresh_venv_check sdist "$SDIST"
+else
+  echo "skipped: the sdist install check (VL_RELEASE_SDIST_CHECK=0)"
+fi
+
+# scripts/test.sh runs this script only once the release build is warm.
+touch "$VL_CACHE/release-warm"
+step "Release artefacts in $DIST"
+ls -l "$DIST"
