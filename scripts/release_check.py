@@ -82,8 +82,10 @@ def main() -> None:
     out = run(str(BIN / "venturalitica"), "kernel", "install", "--user", env=env)
     check(KERNEL in out, f"kernel install --user: {out.strip()}")
     spec = json.loads((work / "jupyter-data" / "kernels" / KERNEL / "kernel.json").read_text())
+    # The venv's own Python (`python3` or `python` beside the agent) runs the launcher.
     launcher = spec["argv"][:3]
-    check(launcher == [str(BIN / "python"), "-m", "venturalitica.kernel"], f"kernelspec argv {launcher}")
+    pythons = [str(BIN / "python3"), str(BIN / "python")]
+    check(launcher[0] in pythons and launcher[1:] == ["-m", "venturalitica.kernel"], f"kernelspec argv {launcher}")
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     replies = []
