@@ -14,15 +14,22 @@ PY=$VENV/bin/python
 
 step() { printf '\n==> %s\n' "$*"; }
 
-ensure_venv() {
-  if [[ ! -f $VENV/.complete ]]; then
-    step "Python environment ($VENV)"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --upgrade pip
-    "$VENV/bin/pip" install --quiet -r "$REPO/tests/requirements.txt"
-    touch "$VENV/.complete"
+# A venv at DIR with REQUIREMENTS installed, made from scratch unless a
+# finished one is there (a venv whose install was cut short is remade).
+ensure_venv_at() {
+  local dir=$1 requirements=$2
+  if [[ ! -f $dir/.complete ]]; then
+    step "Python environment ($dir)"
+    rm -rf "$dir"
+    python3 -m venv "$dir"
+    "$dir/bin/pip" install --quiet --upgrade pip
+    "$dir/bin/pip" install --quiet -r "$requirements"
+    touch "$dir/.complete"
   fi
+}
+
+ensure_venv() {
+  ensure_venv_at "$VENV" "$REPO/tests/requirements.txt"
 }
 
 build_agent() {

@@ -31,14 +31,7 @@ VERSION=$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], 
 
 elapsed() { echo "($((SECONDS - $1)) s)"; }
 
-if [[ ! -f $TOOLS/.complete ]]; then
-  step "Release toolchain ($TOOLS)"
-  rm -rf "$TOOLS"
-  python3 -m venv "$TOOLS"
-  "$TOOLS/bin/pip" install --quiet --upgrade pip
-  "$TOOLS/bin/pip" install --quiet -r "$REPO/scripts/release-requirements.txt"
-  touch "$TOOLS/.complete"
-fi
+ensure_venv_at "$TOOLS" "$REPO/scripts/release-requirements.txt"
 
 build_labextension "$TOOLS"
 

@@ -27,6 +27,10 @@ for _var in ("VENTURALITICA_SIGNING_KEY", "VENTURALITICA_SIGNING_KEY_FILE"):
 # against fake trees and a fake NVML in agent/energy/tests.
 os.environ["VENTURALITICA_POWERCAP_ROOT"] = tempfile.mkdtemp(prefix="vl-no-powercap-")
 os.environ["VENTURALITICA_GPU"] = "off"
+# CI=true (as .ci/run sets it) and VENTURALITICA_STRICT make enforce strict
+# by default, as in the SDK: the tests set the mode they check themselves.
+for _var in ("CI", "VENTURALITICA_STRICT"):
+    os.environ.pop(_var, None)
 for _var in ("VENTURALITICA_CPU_TDP_W", "VENTURALITICA_COUNTRY", "VENTURALITICA_REGION", "VENTURALITICA_PUE"):
     os.environ.pop(_var, None)
 

@@ -184,7 +184,7 @@ def test_the_same_errors_as_the_pandas_path(project, spark, kind, n):
     same(pick(rows), pick(counted))
     # strict=True raises on the same data, as for rows.
     with pytest.raises(vl.DataError):
-        vl.enforce(frames(kind, table, spark), policy="errors.yaml", record=False)
+        vl.enforce(frames(kind, table, spark), policy="errors.yaml", record=False, strict=True)
 
 
 def test_the_fingerprint_ignores_order_and_partitioning_and_sees_every_change(project, spark):

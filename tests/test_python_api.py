@@ -98,7 +98,7 @@ def test_missing_column_bad_policy_empty_frame_and_bad_input_raise_clear_errors(
     (project / "p.yaml").write_text(DI_POLICY.format(mode="block"))
     df = pd.DataFrame({"g": ["a", "b"], "outcome": [1, 0]})
     with pytest.raises(vl.DataError) as e:
-        vl.enforce(data=df, policy="p.yaml")
+        vl.enforce(data=df, policy="p.yaml", strict=True)
     assert 'variable "y" matches no column' in str(e.value) and "columns: g, outcome" in str(e.value)
 
     (project / "bad.yaml").write_text("- id: x\n  metric_key: disparate_impact\n  operator: '>='\n  threshold: [\n")
@@ -106,20 +106,22 @@ def test_missing_column_bad_policy_empty_frame_and_bad_input_raise_clear_errors(
         vl.enforce(data=df, policy="bad.yaml")
     assert "bad.yaml:" in str(e.value)
     (project / "typo.yaml").write_text(DI_POLICY.format(mode="block").replace("disparate_impact", "disparate_impakt"))
+    # Strict, an unknown metric refuses the policy (not strict, it is that
+    # control's error result: tests/test_sdk_surface.py).
     with pytest.raises(vl.PolicyError, match=r"typo.yaml:2:\d+: .*unknown metric_key"):
-        vl.enforce(data=df, policy="typo.yaml")
+        vl.enforce(data=df, policy="typo.yaml", strict=True)
     # SDK scripts catch these as ValueError.
     with pytest.raises(ValueError, match="unknown metric_key"):
-        vl.enforce(data=df, policy="typo.yaml")
+        vl.enforce(data=df, policy="typo.yaml", strict=True)
     with pytest.raises(ValueError, match="matches no column"):
-        vl.enforce(data=df, policy="p.yaml")
+        vl.enforce(data=df, policy="p.yaml", strict=True)
     with pytest.raises(vl.PolicyError, match="No such file"):
         vl.enforce(data=df, policy="missing.yaml")
 
     with pytest.raises(vl.DataError, match="no rows to evaluate"):
-        vl.enforce(data=df.iloc[:0], policy="p.yaml", y="outcome")
+        vl.enforce(data=df.iloc[:0], policy="p.yaml", y="outcome", strict=True)
     with pytest.raises(vl.DataError, match="one group"):
-        vl.enforce(data=df[df.g == "a"], policy="p.yaml", y="outcome")
+        vl.enforce(data=df[df.g == "a"], policy="p.yaml", y="outcome", strict=True)
     with pytest.raises(vl.DataError, match="duplicate column names: g"):
         vl.enforce(data=pd.concat([df, df[["g"]]], axis=1), policy="p.yaml", y="outcome")
     with pytest.raises(vl.DataError, match="cannot read a builtins.list"):
@@ -162,9 +164,9 @@ def test_metrics_computed_elsewhere(project):
     r = vl.enforce(metrics={"disparate_impact": 0.5}, policy="p.yaml")
     assert r["gender-di"].status == "fail" and r["gender-di"].actual_value == 0.5
     with pytest.raises(vl.DataError, match="not a finite number"):
-        vl.enforce(metrics={"gender-di": float("nan")}, policy="p.yaml")
+        vl.enforce(metrics={"gender-di": float("nan")}, policy="p.yaml", strict=True)
     with pytest.raises(vl.DataError, match="no value given"):
-        vl.enforce(metrics={"other": 1.0}, policy="p.yaml")
+        vl.enforce(metrics={"other": 1.0}, policy="p.yaml", strict=True)
     with pytest.raises(vl.DataError, match="is not a number"):
         vl.enforce(metrics={"gender-di": "high"}, policy="p.yaml")
 

@@ -6,6 +6,7 @@ what they call and load works unchanged, and that the numbers are exact.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -209,14 +210,31 @@ def test_an_sdk_style_script_runs_unchanged_in_python_and_through_the_proxied_ke
     assert out["passed"] and set(out["all"]) == {"data-balance", "model-gender-di", "model-age-fpr"}
     assert out["fit"] == {"data-balance": pytest.approx(300 / 700, rel=1e-12)}
     assert out["predict"] == {k: v[1] for k, v in out["all"].items() if k != "data-balance"}
+    # The SDK's idioms: results[0], and the 1/2-coded target as an error
+    # result (said on stderr) while the script goes on.
+    assert out["first"] == ["data-balance", out["all"]["data-balance"][0] == "pass"]
+    assert out["unlabelled"] == ["error", False, False]
+    assert "credit-gender-di (disparate_impact) could not be evaluated" in plain.stderr
+    model = tmp_path / "model.pkl"
+    assert out["model_sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
 
     with kernel_env.kernel() as (_, kc):
         reply, outputs = run_cell(kc, f"exec(open({str(SCRIPT)!r}).read(), {{'__file__': {str(SCRIPT)!r}}})")
     assert reply["content"]["status"] == "ok", reply["content"]
-    text = "".join(o["content"].get("text", "") for o in outputs if o["msg_type"] == "stream")
-    assert _script_output(text) == out  # same data, same split, same numbers
+    streams = [o["content"] for o in outputs if o["msg_type"] == "stream"]
+    stdout = "".join(s["text"] for s in streams if s["name"] == "stdout")
+    kernel_out = _script_output(stdout)
+    # Same data, same split, same numbers (the pickled model's bytes may differ).
+    assert {k: v for k, v in kernel_out.items() if k != "model_sha256"} == {
+        k: v for k, v in out.items() if k != "model_sha256"
+    }
+    assert any("could not be evaluated" in s["text"] for s in streams if s["name"] == "stderr")
     kinds = [e["kind"] for e in kernel_env.events()]
-    assert kinds.count("enforce") == 4 and "monitor" in kinds
+    assert kinds.count("enforce") == 5
+    (window,) = kernel_env.events("monitor")
+    assert window["payload"]["label"] == "logistic-regression"
+    (output,) = window["payload"]["artifacts"]["outputs"]
+    assert output["sha256"] == kernel_out["model_sha256"] and output["path"].endswith("model.pkl")
 
 
 def _control(cid: str, metric: str, **props: str) -> dict:

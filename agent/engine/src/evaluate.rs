@@ -10,7 +10,7 @@ use venturalitica_metrics::compute::{self, MetricValue};
 use venturalitica_metrics::multiclass::{self, Aggregation};
 use venturalitica_metrics::privacy::{self, DEFAULT_SENSITIVE_COLUMNS};
 use venturalitica_metrics::{BinaryCounts, Family, GroupTable, MetricKey, OutcomeCounts, Slot};
-use venturalitica_policy::{Control, EnforcementMode, Policy};
+use venturalitica_policy::{Control, EnforcementMode, Metric, Policy};
 
 use crate::binding::{bind, BoundBy, Mapping};
 use crate::counts::{Counter, Request};
@@ -44,6 +44,8 @@ impl std::fmt::Debug for DataSet {
 /// A control with its columns bound and its parameters parsed.
 #[derive(Debug)]
 struct Plan {
+    /// The metric, known (a control with an unknown one has no plan).
+    key: MetricKey,
     /// Slot → columns.
     columns: BTreeMap<Slot, Vec<String>>,
     params: Params,
@@ -75,13 +77,15 @@ fn plan(
     columns: &[String],
     bound: &mut BTreeMap<String, String>,
 ) -> Result<Plan, String> {
-    let params = params::parse(control.metric, &control.params)?;
-    let mut slots: BTreeSet<Slot> = control.metric.required_slots().iter().copied().collect();
+    let key = match &control.metric {
+        Metric::Known(key) => *key,
+        Metric::Unknown { reason } => return Err(reason.clone()),
+    };
+    let params = params::parse(key, &control.params)?;
+    let mut slots: BTreeSet<Slot> = key.required_slots().iter().copied().collect();
     slots.extend(control.inputs.keys().copied());
     // Outcome-rate metrics read the prediction only when the control binds one.
-    if control.metric.family() == Family::OutcomeRate
-        && !control.inputs.contains_key(&Slot::Prediction)
-    {
+    if key.family() == Family::OutcomeRate && !control.inputs.contains_key(&Slot::Prediction) {
         slots.remove(&Slot::Prediction);
     }
     let mut out = BTreeMap::new();
@@ -98,8 +102,7 @@ fn plan(
                 Some(v) => vec![v.to_string()],
                 None => {
                     return Err(format!(
-                        "metric {} needs input.{slot}, which the control does not declare",
-                        control.metric
+                        "metric {key} needs input.{slot}, which the control does not declare"
                     ))
                 }
             },
@@ -119,6 +122,7 @@ fn plan(
         out.insert(slot, cols);
     }
     Ok(Plan {
+        key,
         columns: out,
         params,
         notes,
@@ -130,7 +134,7 @@ fn plan(
 /// Controls that cannot be bound read nothing (they become `error` results).
 pub fn columns_needed(policy: &Policy, mapping: &Mapping, columns: &[String]) -> Vec<String> {
     let (plans, _) = plans(policy, mapping, columns);
-    used_columns(policy, &plans, columns)
+    used_columns(&plans, columns)
 }
 
 /// Every control's plan (or why it cannot be bound), and variable → column
@@ -149,19 +153,13 @@ fn plans(
     (plans, bound)
 }
 
-fn used_columns(
-    policy: &Policy,
-    plans: &[Result<Plan, String>],
-    columns: &[String],
-) -> Vec<String> {
+fn used_columns(plans: &[Result<Plan, String>], columns: &[String]) -> Vec<String> {
     let mut used: BTreeSet<String> = BTreeSet::new();
-    for (control, plan) in policy.controls.iter().zip(plans) {
+    for plan in plans {
         let Ok(plan) = plan else { continue };
         used.extend(plan.columns.values().flatten().cloned());
         // Completeness over "all columns" reads every one of them.
-        if control.metric == MetricKey::DataCompleteness
-            && !plan.columns.contains_key(&Slot::Columns)
-        {
+        if plan.key == MetricKey::DataCompleteness && !plan.columns.contains_key(&Slot::Columns) {
             used.extend(columns.iter().cloned());
         }
     }
@@ -193,7 +191,7 @@ fn evaluate_unguarded(
     let schema = data.frame.collect_schema()?;
     let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
     let (plans, bound) = plans(policy, mapping, &columns);
-    let used = used_columns(policy, &plans, &columns);
+    let used = used_columns(&plans, &columns);
     let selected = data
         .frame
         .select(used.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
@@ -247,7 +245,11 @@ fn run_controls(
     // Error-rate controls first: their confusion tables also give the
     // selection rates that outcome-rate controls on the prediction need.
     let mut planned: Vec<(usize, Result<Plan, String>)> = plans.into_iter().enumerate().collect();
-    planned.sort_by_key(|(i, _)| policy.controls[*i].metric.family() != Family::ErrorRate);
+    planned.sort_by_key(|(_, plan)| {
+        !plan
+            .as_ref()
+            .is_ok_and(|p| p.key.family() == Family::ErrorRate)
+    });
     let mut cache = TableCache::default();
     let mut controls: Vec<(usize, ControlResult)> = planned
         .into_iter()
@@ -285,7 +287,7 @@ pub fn evaluate_counts(
 ) -> Result<Counted, String> {
     let columns = answers.column_names();
     let (plans, bound) = plans(policy, mapping, &columns);
-    let mut used = used_columns(policy, &plans, &columns);
+    let mut used = used_columns(&plans, &columns);
     let rows = tables::rows(answers);
     let controls = run_controls(policy, plans, answers, &columns);
     used.sort();
@@ -323,32 +325,35 @@ pub fn evaluate_metrics(policy: &Policy, values: &BTreeMap<String, f64>) -> Resu
         .controls
         .iter()
         .map(|c| {
-            let value = [c.id.as_str(), c.metric.name(), c.metric_as_written.as_str()]
-                .iter()
-                .find_map(|k| values.get(*k).copied());
-            let outcome = match value {
-                Some(v) if v.is_finite() => Ok((
-                    Plan {
-                        columns: BTreeMap::new(),
-                        params: Params::default(),
-                        notes: vec![],
-                    },
-                    Ok(Computed {
-                        value: MetricValue {
-                            value: v,
-                            groups: vec![],
-                        },
-                        ci: None,
-                    }),
-                )),
-                Some(v) => Err(format!(
-                    "value {v} given for {} is not a finite number",
-                    c.metric
-                )),
-                None => Err(format!(
-                    "no value given for control {:?} (metric {})",
-                    c.id, c.metric
-                )),
+            let outcome = match &c.metric {
+                Metric::Unknown { reason } => Err(reason.clone()),
+                Metric::Known(key) => {
+                    let value = [c.id.as_str(), key.name(), c.metric_as_written.as_str()]
+                        .iter()
+                        .find_map(|k| values.get(*k).copied());
+                    match value {
+                        Some(v) if v.is_finite() => Ok((
+                            Plan {
+                                key: *key,
+                                columns: BTreeMap::new(),
+                                params: Params::default(),
+                                notes: vec![],
+                            },
+                            Ok(Computed {
+                                value: MetricValue {
+                                    value: v,
+                                    groups: vec![],
+                                },
+                                ci: None,
+                            }),
+                        )),
+                        Some(v) => Err(format!("value {v} given for {key} is not a finite number")),
+                        None => Err(format!(
+                            "no value given for control {:?} (metric {key})",
+                            c.id
+                        )),
+                    }
+                }
             };
             let mut r = control_result(c, outcome);
             r.params = c.params.clone();
@@ -463,7 +468,7 @@ fn compute(
     all_columns: &[String],
     cache: &mut TableCache,
 ) -> Result<Computed, String> {
-    let key = control.metric;
+    let key = plan.key;
     let label = plan.params.positive_label.as_deref();
     let grouping = match plan.one(Slot::Dimension) {
         None => None,
@@ -633,7 +638,7 @@ fn control_result(
     let mut r = ControlResult {
         id: control.id.clone(),
         description: control.description.clone(),
-        metric_key: control.metric.name().to_string(),
+        metric_key: control.metric_name().to_string(),
         operator: control.operator.symbol(),
         threshold: control.threshold,
         actual_value: None,
@@ -672,7 +677,7 @@ fn control_result(
         .params
         .unused
         .iter()
-        .map(|p| format!("parameter {p:?} is not used by metric {}", control.metric))
+        .map(|p| format!("parameter {p:?} is not used by metric {}", plan.key))
         .chain(plan.notes.iter().cloned())
         .collect();
     match computed {
@@ -686,7 +691,7 @@ fn control_result(
             if !r.passed {
                 r.reason = Some(format!(
                     "{} = {} does not satisfy {} {}",
-                    control.metric, c.value.value, control.operator, control.threshold
+                    plan.key, c.value.value, control.operator, control.threshold
                 ));
             }
         }

@@ -7,6 +7,8 @@
 //!   chain_head           seq and hash of the last commit, so a cut tail shows
 //!   policies/<sha>.yaml  every policy version ever evaluated, byte for byte
 //!   trace_latest.json    snapshot of the latest results, for CI and artifacts
+//!   results.json         the last results in the SDK's shape (a convenience
+//!                        copy for SDK tools, not evidence)
 //!   trace.torn-*.jsonl   partial lines left by a killed writer, kept aside
 //! ```
 //!
@@ -16,6 +18,7 @@
 //! # Layout
 //!
 //! - [`root`]: finding the project root.
+//! - [`artifact`]: fingerprints of the files a monitored block names.
 //! - [`kind`]: the kinds of event.
 //! - [`chain`]: the line format, its hashes and signatures.
 //! - [`key`]: the signing key (outside the project) and trusted public keys.
@@ -23,6 +26,7 @@
 //! - [`store`]: appending under a file lock, recovering torn lines, policy
 //!   copies, the latest snapshot, and verification of a consistent view.
 
+pub mod artifact;
 pub mod chain;
 pub mod key;
 pub mod kind;

@@ -287,6 +287,17 @@ impl Store {
         Ok(path)
     }
 
+    /// Replaces `results.json` atomically: the last evaluation's results in
+    /// the Venturalitica SDK's shape, which its samples and tools read back.
+    /// A convenience copy, not evidence: nothing signs or chains it, and
+    /// every reader that must be trusted reads the trail.
+    pub fn write_results_copy(&self, value: &Value) -> Result<PathBuf, EvidenceError> {
+        let path = self.dir.join("results.json");
+        let text = serde_json::to_string_pretty(value).unwrap_or_default();
+        self.write_atomic(&path, text.as_bytes())?;
+        Ok(path)
+    }
+
     /// Writes a temporary file of its own (a unique name per write, so two
     /// writers in one process never share one), syncs it and renames it over
     /// `path`: readers see the old file or the new one, never half.

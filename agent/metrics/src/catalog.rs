@@ -198,6 +198,48 @@ metric_keys! {
         "it is a mean of LLM benchmark answers, which are scored outside the engine";
     DataMinimization => "data_minimization", Schema, ["data_minimization_score"],
         "share of columns that are not special-category personal data";
+    MeanScore => "mean_score", External, [],
+        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
+    MaxScore => "max_score", External, [],
+        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
+    ScoreStd => "score_std", External, [],
+        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
+    ScoreCv => "score_cv", External, [],
+        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
+    ScoreGap => "score_gap", External, [],
+        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
+    ScoreRatio => "score_ratio", External, [],
+        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
+    ScoreSkew => "score_skew", External, [],
+        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
+    MinGroupScore => "min_group_score", External, [],
+        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
+    WorstGroupScore => "worst_group_score", External, [],
+        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
+    WorstCellScore => "worst_cell_score", External, [],
+        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
+    GroupScoreGap => "group_score_gap", External, [],
+        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
+    SubgroupDisparity => "subgroup_disparity", External, [],
+        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
+    EsDice => "es_dice", External, [],
+        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
+    EsIou => "es_iou", External, [],
+        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
+    Essp => "essp", External, [],
+        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
+    EsspStdev => "essp_stdev", External, [],
+        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
+    MeanNsd => "mean_nsd", External, [],
+        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
+    MeanHd95 => "mean_hd95", External, [],
+        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
+    MaxHd95 => "max_hd95", External, [],
+        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
+    MeanExcessComponents => "mean_excess_components", External, [],
+        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
+    MaxExcessComponents => "max_excess_components", External, [],
+        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
 }
 
 /// Parameters every metric understands.
@@ -334,6 +376,37 @@ mod tests {
         assert_eq!(sdk.len(), 31);
         for key in sdk {
             assert!(MetricKey::parse(key).is_some(), "{key}");
+        }
+        // The rest of the SDK 0.8.2 `METRIC_REGISTRY`: the score and
+        // segmentation families, known so a policy naming them loads (and
+        // `metrics=` checks their values); on data they are error results.
+        let registry = [
+            "mean_score",
+            "max_score",
+            "score_std",
+            "score_cv",
+            "score_gap",
+            "score_ratio",
+            "score_skew",
+            "min_group_score",
+            "worst_group_score",
+            "worst_cell_score",
+            "group_score_gap",
+            "subgroup_disparity",
+            "es_dice",
+            "es_iou",
+            "essp",
+            "essp_stdev",
+            "mean_nsd",
+            "mean_hd95",
+            "max_hd95",
+            "mean_excess_components",
+            "max_excess_components",
+        ];
+        assert_eq!(registry.len(), 21);
+        for key in registry {
+            let known = MetricKey::parse(key).unwrap_or_else(|| panic!("{key}"));
+            assert_eq!(known.family(), Family::External, "{key}");
         }
         assert!(MetricKey::parse("predictive_equality_diff").is_some());
     }

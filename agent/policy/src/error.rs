@@ -80,12 +80,6 @@ pub enum PolicyErrorKind {
         "control {control:?}: unknown enforcement_mode {found:?}; expected monitor, warn or block"
     )]
     BadEnforcementMode { control: String, found: String },
-    #[error("control {control:?}: unknown input slot {found:?}; expected one of {expected}")]
-    UnknownSlot {
-        control: String,
-        found: String,
-        expected: String,
-    },
     #[error("control {control:?}: input.{slot} names no variable; give a variable name (or several, comma-separated)")]
     EmptyInput { control: String, slot: String },
     #[error("control {control:?}: {missing} is set but {absent} is not; a control needs metric_key, operator and threshold together")]

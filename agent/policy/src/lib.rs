@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //!
-//! - [`model`]: [`Policy`], [`Control`], [`Operator`], [`EnforcementMode`].
+//! - [`model`]: [`Policy`], [`Control`], [`Metric`], [`Operator`],
+//!   [`EnforcementMode`], [`Leniency`].
 //! - [`error`]: [`PolicyError`], which always names the file, and the line
 //!   and column when the problem is inside it.
 //! - `yaml`: span-aware access to the parsed document (JSON is read by the
@@ -21,5 +22,7 @@ mod shapes;
 mod yaml;
 
 pub use error::{Location, PolicyError, PolicyErrorKind};
-pub use model::{Control, EnforcementMode, Operator, Policy, PolicyShape, SourceFile};
-pub use shapes::{load_policy, parse_policy};
+pub use model::{
+    Control, EnforcementMode, Leniency, Metric, Operator, Policy, PolicyShape, SourceFile,
+};
+pub use shapes::{load_policy, load_policy_with, parse_policy, parse_policy_with};

@@ -65,12 +65,45 @@ impl Policy {
     }
 }
 
+/// How a load treats a control whose `metric_key` is unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Leniency {
+    /// The whole policy is refused, naming the file, line and column.
+    #[default]
+    Strict,
+    /// The control loads with [`Metric::Unknown`] and evaluates to an
+    /// `error` result (the Python API's non-strict mode, as the SDK reads
+    /// policies). Every other problem still refuses the policy.
+    UnknownMetricsAsErrors,
+}
+
+/// A control's metric: one the engine computes, or, in a lenient load
+/// ([`crate::Leniency::UnknownMetricsAsErrors`]), a key it does not know,
+/// kept so that the control is reported as an `error` result, never dropped.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Metric {
+    Known(MetricKey),
+    /// Why the key is not known: the loader's located message.
+    Unknown {
+        reason: String,
+    },
+}
+
+impl Metric {
+    pub fn known(&self) -> Option<MetricKey> {
+        match self {
+            Metric::Known(key) => Some(*key),
+            Metric::Unknown { .. } => None,
+        }
+    }
+}
+
 /// One evaluable control.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Control {
     pub id: String,
     pub description: Option<String>,
-    pub metric: MetricKey,
+    pub metric: Metric,
     /// The key as written (an alias, say), for messages.
     pub metric_as_written: String,
     pub operator: Operator,
@@ -87,6 +120,16 @@ pub struct Control {
     /// Every other prop: parameters for the metric.
     pub params: BTreeMap<String, String>,
     pub location: Location,
+}
+
+impl Control {
+    /// The canonical metric key, or the key as written when it is unknown.
+    pub fn metric_name(&self) -> &str {
+        match self.metric {
+            Metric::Known(key) => key.name(),
+            Metric::Unknown { .. } => &self.metric_as_written,
+        }
+    }
 }
 
 /// How a metric value is compared with its threshold.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use venturalitica_metrics::{MetricKey, Slot};
 
 use crate::error::{Location, PolicyError, PolicyErrorKind};
-use crate::model::{Control, EnforcementMode, Operator};
+use crate::model::{Control, EnforcementMode, Leniency, Metric, Operator};
 use crate::yaml::At;
 
 /// Props passed through to results as the control's risk treatment.
@@ -105,11 +105,12 @@ pub(crate) fn control_from(
     extra_props: &[(String, String, Location)],
     at_id: Location,
     direct_props: bool,
+    leniency: Leniency,
 ) -> Result<Option<Control>, PolicyError> {
     let props = collect_props(node, direct_props)?;
     let err = |at: &At<'_>, kind| at.error(kind);
 
-    let mut metric: Option<(MetricKey, String)> = None;
+    let mut metric: Option<(Metric, String)> = None;
     let mut operator = None;
     let mut threshold = None;
     let mut severity = None;
@@ -149,16 +150,25 @@ pub(crate) fn control_from(
         };
         match name.as_str() {
             "metric_key" | "metric" => {
-                let key = MetricKey::parse(&value).ok_or_else(|| {
-                    locate(err(
-                        &at,
-                        PolicyErrorKind::UnknownMetric {
-                            control: id.clone(),
-                            suggestions: MetricKey::closest(&value, 3),
-                            found: value.clone(),
-                        },
-                    ))
-                })?;
+                let key = match MetricKey::parse(&value) {
+                    Some(key) => Metric::Known(key),
+                    None => {
+                        let unknown = locate(err(
+                            &at,
+                            PolicyErrorKind::UnknownMetric {
+                                control: id.clone(),
+                                suggestions: MetricKey::closest(&value, 3),
+                                found: value.clone(),
+                            },
+                        ));
+                        match leniency {
+                            Leniency::Strict => return Err(unknown),
+                            Leniency::UnknownMetricsAsErrors => Metric::Unknown {
+                                reason: unknown.to_string(),
+                            },
+                        }
+                    }
+                };
                 first_metric_prop.get_or_insert(at);
                 metric = Some((key, value));
             }
@@ -202,16 +212,13 @@ pub(crate) fn control_from(
             }
             n if n.starts_with("input.") || n.starts_with("input:") => {
                 let slot_name = &n["input.".len()..];
-                let slot = Slot::parse(slot_name).ok_or_else(|| {
-                    locate(err(
-                        &at,
-                        PolicyErrorKind::UnknownSlot {
-                            control: id.clone(),
-                            found: slot_name.to_string(),
-                            expected: Slot::ALL.map(|s| s.name()).join(", "),
-                        },
-                    ))
-                })?;
+                // An `input:` prop that names no data variable is a metric
+                // parameter, as the SDK reads `input:aggregation`; one the
+                // metric does not use is reported as a warning.
+                let Some(slot) = Slot::parse(slot_name) else {
+                    params.insert(slot_name.to_string(), value);
+                    continue;
+                };
                 let vars: Vec<String> = value
                     .split(',')
                     .map(|v| v.trim().to_string())

@@ -6,27 +6,42 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Location, PolicyError, PolicyErrorKind};
-use crate::model::{Control, Policy, PolicyShape, SourceFile};
+use crate::model::{Control, Leniency, Policy, PolicyShape, SourceFile};
 use crate::props::control_from;
 use crate::yaml::{self, location, At};
 
 /// Reads and parses a policy file (YAML or JSON, any supported shape).
 pub fn load_policy(path: &Path) -> Result<Policy, PolicyError> {
+    load_policy_with(path, Leniency::Strict)
+}
+
+/// [`load_policy`], with unknown metric keys treated as `leniency` says.
+pub fn load_policy_with(path: &Path, leniency: Leniency) -> Result<Policy, PolicyError> {
     let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
         path: path.to_path_buf(),
         location: None,
         kind: Box::new(e.into()),
     })?;
-    parse_policy(path, &text)
+    parse_policy_with(path, &text, leniency)
 }
 
 /// Parses policy text; `path` names it in errors and resolves profile imports.
 pub fn parse_policy(path: &Path, text: &str) -> Result<Policy, PolicyError> {
+    parse_policy_with(path, text, Leniency::Strict)
+}
+
+/// [`parse_policy`], with unknown metric keys treated as `leniency` says.
+pub fn parse_policy_with(
+    path: &Path,
+    text: &str,
+    leniency: Leniency,
+) -> Result<Policy, PolicyError> {
     let root = yaml::parse(path, text)?;
     let at = At { path, node: &root };
     let (shape, doc) = detect(at)?;
     let mut found = Found {
         inventory: inventory(doc)?,
+        leniency,
         ..Found::default()
     };
     found.direct_props = shape == PolicyShape::ControlList;
@@ -173,6 +188,7 @@ fn source_file(path: &Path, text: &str) -> SourceFile {
 struct Found {
     /// Plain lists carry props as keys of the control itself.
     direct_props: bool,
+    leniency: Leniency,
     controls: Vec<Control>,
     manual: Vec<String>,
     seen: HashMap<String, Location>,
@@ -242,6 +258,7 @@ impl Found {
             extra,
             at,
             self.direct_props,
+            self.leniency,
         )?;
         let control = match (own, self.linked_props(node, &id)?) {
             (Some(c), _) => Some(c),
@@ -255,6 +272,7 @@ impl Found {
                     &linked,
                     at,
                     self.direct_props,
+                    self.leniency,
                 )?
             }
             (None, None) => None,

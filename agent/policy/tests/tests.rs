@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use venturalitica_metrics::{MetricKey, Slot};
 use venturalitica_policy::{
-    load_policy, parse_policy, EnforcementMode, Operator, PolicyErrorKind, PolicyShape,
+    load_policy, parse_policy, parse_policy_with, EnforcementMode, Leniency, Metric, Operator,
+    PolicyErrorKind, PolicyShape,
 };
 
 fn fixture(name: &str) -> PathBuf {
@@ -32,7 +33,7 @@ fn component_definition() {
     assert_eq!(p.controls.len(), 2);
     let di = &p.controls[0];
     assert_eq!(di.id, "credit-gender-di");
-    assert_eq!(di.metric, MetricKey::DisparateImpact);
+    assert_eq!(di.metric, Metric::Known(MetricKey::DisparateImpact));
     assert_eq!(di.operator, Operator::Ge);
     assert_eq!(di.threshold, 0.8);
     assert_eq!(di.severity.as_deref(), Some("high"));
@@ -52,7 +53,7 @@ fn legacy_assessment_plan_with_colon_inputs_and_sdk_metric_names() {
     let p = load_policy(&fixture("assessment_plan.yaml")).unwrap();
     assert_eq!(p.shape, PolicyShape::AssessmentPlan);
     let c = &p.controls[0];
-    assert_eq!(c.metric, MetricKey::DisparateImpact);
+    assert_eq!(c.metric, Metric::Known(MetricKey::DisparateImpact));
     assert_eq!(c.metric_as_written, "disparate_impact_ratio");
     assert_eq!(c.inputs[&Slot::Dimension], vec!["age"]);
     assert_eq!(c.enforcement_mode, EnforcementMode::Block);
@@ -70,7 +71,10 @@ fn sdk_templates_put_assessment_plan_controls_under_control_implementations() {
             "C.2.2-equalized-odds"
         ]
     );
-    assert_eq!(p.controls[1].metric, MetricKey::EqualizedOddsDiff);
+    assert_eq!(
+        p.controls[1].metric,
+        Metric::Known(MetricKey::EqualizedOddsDiff)
+    );
     assert_eq!(p.title.as_deref(), Some("Pre-release evaluation gate"));
 }
 
@@ -101,7 +105,7 @@ fn profile_imports_selects_and_alters() {
 fn system_security_plan_in_json_with_numeric_threshold() {
     let p = load_policy(&fixture("ssp.json")).unwrap();
     assert_eq!(p.shape, PolicyShape::SystemSecurityPlan);
-    assert_eq!(p.controls[0].metric, MetricKey::Accuracy);
+    assert_eq!(p.controls[0].metric, Metric::Known(MetricKey::Accuracy));
     assert_eq!(p.controls[0].threshold, 0.7);
 }
 
@@ -109,7 +113,7 @@ fn system_security_plan_in_json_with_numeric_threshold() {
 fn plain_list_with_direct_keys() {
     let p = load_policy(&fixture("list.yaml")).unwrap();
     assert_eq!(p.shape, PolicyShape::ControlList);
-    assert_eq!(p.controls[1].metric, MetricKey::KAnonymity);
+    assert_eq!(p.controls[1].metric, Metric::Known(MetricKey::KAnonymity));
     assert_eq!(
         p.controls[1].inputs[&Slot::QuasiIdentifiers],
         vec!["age", "zip"]
@@ -204,10 +208,63 @@ fn incomplete_control_says_what_is_missing() {
     );
 }
 
+/// `input:` props that name no data variable are metric parameters, as
+/// the SDK reads `input:aggregation` (an unused one is a warning on the
+/// result, tested in the engine).
 #[test]
-fn unknown_slot_and_enforcement_mode() {
-    let e = error_of("- id: a\n  metric_key: accuracy_score\n  operator: '>'\n  threshold: 0.5\n  input.colour: red\n");
-    assert!(e.contains("unknown input slot \"colour\""), "{e}");
+fn an_input_prop_that_is_no_slot_is_a_parameter() {
+    let text = "- id: a\n  metric_key: multiclass_demographic_parity\n  operator: '<'\n  threshold: 0.2\n  \
+                input:target: y\n  input:aggregation: macro\n  input.colour: red\n";
+    let p = parse_policy(Path::new("p.yaml"), text).unwrap();
+    let c = &p.controls[0];
+    assert_eq!(
+        c.params.get("aggregation").map(String::as_str),
+        Some("macro")
+    );
+    assert_eq!(c.params.get("colour").map(String::as_str), Some("red"));
+    assert_eq!(
+        c.inputs.keys().copied().collect::<Vec<_>>(),
+        vec![Slot::Target]
+    );
+}
+
+/// Strict, an unknown metric refuses the policy; lenient (the Python API
+/// outside strict mode), that control alone is kept as unknown, with the
+/// located message, and every other problem still refuses the policy.
+#[test]
+fn a_lenient_load_keeps_an_unknown_metric_as_an_unknown_control() {
+    let text = "- id: a\n  metric_key: accuracy_score\n  operator: '>'\n  threshold: 0.5\n\
+                - id: b\n  metric_key: nonexistent_metric\n  operator: gt\n  threshold: 0.5\n";
+    let strict = error_of(text);
+    assert!(strict.starts_with("p.yaml:6:"), "{strict}");
+    assert!(
+        strict.contains("control \"b\": unknown metric_key \"nonexistent_metric\""),
+        "{strict}"
+    );
+    let p = parse_policy_with(Path::new("p.yaml"), text, Leniency::UnknownMetricsAsErrors).unwrap();
+    assert_eq!(p.controls[0].metric, Metric::Known(MetricKey::Accuracy));
+    let b = &p.controls[1];
+    let Metric::Unknown { reason } = &b.metric else {
+        panic!("{:?}", b.metric)
+    };
+    assert_eq!(reason, &strict);
+    assert_eq!(
+        (b.metric_name(), b.operator, b.threshold),
+        ("nonexistent_metric", Operator::Gt, 0.5)
+    );
+    let bad_operator = text.replace("operator: gt", "operator: about");
+    let e = parse_policy_with(
+        Path::new("p.yaml"),
+        &bad_operator,
+        Leniency::UnknownMetricsAsErrors,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("unknown operator \"about\""), "{e}");
+}
+
+#[test]
+fn unknown_enforcement_mode() {
     let e = error_of("- id: a\n  metric_key: accuracy_score\n  operator: '>'\n  threshold: 0.5\n  enforcement_mode: maybe\n");
     assert!(e.contains("unknown enforcement_mode \"maybe\""), "{e}");
 }
@@ -257,8 +314,12 @@ fn catalog_with_inventory_items_linked_from_requirements() {
     );
     let fair = &p.controls[1];
     assert_eq!(
-        (fair.metric, fair.operator, fair.threshold),
-        (MetricKey::DisparateImpact, Operator::Ge, 0.8)
+        (&fair.metric, fair.operator, fair.threshold),
+        (
+            &Metric::Known(MetricKey::DisparateImpact),
+            Operator::Ge,
+            0.8
+        )
     );
     assert_eq!(fair.inputs[&Slot::Dimension], vec!["gender"]);
     assert_eq!(
@@ -267,10 +328,10 @@ fn catalog_with_inventory_items_linked_from_requirements() {
     );
     // The item without a metric is skipped; the requirement's own props stay.
     let fpr = &p.controls[2];
-    assert_eq!(fpr.metric, MetricKey::PredictiveEqualityDiff);
+    assert_eq!(fpr.metric, Metric::Known(MetricKey::PredictiveEqualityDiff));
     assert_eq!(fpr.severity.as_deref(), Some("high"));
     // Direct props win over a link.
-    assert_eq!(p.controls[3].metric, MetricKey::Accuracy);
+    assert_eq!(p.controls[3].metric, Metric::Known(MetricKey::Accuracy));
     assert_eq!(p.manual_controls, ["gov-doc"]);
     assert!(p.warnings.is_empty());
 }
@@ -318,10 +379,13 @@ fn catalog_controls_implemented_by_linked_requirements() {
     let p = load_policy(&fixture("catalog_baseline.yaml")).unwrap();
     let ids: Vec<&str> = p.controls.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids, ["B.1", "B.2"]);
-    assert_eq!(p.controls[0].metric, MetricKey::DemographicParityDiff);
+    assert_eq!(
+        p.controls[0].metric,
+        Metric::Known(MetricKey::DemographicParityDiff)
+    );
     assert_eq!(p.controls[0].operator, Operator::Lt);
     assert_eq!(p.controls[0].severity.as_deref(), Some("high"));
-    assert_eq!(p.controls[1].metric, MetricKey::Accuracy);
+    assert_eq!(p.controls[1].metric, Metric::Known(MetricKey::Accuracy));
     // The prose control nobody implements stays manual.
     assert_eq!(p.manual_controls, ["B.3"]);
     // Two metric controls with one id are still an error.

@@ -8,7 +8,6 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use crate::detect::{Asset, AssetKind};
 use crate::inventory::{normalise, Package};
@@ -32,9 +31,9 @@ fn prop(name: &str, value: impl Into<String>) -> Value {
 }
 
 fn file_sha256(path: &Path) -> Option<String> {
-    std::fs::read(path)
+    venturalitica_evidence::artifact::sha256_file(path)
         .ok()
-        .map(|b| hex::encode(Sha256::digest(b)))
+        .map(|(sha256, _)| sha256)
 }
 
 /// The BOM document.

@@ -14,9 +14,22 @@ In IPython / Jupyter: ``%load_ext venturalitica`` adds ``%vl_enforce``,
 from importlib.metadata import PackageNotFoundError, version
 
 from .api import ScanResults, VerifyReport, enforce, monitor, scan, verify
-from .errors import AgentError, ComplianceBlockError, DataError, PolicyError, VenturaliticaError
+from .errors import (
+    AgentError,
+    ComplianceBlockError,
+    DataError,
+    PolicyError,
+    VenturaliticaError,
+    VenturaliticaWarning,
+)
+from .models import ComplianceResult
+
+# From the submodule, so that the package's `quickstart` is the function: a
+# later `import venturalitica.quickstart` finds the module loaded and leaves
+# this name alone.
+from .quickstart import load_sample, quickstart
 from .results import ComplianceResults, ControlResult, PolicyResults
-from .sample import AssuranceWrapper, PolicyManager, load_sample, quickstart, retain, wrap
+from .sample import AssuranceWrapper, PolicyManager, retain, wrap
 
 try:
     __version__ = version("venturalitica")
@@ -27,6 +40,7 @@ __all__ = [
     "AgentError",
     "AssuranceWrapper",
     "ComplianceBlockError",
+    "ComplianceResult",
     "ComplianceResults",
     "ControlResult",
     "DataError",
@@ -35,6 +49,7 @@ __all__ = [
     "PolicyResults",
     "ScanResults",
     "VenturaliticaError",
+    "VenturaliticaWarning",
     "VerifyReport",
     "enforce",
     "load_sample",

@@ -291,8 +291,9 @@ def engine_for(data: Any) -> _Engine | None:
     return None
 
 
-def enforce(bridge: Any, engine: _Engine, policy: str, mapping: dict, record: bool) -> dict:
-    """Runs the agent's rounds: answers what it needs, until it has results."""
+def enforce(bridge: Any, engine: _Engine, policy: str, mapping: dict, record: bool, strict: bool) -> dict:
+    """Runs the agent's rounds: answers what it needs, until it has results.
+    Not ``strict``, a control with an unknown metric is an error result."""
     columns = engine.columns()
     _frames.unique([n for n, _ in columns])
     frames: list[bytes] = []
@@ -307,6 +308,7 @@ def enforce(bridge: Any, engine: _Engine, policy: str, mapping: dict, record: bo
             engine=engine.name,
             source=engine.describe(),
             record=record,
+            strict=strict,
             answers=answers,
         )
         if "need" not in reply:

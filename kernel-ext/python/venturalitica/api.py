@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from . import _display, _engines, _frames
 from ._binary import find_agent_binary
 from ._bridge import agent
-from .errors import AgentError, ComplianceBlockError, DataError, VenturaliticaError
+from .errors import AgentError, ComplianceBlockError, DataError, VenturaliticaError, VenturaliticaWarning
 from .results import ComplianceResults, PolicyResults, finite_or_none
 
 MIME_ENERGY = "application/vnd.venturalitica.energy+json"
@@ -32,7 +33,7 @@ def enforce(
     target: str | None = "target",
     prediction: str | None = None,
     metrics: Mapping[str, float] | None = None,
-    strict: bool = True,
+    strict: bool | None = None,
     record: bool = True,
     **mapping: str,
 ) -> ComplianceResults | PolicyResults:
@@ -51,16 +52,23 @@ def enforce(
     directory; the evidence keeps its text), or a list of either, which gives a
     :class:`PolicyResults` over all of them.
 
-    ``strict`` (default): a control that cannot be evaluated (a missing
-    column, one group only, an empty frame) raises :class:`DataError`;
-    with ``strict=False`` it is an ``error`` result, never a pass. A failed
-    control whose policy declares ``enforcement_mode: block`` raises
-    :class:`ComplianceBlockError`. ``record=False`` keeps the evaluation
+    The result is a list of :class:`ComplianceResult`, one per control, as in
+    the Venturalitica SDK, that also looks controls up by id and knows its
+    verdict (``.passed``).
+
+    ``strict``: by default off, as in the SDK, unless the environment says
+    ``CI=true`` or ``VENTURALITICA_STRICT=true`` (an explicit argument wins).
+    Not strict, a control that cannot be evaluated (a missing column, one
+    group only, an empty frame) is an ``error`` result in the list, never a
+    pass, and is printed as a :class:`VenturaliticaWarning`; strict, it
+    raises :class:`DataError`. A failed control whose policy declares
+    ``enforcement_mode: block`` raises :class:`ComplianceBlockError`. ``record=False`` keeps the evaluation
     out of the evidence trail. Every evaluation is otherwise recorded in
     ``.venturalitica/`` with the policy text and the data fingerprint.
     """
     if policy is None:
         raise TypeError("enforce() needs policy=, the path of a policy file (YAML or JSON)")
+    strict = strict_mode(strict)
     if isinstance(policy, (list, tuple)):
         if not policy:
             raise TypeError("enforce() got an empty list of policies")
@@ -77,14 +85,14 @@ def enforce(
         if data is not None:
             raise TypeError("enforce() takes data= or metrics=, not both")
         values = {str(k): finite_or_none(_number(k, v)) for k, v in metrics.items()}
-        raw = bridge.request("enforce", policy=policy_path, metrics=values, record=record)
+        raw = bridge.request("enforce", policy=policy_path, metrics=values, record=record, strict=strict)
     elif data is None:
         raise TypeError("enforce() needs data= (a dataframe) or metrics= (a dict of values)")
     elif (engine := _engines.engine_for(data)) is not None:
-        raw = _engines.enforce(bridge, engine, policy_path, columns, record)
+        raw = _engines.enforce(bridge, engine, policy_path, columns, record, strict)
     else:
         names = _frames.column_names(data)
-        needed = bridge.request("columns", policy=policy_path, mapping=columns, columns=names)["columns"]
+        needed = bridge.request("columns", policy=policy_path, mapping=columns, columns=names, strict=strict)["columns"]
         payload = _frames.to_ipc(data, needed, names)
         raw = bridge.request(
             "enforce",
@@ -93,10 +101,22 @@ def enforce(
             mapping=columns,
             source=_frames.describe(data),
             record=record,
+            strict=strict,
         )
     results = ComplianceResults(raw, chart=_chart)
     _raise_for(results, strict)
     return results
+
+
+STRICT_ENV = ("CI", "VENTURALITICA_STRICT")
+
+
+def strict_mode(strict: bool | None) -> bool:
+    """``strict`` when given; else on when ``CI`` or ``VENTURALITICA_STRICT``
+    is ``true`` (as the SDK reads them), off otherwise."""
+    if strict is not None:
+        return bool(strict)
+    return any(os.environ.get(name, "").strip().lower() == "true" for name in STRICT_ENV)
 
 
 def _policy_file(policy: PolicySpec) -> str:
@@ -139,6 +159,14 @@ def _raise_for(results: ComplianceResults, strict: bool) -> None:
         raise DataError(
             f"{len(errors)} control(s) could not be evaluated (strict=False returns them as error results):\n{lines}"
         )
+    for c in errors:
+        # Not strict is never silent: the error result is in the list and
+        # in the evidence, and said here.
+        warnings.warn(
+            f"control {c.control_id} ({c.metric_key}) could not be evaluated: {c.reason}",
+            VenturaliticaWarning,
+            stacklevel=3,
+        )
     declared = {c["id"] for c in results.to_dict()["controls"] if c.get("enforcement_declared")}
     blocked = [c for c in results if c.enforcement_mode == "block" and c.control_id in declared and not c.passed]
     if blocked:
@@ -155,32 +183,57 @@ class monitor(contextlib.ContextDecorator):
     """Measures a block's energy (CPU, RAM, GPU), CO2e, peak memory and
     duration, and records a ``monitor`` event in the evidence trail.
 
-    >>> with vl.monitor("training_run_v1") as m:
+    >>> with vl.monitor("training_run_v1", label="baseline",
+    ...                 inputs=["data/train.csv"], outputs=["model.pkl"]) as m:
     ...     model.fit(X, y)
-    >>> m.energy_j, m.co2e_g, m.peak_rss_mb
+    >>> m.energy_j, m.co2e_g, m.peak_rss_mb, m.artifacts
 
-    Also a decorator (``@vl.monitor("train")``): each call is one window.
-    If energy cannot be measured the block still runs; ``error`` says why
-    and the figures are None.
+    The Venturalitica SDK's signature: ``name`` (default ``"Training
+    Task"``), ``label``, and ``inputs`` / ``outputs``, file paths whose
+    SHA-256 and size are recorded in the event (inputs when the block
+    starts, outputs when it ends; a file that cannot be read is recorded
+    with the reason). Also a decorator (``@vl.monitor("train")``): each call
+    is one window. If energy cannot be measured the block still runs;
+    ``error`` says why and the figures are None.
     """
 
-    def __init__(self, name: str, record: bool = True, display: bool = False):
+    def __init__(
+        self,
+        name: str = "Training Task",
+        label: str | None = None,
+        inputs: Sequence[str | os.PathLike] | None = None,
+        outputs: Sequence[str | os.PathLike] | None = None,
+        record: bool = True,
+        display: bool = False,
+    ):
         self.name = name
+        self.label = label
+        # Absolute now: the agent runs elsewhere, and the block may chdir.
+        self.inputs = _artifact_paths("inputs", inputs)
+        self.outputs = _artifact_paths("outputs", outputs)
         self.record = record
         self.display = display
         self.report: dict | None = None
+        self.artifacts: dict | None = None
         self.error: str | None = None
         self._token: str | None = None
         self._started = 0.0
 
     def _recreate_cm(self):
-        return monitor(self.name, self.record, self.display)
+        return monitor(self.name, self.label, self.inputs, self.outputs, self.record, self.display)
 
     def __enter__(self) -> monitor:
-        self.report, self.error, self._token = None, None, None
+        self.report, self.artifacts, self.error, self._token = None, None, None, None
         self._started = time.perf_counter()
         try:
-            self._token = agent().request("monitor_start", name=self.name, pid=os.getpid())["token"]
+            self._token = agent().request(
+                "monitor_start",
+                name=self.name,
+                pid=os.getpid(),
+                label=self.label,
+                inputs=self.inputs,
+                outputs=self.outputs,
+            )["token"]
         except VenturaliticaError as e:
             # Measurement is never worth the user's work: run unmeasured.
             self.error = str(e)
@@ -191,6 +244,7 @@ class monitor(contextlib.ContextDecorator):
         if self._token is not None:
             try:
                 self.report = agent().request("monitor_stop", token=self._token, record=self.record)
+                self.artifacts = self.report.pop("artifacts", None)
             except VenturaliticaError as e:
                 self.error = str(e)
         if self.report is None:
@@ -243,7 +297,7 @@ class monitor(contextlib.ContextDecorator):
         return self.report["peak_rss_bytes"] / 2**20 if self.report else None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "error": self.error, "energy": self.report}
+        return {"name": self.name, "label": self.label, "error": self.error, "energy": self.report}
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         if self.report is None:
@@ -257,6 +311,14 @@ class monitor(contextlib.ContextDecorator):
 
     def __repr__(self) -> str:
         return self._repr_mimebundle_()["text/plain"]
+
+
+def _artifact_paths(what: str, paths: Sequence[str | os.PathLike] | None) -> list[str]:
+    if paths is None:
+        return []
+    if isinstance(paths, (str, os.PathLike)):
+        raise TypeError(f"monitor({what}=...) takes a list of file paths, not one path: [{os.fspath(paths)!r}]")
+    return [os.path.abspath(os.fspath(p)) for p in paths]
 
 
 class ScanResults:

@@ -12,6 +12,11 @@ class VenturaliticaError(Exception):
     """Base class of every error the package raises."""
 
 
+class VenturaliticaWarning(UserWarning):
+    """A control that could not be evaluated, outside strict mode: its
+    ``error`` result is in the returned list and in the evidence."""
+
+
 class PolicyError(VenturaliticaError, ValueError):
     """The policy cannot be used; the message names its file, line and column.
 

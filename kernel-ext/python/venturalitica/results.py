@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,19 +14,29 @@ MIME_COMPLIANCE = "application/vnd.venturalitica.compliance+json"
 
 
 @dataclass(frozen=True)
-class ControlResult:
-    """One control's outcome (see schemas/results.schema.json)."""
+class ComplianceResult:
+    """One control's outcome (see schemas/results.schema.json).
+
+    The first nine fields are the Venturalitica SDK's ``ComplianceResult``,
+    in its order (``venturalitica.models.ComplianceResult`` is this class);
+    the rest are ours: ``status`` (``pass``, ``fail`` or ``error``: an error
+    is a control that could not be evaluated, ``passed`` false), ``reason``
+    (why it failed or errored), the per-group values, the confidence
+    interval, the variable bindings and the risk-treatment props.
+    ``severity`` is ``"low"`` where the policy sets none, as in the SDK.
+    """
 
     control_id: str
+    description: str
     metric_key: str
-    actual_value: float | None
     threshold: float
+    actual_value: float | None
     operator: str
     passed: bool
-    status: str
-    enforcement_mode: str
-    description: str | None = None
-    severity: str | None = None
+    severity: str = "low"
+    metadata: dict = field(default_factory=dict)
+    status: str = ""
+    enforcement_mode: str = "block"
     reason: str | None = None
     groups: list[dict] = field(default_factory=list)
     ci: dict | None = None
@@ -35,19 +44,25 @@ class ControlResult:
     risk: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if not self.status:  # built by hand, as SDK code does
+            object.__setattr__(self, "status", "pass" if self.passed else "fail")
+
     @classmethod
-    def from_dict(cls, c: dict) -> ControlResult:
+    def from_dict(cls, c: dict) -> ComplianceResult:
+        """One entry of a results document's ``controls``."""
         return cls(
             control_id=c["id"],
+            description=c.get("description") or "",
             metric_key=c["metric_key"],
-            actual_value=c.get("actual_value"),
             threshold=c["threshold"],
+            actual_value=c.get("actual_value"),
             operator=c["operator"],
             passed=c["passed"],
+            severity=c.get("severity") or "low",
+            metadata={k: c[k] for k in ("status", "enforcement_mode", "reason") if c.get(k) is not None},
             status=c["status"],
             enforcement_mode=c.get("enforcement_mode", "block"),
-            description=c.get("description"),
-            severity=c.get("severity"),
             reason=c.get("reason"),
             groups=c.get("groups") or [],
             ci=c.get("ci"),
@@ -65,18 +80,38 @@ class ControlResult:
         return self.ci["upper"] if self.ci else None
 
 
-class ComplianceResults:
-    """The outcome of one policy on one dataset.
+# The name this package used before it took the SDK's.
+ControlResult = ComplianceResult
 
-    ``passed`` is true when every blocking control passed; iterate for the
-    per-control results; ``to_dict()`` gives the engine's JSON (the shape
-    ``venturalitica enforce --format json`` prints), ready for
-    ``mlflow.log_dict`` or a W&B artifact.
+
+def _lookup(results: list[ComplianceResult], key: Any, original: Any) -> Any:
+    """``results["id"]`` finds a control by id; an int or a slice indexes
+    the list, as in the SDK (``results[0].passed``)."""
+    if not isinstance(key, str):
+        return original(key)
+    found = [c for c in results if c.control_id == key]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise KeyError(key)
+    raise KeyError(f"control id {key!r} is in {len(found)} results: index them, or use .results[i][{key!r}]")
+
+
+class ComplianceResults(list):
+    """The outcome of one policy on one dataset: a ``list`` of
+    :class:`ComplianceResult`, one per control, as the SDK's ``enforce``
+    returns (``results[0].passed``), that also looks a control up by id
+    (``results["credit-age-disparity"]``).
+
+    ``passed`` is true when every blocking control passed (an empty list is
+    falsy, as any list: ask ``.passed`` for the verdict); ``to_dict()`` gives
+    the engine's JSON (the shape ``venturalitica enforce --format json``
+    prints), ready for ``mlflow.log_dict`` or a W&B artifact.
     """
 
     def __init__(self, data: dict, chart: Any = None):
+        super().__init__(ComplianceResult.from_dict(c) for c in data.get("controls", []))
         self._data = data
-        self._controls = [ControlResult.from_dict(c) for c in data.get("controls", [])]
         # Called with the results dict to draw the SVG, once, on first display.
         self._chart_source = chart
         self._svg: str | None = None
@@ -98,8 +133,8 @@ class ComplianceResults:
         return dict(self._data["data"])
 
     @property
-    def controls(self) -> list[ControlResult]:
-        return list(self._controls)
+    def controls(self) -> list[ComplianceResult]:
+        return list(self)
 
     @property
     def compliance_score(self) -> float:
@@ -110,22 +145,8 @@ class ComplianceResults:
     def to_dict(self) -> dict:
         return copy.deepcopy(self._data)
 
-    def __iter__(self) -> Iterator[ControlResult]:
-        return iter(self._controls)
-
-    def __len__(self) -> int:
-        return len(self._controls)
-
-    def __getitem__(self, control_id: str) -> ControlResult:
-        for c in self._controls:
-            if c.control_id == control_id:
-                return c
-        raise KeyError(control_id)
-
-    def __bool__(self) -> bool:
-        # `if results:` must not read as "passed": a results object is
-        # always truthy; ask `.passed`.
-        return True
+    def __getitem__(self, key):
+        return _lookup(self, key, super().__getitem__)
 
     def svg(self) -> str | None:
         """The agent's evidence chart (per-group rates, value and interval
@@ -152,39 +173,30 @@ class ComplianceResults:
         return _display.compliance_text(self._data)
 
 
-class PolicyResults:
-    """The outcome of several policies on one dataset (``enforce(policy=[...])``).
-
-    Iterating gives every policy's control results in order, as the SDK's
-    flat list does; ``passed`` is true when every policy passed;
-    ``results`` holds one :class:`ComplianceResults` per policy.
+class PolicyResults(list):
+    """The outcome of several policies on one dataset (``enforce(policy=[...])``):
+    a ``list`` of every policy's control results in order, as the SDK's flat
+    list; ``passed`` is true when every policy passed; ``results`` holds one
+    :class:`ComplianceResults` per policy.
     """
 
     def __init__(self, results: list[ComplianceResults]):
         self.results = list(results)
+        super().__init__(c for r in self.results for c in r)
 
     @property
     def passed(self) -> bool:
         return all(r.passed for r in self.results)
 
     @property
-    def controls(self) -> list[ControlResult]:
-        return [c for r in self.results for c in r]
+    def controls(self) -> list[ComplianceResult]:
+        return list(self)
 
     def to_dict(self) -> list[dict]:
         return [r.to_dict() for r in self.results]
 
-    def __iter__(self) -> Iterator[ControlResult]:
-        return iter(self.controls)
-
-    def __len__(self) -> int:
-        return len(self.controls)
-
-    def __getitem__(self, index: int) -> ControlResult:
-        return self.controls[index]
-
-    def __bool__(self) -> bool:
-        return True
+    def __getitem__(self, key):
+        return _lookup(self, key, super().__getitem__)
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         return {

@@ -1,5 +1,8 @@
-"""The SDK's sample helpers: ``load_sample``, ``quickstart``, ``retain``,
-``wrap`` and ``PolicyManager``, with the Venturalitica SDK's signatures.
+"""The SDK's sample helpers: ``load_sample``, ``quickstart``,
+``list_scenarios``, ``show_code``, ``retain``, ``wrap`` and
+``PolicyManager``, with the Venturalitica SDK's signatures (also importable
+from the SDK's modules: ``venturalitica.quickstart``, ``.wrappers``,
+``.policy``).
 
 Where our semantics differ on purpose, the docstring says so (and
 docs/migrating-from-the-sdk.md lists it): the data ships inside the wheel
@@ -76,6 +79,23 @@ def quickstart(scenario: str = "loan", verbose: bool = True) -> ComplianceResult
     if verbose:
         print(repr(results))
     return results
+
+
+def list_scenarios() -> dict[str, str]:
+    """The quickstart scenarios, name to description."""
+    return dict(SAMPLES)
+
+
+def show_code(scenario: str = "loan") -> None:
+    """Prints where the scenario's code is: the SDK samples' ``00_minimal.py``,
+    whose calls run unchanged on this package, and the policy this package's
+    ``quickstart`` evaluates."""
+    if scenario not in SAMPLES:
+        raise ValueError(f"no scenario {scenario!r}; available: {', '.join(SAMPLES)}")
+    print(
+        f"Code for {scenario}: see 00_minimal.py in the venturalitica-sdk-samples repository; "
+        f"the policy quickstart({scenario!r}) evaluates is {_data_file('loan_quickstart.yaml')}"
+    )
 
 
 def retain(results):

@@ -20,12 +20,13 @@ use venturalitica_engine::{
     columns_needed, evaluate, evaluate_counts, evaluate_metrics, read_ipc_bytes, Counted,
     DataError, DataSet, Mapping,
 };
+use venturalitica_evidence::artifact::Artifact;
 use venturalitica_evidence::{EventKind, Store};
 use venturalitica_kernel::agent::{
     serve_until_stdin_closes, AgentError, AgentHandler, AgentRequest, ErrorKind,
 };
 use venturalitica_kernel::proxy::Energy;
-use venturalitica_policy::{load_policy, Policy};
+use venturalitica_policy::{load_policy_with, Leniency, Policy};
 
 use crate::args::AgentArgs;
 use crate::Outcome;
@@ -78,8 +79,19 @@ pub enum Root {
     Caller,
 }
 
-/// Open `monitor` windows by token, with their names.
-type Windows = HashMap<String, (String, Window)>;
+/// Open `monitor` windows by token.
+type Windows = HashMap<String, OpenWindow>;
+
+/// A `monitor` block being measured: what `monitor_start` was told, the
+/// inputs' fingerprints taken then, and the outputs to fingerprint at the end.
+#[derive(Debug)]
+struct OpenWindow {
+    name: String,
+    label: Option<String>,
+    inputs: Vec<Artifact>,
+    outputs: Vec<PathBuf>,
+    window: Window,
+}
 
 /// Answers requests with the policy engine, the chart renderer and the
 /// energy meter.
@@ -253,11 +265,33 @@ impl EngineHandler {
                 return Err(AgentError::request(format!("energy settings: {why}")))
             }
         };
+        let label = match &h["label"] {
+            Value::Null => None,
+            Value::String(label) => Some(label.clone()),
+            other => {
+                return Err(AgentError::request(format!(
+                    "monitor_start: \"label\" must be a string, not {other}"
+                )))
+            }
+        };
+        let inputs = paths(h, "inputs")?;
+        let outputs = paths(h, "outputs")?;
         let meter = self.meter.get_or_init(|| Arc::new(Meter::new(config)));
         let token = window_token();
+        // Inputs are fingerprinted before the window opens, so hashing a
+        // large data set is not counted as the block's energy.
+        let inputs = inputs.iter().map(|p| Artifact::read(p)).collect();
         let window = meter.start(pid);
-        self.windows()?
-            .insert(token.clone(), (name.to_string(), window));
+        self.windows()?.insert(
+            token.clone(),
+            OpenWindow {
+                name: name.to_string(),
+                label,
+                inputs,
+                outputs,
+                window,
+            },
+        );
         Ok(json!({ "token": token }))
     }
 
@@ -266,22 +300,28 @@ impl EngineHandler {
         let token = request.header["token"].as_str().ok_or_else(|| {
             AgentError::request("monitor_stop needs the \"token\" monitor_start gave")
         })?;
-        let (name, window) = self
+        let open = self
             .windows()?
             .remove(token)
             .ok_or_else(|| AgentError::request(format!("no open monitor window {token:?}")))?;
         let internal = |e: &dyn std::fmt::Display| AgentError::new(ErrorKind::Internal, e);
-        let report = serde_json::to_value(window.finish()).map_err(|e| internal(&e))?;
+        let mut report = serde_json::to_value(open.window.finish()).map_err(|e| internal(&e))?;
+        let outputs: Vec<Artifact> = open.outputs.iter().map(|p| Artifact::read(p)).collect();
+        let artifacts = json!({ "inputs": open.inputs, "outputs": outputs });
         if request.header["record"].as_bool() != Some(false) {
+            let mut payload = json!({ "name": open.name, "origin": self.origin, "energy": report });
+            if let Some(label) = &open.label {
+                payload["label"] = json!(label);
+            }
+            if !open.inputs.is_empty() || !outputs.is_empty() {
+                payload["artifacts"] = artifacts.clone();
+            }
             Store::open(&self.root(&request.header)?)
-                .and_then(|store| {
-                    store.append(
-                        EventKind::Monitor,
-                        json!({ "name": name, "origin": self.origin, "energy": report }),
-                    )
-                })
+                .and_then(|store| store.append(EventKind::Monitor, payload))
                 .map_err(|e| internal(&e))?;
         }
+        // The reply is the energy report with the artifacts beside it.
+        report["artifacts"] = artifacts;
         Ok(report)
     }
 
@@ -304,6 +344,26 @@ impl EngineHandler {
     }
 }
 
+/// The header's list of file paths under `key` (absent or null: none).
+fn paths(header: &Value, key: &str) -> Result<Vec<PathBuf>, AgentError> {
+    match &header[key] {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                item.as_str().map(PathBuf::from).ok_or_else(|| {
+                    AgentError::request(format!(
+                        "monitor_start: \"{key}\" must list file paths, not {item}"
+                    ))
+                })
+            })
+            .collect(),
+        other => Err(AgentError::request(format!(
+            "monitor_start: \"{key}\" must be a list of file paths, not {other}"
+        ))),
+    }
+}
+
 /// The SVG chart of the results document in the header's `results`.
 fn chart(request: &AgentRequest) -> Result<Value, AgentError> {
     let results = request
@@ -314,11 +374,18 @@ fn chart(request: &AgentRequest) -> Result<Value, AgentError> {
     Ok(json!({ "svg": svg }))
 }
 
+/// The header's `policy`, loaded strictly unless the header says
+/// `"strict": false`: then a control whose metric is unknown is kept and
+/// evaluates to an `error` result (the Python API's default, as the SDK's).
 fn policy(header: &Value) -> Result<Policy, AgentError> {
     let path = header["policy"]
         .as_str()
         .ok_or_else(|| AgentError::request("the request has no \"policy\" path"))?;
-    load_policy(Path::new(path)).map_err(|e| AgentError::new(ErrorKind::Policy, e))
+    let leniency = match header["strict"] {
+        Value::Bool(false) => Leniency::UnknownMetricsAsErrors,
+        _ => Leniency::Strict,
+    };
+    load_policy_with(Path::new(path), leniency).map_err(|e| AgentError::new(ErrorKind::Policy, e))
 }
 
 fn mapping(header: &Value) -> Result<Mapping, AgentError> {

@@ -64,7 +64,8 @@ fn is_large(path: &std::path::Path) -> bool {
 }
 
 /// Appends an `enforce` event (with the policy's text saved) and updates
-/// `trace_latest.json`; the evidence chart goes to `charts/<seq>.svg`. `origin` says who asked: `cli` or `kernel`.
+/// `trace_latest.json` and the SDK-shaped `results.json`; the evidence chart
+/// goes to `charts/<seq>.svg`. `origin` says who asked: `cli` or `kernel`.
 pub fn record(
     root: &std::path::Path,
     policy: &Policy,
@@ -75,20 +76,48 @@ pub fn record(
     for source in &policy.sources {
         store.save_policy(&source.sha256, &source.text)?;
     }
-    let results = serde_json::to_value(results)?;
+    let document = serde_json::to_value(results)?;
     let appended = store.append(
         EventKind::Enforce,
-        json!({ "origin": origin, "results": results }),
+        json!({ "origin": origin, "results": document }),
     )?;
-    let chart = venturalitica_chart::render(&results)
+    let chart = venturalitica_chart::render(&document)
         .map(|svg| store.save_chart(appended.seq, &svg))
         .with_context(|| "cannot draw the evidence chart")?
         .with_context(|| "cannot save the evidence chart")?;
     store.write_latest(&json!({
         "kind": "enforce",
-        "passed": results["passed"],
+        "passed": results.passed,
         "evidence": { "seq": appended.seq, "hash": appended.hash, "anchor": appended.head().to_string(), "chart": chart },
-        "results": results,
+        "results": document,
     }))?;
+    store.write_results_copy(&sdk_results(results, appended.seq))?;
     Ok(())
+}
+
+/// The results as the Venturalitica SDK writes `.venturalitica/results.json`:
+/// one object per control with its `ComplianceResult` fields (`severity`
+/// `low` where the policy sets none, as the SDK's default); ours go in
+/// `metadata`, with the evidence event they come from.
+fn sdk_results(results: &Results, seq: u64) -> serde_json::Value {
+    let controls = results.controls.iter().map(|c| {
+        json!({
+            "control_id": c.id,
+            "description": c.description.as_deref().unwrap_or_default(),
+            "metric_key": c.metric_key,
+            "threshold": c.threshold,
+            "actual_value": c.actual_value,
+            "operator": c.operator,
+            "passed": c.passed,
+            "severity": c.severity.as_deref().unwrap_or("low"),
+            "metadata": {
+                "status": c.status,
+                "reason": c.reason,
+                "enforcement_mode": c.enforcement_mode,
+                "policy": results.policy.title.as_deref().unwrap_or(&results.policy.path),
+                "evidence_seq": seq,
+            },
+        })
+    });
+    serde_json::Value::Array(controls.collect())
 }

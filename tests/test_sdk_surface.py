@@ -1,0 +1,286 @@
+"""The Venturalitica SDK's public modules, result type and defaults, as its
+docs and samples use them: `from venturalitica.quickstart import
+load_sample`, `results[0].passed`, non-strict unless CI says otherwise,
+`vl.monitor(label=..., inputs=..., outputs=...)`, `.venturalitica/results.json`.
+
+Facts carried over from the SDK (field order, defaults, environment
+variables); the test code is ours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import venturalitica as vl
+
+DI_POLICY = """\
+- id: gender-di
+  description: Approval rates across genders follow the four-fifths rule
+  metric_key: disparate_impact
+  operator: ">="
+  threshold: 0.8
+  severity: high
+  input:dimension: g
+  input:target: y
+- id: balance
+  metric_key: class_imbalance
+  operator: ">"
+  threshold: 0.2
+  input:target: y
+"""
+DF = pd.DataFrame({"g": list("aaaabbbb"), "y": [1, 1, 1, 0, 1, 1, 0, 0]})
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'sdk-surface'\n")
+    (tmp_path / "p.yaml").write_text(DI_POLICY)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def events(root: Path, kind: str) -> list[dict]:
+    lines = (root / ".venturalitica" / "trace.jsonl").read_text().splitlines()
+    return [e for e in (json.loads(line)["event"] for line in lines) if e["kind"] == kind]
+
+
+def test_the_sdk_modules_re_export_ours():
+    from venturalitica.models import ComplianceResult
+    from venturalitica.policy import PolicyManager
+    from venturalitica.quickstart import list_scenarios, load_sample, quickstart, show_code
+    from venturalitica.wrappers import AssuranceWrapper, wrap
+
+    assert ComplianceResult is vl.ComplianceResult is vl.ControlResult
+    assert (load_sample, quickstart, wrap, AssuranceWrapper, PolicyManager) == (
+        vl.load_sample,
+        vl.quickstart,
+        vl.wrap,
+        vl.AssuranceWrapper,
+        vl.PolicyManager,
+    )
+    assert list_scenarios() == {"loan": vl.sample.SAMPLES["loan"]}
+    assert callable(show_code)
+    # Importing the module `venturalitica.quickstart` leaves the package's
+    # `quickstart` the function, in a fresh interpreter too.
+    code = (
+        "import sys, venturalitica as vl, venturalitica.quickstart; "
+        "print(callable(vl.quickstart), sys.modules['venturalitica.quickstart'].load_sample is vl.load_sample)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True"]
+
+
+def test_show_code_names_the_sdk_sample_and_our_policy(capsys):
+    from venturalitica.quickstart import show_code
+
+    show_code("loan")
+    out = capsys.readouterr().out
+    assert "00_minimal.py" in out and "loan_quickstart.yaml" in out
+    with pytest.raises(ValueError, match="no scenario 'vision'"):
+        show_code("vision")
+
+
+def test_compliance_result_has_the_sdk_fields_in_the_sdk_order():
+    names = [f.name for f in dataclasses.fields(vl.ComplianceResult)]
+    assert names[:9] == [
+        "control_id",
+        "description",
+        "metric_key",
+        "threshold",
+        "actual_value",
+        "operator",
+        "passed",
+        "severity",
+        "metadata",
+    ]
+    # Built positionally, as SDK code does: the status follows `passed`.
+    made = vl.ComplianceResult("c1", "accuracy floor", "accuracy_score", 0.8, 0.75, ">=", False, "high")
+    assert (made.status, made.metadata, made.reason) == ("fail", {}, None)
+    assert vl.ComplianceResult("c2", "", "accuracy_score", 0.8, 0.9, ">=", True).severity == "low"
+
+
+def test_enforce_returns_a_list_indexable_by_position_and_by_id(project):
+    results = vl.enforce(data=DF, policy="p.yaml")
+    assert isinstance(results, list) and isinstance(results, vl.ComplianceResults)
+    assert [type(r) for r in results] == [vl.ComplianceResult, vl.ComplianceResult]
+    first = results[0]
+    assert first is results["gender-di"] and results[-1] is results["balance"]
+    assert [r.control_id for r in results[:1]] == ["gender-di"]
+    # The values: rates 3/4 and 2/4, so DI = 0.5/0.75; minority 4/8.
+    assert first.actual_value == pytest.approx(2 / 3, rel=1e-12) and not first.passed
+    assert first.description == "Approval rates across genders follow the four-fifths rule"
+    assert (first.severity, results["balance"].severity) == ("high", "low")
+    assert first.metadata == {"status": "fail", "enforcement_mode": "block", "reason": first.reason}
+    assert results[1].passed and results[1].actual_value == pytest.approx(3 / 5, rel=1e-12)
+    assert results.passed is False and len(results) == 2 and bool(results)
+    assert results.to_dict()["summary"] == {"total": 2, "passed": 1, "failed": 1, "errors": 0}
+    with pytest.raises(KeyError, match="nope"):
+        results["nope"]
+    with pytest.raises(IndexError):
+        results[2]
+    # Several policies: one flat list; an id in two of them must be indexed.
+    both = vl.enforce(data=DF, policy=["p.yaml", "p.yaml"])
+    assert isinstance(both, list) and [r.control_id for r in both] == ["gender-di", "balance"] * 2
+    assert both[2].actual_value == first.actual_value
+    with pytest.raises(KeyError, match="is in 2 results"):
+        both["balance"]
+
+
+def test_not_strict_by_default_an_unevaluable_control_is_an_error_result_and_a_warning(project):
+    """German Credit codes its target 1/2: without positive_label the
+    outcome-rate metric cannot know which label is the good one. Not strict,
+    the control is an error result (never a pass), said as a warning and
+    recorded; the script goes on and its verdict is FAIL."""
+    credit = vl.load_sample("loan", verbose=False)
+    (project / "credit.yaml").write_text(
+        "- id: credit-di\n  metric_key: disparate_impact\n  operator: '>='\n  threshold: 0.8\n"
+        "  input:dimension: Attribute9\n  input:target: class\n"
+    )
+    with pytest.warns(vl.VenturaliticaWarning, match="credit-di .*could not be evaluated: .*positive_label"):
+        results = vl.enforce(data=credit, policy="credit.yaml")
+    (error,) = results
+    assert (error.status, error.passed, error.actual_value) == ("error", False, None)
+    assert "positive_label" in error.reason and not results.passed
+    (event,) = events(project, "enforce")
+    assert event["payload"]["results"]["controls"][0]["status"] == "error"
+    # The same data with the label named evaluates.
+    (project / "credit.yaml").write_text((project / "credit.yaml").read_text() + "  positive_label: 1\n")
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        assert vl.enforce(data=credit, policy="credit.yaml")[0].status in ("pass", "fail")
+    assert not [w for w in said if issubclass(w.category, vl.VenturaliticaWarning)]
+
+
+@pytest.mark.parametrize(
+    ("env", "strict", "raises"),
+    [
+        ({}, None, False),
+        ({"CI": "true"}, None, True),
+        ({"VENTURALITICA_STRICT": "true"}, None, True),
+        ({"CI": "false"}, None, False),
+        ({}, True, True),
+        # An explicit argument wins over the environment.
+        ({"CI": "true"}, False, False),
+    ],
+)
+def test_strict_comes_from_the_argument_else_ci_or_venturalitica_strict(project, monkeypatch, env, strict, raises):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    missing = DF.rename(columns={"y": "outcome"})
+    keywords = {} if strict is None else {"strict": strict}
+    if raises:
+        with pytest.raises(vl.DataError, match='variable "y" matches no column'):
+            vl.enforce(data=missing, policy="p.yaml", **keywords)
+    else:
+        with pytest.warns(vl.VenturaliticaWarning):
+            results = vl.enforce(data=missing, policy="p.yaml", **keywords)
+        assert [r.status for r in results] == ["error", "error"] and not results.passed
+
+
+def test_results_json_is_the_last_evaluation_in_the_sdk_shape(project):
+    vl.enforce(data=DF, policy="p.yaml")
+    results = vl.enforce(data=DF[DF.g == "a"].assign(g=["a", "a", "b", "b"]), policy="p.yaml")
+    copy = json.loads((project / ".venturalitica" / "results.json").read_text())
+    assert [c["control_id"] for c in copy] == ["gender-di", "balance"]
+    for written, ours in zip(copy, results, strict=True):
+        for name in ("description", "metric_key", "threshold", "actual_value", "operator", "passed", "severity"):
+            assert written[name] == getattr(ours, name), name
+        assert written["metadata"]["status"] == ours.status
+    # It points at the event it copies (the second evaluation), which is the evidence.
+    second = events(project, "enforce")[1]
+    assert copy[0]["metadata"]["evidence_seq"] == len(events(project, "enforce")) == 2
+    assert second["payload"]["results"]["controls"][0]["actual_value"] == copy[0]["actual_value"]
+    assert not list((project / ".venturalitica").glob(".tmp-*"))
+
+
+def test_monitor_takes_the_sdk_signature_and_fingerprints_inputs_and_outputs(project):
+    (project / "train.csv").write_bytes(b"a,b\n1,2\n")
+    with vl.monitor() as default:
+        pass
+    assert default.name == "Training Task"
+    with vl.monitor("fit", label="baseline", inputs=["train.csv"], outputs=["model.bin", "missing.txt"]) as m:
+        # Written inside the block: outputs are fingerprinted when it ends.
+        (project / "model.bin").write_bytes(b"weights")
+    assert m.error is None, m.error
+    expected_in = {"path": str(project / "train.csv"), "sha256": hashlib.sha256(b"a,b\n1,2\n").hexdigest(), "bytes": 8}
+    model, missing = m.artifacts["outputs"]
+    assert m.artifacts["inputs"] == [expected_in]
+    assert model == {"path": str(project / "model.bin"), "sha256": hashlib.sha256(b"weights").hexdigest(), "bytes": 7}
+    assert missing["path"] == str(project / "missing.txt") and "No such file" in missing["error"]
+    assert "artifacts" not in m.report and m.to_dict()["label"] == "baseline"
+    first, second = events(project, "monitor")
+    assert first["payload"]["name"] == "Training Task" and "label" not in first["payload"]
+    assert second["payload"]["label"] == "baseline"
+    assert second["payload"]["artifacts"] == m.artifacts
+    with pytest.raises(TypeError, match="list of file paths"):
+        vl.monitor("x", inputs="train.csv")
+
+
+def test_errors_are_value_errors_where_the_sdk_raises_value_error(project):
+    (project / "typo.yaml").write_text(DI_POLICY.replace("class_imbalance", "class_imbalanse"))
+    with pytest.raises(ValueError, match="unknown metric_key"):
+        vl.enforce(data=DF, policy="typo.yaml", strict=True)
+    with pytest.raises(ValueError, match="No such file"):
+        vl.enforce(data=DF, policy="missing.yaml")
+    assert issubclass(vl.DataError, ValueError) and not issubclass(vl.AgentError, ValueError)
+
+
+def test_every_sdk_registry_key_loads_and_checks_a_given_value(project):
+    """The SDK's score and segmentation keys: a policy naming them loads,
+    `metrics=` checks a value computed elsewhere, and on data each is an
+    error result saying why (never a pass)."""
+    keys = ["mean_score", "score_gap", "worst_group_score", "es_dice", "mean_hd95", "max_excess_components"]
+    (project / "scores.yaml").write_text(
+        "".join(f"- id: c-{k}\n  metric_key: {k}\n  operator: '>='\n  threshold: 0.5\n" for k in keys)
+    )
+    given = vl.enforce(metrics={f"c-{k}": 0.9 for k in keys}, policy="scores.yaml")
+    assert [r.status for r in given] == ["pass"] * len(keys) and given.passed
+    with pytest.warns(vl.VenturaliticaWarning):
+        on_data = vl.enforce(data=DF, policy="scores.yaml")
+    assert [r.status for r in on_data] == ["error"] * len(keys)
+    assert "per-case score" in on_data["c-mean_score"].reason
+    assert "segmentation masks" in on_data["c-es_dice"].reason
+
+
+def test_an_unknown_metric_is_an_error_result_unless_strict(project):
+    """Not strict, one unknown control does not refuse the policy: it is an
+    error result naming the file, line and key; the others are evaluated.
+    Strict, the policy is refused with that message (a ValueError)."""
+    (project / "mixed.yaml").write_text(
+        DI_POLICY + "- id: miss-1\n  metric_key: nonexistent_metric\n  operator: gt\n  threshold: 0.5\n"
+    )
+    with pytest.warns(vl.VenturaliticaWarning, match="miss-1 .*unknown metric_key"):
+        results = vl.enforce(data=DF, policy="mixed.yaml")
+    assert [r.status for r in results] == ["fail", "pass", "error"]
+    unknown = results["miss-1"]
+    assert unknown.metric_key == "nonexistent_metric" and (unknown.operator, unknown.threshold) == (">", 0.5)
+    line = DI_POLICY.count("\n") + 2  # the metric_key of the appended control
+    assert unknown.reason.startswith(f"{project / 'mixed.yaml'}:{line}:") and "closest known" in unknown.reason
+    assert results[0].actual_value == pytest.approx(2 / 3, rel=1e-12)
+    with pytest.warns(vl.VenturaliticaWarning):
+        given = vl.enforce(metrics={"gender-di": 0.9, "balance": 0.5, "miss-1": 0.9}, policy="mixed.yaml")
+    assert [r.status for r in given] == ["pass", "pass", "error"]
+    with pytest.raises(ValueError, match='unknown metric_key "nonexistent_metric"'):
+        vl.enforce(data=DF, policy="mixed.yaml", strict=True)
+
+
+def test_an_input_prop_that_names_no_variable_is_a_parameter(project):
+    """The SDK samples write metric parameters as `input:` props."""
+    (project / "multi.yaml").write_text(
+        "- id: dp\n  metric_key: multiclass_demographic_parity\n  operator: '<'\n  threshold: 0.9\n"
+        "  input:target: y\n  input:prediction: p\n  input:dimension: g\n  input:aggregation: macro\n"
+    )
+    frame = pd.DataFrame({"y": list("abcabcab"), "p": list("abcaacbb"), "g": list("xxxxyyyy")})
+    results = vl.enforce(data=frame, policy="multi.yaml", strict=True)
+    (dp,) = results
+    assert dp.status in ("pass", "fail") and dp.inputs == {"target": "y", "prediction": "p", "dimension": "g"}
+    assert results.to_dict()["controls"][0]["params"] == {"aggregation": "macro"}
+    assert not dp.warnings, dp.warnings  # used by the metric, so not reported as unused
