@@ -284,3 +284,19 @@ def test_an_input_prop_that_names_no_variable_is_a_parameter(project):
     assert dp.status in ("pass", "fail") and dp.inputs == {"target": "y", "prediction": "p", "dimension": "g"}
     assert results.to_dict()["controls"][0]["params"] == {"aggregation": "macro"}
     assert not dp.warnings, dp.warnings  # used by the metric, so not reported as unused
+
+
+def test_a_wrapper_made_without_init_does_not_recurse():
+    """copy.copy, and code that builds the wrapper with __new__, reach
+    __getattr__ before the model is set: an AttributeError, not a
+    RecursionError."""
+    import copy
+
+    from sklearn.linear_model import LogisticRegression
+
+    bare = vl.AssuranceWrapper.__new__(vl.AssuranceWrapper)
+    with pytest.raises(AttributeError, match="coef_"):
+        bare.coef_  # noqa: B018 - the attribute access is the test
+    wrapped = vl.wrap(LogisticRegression(C=0.5))
+    twin = copy.copy(wrapped)
+    assert twin.C == 0.5 and twin._venturalitica_model is wrapped._venturalitica_model

@@ -136,7 +136,14 @@ class AssuranceWrapper:
                 setattr(self, name, self._audited(name, getattr(model, name)))
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._venturalitica_model, name)
+        # Reached only for names the wrapper lacks. A wrapper made without
+        # __init__ (copy, pickle, AssuranceWrapper.__new__) has no model yet:
+        # looking it up here would recurse.
+        try:
+            model = self.__dict__["_venturalitica_model"]
+        except KeyError:
+            raise AttributeError(name) from None
+        return getattr(model, name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._venturalitica_model(*args, **kwargs)
