@@ -54,7 +54,7 @@ def events(root: Path, kind: str) -> list[dict]:
 
 def test_the_sdk_modules_re_export_ours():
     from venturalitica.models import ComplianceResult
-    from venturalitica.policy import PolicyManager
+    from venturalitica.policy import POLICY_SCHEMA, PolicyManager
     from venturalitica.quickstart import list_scenarios, load_sample, quickstart, show_code
     from venturalitica.wrappers import AssuranceWrapper, wrap
 
@@ -67,6 +67,7 @@ def test_the_sdk_modules_re_export_ours():
         vl.PolicyManager,
     )
     assert list_scenarios() == {"loan": vl.sample.SAMPLES["loan"]}
+    assert PolicyManager.get_schema() is POLICY_SCHEMA and POLICY_SCHEMA["required"] == ["title", "controls"]
     assert callable(show_code)
     # Importing the module `venturalitica.quickstart` leaves the package's
     # `quickstart` the function, in a fresh interpreter too.
@@ -300,3 +301,33 @@ def test_a_wrapper_made_without_init_does_not_recurse():
     wrapped = vl.wrap(LogisticRegression(C=0.5))
     twin = copy.copy(wrapped)
     assert twin.C == 0.5 and twin._venturalitica_model is wrapped._venturalitica_model
+
+
+def test_the_loader_gives_the_policy_as_the_engine_reads_it(project):
+    from venturalitica.loader import OSCALPolicyLoader
+    from venturalitica.models import InternalControl, InternalPolicy
+
+    (project / "mixed.yaml").write_text(
+        DI_POLICY + "- id: miss-1\n  metric_key: nonexistent_metric\n  operator: gt\n  threshold: 0.5\n"
+        "- id: k-anon\n  metric_key: k_anonymity\n  operator: '>='\n  threshold: 5\n"
+        "  input:quasi_identifiers: age, zip\n  risk_id: R1\n"
+    )
+    policy = OSCALPolicyLoader(project / "mixed.yaml").load()
+    assert isinstance(policy, InternalPolicy) and policy.title == "mixed.yaml"  # a plain list has no title
+    di, balance, miss, kanon = policy.controls
+    assert isinstance(di, InternalControl)
+    assert (di.id, di.metric_key, di.operator, di.threshold, di.severity) == (
+        "gender-di",
+        "disparate_impact",
+        ">=",
+        0.8,
+        "high",
+    )
+    assert di.input_mapping == {"target": "y", "dimension": "g"} and balance.severity == "low"
+    assert miss.metric_key == "nonexistent_metric" and "unknown metric_key" in miss.metadata["unknown_metric"]
+    assert kanon.input_mapping == {"quasi_identifiers": ["age", "zip"]} and kanon.metadata["risk_id"] == "R1"
+    with pytest.raises(FileNotFoundError):
+        OSCALPolicyLoader(project / "nope.yaml").load()
+    (project / "odd.yaml").write_text("unknown: root\n")
+    with pytest.raises(ValueError, match="unknown policy shape"):
+        OSCALPolicyLoader(project / "odd.yaml").load()

@@ -1,6 +1,6 @@
 """``venturalitica.policy``, as the Venturalitica SDK names it: a project's
-policy file (:class:`PolicyManager`)."""
+policy file (:class:`PolicyManager`) and the schema of its simple form."""
 
-from .sample import PolicyManager
+from .sample import POLICY_SCHEMA, PolicyManager
 
-__all__ = ["PolicyManager"]
+__all__ = ["POLICY_SCHEMA", "PolicyManager"]

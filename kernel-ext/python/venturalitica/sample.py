@@ -264,22 +264,35 @@ class PolicyManager:
 
     @staticmethod
     def get_schema() -> dict[str, Any]:
-        """The JSON schema of the simple form (``title`` and ``controls``)."""
-        control = {
-            "type": "object",
-            "required": ["id", "metric_key", "operator", "threshold"],
-            "properties": {
-                "id": {"type": "string"},
-                "metric_key": {"type": "string"},
-                "operator": {"type": "string"},
-                "threshold": {"type": ["number", "string"]},
+        """:data:`POLICY_SCHEMA` (the same object, as in the SDK)."""
+        return POLICY_SCHEMA
+
+
+# The JSON schema of the simple form PolicyManager edits: a title and a list
+# of controls (the SDK's `venturalitica.policy.POLICY_SCHEMA`, same title).
+POLICY_SCHEMA: dict[str, Any] = {
+    "title": "Venturalitica Simplified OSCAL Policy",
+    "type": "object",
+    "required": ["title", "controls"],
+    "properties": {
+        "title": {"type": "string"},
+        "controls": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "metric_key", "operator", "threshold"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "description": {"type": "string"},
+                    "metric_key": {"type": "string"},
+                    "operator": {"type": "string"},
+                    "threshold": {"type": ["number", "string"]},
+                    "severity": {"type": "string"},
+                },
             },
-        }
-        return {
-            "type": "object",
-            "required": ["title", "controls"],
-            "properties": {"title": {"type": "string"}, "controls": {"type": "array", "items": control}},
-        }
+        },
+    },
+}
 
 
-__all__ = ["AssuranceWrapper", "PolicyManager", "load_sample", "quickstart", "retain", "wrap"]
+__all__ = ["POLICY_SCHEMA", "AssuranceWrapper", "PolicyManager", "load_sample", "quickstart", "retain", "wrap"]

@@ -5,7 +5,8 @@
 //! `enforce` (an Arrow IPC frame, or metric values computed elsewhere),
 //! `enforce_counts` (count tables computed where the data lives, round by
 //! round: docs/engines.md),
-//! `chart` (the SVG of a results document), `monitor_start` / `monitor_stop`.
+//! `chart` (the SVG of a results document), `policy` (a policy as loaded),
+//! `monitor_start` / `monitor_stop`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -26,7 +27,7 @@ use venturalitica_kernel::agent::{
     serve_until_stdin_closes, AgentError, AgentHandler, AgentRequest, ErrorKind,
 };
 use venturalitica_kernel::proxy::Energy;
-use venturalitica_policy::{load_policy_with, Leniency, Policy};
+use venturalitica_policy::{load_policy_with, Leniency, Metric, Policy};
 
 use crate::args::AgentArgs;
 use crate::Outcome;
@@ -113,10 +114,11 @@ impl AgentHandler for EngineHandler {
             "enforce" => self.enforce(request),
             "enforce_counts" => self.enforce_counts(request),
             "chart" => chart(request),
+            "policy" => policy(&request.header).map(|p| policy_view(&p)),
             "monitor_start" => self.monitor_start(request),
             "monitor_stop" => self.monitor_stop(request),
             op => Err(AgentError::request(format!(
-                "unknown op {op:?} (known: ping, columns, enforce, enforce_counts, chart, monitor_start, monitor_stop)"
+                "unknown op {op:?} (known: ping, columns, enforce, enforce_counts, chart, policy, monitor_start, monitor_stop)"
             ))),
         }
     }
@@ -386,6 +388,52 @@ fn policy(header: &Value) -> Result<Policy, AgentError> {
         _ => Leniency::Strict,
     };
     load_policy_with(Path::new(path), leniency).map_err(|e| AgentError::new(ErrorKind::Policy, e))
+}
+
+/// A loaded policy as the engine reads it: identity, and every control with
+/// its metric (canonical key, or as written when unknown), rule, inputs,
+/// parameters and risk props (`venturalitica.loader` in Python).
+fn policy_view(policy: &Policy) -> Value {
+    let controls: Vec<Value> = policy
+        .controls
+        .iter()
+        .map(|c| {
+            let inputs: BTreeMap<&str, &Vec<String>> = c
+                .inputs
+                .iter()
+                .map(|(slot, vars)| (slot.name(), vars))
+                .collect();
+            let unknown = match &c.metric {
+                Metric::Known(_) => None,
+                Metric::Unknown { reason } => Some(reason),
+            };
+            json!({
+                "id": c.id,
+                "description": c.description,
+                "metric_key": c.metric_name(),
+                "metric_as_written": c.metric_as_written,
+                "unknown_metric": unknown,
+                "operator": c.operator.symbol(),
+                "threshold": c.threshold,
+                "severity": c.severity,
+                "enforcement_mode": c.enforcement_mode.name(),
+                "inputs": inputs,
+                "params": c.params,
+                "risk": c.risk,
+            })
+        })
+        .collect();
+    json!({
+        "path": policy.main_source().path,
+        "sha256": policy.main_source().sha256,
+        "shape": policy.shape.name(),
+        "uuid": policy.uuid,
+        "title": policy.title,
+        "version": policy.version,
+        "controls": controls,
+        "manual_controls": policy.manual_controls,
+        "warnings": policy.warnings,
+    })
 }
 
 fn mapping(header: &Value) -> Result<Mapping, AgentError> {
