@@ -563,6 +563,17 @@ fn assessment_plan(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
         }
     }
     let reviewed = doc.require("reviewed-controls", "assessment-plan")?;
+    // The SDK samples' spine-segmentation plan nests the implementations in
+    // `reviewed-controls` itself, with no `control-selections`.
+    if let Some(impls) = reviewed.get("control-implementations") {
+        for imp in impls.items("control-implementations")? {
+            let reqs = imp.require("implemented-requirements", "a control-implementation")?;
+            implemented_requirements(reqs, found)?;
+        }
+        if reviewed.get("control-selections").is_none() {
+            return Ok(());
+        }
+    }
     let selections = reviewed.require("control-selections", "reviewed-controls")?;
     for selection in selections.items("control-selections")? {
         let Some(includes) = selection.get("include-controls") else {

@@ -78,6 +78,27 @@ fn sdk_templates_put_assessment_plan_controls_under_control_implementations() {
     assert_eq!(p.title.as_deref(), Some("Pre-release evaluation gate"));
 }
 
+/// The SDK samples' spine-segmentation plan: `reviewed-controls` holds the
+/// `control-implementations` itself and no `control-selections`. Its
+/// metric keys are its own, so a lenient load keeps them as unknown.
+#[test]
+fn an_assessment_plan_may_nest_implementations_in_reviewed_controls() {
+    let text = "assessment-plan:\n  metadata: {title: Spine}\n  reviewed-controls:\n    control-implementations:\n      \
+                - implemented-requirements:\n          - control-id: small-volume\n            props:\n              \
+                - {name: metric_key, value: min_scanner_dice}\n              - {name: operator, value: gt}\n              \
+                - {name: threshold, value: '0.85'}\n          - control-id: acc\n            props:\n              \
+                - {name: metric_key, value: accuracy_score}\n              - {name: operator, value: gt}\n              \
+                - {name: threshold, value: '0.5'}\n";
+    let e = error_of(text);
+    assert!(e.contains("unknown metric_key \"min_scanner_dice\""), "{e}");
+    let p = parse_policy_with(Path::new("p.yaml"), text, Leniency::UnknownMetricsAsErrors).unwrap();
+    assert_eq!(p.shape, PolicyShape::AssessmentPlan);
+    let ids: Vec<&str> = p.controls.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["small-volume", "acc"]);
+    assert!(matches!(p.controls[0].metric, Metric::Unknown { .. }));
+    assert_eq!(p.controls[1].metric, Metric::Known(MetricKey::Accuracy));
+}
+
 #[test]
 fn catalog_walks_groups_and_nested_controls_and_lists_prose_controls() {
     let p = load_policy(&fixture("catalog.yaml")).unwrap();
