@@ -66,9 +66,11 @@ fresh_venv_check() {
   start=$SECONDS
   python3 -m venv "$dir/venv"
   "$dir/venv/bin/pip" install --quiet --upgrade pip
-  # The sdist builds with cargo in pip's isolated environment; the shared
-  # target dir keeps the dependencies built by the last run.
-  "$dir/venv/bin/pip" install --quiet jupyterlab ipykernel pandas "$artefact"
+  "$dir/venv/bin/pip" install --quiet jupyterlab ipykernel pandas
+  # Without pip's cache: it would reuse a wheel built from an earlier sdist
+  # of the same version. The sdist builds with cargo in pip's isolated
+  # environment; the shared target dir keeps the dependencies built before.
+  "$dir/venv/bin/pip" install --quiet --no-cache-dir "$artefact"
   echo "installed $(elapsed $start)"
   "$dir/venv/bin/python" "$REPO/scripts/release_check.py" "$dir/work"
   rm -rf "$dir"

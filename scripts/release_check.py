@@ -10,7 +10,8 @@ Usage: VENV/bin/python scripts/release_check.py WORKDIR
 3. the trail holds a `cell` event per cell, the evaluation and the monitor
    window, and `venturalitica verify` passes;
 4. `jupyter labextension list` shows the extension enabled;
-5. one version: the wheel's, `venturalitica --version`, `vl --version`,
+5. the installed Python package is this checkout's (not a stale build);
+6. one version: the wheel's, `venturalitica --version`, `vl --version`,
    `vl.__version__` and the kernelspec's.
 
 Prints what it checked and exits non-zero on the first failure.
@@ -18,6 +19,7 @@ Prints what it checked and exits non-zero on the first failure.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -30,6 +32,7 @@ import nbformat
 from nbclient import NotebookClient
 
 BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parent.parent
 KERNEL = "venturalitica-python3"
 POLICY = """\
 - id: approval-disparity
@@ -51,6 +54,22 @@ def check(condition: bool, what: str) -> None:
     if not condition:
         sys.exit(f"release check FAILED: {what}")
     print(f"ok: {what}")
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.glob("*.py"))}
+
+
+def installed_sources() -> dict[str, str]:
+    import venturalitica
+
+    return _digests(Path(venturalitica.__file__).parent)
+
+
+def checkout_sources() -> dict[str, str]:
+    """What the artefact must hold: a stale build (a cached wheel of an
+    earlier sdist with the same version) differs here."""
+    return _digests(REPO / "kernel-ext" / "python" / "venturalitica")
 
 
 def run(*args: str, env: dict[str, str]) -> str:
@@ -79,6 +98,7 @@ def main() -> None:
 
     wheel_version = version("venturalitica")
     print(f"venturalitica {wheel_version} installed in {BIN.parent}")
+    check(installed_sources() == checkout_sources(), "the installed package is this checkout's Python package")
     out = run(str(BIN / "venturalitica"), "kernel", "install", "--user", env=env)
     check(KERNEL in out, f"kernel install --user: {out.strip()}")
     spec = json.loads((work / "jupyter-data" / "kernels" / KERNEL / "kernel.json").read_text())
