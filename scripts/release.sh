@@ -78,6 +78,13 @@ fresh_venv_check() {
 
 fresh_venv_check wheel "$WHEEL"
 if [[ ${VL_RELEASE_SDIST_CHECK:-1} != 0 ]]; then
+  # Every file of a maturin sdist carries the same fixed 2006 mtime, so cargo
+  # would take the workspace crates built from an earlier sdist as fresh and
+  # install a stale agent: clean them first (the dependencies stay built).
+  packages=$(cd "$REPO" && cargo metadata --no-deps --format-version 1 |
+    python3 -c 'import json, sys; print(" ".join("-p " + p["name"] for p in json.load(sys.stdin)["packages"]))')
+  # shellcheck disable=SC2086 # one word per -p flag and package
+  (cd "$REPO" && cargo clean --release --quiet $packages)
   fresh_venv_check sdist "$SDIST"
 else
   echo "skipped: the sdist install check (VL_RELEASE_SDIST_CHECK=0)"

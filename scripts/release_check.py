@@ -123,6 +123,14 @@ def main() -> None:
     badge = json.dumps(nb.cells[2].outputs)
     check("approval-disparity" in badge, "%vl_enforce showed the control's result")
 
+    # The agent this package starts in a plain process answers it (a stale
+    # binary beside a newer package would not know the loader's op).
+    from venturalitica.loader import OSCALPolicyLoader
+
+    os.chdir(project)
+    loaded = OSCALPolicyLoader(project / "policy.yaml").load()
+    check([c.id for c in loaded.controls] == ["approval-disparity"], "the package's own agent loads the policy")
+
     trace = project / ".venturalitica" / "trace.jsonl"
     events = [json.loads(line)["event"] for line in trace.read_text().splitlines() if line]
     kinds = [e["kind"] for e in events]
