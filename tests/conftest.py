@@ -29,8 +29,11 @@ os.environ["VENTURALITICA_POWERCAP_ROOT"] = tempfile.mkdtemp(prefix="vl-no-power
 os.environ["VENTURALITICA_GPU"] = "off"
 # CI=true (as .ci/run sets it) and VENTURALITICA_STRICT make enforce strict
 # by default, as in the SDK: the tests set the mode they check themselves.
-for _var in ("CI", "VENTURALITICA_STRICT"):
-    os.environ.pop(_var, None)
+# Whether this is CI is kept as VL_CI, where a missing browser or
+# Java fails a test instead of skipping it.
+if os.environ.pop("CI", "").strip().lower() not in ("", "0", "false"):
+    os.environ["VL_CI"] = "1"
+os.environ.pop("VENTURALITICA_STRICT", None)
 for _var in ("VENTURALITICA_CPU_TDP_W", "VENTURALITICA_COUNTRY", "VENTURALITICA_REGION", "VENTURALITICA_PUE"):
     os.environ.pop(_var, None)
 

@@ -28,7 +28,7 @@ SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "schemas" / "resul
 
 def _need_java() -> None:
     if shutil.which("java") is None:
-        (pytest.fail if os.environ.get("CI") else pytest.skip)("Spark needs Java 17 (java on PATH)")
+        (pytest.fail if os.environ.get("VL_CI") else pytest.skip)("Spark needs Java 17 (java on PATH)")
 
 
 @pytest.fixture(scope="module")

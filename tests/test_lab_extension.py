@@ -63,7 +63,7 @@ def free_port() -> int:
 def need(condition: bool, why: str) -> None:
     if not condition:
         # In CI a missing part is a failure, not a quiet skip.
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
+        (pytest.fail if os.environ.get("VL_CI") else pytest.skip)(why)
 
 
 def test_the_extension_in_jupyterlab_and_notebook7(kernel_env, vl_bin, tmp_path):

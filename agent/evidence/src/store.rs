@@ -281,10 +281,7 @@ impl Store {
 
     /// Replaces `trace_latest.json` atomically.
     pub fn write_latest(&self, value: &Value) -> Result<PathBuf, EvidenceError> {
-        let path = self.dir.join("trace_latest.json");
-        let text = serde_json::to_string_pretty(value).unwrap_or_default();
-        self.write_atomic(&path, text.as_bytes())?;
-        Ok(path)
+        self.write_json("trace_latest.json", value)
     }
 
     /// Replaces `results.json` atomically: the last evaluation's results in
@@ -292,10 +289,13 @@ impl Store {
     /// A convenience copy, not evidence: nothing signs or chains it, and
     /// every reader that must be trusted reads the trail.
     pub fn write_results_copy(&self, value: &Value) -> Result<PathBuf, EvidenceError> {
-        let path = self.dir.join("results.json");
+        self.write_json("results.json", value)
+    }
+
+    /// Replaces `.venturalitica/<name>` atomically with `value`, pretty-printed.
+    fn write_json(&self, name: &str, value: &Value) -> Result<PathBuf, EvidenceError> {
         let text = serde_json::to_string_pretty(value).unwrap_or_default();
-        self.write_atomic(&path, text.as_bytes())?;
-        Ok(path)
+        self.write_file(name, text.as_bytes())
     }
 
     /// Writes a temporary file of its own (a unique name per write, so two
