@@ -140,6 +140,13 @@ pub enum Request {
         target: String,
         prediction: String,
     },
+    /// Per combination of the groupings (`g0`, `g1`, ...; one row of all
+    /// rows without any): rows `n`, the score's `nulls`, and its `sum`,
+    /// `min` and `max` as floats.
+    Scores {
+        groups: Vec<Grouping>,
+        score: String,
+    },
     /// `min`, `max` and `e0`, `e1`, ...: the quantile at each level, with
     /// linear interpolation, of the column as floats.
     Quantiles { column: String, levels: Vec<f64> },

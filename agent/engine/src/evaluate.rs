@@ -9,6 +9,7 @@ use venturalitica_metrics::bootstrap::{bootstrap_ci, bootstrap_classes};
 use venturalitica_metrics::compute::{self, MetricValue};
 use venturalitica_metrics::multiclass::{self, Aggregation};
 use venturalitica_metrics::privacy::{self, DEFAULT_SENSITIVE_COLUMNS};
+use venturalitica_metrics::score::{self, ScoreStat};
 use venturalitica_metrics::{BinaryCounts, Family, GroupTable, MetricKey, OutcomeCounts, Slot};
 use venturalitica_policy::{Control, EnforcementMode, Metric, Policy};
 
@@ -67,6 +68,19 @@ fn default_variable(slot: Slot) -> Option<&'static str> {
     match slot {
         Slot::Target => Some("target"),
         Slot::Prediction => Some("prediction"),
+        Slot::Score => Some("score"),
+        _ => None,
+    }
+}
+
+/// The variables a control names for a slot. A score falls back to the
+/// target's (older SDK controls bind the per-case score as `input.target`);
+/// `worst_cell_score` names its cells in the `dimensions` parameter.
+fn declared_variables(control: &Control, params: &Params, slot: Slot) -> Option<Vec<String>> {
+    match (slot, control.inputs.get(&slot)) {
+        (_, Some(v)) => Some(v.clone()),
+        (Slot::Score, None) => control.inputs.get(&Slot::Target).cloned(),
+        (Slot::Cells, None) => params.cells.clone(),
         _ => None,
     }
 }
@@ -91,13 +105,13 @@ fn plan(
     let mut out = BTreeMap::new();
     let mut notes = Vec::new();
     for slot in slots {
-        let vars: Vec<String> = match control.inputs.get(&slot) {
+        let vars: Vec<String> = match declared_variables(control, &params, slot) {
             // The loader refuses an empty input; a policy built in code is
             // not checked by it, so an empty list is an error result here.
             Some(v) if v.is_empty() => {
                 return Err(format!("input.{slot} names no variable"));
             }
-            Some(v) => v.clone(),
+            Some(v) => v,
             None => match default_variable(slot) {
                 Some(v) => vec![v.to_string()],
                 None => {
@@ -547,9 +561,15 @@ fn compute(
                     built?
                 }
             };
-            let value = compute::binary_metric(key, &table).map_err(metric_err)?;
+            let average = plan.params.average;
+            let value = MetricValue {
+                value: compute::averaged_value(key, average, &table).map_err(metric_err)?,
+                groups: compute::binary_breakdown(&table),
+            };
             let ci = plan.params.bootstrap.and_then(|spec| {
-                bootstrap_ci(&table, spec, |t| compute::binary_value(key, t).ok())
+                bootstrap_ci(&table, spec, |t| {
+                    compute::averaged_value(key, average, t).ok()
+                })
             });
             Ok(Computed { value, ci })
         }
@@ -599,6 +619,19 @@ fn compute(
             key.summary(),
             control.id
         )),
+        Family::Score => {
+            let score = plan.one(Slot::Score).unwrap_or_default();
+            let overall = ScoreStat::of(key).is_some_and(ScoreStat::is_overall);
+            let groupings: Vec<Grouping> = match plan.columns.get(&Slot::Cells) {
+                _ if overall => vec![],
+                Some(cells) => cells.iter().map(|c| Grouping::by_value(c)).collect(),
+                None => vec![grouping.ok_or("a group score metric needs input.dimension")?],
+            };
+            let table = tables::score_table(src, &groupings, score)?;
+            let value =
+                score::score_metric(key, plan.params.measure, &table).map_err(metric_err)?;
+            Ok(Computed { value, ci: None })
+        }
         Family::MultiClass => {
             let target = plan.one(Slot::Target).unwrap_or_default();
             let prediction = plan.one(Slot::Prediction).unwrap_or_default();

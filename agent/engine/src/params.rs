@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use venturalitica_metrics::catalog::COMMON_PARAMS;
-use venturalitica_metrics::{Aggregation, BootstrapSpec, Family, MetricKey, Slot};
+use venturalitica_metrics::{
+    Aggregation, Average, BootstrapSpec, Family, Measure, MetricKey, Slot,
+};
 
 /// Typed parameters of one control.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -19,6 +21,12 @@ pub struct Params {
     /// `None` when the control turned intervals off (`bootstrap_resamples: 0`).
     pub bootstrap: Option<BootstrapSpec>,
     pub sensitive_columns: Option<Vec<String>>,
+    /// How precision, recall and F1 combine the two classes.
+    pub average: Average,
+    /// `subgroup_disparity`'s disparity.
+    pub measure: Option<Measure>,
+    /// `worst_cell_score`'s cell attributes (variables, bound like inputs).
+    pub cells: Option<Vec<String>>,
     /// Parameters the metric does not use: reported, not silently dropped.
     pub unused: Vec<String>,
 }
@@ -43,6 +51,9 @@ pub fn parse(metric: MetricKey, raw: &BTreeMap<String, String>) -> Result<Params
         aggregation: None,
         bootstrap: None,
         sensitive_columns: None,
+        average: Average::Binary,
+        measure: None,
+        cells: None,
         unused: Vec::new(),
     };
     // Bucketing applies to metrics that group rows by an attribute.
@@ -83,6 +94,21 @@ pub fn parse(metric: MetricKey, raw: &BTreeMap<String, String>) -> Result<Params
             }
             "sensitive_columns" if metric.own_params().contains(&"sensitive_columns") => {
                 p.sensitive_columns = Some(list(value));
+            }
+            "average" if metric.own_params().contains(&"average") => {
+                let names: Vec<&str> = Average::ALL.iter().map(|a| a.name()).collect();
+                p.average = Average::parse(value)
+                    .ok_or_else(|| bad(&format!("the averages are {}", names.join(", "))))?;
+            }
+            "measure" if metric.own_params().contains(&"measure") => {
+                let names: Vec<&str> = Measure::ALL.iter().map(|m| m.name()).collect();
+                p.measure = Some(
+                    Measure::parse(value)
+                        .ok_or_else(|| bad(&format!("the measures are {}", names.join(", "))))?,
+                );
+            }
+            "dimensions" if metric.own_params().contains(&"dimensions") => {
+                p.cells = Some(list(value));
             }
             "aggregation" if metric.own_params().contains(&"aggregation") => {
                 let allowed = Aggregation::allowed_for(metric);

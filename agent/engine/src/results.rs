@@ -127,3 +127,72 @@ pub struct ControlResult {
     pub reason: Option<String>,
     pub warnings: Vec<String>,
 }
+
+/// `PolicyInfo::shape` of a policy file that could not be loaded.
+pub const UNLOADABLE_SHAPE: &str = "unloadable";
+
+impl Results {
+    /// The result of a policy file that could not be loaded (missing,
+    /// unreadable, malformed), outside strict mode: one `error` control
+    /// that carries the reason, so the run is recorded and fails instead
+    /// of passing silently. `sha256` is that of the bytes read (none for a
+    /// missing file).
+    pub fn unloadable_policy(path: &str, sha256: String, reason: String, source: &str) -> Results {
+        let control = ControlResult {
+            id: "policy".into(),
+            description: Some(format!("the policy file {path} is loaded and evaluated")),
+            metric_key: "policy".into(),
+            operator: "==",
+            threshold: 0.0,
+            actual_value: None,
+            status: Status::Error,
+            passed: false,
+            severity: None,
+            enforcement_mode: "block",
+            enforcement_declared: false,
+            inputs: BTreeMap::new(),
+            params: BTreeMap::new(),
+            groups: vec![],
+            ci: None,
+            risk: BTreeMap::new(),
+            reason: Some(reason),
+            warnings: vec![],
+        };
+        Results {
+            schema_version: SCHEMA_VERSION,
+            passed: false,
+            summary: Summary {
+                total: 1,
+                passed: 0,
+                failed: 0,
+                errors: 1,
+            },
+            evaluated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            engine: EngineInfo {
+                name: "venturalitica",
+                version: env!("CARGO_PKG_VERSION"),
+            },
+            policy: PolicyInfo {
+                path: path.to_string(),
+                title: None,
+                version: None,
+                uuid: None,
+                shape: UNLOADABLE_SHAPE,
+                sha256,
+                imports: vec![],
+                warnings: vec![],
+            },
+            data: DataInfo {
+                source: source.to_string(),
+                fingerprint: None,
+                rows: None,
+                columns_used: vec![],
+                mapping: BTreeMap::new(),
+                counted_by: None,
+                fingerprint_method: None,
+            },
+            controls: vec![control],
+            manual_controls: vec![],
+        }
+    }
+}

@@ -188,6 +188,26 @@ impl Counter for Source {
                     col(prediction.as_str()).cast(DataType::String).alias("p"),
                 ])
                 .agg([len().alias("n")]),
+            Request::Scores { groups, score } => {
+                let x = || col(score.as_str()).cast(DataType::Float64);
+                let aggs = [
+                    len().alias("n"),
+                    col(score.as_str()).null_count().alias("nulls"),
+                    x().sum().alias("sum"),
+                    x().min().alias("min"),
+                    x().max().alias("max"),
+                ];
+                if groups.is_empty() {
+                    q.select(aggs)
+                } else {
+                    let keys: Vec<Expr> = groups
+                        .iter()
+                        .enumerate()
+                        .map(|(i, g)| g.key_expr().alias(format!("g{i}")))
+                        .collect();
+                    q.group_by(keys).agg(aggs)
+                }
+            }
             Request::Quantiles { column, levels } => {
                 let c = || col(column.as_str()).cast(DataType::Float64);
                 let mut exprs = vec![c().min().alias("min"), c().max().alias("max")];

@@ -10,7 +10,9 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::counts::{ColumnType, Counter, Kind, Literal, Request, Term};
-use venturalitica_metrics::{BinaryCounts, ClassCounts, ConfusionTable, GroupTable, OutcomeCounts};
+use venturalitica_metrics::{
+    BinaryCounts, ClassCounts, ConfusionTable, GroupTable, OutcomeCounts, ScoreCell,
+};
 
 /// Label of the group of rows whose attribute is null.
 pub const MISSING_GROUP: &str = "(missing)";
@@ -473,6 +475,86 @@ pub fn equivalence_classes(
             (class, value, n[i])
         })
         .collect())
+}
+
+/// The per-case score reduced per combination of the groupings (one cell
+/// of every row without any). The score must be numeric (or boolean) and
+/// complete: a mean over the scores that are there would silently drop the
+/// cases whose score is missing.
+pub fn score_table(
+    src: &dyn Counter,
+    groupings: &[Grouping],
+    score: &str,
+) -> Result<GroupTable<ScoreCell>, String> {
+    let ty = src.column_type(score)?;
+    if !(ty.is_numeric() || ty.kind == Kind::Bool) {
+        return Err(format!(
+            "the score column {score:?} is {}, not numeric",
+            ty.name
+        ));
+    }
+    for g in groupings {
+        g.check(src)?;
+    }
+    let df = src.answer(&Request::Scores {
+        groups: groupings.to_vec(),
+        score: score.to_string(),
+    })?;
+    let nulls: u64 = u64s(&df, "nulls")?.iter().sum();
+    if nulls > 0 {
+        return Err(format!(
+            "the score column {score:?} has {nulls} missing values; a mean over the rest would silently drop those cases: fill or drop them first"
+        ));
+    }
+    let labels: Vec<Vec<String>> = groupings
+        .iter()
+        .enumerate()
+        .map(|(i, g)| g.labels(df.column(&format!("g{i}")).map_err(|e| e.to_string())?))
+        .collect::<Result<_, _>>()?;
+    let (n, sum, min, max) = (
+        u64s(&df, "n")?,
+        f64s(&df, "sum")?,
+        f64s(&df, "min")?,
+        f64s(&df, "max")?,
+    );
+    let mut cells = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        if n[i] == 0 {
+            continue;
+        }
+        let label = if labels.is_empty() {
+            "(all)".to_string()
+        } else {
+            labels
+                .iter()
+                .map(|l| l[i].as_str())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        };
+        let value = |v: &[Option<f64>]| {
+            v[i].filter(|x| x.is_finite())
+                .ok_or_else(|| format!("the score column {score:?} has a value that is not finite"))
+        };
+        cells.push((
+            label,
+            ScoreCell {
+                n: n[i],
+                sum: value(&sum)?,
+                min: value(&min)?,
+                max: value(&max)?,
+            },
+        ));
+    }
+    Ok(GroupTable::new(cells))
+}
+
+fn f64s(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>, String> {
+    let s = df.column(name).map_err(|e| e.to_string())?;
+    let s = s
+        .as_materialized_series()
+        .cast(&DataType::Float64)
+        .map_err(|e| e.to_string())?;
+    Ok(s.f64().map_err(|e| e.to_string())?.iter().collect())
 }
 
 /// The rows of the dataset.

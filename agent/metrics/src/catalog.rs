@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use serde::Serialize;
+
 /// What a metric measures; decides which table the engine builds for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -23,11 +25,33 @@ pub enum Family {
     Schema,
     /// Per-group counts of every (target class, predicted class) pair.
     MultiClass,
+    /// Aggregates of a per-case numeric score (a Dice, an NSD, a benchmark
+    /// answer's score): its mean and maximum, and disparities between the
+    /// groups' mean scores (the SDK's score and segmentation family).
+    Score,
     /// Keys the SDK knows that need what a table cannot give (a causal
     /// model, LLM or document-pipeline output): a policy may name them, and
     /// `enforce(metrics=...)` checks values computed elsewhere; on data they
     /// are an `error` result saying why.
     External,
+}
+
+impl Family {
+    /// The family's name, as the catalogue lists it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::OutcomeRate => "outcome_rate",
+            Family::ErrorRate => "error_rate",
+            Family::Performance => "performance",
+            Family::ClassBalance => "class_balance",
+            Family::Completeness => "completeness",
+            Family::Privacy => "privacy",
+            Family::Schema => "schema",
+            Family::MultiClass => "multiclass",
+            Family::External => "external",
+            Family::Score => "score",
+        }
+    }
 }
 
 /// A named input of a metric, bound by a policy's `input.<slot>` prop to a
@@ -40,16 +64,22 @@ pub enum Slot {
     QuasiIdentifiers,
     Sensitive,
     Columns,
+    /// The per-case score the score family aggregates.
+    Score,
+    /// The attributes whose combinations are the cells of `worst_cell_score`.
+    Cells,
 }
 
 impl Slot {
-    pub const ALL: [Slot; 6] = [
+    pub const ALL: [Slot; 8] = [
         Slot::Target,
         Slot::Prediction,
         Slot::Dimension,
         Slot::QuasiIdentifiers,
         Slot::Sensitive,
         Slot::Columns,
+        Slot::Score,
+        Slot::Cells,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,6 +90,8 @@ impl Slot {
             Slot::QuasiIdentifiers => "quasi_identifiers",
             Slot::Sensitive => "sensitive",
             Slot::Columns => "columns",
+            Slot::Score => "score",
+            Slot::Cells => "cells",
         }
     }
 
@@ -74,13 +106,15 @@ impl Slot {
             "quasi_identifiers" | "quasi_identifier" | "qi" => Slot::QuasiIdentifiers,
             "sensitive" | "sensitive_attribute" => Slot::Sensitive,
             "columns" => Slot::Columns,
+            "score" => Slot::Score,
+            "cells" | "dimensions" => Slot::Cells,
             _ => return None,
         })
     }
 
     /// Slots that take a comma-separated list of variables.
     pub fn is_list(self) -> bool {
-        matches!(self, Slot::QuasiIdentifiers | Slot::Columns)
+        matches!(self, Slot::QuasiIdentifiers | Slot::Columns | Slot::Cells)
     }
 }
 
@@ -194,52 +228,52 @@ metric_keys! {
         "it is a statistic of the SDK's document (ESG report) pipelines, not of a model's decisions";
     SubtitleDiversity => "subtitle_diversity", External, [],
         "it is a statistic of the SDK's document (ESG report) pipelines, not of a model's decisions";
-    BiasScore => "bias_score", External, ["stereotype_preference_rate", "category_bias_score"],
-        "it is a mean of LLM benchmark answers, which are scored outside the engine";
+    BiasScore => "bias_score", Score, ["stereotype_preference_rate", "category_bias_score"],
+        "mean of a per-answer score of an LLM benchmark (the score, else the target column)";
     DataMinimization => "data_minimization", Schema, ["data_minimization_score"],
         "share of columns that are not special-category personal data";
-    MeanScore => "mean_score", External, [],
-        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
-    MaxScore => "max_score", External, [],
-        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
-    ScoreStd => "score_std", External, [],
-        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
-    ScoreCv => "score_cv", External, [],
-        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
-    ScoreGap => "score_gap", External, [],
-        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
-    ScoreRatio => "score_ratio", External, [],
-        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
-    ScoreSkew => "score_skew", External, [],
-        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
-    MinGroupScore => "min_group_score", External, [],
-        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
-    WorstGroupScore => "worst_group_score", External, [],
-        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
-    WorstCellScore => "worst_cell_score", External, [],
-        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
-    GroupScoreGap => "group_score_gap", External, [],
-        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
-    SubgroupDisparity => "subgroup_disparity", External, [],
-        "it aggregates a per-case score (the SDK's segmentation and score family), which the engine does not compute yet";
-    EsDice => "es_dice", External, [],
-        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
-    EsIou => "es_iou", External, [],
-        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
-    Essp => "essp", External, [],
-        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
-    EsspStdev => "essp_stdev", External, [],
-        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
-    MeanNsd => "mean_nsd", External, [],
-        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
-    MeanHd95 => "mean_hd95", External, [],
-        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
-    MaxHd95 => "max_hd95", External, [],
-        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
-    MeanExcessComponents => "mean_excess_components", External, [],
-        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
-    MaxExcessComponents => "max_excess_components", External, [],
-        "it needs segmentation masks (per-voxel predictions and ground truth), which a table does not carry";
+    MeanScore => "mean_score", Score, [],
+        "mean of the per-case score over all rows";
+    MaxScore => "max_score", Score, [],
+        "largest per-case score (a leakage probe)";
+    ScoreStd => "score_std", Score, [],
+        "population standard deviation of the groups' mean scores";
+    ScoreCv => "score_cv", Score, [],
+        "coefficient of variation (std / mean) of the groups' mean scores";
+    ScoreGap => "score_gap", Score, [],
+        "max - min of the groups' mean scores";
+    ScoreRatio => "score_ratio", Score, [],
+        "min / max of the groups' mean scores";
+    ScoreSkew => "score_skew", Score, [],
+        "population (Fisher-Pearson) skewness of the groups' mean scores (DSC skewness, FairMedFM)";
+    MinGroupScore => "min_group_score", Score, [],
+        "lowest mean score of a group";
+    WorstGroupScore => "worst_group_score", Score, [],
+        "lowest mean score of a group (Rawlsian), as min_group_score";
+    WorstCellScore => "worst_cell_score", Score, [],
+        "lowest mean score of a cell, a combination of the attributes in `dimensions`";
+    GroupScoreGap => "group_score_gap", Score, [],
+        "max - min of the groups' mean scores, as score_gap";
+    SubgroupDisparity => "subgroup_disparity", Score, [],
+        "one disparity of the groups' mean scores, chosen by `measure` (gap, ratio, std, cv, worst_group, skew; gap by default)";
+    EsDice => "es_dice", Score, [],
+        "ESSP over a per-case Dice score: mean / (1 + sum of |mean - group mean|) (FairSeg)";
+    EsIou => "es_iou", Score, [],
+        "ESSP over a per-case IoU score: mean / (1 + sum of |mean - group mean|) (FairSeg)";
+    Essp => "essp", Score, [],
+        "equity-scaled performance: mean / (1 + sum of |mean - group mean|) (FairSeg)";
+    EsspStdev => "essp_stdev", Score, [],
+        "mean / (1 + population std of the groups' mean scores)";
+    MeanNsd => "mean_nsd", Score, [],
+        "mean of a per-case normalised surface Dice";
+    MeanHd95 => "mean_hd95", Score, [],
+        "mean of a per-case 95th-percentile Hausdorff distance";
+    MaxHd95 => "max_hd95", Score, [],
+        "largest per-case 95th-percentile Hausdorff distance";
+    MeanExcessComponents => "mean_excess_components", Score, [],
+        "mean of the per-case count of excess connected components";
+    MaxExcessComponents => "max_excess_components", Score, [],
+        "largest per-case count of excess connected components";
 }
 
 /// Parameters every metric understands.
@@ -284,6 +318,11 @@ impl MetricKey {
             Family::Performance => &[Slot::Target, Slot::Prediction],
             Family::ClassBalance => &[Slot::Target],
             Family::Completeness | Family::Schema | Family::External => &[],
+            Family::Score => match crate::score::ScoreStat::of(self) {
+                Some(stat) if stat.is_overall() => &[Slot::Score],
+                _ if self == MetricKey::WorstCellScore => &[Slot::Score, Slot::Cells],
+                _ => &[Slot::Score, Slot::Dimension],
+            },
             Family::Privacy => match self {
                 MetricKey::KAnonymity => &[Slot::QuasiIdentifiers],
                 _ => &[Slot::QuasiIdentifiers, Slot::Sensitive],
@@ -295,6 +334,9 @@ impl MetricKey {
     pub fn own_params(self) -> &'static [&'static str] {
         match self {
             MetricKey::DataMinimization => &["sensitive_columns"],
+            MetricKey::SubgroupDisparity => &["measure"],
+            MetricKey::Precision | MetricKey::Recall | MetricKey::F1 => &["average"],
+            MetricKey::WorstCellScore => &["dimensions"],
             k if k.family() == Family::MultiClass && k != MetricKey::MulticlassConfusionMetrics => {
                 &["aggregation"]
             }
@@ -312,6 +354,115 @@ impl MetricKey {
                 | Family::ClassBalance
                 | Family::MultiClass
         )
+    }
+}
+
+/// What a metric's number means, where the catalogue knows it: its unit,
+/// which way is better, and the range a value can take.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Sense {
+    pub unit: &'static str,
+    pub lower_is_better: bool,
+    /// `None`: unbounded (a distance in mm).
+    pub bounds: Option<(f64, f64)>,
+}
+
+impl Sense {
+    const fn higher(unit: &'static str, bounds: Option<(f64, f64)>) -> Option<Sense> {
+        Some(Sense {
+            unit,
+            lower_is_better: false,
+            bounds,
+        })
+    }
+
+    const fn lower(unit: &'static str, bounds: Option<(f64, f64)>) -> Option<Sense> {
+        Some(Sense {
+            unit,
+            lower_is_better: true,
+            bounds,
+        })
+    }
+}
+
+const UNIT: Option<(f64, f64)> = Some((0.0, 1.0));
+const NON_NEGATIVE: Option<(f64, f64)> = Some((0.0, f64::INFINITY));
+
+impl MetricKey {
+    /// The metric's sense; `None` where it depends on the data (the mean of
+    /// whatever score a column holds) or the catalogue does not say.
+    pub fn sense(self) -> Option<Sense> {
+        use MetricKey as K;
+        match self {
+            K::Accuracy | K::Precision | K::Recall | K::F1 | K::MulticlassConfusionMetrics => {
+                Sense::higher("fraction", UNIT)
+            }
+            K::DisparateImpact | K::EqualizedOddsRatio => Sense::higher("ratio", UNIT),
+            K::ClassImbalance => Sense::higher("ratio", UNIT),
+            K::GroupMinPositiveRate | K::DataCompleteness | K::DataMinimization => {
+                Sense::higher("fraction", UNIT)
+            }
+            K::DemographicParityDiff
+            | K::EqualOpportunityDiff
+            | K::EqualizedOddsDiff
+            | K::PredictiveEqualityDiff
+            | K::PredictiveParity
+            | K::MulticlassDemographicParity
+            | K::WeightedDemographicParityMulticlass
+            | K::MulticlassEqualOpportunity
+            | K::MacroEqualOpportunityMulticlass
+            | K::MicroEqualizedOddsMulticlass
+            | K::PredictiveParityMulticlass => Sense::lower("difference of rates", UNIT),
+            K::KAnonymity => Sense::higher("rows", NON_NEGATIVE),
+            K::LDiversity => Sense::higher("distinct values", NON_NEGATIVE),
+            K::TCloseness => Sense::lower("total variation", UNIT),
+            K::MeanNsd => Sense::higher("fraction", UNIT),
+            K::EsDice | K::EsIou => Sense::higher("fraction", UNIT),
+            K::Essp | K::EsspStdev | K::ScoreRatio => Sense::higher("score", None),
+            K::MeanHd95 | K::MaxHd95 => Sense::lower("mm", NON_NEGATIVE),
+            K::MeanExcessComponents | K::MaxExcessComponents => {
+                Sense::lower("components", NON_NEGATIVE)
+            }
+            K::ScoreGap | K::GroupScoreGap | K::ScoreStd | K::ScoreCv => {
+                Sense::lower("score", None)
+            }
+            _ => None,
+        }
+    }
+
+    /// Why a threshold cannot mean what it says: outside the metric's range,
+    /// or a bound on the wrong side (`>=` on a distance asks for a large
+    /// error). `at_least`: the operator bounds the value from below (`>`,
+    /// `>=`); `at_most`: from above (`<`, `<=`). `None` when plausible or
+    /// when the catalogue does not know the metric's sense.
+    pub fn threshold_misreading(
+        self,
+        at_least: bool,
+        at_most: bool,
+        threshold: f64,
+    ) -> Option<String> {
+        let sense = self.sense()?;
+        if let Some((low, high)) = sense.bounds {
+            if !(low..=high).contains(&threshold) {
+                return Some(format!(
+                    "{self} lies in [{low}, {high}] ({}), and the threshold is {threshold}",
+                    sense.unit
+                ));
+            }
+        }
+        if sense.lower_is_better && at_least {
+            return Some(format!(
+                "lower is better for {self} ({}), but the operator asks for a value at least the threshold: the threshold points the wrong way",
+                sense.unit
+            ));
+        }
+        if !sense.lower_is_better && at_most {
+            return Some(format!(
+                "higher is better for {self} ({}), but the operator caps the value: the threshold points the wrong way",
+                sense.unit
+            ));
+        }
+        None
     }
 }
 
@@ -378,8 +529,7 @@ mod tests {
             assert!(MetricKey::parse(key).is_some(), "{key}");
         }
         // The rest of the SDK 0.8.2 `METRIC_REGISTRY`: the score and
-        // segmentation families, known so a policy naming them loads (and
-        // `metrics=` checks their values); on data they are error results.
+        // segmentation families, computed over a per-case score column.
         let registry = [
             "mean_score",
             "max_score",
@@ -406,9 +556,30 @@ mod tests {
         assert_eq!(registry.len(), 21);
         for key in registry {
             let known = MetricKey::parse(key).unwrap_or_else(|| panic!("{key}"));
-            assert_eq!(known.family(), Family::External, "{key}");
+            assert_eq!(known.family(), Family::Score, "{key}");
         }
         assert!(MetricKey::parse("predictive_equality_diff").is_some());
+    }
+
+    #[test]
+    fn thresholds_on_the_wrong_side_are_named() {
+        let k = MetricKey::MeanHd95;
+        assert!(k
+            .threshold_misreading(true, false, 5.0)
+            .unwrap()
+            .contains("wrong way"));
+        assert_eq!(k.threshold_misreading(false, true, 5.0), None);
+        let di = MetricKey::DisparateImpact;
+        assert!(di
+            .threshold_misreading(true, false, 80.0)
+            .unwrap()
+            .contains("[0, 1]"));
+        assert_eq!(di.threshold_misreading(true, false, 0.8), None);
+        // No opinion where the sense depends on the score.
+        assert_eq!(
+            MetricKey::MeanScore.threshold_misreading(false, true, 0.9),
+            None
+        );
     }
 
     #[test]

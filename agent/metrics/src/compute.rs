@@ -215,6 +215,76 @@ fn ratio_of(lo: f64, hi: f64, what: &'static str) -> Result<f64, MetricError> {
     }
 }
 
+/// How precision, recall and F1 combine the two classes (scikit-learn's
+/// `average`): the positive class only (`binary`, the default), the mean
+/// of both classes' values (`macro`), that mean weighted by each class's
+/// rows in the target (`weighted`), or pooled counts (`micro`, which for
+/// one label per row is the accuracy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Average {
+    #[default]
+    Binary,
+    Macro,
+    Weighted,
+    Micro,
+}
+
+impl Average {
+    pub const ALL: [Average; 4] = [
+        Average::Binary,
+        Average::Macro,
+        Average::Weighted,
+        Average::Micro,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Average::Binary => "binary",
+            Average::Macro => "macro",
+            Average::Weighted => "weighted",
+            Average::Micro => "micro",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Average> {
+        Average::ALL.into_iter().find(|a| a.name() == s.trim())
+    }
+}
+
+/// A performance metric averaged over the two classes.
+pub fn averaged_value(
+    key: MetricKey,
+    average: Average,
+    table: &GroupTable<BinaryCounts>,
+) -> Result<f64, MetricError> {
+    let all = table
+        .groups
+        .iter()
+        .fold(BinaryCounts::default(), |a, (_, c)| BinaryCounts {
+            tp: a.tp + c.tp,
+            fp: a.fp + c.fp,
+            tn: a.tn + c.tn,
+            fn_: a.fn_ + c.fn_,
+        });
+    let of = |c: BinaryCounts| binary_value(key, &GroupTable::new(vec![("(all)".into(), c)]));
+    // The negative class seen as the positive one.
+    let negative = BinaryCounts {
+        tp: all.tn,
+        tn: all.tp,
+        fp: all.fn_,
+        fn_: all.fp,
+    };
+    match average {
+        Average::Binary => binary_value(key, table),
+        Average::Micro => binary_value(MetricKey::Accuracy, table),
+        Average::Macro => Ok((of(all)? + of(negative)?) / 2.0),
+        Average::Weighted => {
+            let (w1, w0) = (all.label_positives() as f64, all.label_negatives() as f64);
+            Ok((of(all)? * w1 + of(negative)? * w0) / (w1 + w0))
+        }
+    }
+}
+
 /// The value alone; the bootstrap calls this once per resample.
 pub fn binary_value(key: MetricKey, table: &GroupTable<BinaryCounts>) -> Result<f64, MetricError> {
     match key.family() {

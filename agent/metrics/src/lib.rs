@@ -15,6 +15,7 @@
 //! - [`bootstrap`]: multinomial resampling of a table for confidence intervals.
 //! - [`privacy`]: k-anonymity, l-diversity, t-closeness, data minimisation.
 //! - [`multiclass`]: one-vs-rest fairness over many classes, aggregated.
+//! - [`score`]: means, maxima and group disparities of a per-case score.
 //!
 //! Formulas are documented in `docs/metrics.md` and cross-checked against
 //! fairlearn and scikit-learn by `tests/test_crosscheck.py`.
@@ -24,10 +25,12 @@ pub mod catalog;
 pub mod compute;
 pub mod multiclass;
 pub mod privacy;
+pub mod score;
 pub mod table;
 
 pub use bootstrap::{bootstrap_ci, BootstrapSpec, ConfidenceInterval};
 pub use catalog::{Family, MetricKey, Slot};
-pub use compute::{GroupBreakdown, MetricError, MetricValue};
+pub use compute::{Average, GroupBreakdown, MetricError, MetricValue};
 pub use multiclass::{Aggregation, ConfusionTable};
+pub use score::{Measure, ScoreCell};
 pub use table::{BinaryCounts, ClassCounts, GroupTable, OutcomeCounts};

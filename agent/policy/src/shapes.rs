@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Location, PolicyError, PolicyErrorKind};
-use crate::model::{Control, Leniency, Policy, PolicyShape, SourceFile};
+use crate::model::{Control, Leniency, Metric, Operator, Policy, PolicyShape, SourceFile};
 use crate::props::control_from;
 use crate::yaml::{self, location, At};
 
@@ -73,6 +73,20 @@ pub fn parse_policy_with(
         if let Some(w) = link_risk(control, &register) {
             warnings.push(format!("{}: {w}", path.display()));
         }
+        if let Metric::Known(key) = control.metric {
+            let op = control.operator;
+            let at_least = matches!(op, Operator::Gt | Operator::Ge);
+            let at_most = matches!(op, Operator::Lt | Operator::Le);
+            if let Some(w) = key.threshold_misreading(at_least, at_most, control.threshold) {
+                warnings.push(format!(
+                    "{}:{}:{}: control {}: {w}",
+                    path.display(),
+                    control.location.line,
+                    control.location.column,
+                    control.id
+                ));
+            }
+        }
     }
     let metadata = doc.get("metadata");
     let meta = |key| {
@@ -80,7 +94,7 @@ pub fn parse_policy_with(
             .and_then(|m| m.scalar_of(key).ok().flatten())
             .map(str::to_string)
     };
-    let mut sources = vec![source_file(path, text)];
+    let mut sources = vec![SourceFile::new(path, text)];
     sources.extend(found.imports);
     Ok(Policy {
         sources,
@@ -175,11 +189,14 @@ fn link_risk(control: &mut Control, register: &[Risk]) -> Option<String> {
     None
 }
 
-fn source_file(path: &Path, text: &str) -> SourceFile {
-    SourceFile {
-        path: path.to_path_buf(),
-        sha256: hex::encode(Sha256::digest(text.as_bytes())),
-        text: text.to_string(),
+impl SourceFile {
+    /// A file's text with its SHA-256, as the evidence keeps policy copies.
+    pub fn new(path: &Path, text: &str) -> SourceFile {
+        SourceFile {
+            path: path.to_path_buf(),
+            sha256: hex::encode(Sha256::digest(text.as_bytes())),
+            text: text.to_string(),
+        }
     }
 }
 
@@ -529,7 +546,7 @@ fn profile(doc: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
                 }));
             }
         }
-        found.imports.push(source_file(&target, &text));
+        found.imports.push(SourceFile::new(&target, &text));
     }
     Ok(())
 }

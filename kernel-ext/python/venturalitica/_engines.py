@@ -159,6 +159,16 @@ class _Engine:
                 ("p", self.as_text(q(request["prediction"]))),
             ]
             aggs = [("n", "COUNT(*)")]
+        elif kind == "scores":
+            groups = [(f"g{i}", self.group_key(g)) for i, g in enumerate(request["groups"])]
+            c = f"CAST({q(request['score'])} AS DOUBLE)"
+            aggs = [
+                ("n", "COUNT(*)"),
+                ("nulls", self.nulls(request["score"])),
+                ("sum", f"SUM({c})"),
+                ("min", f"MIN({c})"),
+                ("max", f"MAX({c})"),
+            ]
         elif kind == "quantiles":
             c = f"CAST({q(request['column'])} AS DOUBLE)"
             aggs = [("min", f"MIN({c})"), ("max", f"MAX({c})")]

@@ -31,6 +31,16 @@ class DataError(VenturaliticaError, ValueError):
     A ``ValueError`` too, as the SDK raises for the same cases."""
 
 
+class MissingColumnError(DataError, KeyError):
+    """A column a metric was told to read is not in the data.
+
+    A ``KeyError`` too, as the SDK's metric functions raise for a column
+    that is not in the frame."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
 class AgentError(VenturaliticaError):
     """The agent could not be reached, or failed while answering."""
 

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{json, Value};
 use venturalitica_energy::{EnergyConfig, Meter, Window};
+use venturalitica_engine::binding::SYNONYMS;
 use venturalitica_engine::counts::ColumnType;
 use venturalitica_engine::remote::{request_key, Answers};
 use venturalitica_engine::{
@@ -27,7 +28,9 @@ use venturalitica_kernel::agent::{
     serve_until_stdin_closes, AgentError, AgentHandler, AgentRequest, ErrorKind,
 };
 use venturalitica_kernel::proxy::Energy;
-use venturalitica_policy::{load_policy_with, Leniency, Metric, Policy};
+use venturalitica_metrics::catalog::COMMON_PARAMS;
+use venturalitica_metrics::{Family, MetricKey};
+use venturalitica_policy::{load_policy_with, Leniency, Metric, Operator, Policy, SourceFile};
 
 use crate::args::AgentArgs;
 use crate::Outcome;
@@ -115,10 +118,12 @@ impl AgentHandler for EngineHandler {
             "enforce_counts" => self.enforce_counts(request),
             "chart" => chart(request),
             "policy" => policy(&request.header).map(|p| policy_view(&p)),
+            "catalog" => Ok(catalog()),
+            "threshold_check" => threshold_check(&request.header),
             "monitor_start" => self.monitor_start(request),
             "monitor_stop" => self.monitor_stop(request),
             op => Err(AgentError::request(format!(
-                "unknown op {op:?} (known: ping, columns, enforce, enforce_counts, chart, policy, monitor_start, monitor_stop)"
+                "unknown op {op:?} (known: ping, columns, enforce, enforce_counts, chart, policy, catalog, threshold_check, monitor_start, monitor_stop)"
             ))),
         }
     }
@@ -138,7 +143,12 @@ impl EngineHandler {
     /// Which of `columns` the policy reads with `mapping`.
     fn columns(&self, request: &AgentRequest) -> Result<Value, AgentError> {
         let h = &request.header;
-        let policy = policy(h)?;
+        // Not strict, a policy that cannot be loaded needs no column: the
+        // `enforce` that follows records and returns its error result.
+        let policy = match policy(h) {
+            Err(e) if unloadable_is_a_result(h, &e) => return Ok(json!({ "columns": [] })),
+            loaded => loaded?,
+        };
         let columns: Vec<String> = h["columns"]
             .as_array()
             .ok_or_else(|| AgentError::request("columns needs the frame's \"columns\""))?
@@ -154,7 +164,10 @@ impl EngineHandler {
     /// or on the `metrics` values in the header.
     fn enforce(&self, request: &AgentRequest) -> Result<Value, AgentError> {
         let h = &request.header;
-        let policy = policy(h)?;
+        let policy = match policy(h) {
+            Err(e) if unloadable_is_a_result(h, &e) => return self.unloadable(h, e),
+            loaded => loaded?,
+        };
         let results = if let Some(values) = h.get("metrics").filter(|m| !m.is_null()) {
             evaluate_metrics(&policy, &metric_values(values)?)
         } else {
@@ -180,8 +193,36 @@ impl EngineHandler {
         policy: &Policy,
         results: &venturalitica_engine::Results,
     ) -> Result<Value, AgentError> {
+        self.record(h, &policy.sources, results)
+    }
+
+    /// The error result of a policy file that cannot be loaded, recorded
+    /// with the bytes that were read (none for a missing file), so the
+    /// evidence keeps what was evaluated.
+    fn unloadable(&self, h: &Value, error: AgentError) -> Result<Value, AgentError> {
+        let path = h["policy"].as_str().unwrap_or_default();
+        let text = std::fs::read(path)
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default();
+        let source = SourceFile::new(Path::new(path), &text);
+        let described = h["source"].as_str().unwrap_or("dataframe");
+        let results = venturalitica_engine::Results::unloadable_policy(
+            path,
+            source.sha256.clone(),
+            error.message,
+            described,
+        );
+        self.record(h, &[source], &results)
+    }
+
+    fn record(
+        &self,
+        h: &Value,
+        sources: &[SourceFile],
+        results: &venturalitica_engine::Results,
+    ) -> Result<Value, AgentError> {
         if h["record"].as_bool() != Some(false) {
-            super::enforce::record(&self.root(h)?, policy, results, self.origin).map_err(|e| {
+            super::enforce::record(&self.root(h)?, sources, results, self.origin).map_err(|e| {
                 AgentError::new(
                     ErrorKind::Internal,
                     format!("cannot record the evaluation in the evidence trail: {e:#}"),
@@ -198,7 +239,10 @@ impl EngineHandler {
     /// `{"need": [{"key", "request"}]}` or the results, recorded as for rows.
     fn enforce_counts(&self, request: &AgentRequest) -> Result<Value, AgentError> {
         let h = &request.header;
-        let policy = policy(h)?;
+        let policy = match policy(h) {
+            Err(e) if unloadable_is_a_result(h, &e) => return self.unloadable(h, e),
+            loaded => loaded?,
+        };
         let columns: Vec<(String, ColumnType)> = h["columns"]
             .as_array()
             .ok_or_else(|| AgentError::request("enforce_counts needs the dataset's \"columns\""))?
@@ -434,6 +478,61 @@ fn policy_view(policy: &Policy) -> Value {
         "manual_controls": policy.manual_controls,
         "warnings": policy.warnings,
     })
+}
+
+/// Every metric key with what it reads and means, and the variables'
+/// column synonyms (`venturalitica.metrics` and `venturalitica.binding`).
+fn catalog() -> Value {
+    let metrics: Vec<Value> = MetricKey::ALL
+        .iter()
+        .map(|k| {
+            let slots: Vec<&str> = k.required_slots().iter().map(|s| s.name()).collect();
+            json!({
+                "key": k.name(),
+                "aliases": k.aliases(),
+                "family": k.family().name(),
+                "summary": k.summary(),
+                "required_inputs": slots,
+                "params": k.own_params(),
+                "computed_from_data": k.family() != Family::External,
+                "sense": k.sense().map(|s| json!({
+                    "unit": s.unit,
+                    "lower_is_better": s.lower_is_better,
+                    // JSON has no infinity: an open end is null.
+                    "bounds": s.bounds.map(|(lo, hi)| [lo, hi].map(|x| x.is_finite().then_some(x))),
+                })),
+            })
+        })
+        .collect();
+    let synonyms: BTreeMap<&str, &[&str]> = SYNONYMS.iter().copied().collect();
+    json!({ "metrics": metrics, "common_params": COMMON_PARAMS, "synonyms": synonyms })
+}
+
+/// Outside strict mode (`"strict": false`), a policy file that cannot be
+/// loaded is an error result, as the SDK's default mode goes on.
+fn unloadable_is_a_result(header: &Value, error: &AgentError) -> bool {
+    header["strict"] == Value::Bool(false) && error.kind == ErrorKind::Policy
+}
+
+/// `check_threshold_orientation`: why a threshold reads the wrong way, or null.
+fn threshold_check(header: &Value) -> Result<Value, AgentError> {
+    let name = header["metric_key"]
+        .as_str()
+        .ok_or_else(|| AgentError::request("\"metric_key\" must be a string"))?;
+    let op = header["operator"]
+        .as_str()
+        .ok_or_else(|| AgentError::request("\"operator\" must be a string"))?;
+    let threshold = header["threshold"]
+        .as_f64()
+        .ok_or_else(|| AgentError::request("\"threshold\" must be a number"))?;
+    // An operator that bounds neither side (`==`, or one the loader would
+    // refuse) leaves only the range check, as the SDK's check does.
+    let operator = Operator::parse(op);
+    let at_least = matches!(operator, Some(Operator::Gt | Operator::Ge));
+    let at_most = matches!(operator, Some(Operator::Lt | Operator::Le));
+    let reason =
+        MetricKey::parse(name).and_then(|k| k.threshold_misreading(at_least, at_most, threshold));
+    Ok(json!({ "reason": reason }))
 }
 
 fn mapping(header: &Value) -> Result<Mapping, AgentError> {

@@ -6,7 +6,7 @@ use anyhow::Context;
 use serde_json::json;
 use venturalitica_engine::{evaluate, open_data, DataSet, Mapping, Results};
 use venturalitica_evidence::{EventKind, Store};
-use venturalitica_policy::{load_policy, Policy};
+use venturalitica_policy::{load_policy, SourceFile};
 
 use crate::args::{EnforceArgs, Format};
 use crate::output::{junit, table};
@@ -46,7 +46,7 @@ pub fn run(args: EnforceArgs) -> anyhow::Result<Outcome> {
     // read-only checkout) still shows the results, then fails with exit 2.
     if !args.no_record {
         let root = super::project_root(args.root.as_deref())?;
-        record(&root, &policy, &results, "cli")
+        record(&root, &policy.sources, &results, "cli")
             .context("cannot record the evaluation in the evidence trail")?;
     }
     Ok(if results.passed {
@@ -68,12 +68,12 @@ fn is_large(path: &std::path::Path) -> bool {
 /// goes to `charts/<seq>.svg`. `origin` says who asked: `cli` or `kernel`.
 pub fn record(
     root: &std::path::Path,
-    policy: &Policy,
+    sources: &[SourceFile],
     results: &Results,
     origin: &str,
 ) -> anyhow::Result<()> {
     let store = Store::open(root)?;
-    for source in &policy.sources {
+    for source in sources {
         store.save_policy(&source.sha256, &source.text)?;
     }
     let document = serde_json::to_value(results)?;
