@@ -232,7 +232,7 @@ metric_keys! {
         "mean of a per-answer score of an LLM benchmark (the score, else the target column)";
     DataMinimization => "data_minimization", Schema, ["data_minimization_score"],
         "share of columns that are not special-category personal data";
-    MeanScore => "mean_score", Score, [],
+    MeanScore => "mean_score", Score, ["column_mean"],
         "mean of the per-case score over all rows";
     MaxScore => "max_score", Score, [],
         "largest per-case score (a leakage probe)";

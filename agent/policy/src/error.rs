@@ -90,8 +90,6 @@ pub enum PolicyErrorKind {
     },
     #[error("control {control:?} links to {} inventory items that define a metric ({}); a control evaluates one metric: give each its own control", hrefs.len(), hrefs.join(", "))]
     SeveralLinkedMetrics { control: String, hrefs: Vec<String> },
-    #[error("control id {id:?} appears twice (first at {first})")]
-    DuplicateControl { id: String, first: Location },
     #[error("cannot import {href:?}: {source}")]
     Import {
         href: String,

@@ -106,6 +106,7 @@ pub fn parse_policy_with(
         manual_controls: found.manual,
         warnings: warnings
             .into_iter()
+            .chain(found.warnings)
             .chain(yaml::duplicate_keys(text).into_iter().map(|d| {
                 format!(
                     "{}:{}:{}: key {:?} is written twice in one mapping (first at line {}); the last value is used, as PyYAML does",
@@ -211,6 +212,8 @@ struct Found {
     seen: HashMap<String, Location>,
     imports: Vec<SourceFile>,
     inventory: Inventory,
+    /// Read leniently (a repeated control id), with the line.
+    warnings: Vec<String>,
 }
 
 /// Props given from outside a control's own node (an inventory item it
@@ -295,8 +298,10 @@ impl Found {
             (None, None) => None,
         };
         // A catalog's prose control and the requirement that implements it
-        // with a metric share an id: the metric is the control. Any other
-        // repeat is an error.
+        // with a metric share an id: the metric is the control (a grouping
+        // requirement may repeat the id too, as the SDK's samples nest
+        // them). Two metrics under one id are both kept, the second under
+        // an id of its own, with a warning naming both lines.
         let was_manual = self.manual.contains(&id);
         match (again, control) {
             (None, Some(c)) => self.controls.push(c),
@@ -305,16 +310,35 @@ impl Found {
                 self.manual.retain(|m| *m != id);
                 self.controls.push(c);
             }
-            (Some(_), None) if !was_manual => {}
-            (Some(first), _) => {
-                let kind = PolicyErrorKind::DuplicateControl { id, first };
-                return Err(PolicyError {
-                    location: Some(at),
-                    ..node.error(kind)
-                });
+            (Some(_), None) => {}
+            (Some(first), Some(mut c)) => {
+                let unique = self.unique_id(&id, node);
+                self.warnings.push(format!(
+                    "{}:{}:{}: control id {id:?} is used again (first at {first}); this control is reported as {unique:?}",
+                    node.path.display(),
+                    at.line,
+                    at.column
+                ));
+                self.seen.insert(unique.clone(), at);
+                c.id = unique;
+                self.controls.push(c);
             }
         }
         Ok(())
+    }
+
+    /// An id for a repeated one: `<id>/<requirement uuid>`, else
+    /// `<id>/<n>`, never one already used.
+    fn unique_id(&self, id: &str, node: At<'_>) -> String {
+        let uuid = node.scalar_of("uuid").ok().flatten();
+        let candidates = uuid
+            .map(|u| format!("{id}/{u}"))
+            .into_iter()
+            .chain((2..).map(|n| format!("{id}/{n}")));
+        candidates
+            .into_iter()
+            .find(|c| !self.seen.contains_key(c))
+            .unwrap_or_else(|| id.to_string())
     }
 
     /// The metric props of the inventory item a requirement links to; more
@@ -388,9 +412,14 @@ fn description(node: At<'_>) -> Result<Option<String>, PolicyError> {
     Ok(node.scalar_of("title")?.map(str::to_string))
 }
 
+/// Requirements, and the ones nested in them (the SDK's samples group a
+/// control's metric requirements under one requirement of its id).
 fn implemented_requirements(list: At<'_>, found: &mut Found) -> Result<(), PolicyError> {
     for req in list.items("implemented-requirements")? {
         found.add(req, control_id(req)?, description(req)?, &[])?;
+        if let Some(nested) = req.get("implemented-requirements") {
+            implemented_requirements(nested, found)?;
+        }
     }
     Ok(())
 }

@@ -291,12 +291,69 @@ fn unknown_enforcement_mode() {
 }
 
 #[test]
-fn duplicate_control_ids() {
-    let e = error_of("- id: a\n  metric_key: f1\n  operator: '>'\n  threshold: 0.5\n- id: a\n  metric_key: f1\n  operator: '>'\n  threshold: 0.5\n");
+fn duplicate_control_ids_are_kept_apart_with_a_warning() {
+    let text = "- id: a\n  metric_key: f1\n  operator: '>'\n  threshold: 0.5\n- id: a\n  metric_key: recall_score\n  operator: '>'\n  threshold: 0.5\n";
+    let p = parse_policy(Path::new("p.yaml"), text).unwrap();
+    let ids: Vec<&str> = p.controls.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["a", "a/2"]);
+    assert_eq!(p.controls[1].metric_name(), "recall_score");
+    let w = p.warnings.join("\n");
     assert!(
-        e.contains("control id \"a\" appears twice (first at 1:7)"),
-        "{e}"
+        w.contains("p.yaml:5:7: control id \"a\" is used again (first at 1:7); this control is reported as \"a/2\""),
+        "{w}"
     );
+}
+
+/// The SDK samples' governance policy nests requirements under a grouping
+/// requirement of the catalog control's id, each linking its own metric.
+#[test]
+fn nested_requirements_sharing_a_control_id_are_each_evaluated() {
+    let text = r##"catalog:
+  uuid: c
+  controls:
+    - id: A.1
+      title: Fairness
+  inventory-items:
+    - uuid: m-dp
+      props:
+        - {name: metric_key, value: demographic_parity_diff}
+        - {name: operator, value: "<"}
+        - {name: threshold, value: "0.1"}
+        - {name: "input:dimension", value: gender}
+    - uuid: m-eo
+      props:
+        - {name: metric_key, value: equal_opportunity_diff}
+        - {name: operator, value: "<"}
+        - {name: threshold, value: "0.1"}
+        - {name: "input:dimension", value: gender}
+  control-implementations:
+    - uuid: impl
+      implemented-requirements:
+        - uuid: req-group
+          control-id: A.1
+          implemented-requirements:
+            - uuid: req-dp
+              control-id: A.1
+              links: [{href: "#m-dp"}]
+            - uuid: req-eo
+              control-id: A.1
+              links: [{href: "#m-eo"}]
+"##;
+    let p = parse_policy(Path::new("g.yaml"), text).unwrap();
+    let got: Vec<(&str, &str)> = p
+        .controls
+        .iter()
+        .map(|c| (c.id.as_str(), c.metric_name()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("A.1", "demographic_parity_diff"),
+            ("A.1/req-eo", "equal_opportunity_diff")
+        ]
+    );
+    assert!(p.manual_controls.is_empty(), "{:?}", p.manual_controls);
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
 }
 
 #[test]
@@ -409,9 +466,10 @@ fn catalog_controls_implemented_by_linked_requirements() {
     assert_eq!(p.controls[1].metric, Metric::Known(MetricKey::Accuracy));
     // The prose control nobody implements stays manual.
     assert_eq!(p.manual_controls, ["B.3"]);
-    // Two metric controls with one id are still an error.
+    // Two metric controls with one id are both kept, the second renamed.
     let twice = "controls:\n  - {id: a, metric_key: accuracy_score, operator: '>', threshold: 0.1, input.prediction: p}\n  - {id: a, metric_key: recall_score, operator: '>', threshold: 0.1, input.prediction: p}\n";
-    assert!(error_of(twice).contains("control id \"a\" appears twice"));
+    let p = parse_policy(Path::new("p.yaml"), twice).unwrap();
+    assert_eq!(p.controls[1].id, "a/2");
 }
 
 #[test]
