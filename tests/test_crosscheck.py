@@ -9,6 +9,7 @@ import fairlearn.metrics as flm
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 import sklearn.metrics as skm
 import yaml
 
@@ -33,6 +34,9 @@ def make_data(n_groups: int, n: int = 3000, seed: int = 0) -> pd.DataFrame:
             "diagnosis": rng.choice(["flu", "cold", "none", "asthma"], n, p=[0.2, 0.3, 0.4, 0.1]),
             "income": np.where(rng.random(n) < 0.05, np.nan, rng.normal(3000, 500, n)),
             "email": [f"u{i}@x.org" for i in range(n)],
+            # A per-case score (a Dice), lower in higher groups; drawn last
+            # so the other columns stay as they were.
+            "dice": np.clip(0.9 - 0.04 * group + rng.normal(0, 0.05, n), 0, 1),
         }
     )
 
@@ -70,6 +74,21 @@ def policy_doc() -> dict:
         control("l", "l_diversity", input__quasi_identifiers="zip", input__sensitive="diagnosis"),
         control("t", "t_closeness", input__quasi_identifiers="zip", input__sensitive="diagnosis"),
         control("min", "data_minimization"),
+        control("prec-macro", "precision_score", input__prediction="prediction", average="macro"),
+        control("rec-weighted", "recall_score", input__prediction="prediction", average="weighted"),
+        control("f1-micro", "f1_score", input__prediction="prediction", average="micro"),
+        control("s-mean", "mean_score", input__score="dice"),
+        control("s-max", "max_score", input__score="dice"),
+        control("s-col", "column_mean", input__target="age"),
+        control("s-min-group", "min_group_score", input__score="dice", **fair),
+        control("s-gap", "score_gap", input__score="dice", **fair),
+        control("s-ratio", "score_ratio", input__score="dice", **fair),
+        control("s-std", "score_std", input__score="dice", **fair),
+        control("s-cv", "score_cv", input__score="dice", **fair),
+        control("s-skew", "subgroup_disparity", input__score="dice", measure="skew", **fair),
+        control("s-essp", "es_dice", input__score="dice", **fair),
+        control("s-essp-std", "essp_stdev", input__score="dice", **fair),
+        control("s-cell", "worst_cell_score", input__score="dice", dimensions="group, zip"),
     ]
     return {
         "component-definition": {
@@ -85,6 +104,10 @@ def policy_doc() -> dict:
     }
 
 
+SCORE_KEYS = {"mean_score", "max_score", "column_mean", "min_group_score", "score_gap", "score_ratio", "score_std"}
+SCORE_KEYS |= {"score_cv", "subgroup_disparity", "es_dice", "essp_stdev", "worst_cell_score"}
+
+
 def expected(df: pd.DataFrame) -> dict[str, float]:
     y, p, g = df["target"], df["prediction"], df["group"]
     mf_prec = flm.MetricFrame(metrics=skm.precision_score, y_true=y, y_pred=p, sensitive_features=g)
@@ -95,7 +118,26 @@ def expected(df: pd.DataFrame) -> dict[str, float]:
         for _, sub in df.groupby("zip")
     )
     counts = y.value_counts()
+    # The score family, by its definitions (docs/metrics.md), in pandas.
+    dice = df["dice"]
+    means = dice.groupby(g).mean()
+    overall, spread = dice.mean(), means.std(ddof=0)
     return {
+        "prec-macro": skm.precision_score(y, p, average="macro"),
+        "rec-weighted": skm.recall_score(y, p, average="weighted"),
+        "f1-micro": skm.f1_score(y, p, average="micro"),
+        "s-mean": overall,
+        "s-max": dice.max(),
+        "s-col": df["age"].mean(),
+        "s-min-group": means.min(),
+        "s-gap": means.max() - means.min(),
+        "s-ratio": means.min() / means.max(),
+        "s-std": spread,
+        "s-cv": spread / means.mean(),
+        "s-skew": scipy.stats.skew(means.to_numpy(), bias=True),
+        "s-essp": overall / (1 + (overall - means).abs().sum()),
+        "s-essp-std": overall / (1 + spread),
+        "s-cell": dice.groupby([g, df["zip"]]).mean().min(),
         "di-label": flm.demographic_parity_ratio(y, y, sensitive_features=g),
         "di-model": flm.demographic_parity_ratio(y, p, sensitive_features=g),
         "dpd-model": flm.demographic_parity_difference(y, p, sensitive_features=g),
@@ -208,4 +250,11 @@ def test_streaming_gives_the_same_results_as_in_memory(vl, dataset):
     memory, streamed = vl(*args).json(), vl(*args, "--streaming").json()
     for key in ["evaluated_at"]:
         memory.pop(key), streamed.pop(key)
+    # Counts are exact either way; a sum of float scores depends on the
+    # order it is added in, so the score family agrees to the tolerance.
+    for a, b in zip(memory["controls"], streamed["controls"], strict=True):
+        if a["metric_key"] in SCORE_KEYS:
+            assert math.isclose(a.pop("actual_value"), b.pop("actual_value"), rel_tol=0, abs_tol=TOL), a["id"]
+            for ga, gb in zip(a.pop("groups"), b.pop("groups"), strict=True):
+                assert ga["n"] == gb["n"] and ga["rates"] == pytest.approx(gb["rates"], abs=TOL)
     assert streamed == memory

@@ -230,25 +230,60 @@ def test_errors_are_value_errors_where_the_sdk_raises_value_error(project):
     with pytest.raises(ValueError, match="unknown metric_key"):
         vl.enforce(data=DF, policy="typo.yaml", strict=True)
     with pytest.raises(ValueError, match="No such file"):
-        vl.enforce(data=DF, policy="missing.yaml")
+        vl.enforce(data=DF, policy="missing.yaml", strict=True)
     assert issubclass(vl.DataError, ValueError) and not issubclass(vl.AgentError, ValueError)
+
+
+def test_a_policy_file_that_cannot_be_loaded_is_a_recorded_error_result_unless_strict(project):
+    """The SDK returns an empty list for a missing file; not strict, ours
+    returns an error result naming the file (line and column for a
+    malformed one), warns, records it, and the verdict is FAIL."""
+    (project / "broken.yaml").write_text("controls: [\n  - id: x\n")
+    with pytest.warns(vl.VenturaliticaWarning) as said:
+        results = vl.enforce(data=DF, policy=["p.yaml", "missing.yaml", "broken.yaml"])
+    assert len(results) == 4 and not results.passed
+    assert [r.status for r in results][:2] == ["fail", "pass"]  # p.yaml's own verdicts
+    missing, broken = results[2], results[3]
+    assert (missing.status, missing.passed) == ("error", False) and "No such file" in missing.reason
+    assert "broken.yaml:2:" in broken.reason
+    assert any("missing.yaml" in str(w.message) for w in said)
+    recorded = [e["payload"]["results"] for e in events(project, "enforce")]
+    unloadable = [r for r in recorded if r["policy"]["shape"] == "unloadable"]
+    assert [Path(r["policy"]["path"]).name for r in unloadable] == ["missing.yaml", "broken.yaml"]
+    assert all(r["controls"][0]["status"] == "error" and not r["passed"] for r in unloadable)
+    # The evidence keeps the bytes that were read, and still verifies.
+    copy = project / ".venturalitica" / "policies" / f"{unloadable[1]['policy']['sha256']}.yaml"
+    assert copy.read_text() == (project / "broken.yaml").read_text()
+    assert vl.verify().ok
+    # metrics= takes the same path.
+    with pytest.warns(vl.VenturaliticaWarning):
+        given = vl.enforce(metrics={"a": 1.0}, policy="missing.yaml")
+    assert given[0].status == "error"
 
 
 def test_every_sdk_registry_key_loads_and_checks_a_given_value(project):
     """The SDK's score and segmentation keys: a policy naming them loads,
-    `metrics=` checks a value computed elsewhere, and on data each is an
-    error result saying why (never a pass)."""
+    `metrics=` checks a value computed elsewhere, and on data each is
+    computed over the per-case score (or an error result naming the
+    missing column, never a pass)."""
     keys = ["mean_score", "score_gap", "worst_group_score", "es_dice", "mean_hd95", "max_excess_components"]
     (project / "scores.yaml").write_text(
-        "".join(f"- id: c-{k}\n  metric_key: {k}\n  operator: '>='\n  threshold: 0.5\n" for k in keys)
+        "".join(
+            f"- id: c-{k}\n  metric_key: {k}\n  operator: '>='\n  threshold: 0.0\n  input:dimension: g\n" for k in keys
+        )
     )
     given = vl.enforce(metrics={f"c-{k}": 0.9 for k in keys}, policy="scores.yaml")
     assert [r.status for r in given] == ["pass"] * len(keys) and given.passed
     with pytest.warns(vl.VenturaliticaWarning):
-        on_data = vl.enforce(data=DF, policy="scores.yaml")
-    assert [r.status for r in on_data] == ["error"] * len(keys)
-    assert "per-case score" in on_data["c-mean_score"].reason
-    assert "segmentation masks" in on_data["c-es_dice"].reason
+        no_score = vl.enforce(data=DF, policy="scores.yaml")
+    assert [r.status for r in no_score] == ["error"] * len(keys)
+    assert 'variable "score" matches no column' in no_score["c-mean_score"].reason
+    scored = DF.assign(score=[0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2])
+    on_data = vl.enforce(data=scored, policy="scores.yaml")
+    assert [r.status for r in on_data] == ["pass"] * len(keys)
+    assert on_data["c-mean_score"].actual_value == pytest.approx(0.55)
+    assert on_data["c-score_gap"].actual_value == pytest.approx(0.4)
+    assert on_data["c-worst_group_score"].actual_value == pytest.approx(0.35)
 
 
 def test_an_unknown_metric_is_an_error_result_unless_strict(project):
@@ -331,3 +366,126 @@ def test_the_loader_gives_the_policy_as_the_engine_reads_it(project):
     (project / "odd.yaml").write_text("unknown: root\n")
     with pytest.raises(ValueError, match="unknown policy shape"):
         OSCALPolicyLoader(project / "odd.yaml").load()
+
+
+# The SDK 0.8.2 `METRIC_REGISTRY` keys (a fact of its public API).
+SDK_REGISTRY_KEYS = """
+accuracy_score precision_score recall_score f1_score demographic_parity_diff equal_opportunity_diff
+equalized_odds_ratio predictive_parity multiclass_demographic_parity multiclass_equal_opportunity
+multiclass_confusion_metrics weighted_demographic_parity_multiclass macro_equal_opportunity_multiclass
+micro_equalized_odds_multiclass predictive_parity_multiclass disparate_impact class_imbalance
+group_min_positive_rate data_completeness k_anonymity l_diversity t_closeness data_minimization
+path_decomposition counterfactual_fairness fairness_through_awareness causal_fairness_diagnostic bias_score
+stereotype_preference_rate category_bias_score classification_distribution report_coverage
+provenance_completeness chunk_diversity subtitle_diversity mean_score min_group_score worst_cell_score
+group_score_gap max_score essp es_dice es_iou essp_stdev subgroup_disparity score_gap score_ratio score_std
+score_cv score_skew worst_group_score mean_nsd mean_hd95 max_hd95 max_excess_components mean_excess_components
+""".split()
+
+METRICS_DF = pd.DataFrame(
+    {
+        "target": [1, 0, 1, 1, 0, 0, 1, 0],
+        "prediction": [1, 0, 0, 1, 1, 0, 1, 0],
+        "sensitive": list("AAAABBBB"),
+        "dice": [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2],
+    }
+)
+
+
+def test_the_metric_functions_are_the_engine_with_the_sdk_values():
+    import fairlearn.metrics as flm
+    import sklearn.metrics as skm
+    from venturalitica import metrics
+
+    roles = {"target": "target", "prediction": "prediction"}
+    y, p, g = METRICS_DF["target"], METRICS_DF["prediction"], METRICS_DF["sensitive"]
+    assert len(SDK_REGISTRY_KEYS) == 56
+    assert set(SDK_REGISTRY_KEYS) <= set(metrics.METRIC_REGISTRY)
+    assert metrics.METRIC_REGISTRY["worst_group_score"] is metrics.calc_min_group_score
+    assert metrics.calc_accuracy(METRICS_DF, **roles) == skm.accuracy_score(y, p) == 0.75
+    for average in ("binary", "macro", "weighted", "micro"):
+        assert metrics.calc_precision(METRICS_DF, **roles, average=average) == pytest.approx(
+            skm.precision_score(y, p, average=average), abs=1e-12
+        )
+    dp = metrics.calc_demographic_parity(METRICS_DF, **roles, dimension="sensitive")
+    assert dp == pytest.approx(flm.demographic_parity_difference(y, p, sensitive_features=g), abs=1e-12)
+    eo = metrics.calc_equal_opportunity(METRICS_DF, **roles, dimension="sensitive")
+    assert eo == pytest.approx(1 / 3)
+    # Group score statistics return (value, metadata), as the SDK's do.
+    value, meta = metrics.calc_min_group_score(METRICS_DF, score="dice", dimension="sensitive")
+    assert value == pytest.approx(0.35) and meta == {"groups": pytest.approx({"A": 0.75, "B": 0.35})}
+    assert metrics.calc_mean(METRICS_DF, target="dice") == pytest.approx(0.55)
+    essp, _ = metrics.calc_essp(METRICS_DF, score="dice", dimension="sensitive")
+    assert essp == pytest.approx(0.55 / 1.4)
+
+
+def test_the_metric_functions_never_return_a_number_they_did_not_compute():
+    from venturalitica import metrics
+
+    with pytest.raises(ValueError, match="Required column"):
+        metrics.calc_accuracy(METRICS_DF, target="MISSING", prediction="prediction")
+    with pytest.raises(ValueError, match="Missing.*columns"):
+        metrics.calc_demographic_parity(METRICS_DF, dimension="MISSING")
+    with pytest.raises(KeyError) as absent:
+        metrics.calc_accuracy(METRICS_DF, target="no_col", prediction="prediction")
+    assert isinstance(absent.value, vl.DataError) and "no_col" in str(absent.value)
+    # The SDK answers 1.0 and 0.0 here; ours says why there is no value.
+    with pytest.raises(KeyError):
+        metrics.calc_disparate_impact(METRICS_DF, target="MISSING_COLUMN", dimension="sensitive")
+    with pytest.raises(ValueError, match="single class"):
+        metrics.calc_class_imbalance(pd.DataFrame({"t": [1, 1, 1]}), target="t")
+    with pytest.raises(ValueError, match="not used"):
+        metrics.calc_accuracy(METRICS_DF, target="target", prediction="prediction", average="macro")
+    with pytest.raises(ValueError, match="causal model"):
+        metrics.calc_counterfactual_fairness(METRICS_DF)
+    # Nothing of it is evidence.
+    assert not Path(".venturalitica").exists() or not (Path(".venturalitica") / "trace.jsonl").exists()
+
+
+def test_metric_meta_and_the_orientation_check_come_from_the_catalogue(project):
+    from venturalitica.metrics import METRIC_META, check_threshold_orientation
+
+    assert METRIC_META["mean_hd95"].lower_is_better and METRIC_META["mean_hd95"].unit == "mm"
+    assert METRIC_META["mean_hd95"].bounds == (0.0, float("inf"))
+    assert METRIC_META["disparate_impact"].bounds == (0.0, 1.0) and not METRIC_META["disparate_impact"].lower_is_better
+    assert "mean_score" not in METRIC_META, "its sense depends on the score"
+    assert "wrong way" in check_threshold_orientation("mean_hd95", "gte", 2.0)
+    assert check_threshold_orientation("mean_hd95", "<=", 2.0) is None
+    assert "lies in [0, 1]" in check_threshold_orientation("disparate_impact", ">=", 80)
+    assert check_threshold_orientation("no_such_metric", ">", 1) is None
+    # The loader says the same of a policy, as a warning with the line.
+    (project / "inverted.yaml").write_text(
+        "- id: inv\n  metric_key: demographic_parity_diff\n  operator: '>='\n  threshold: 0.1\n  input:dimension: g\n"
+    )
+    results = vl.enforce(data=DF, policy="inverted.yaml")
+    (warning,) = results.policy["warnings"]
+    assert "inverted.yaml:1:7: control inv: lower is better for demographic_parity_diff" in warning
+
+
+def test_binding_offers_the_engines_synonyms_by_hand():
+    from venturalitica.binding import COLUMN_SYNONYMS, discover_column, resolve_col_names
+
+    assert COLUMN_SYNONYMS["target"][0] == "target" and {"class", "label", "y"} <= set(COLUMN_SYNONYMS["target"])
+    df = pd.DataFrame({"target": [0, 1], "gender": ["M", "F"], "Age": [30, 40]})
+    assert resolve_col_names("class, gender", df) == ["target", "gender"]
+    assert resolve_col_names(["sex", "nowhere"], df) == ["gender", "nowhere"]
+    assert resolve_col_names(None, df) is None
+    assert discover_column("label", {}, df) == "target"
+    assert discover_column("target", {"target": "y_true"}, df) == "y_true"
+    assert discover_column("nowhere", {}, df) == "MISSING"
+    assert resolve_col_names("output", pd.DataFrame({"label": [1]}), synonyms={"target": ["label", "output"]}) == [
+        "label"
+    ]
+
+
+def test_a_synonym_binding_is_recorded_on_the_result(project):
+    """The engine binds `target` to `class` by synonym only with a warning on
+    the control's result, which the evidence keeps."""
+    (project / "syn.yaml").write_text(
+        "- id: bal\n  metric_key: class_imbalance\n  operator: '>'\n  threshold: 0.1\n  input:target: target\n"
+    )
+    results = vl.enforce(data=pd.DataFrame({"class": [0, 1, 1, 0]}), policy="syn.yaml", target=None)
+    assert results[0].status == "pass"
+    assert any('bound to column "class" by synonym' in w for w in results[0].warnings)
+    (event,) = events(project, "enforce")
+    assert event["payload"]["results"]["controls"][0]["warnings"] == results[0].warnings

@@ -18,7 +18,8 @@ from typing import Any
 
 from . import _catalog, _frames
 
-__all__ = ["COLUMN_SYNONYMS", "discover_column", "resolve_col_names"]
+# COLUMN_SYNONYMS is built on first use (`__getattr__`).
+__all__ = ["discover_column", "resolve_col_names"]
 
 # What `discover_column` answers when nothing matches, as in the SDK.
 MISSING = "MISSING"

@@ -24,9 +24,9 @@ from ._bridge import agent
 from .errors import DataError, MissingColumnError
 from .results import ComplianceResult
 
+# METRIC_REGISTRY and METRIC_META are built on first use (`__getattr__`),
+# so a star import does not start the agent.
 __all__ = [
-    "METRIC_META",
-    "METRIC_REGISTRY",
     "MetricMeta",
     "check_threshold_orientation",
     "evaluate",
@@ -132,24 +132,16 @@ calc_demographic_parity = _sdk("demographic_parity_diff", "calc_demographic_pari
 calc_equal_opportunity = _sdk("equal_opportunity_diff", "calc_equal_opportunity")
 calc_equalized_odds_ratio = _sdk("equalized_odds_ratio", "calc_equalized_odds_ratio")
 calc_predictive_parity = _sdk("predictive_parity", "calc_predictive_parity")
-calc_multiclass_demographic_parity = _sdk(
-    "multiclass_demographic_parity", "calc_multiclass_demographic_parity"
-)
-calc_multiclass_equal_opportunity = _sdk(
-    "multiclass_equal_opportunity", "calc_multiclass_equal_opportunity"
-)
-calc_multiclass_confusion_metrics = _sdk(
-    "multiclass_confusion_metrics", "calc_multiclass_confusion_metrics"
-)
+calc_multiclass_demographic_parity = _sdk("multiclass_demographic_parity", "calc_multiclass_demographic_parity")
+calc_multiclass_equal_opportunity = _sdk("multiclass_equal_opportunity", "calc_multiclass_equal_opportunity")
+calc_multiclass_confusion_metrics = _sdk("multiclass_confusion_metrics", "calc_multiclass_confusion_metrics")
 calc_weighted_demographic_parity_multiclass = _sdk(
     "weighted_demographic_parity_multiclass", "calc_weighted_demographic_parity_multiclass"
 )
 calc_macro_equal_opportunity_multiclass = _sdk(
     "macro_equal_opportunity_multiclass", "calc_macro_equal_opportunity_multiclass"
 )
-calc_micro_equalized_odds_multiclass = _sdk(
-    "micro_equalized_odds_multiclass", "calc_micro_equalized_odds_multiclass"
-)
+calc_micro_equalized_odds_multiclass = _sdk("micro_equalized_odds_multiclass", "calc_micro_equalized_odds_multiclass")
 calc_predictive_parity_multiclass = _sdk("predictive_parity_multiclass", "calc_predictive_parity_multiclass")
 calc_disparate_impact = _sdk("disparate_impact", "calc_disparate_impact")
 calc_class_imbalance = _sdk("class_imbalance", "calc_class_imbalance")
