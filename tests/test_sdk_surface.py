@@ -446,7 +446,8 @@ def test_metric_meta_and_the_orientation_check_come_from_the_catalogue(project):
     from venturalitica.metrics import METRIC_META, check_threshold_orientation
 
     assert METRIC_META["mean_hd95"].lower_is_better and METRIC_META["mean_hd95"].unit == "mm"
-    assert METRIC_META["mean_hd95"].bounds == (0.0, float("inf"))
+    assert METRIC_META["mean_hd95"].bounds is None
+    assert METRIC_META["max_excess_components"].bounds == (0.0, float("inf"))
     assert METRIC_META["disparate_impact"].bounds == (0.0, 1.0) and not METRIC_META["disparate_impact"].lower_is_better
     assert "mean_score" not in METRIC_META, "its sense depends on the score"
     assert "wrong way" in check_threshold_orientation("mean_hd95", "gte", 2.0)

@@ -419,7 +419,9 @@ impl MetricKey {
             K::MeanNsd => Sense::higher("fraction", UNIT),
             K::EsDice | K::EsIou => Sense::higher("fraction", UNIT),
             K::Essp | K::EsspStdev | K::ScoreRatio => Sense::higher("score", None),
-            K::MeanHd95 | K::MaxHd95 => Sense::lower("mm", NON_NEGATIVE),
+            // A distance has no upper bound, and a threshold below 0 only
+            // never binds: no range to check.
+            K::MeanHd95 | K::MaxHd95 => Sense::lower("mm", None),
             K::MeanExcessComponents | K::MaxExcessComponents => {
                 Sense::lower("components", NON_NEGATIVE)
             }

@@ -74,7 +74,7 @@ def enforce(
             raise TypeError("enforce() got an empty list of policies")
         keywords = dict(target=target, prediction=prediction, metrics=metrics, strict=strict, record=record)
         return PolicyResults([enforce(data, p, **keywords, **mapping) for p in policy])
-    policy_path = _policy_file(policy)
+    policy_path = policy_file(policy)
     columns = {"target": target, "prediction": prediction, **mapping}
     bad = {k: v for k, v in columns.items() if v is not None and not isinstance(v, str)}
     if bad:
@@ -119,7 +119,7 @@ def strict_mode(strict: bool | None) -> bool:
     return any(os.environ.get(name, "").strip().lower() == "true" for name in STRICT_ENV)
 
 
-def _policy_file(policy: PolicySpec) -> str:
+def policy_file(policy: PolicySpec) -> str:
     """The path of a policy; a dict is written, once per content, to
     ``$XDG_CACHE_HOME/venturalitica/inline-policies/`` (JSON is YAML, so
     every reader takes it). Not under the working directory: a new

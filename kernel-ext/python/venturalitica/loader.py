@@ -13,6 +13,7 @@ control whose ``metric_key`` the engine does not know is kept, and its
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,14 @@ class InternalPolicy:
 
 
 class OSCALPolicyLoader:
-    """Loads a policy file (YAML or JSON, any OSCAL shape ``enforce`` reads)."""
+    """Loads a policy file (YAML or JSON, any OSCAL shape ``enforce`` reads),
+    or a policy document given as a dict (as ``enforce`` takes one)."""
 
-    def __init__(self, policy_path: str | os.PathLike):
+    def __init__(self, policy_path: str | os.PathLike | Mapping[str, Any]):
+        if isinstance(policy_path, Mapping):
+            from .api import policy_file
+
+            policy_path = policy_file(policy_path)
         self.policy_path = Path(os.fspath(policy_path))
 
     def load(self) -> InternalPolicy:

@@ -245,9 +245,9 @@ class PolicyManager:
         from ._bridge import agent
 
         try:
-            from .api import _policy_file
+            from .api import policy_file
 
-            agent().request("columns", policy=_policy_file(dict(data)), mapping={}, columns=[])
+            agent().request("columns", policy=policy_file(dict(data)), mapping={}, columns=[])
         except PolicyError as e:
             errors.append(str(e))
         return errors
