@@ -156,15 +156,16 @@ def test_wrap_audits_fit_and_predict_and_delegates_the_rest(project):
     # Disparate impact and FPR parity of the prediction (positive_label 1).
     policy = SCRIPT.parent / "model_policy.yaml"
     model = vl.wrap(LogisticRegression(max_iter=500), policy=policy)
-    assert model.fit(df[features], df["class"], audit_data=df, target="class", gender="Attribute9") is not None
+    fitted = model.fit(df[features], df["class"], audit_data=df, target="class", gender="Attribute9")
+    assert fitted is model._venturalitica_model, "fit's own return value (sklearn: the estimator) comes back"
     fit_results = model.last_audit_results
     # Before there is a model there is no prediction column: errors, not passes.
-    assert [c.status for c in fit_results] == ["error", "error"]
+    assert [c.status for c in fit_results] == ["error", "error", "error"]
     assert hasattr(model, "coef_") and model.get_params()["max_iter"] == 500  # delegated
 
     predicted = model.predict(df[features], audit_data=df, target="class", gender="Attribute9")
     assert isinstance(predicted, np.ndarray) and len(predicted) == 1000
-    di, fpr = model.last_audit_results
+    di, fpr, _parity = model.last_audit_results
     y, p = (df["class"] == 1).astype(int), (predicted == 1).astype(int)
     assert di.actual_value == pytest.approx(
         flm.demographic_parity_ratio(y, p, sensitive_features=df["Attribute9"]), rel=1e-12
@@ -172,8 +173,10 @@ def test_wrap_audits_fit_and_predict_and_delegates_the_rest(project):
     frame = flm.MetricFrame(metrics=flm.false_positive_rate, y_true=y, y_pred=p, sensitive_features=df["age_group"])
     assert fpr.actual_value == pytest.approx(frame.difference(), rel=1e-12)
     # predict_proba: the positive class's column is the score.
+    after_predict = model.last_audit_results
     model.predict_proba(df[features], audit_data=df, target="class", gender="Attribute9")
-    assert model.last_audit_results is not None
+    assert model.last_audit_results is not after_predict, "predict_proba audits again"
+    assert [c.control_id for c in model.last_audit_results] == [c.control_id for c in after_predict]
     assert vl.retain(model.last_audit_results) is model.last_audit_results
     with pytest.raises(TypeError):
         vl.retain("everything")
@@ -207,7 +210,11 @@ def test_an_sdk_style_script_runs_unchanged_in_python_and_through_the_proxied_ke
     )
     assert plain.returncode == 0, plain.stderr
     out = _script_output(plain.stdout)
-    assert out["passed"] and set(out["all"]) == {"data-balance", "model-gender-di", "model-age-fpr"}
+    assert out["passed"]
+    assert set(out["all"]) == {"data-balance", "model-gender-di", "model-age-fpr", "model-gender-parity"}
+    # accuracy_score over 1/2 labels: the engine's positive class is 1, and
+    # accuracy does not depend on which class is positive.
+    assert out["calc_accuracy"] == pytest.approx(out["accuracy"], abs=1e-12)
     assert out["fit"] == {"data-balance": pytest.approx(300 / 700, rel=1e-12)}
     assert out["predict"] == {k: v[1] for k, v in out["all"].items() if k != "data-balance"}
     # The SDK's idioms: results[0], and the 1/2-coded target as an error

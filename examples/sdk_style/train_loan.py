@@ -1,8 +1,10 @@
 """A training script written the way the Venturalitica SDK's docs and samples
-use its API (`from venturalitica.quickstart import load_sample`, wrap,
+use its API (`from venturalitica.metrics import calc_accuracy
+from venturalitica.quickstart import load_sample`, wrap,
 enforce with several policies, `results[0].passed`, monitor with a label and
-outputs, retain, and a 1/2-coded target without positive_label, which is an
-error result, not a crash, outside strict mode).
+outputs, retain, a policy with `input:aggregation`, a metric function from
+`venturalitica.metrics`, and a 1/2-coded target without positive_label,
+which is an error result, not a crash, outside strict mode).
 It runs unchanged with venturalitica, in a plain Python process or in a
 notebook cell on the proxied kernel, and prints one JSON line of results.
 
@@ -16,6 +18,7 @@ from pathlib import Path
 import venturalitica as vl
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
+from venturalitica.metrics import calc_accuracy
 from venturalitica.quickstart import load_sample
 
 HERE = Path(__file__).resolve().parent if "__file__" in globals() else Path("examples/sdk_style")
@@ -56,6 +59,10 @@ print(
             "unlabelled": [unlabelled[0].status, unlabelled[0].passed, unlabelled.passed],
             "model_sha256": window.artifacts["outputs"][0]["sha256"],
             "accuracy": float((predictions == test["class"]).mean()),
+            # German Credit's `class` is 1/2: the engine asks which is positive.
+            "calc_accuracy": calc_accuracy(
+                test.assign(prediction=predictions), target="class", prediction="prediction", positive_label=1
+            ),
         }
     )
 )
