@@ -177,6 +177,10 @@ def test_wrap_audits_fit_and_predict_and_delegates_the_rest(project):
     model.predict_proba(df[features], audit_data=df, target="class", gender="Attribute9")
     assert model.last_audit_results is not after_predict, "predict_proba audits again"
     assert [c.control_id for c in model.last_audit_results] == [c.control_id for c in after_predict]
+    # A probability is not a class: the multi-class control says so (its
+    # table would have a million cells per group) instead of grinding.
+    parity = model.last_audit_results["model-gender-parity"]
+    assert parity.status == "error" and "distinct values together" in parity.reason
     assert vl.retain(model.last_audit_results) is model.last_audit_results
     with pytest.raises(TypeError):
         vl.retain("everything")

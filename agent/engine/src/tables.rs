@@ -368,8 +368,14 @@ pub fn quantile_edges(src: &dyn Counter, column: &str, buckets: usize) -> Result
     Ok(edges)
 }
 
+/// The most classes a multi-class metric takes: its table has k² cells per
+/// group, and the bootstrap resamples them all; more classes than this are
+/// a score or a probability passed as a class.
+pub const MAX_CLASSES: usize = 100;
+
 /// Rows per (group, target class, predicted class): multi-class metrics.
-/// A missing target or prediction is an error, never a dropped row.
+/// A missing target or prediction is an error, never a dropped row, and so
+/// is a column with more than [`MAX_CLASSES`] values.
 pub fn confusion_table(
     src: &dyn Counter,
     grouping: &Grouping,
@@ -408,6 +414,11 @@ pub fn confusion_table(
     classes.sort();
     classes.dedup();
     let k = classes.len();
+    if k > MAX_CLASSES {
+        return Err(format!(
+            "columns {target:?} and {prediction:?} hold {k} distinct values together: a multi-class metric compares at most {MAX_CLASSES} classes (is one a score or a probability? turn it into classes first)"
+        ));
+    }
     let index = |c: &str| classes.binary_search_by(|x| x.as_str().cmp(c)).unwrap_or(0);
     let mut per_group: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
     for i in 0..df.height() {
