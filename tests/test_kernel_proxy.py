@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import datetime
 
 import pytest
 import zmq
@@ -54,7 +55,10 @@ def test_execute_annotates_replies_and_records_cells(kernel_env):
         assert meta["status"] == "ok"
         assert meta["execution_count"] == reply["content"]["execution_count"] == 1
         assert meta["code_sha256"] == hashlib.sha256(b"print('hello'); 6 * 7").hexdigest()
-        assert meta["duration_s"] >= 0 and meta["start"] <= meta["end"]
+        assert meta["start"] <= meta["end"]
+        start, end = (datetime.fromisoformat(meta[k].replace("Z", "+00:00")) for k in ("start", "end"))
+        # The duration is the reply's own interval, not any non-negative number.
+        assert meta["duration_s"] == pytest.approx((end - start).total_seconds(), abs=2e-3)
         kinds = [m["msg_type"] for m in outputs]
         assert "stream" in kinds and "execute_result" in kinds
         assert next(m for m in outputs if m["msg_type"] == "execute_result")["content"]["data"]["text/plain"] == "42"

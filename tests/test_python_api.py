@@ -102,8 +102,10 @@ def test_missing_column_bad_policy_empty_frame_and_bad_input_raise_clear_errors(
     assert 'variable "y" matches no column' in str(e.value) and "columns: g, outcome" in str(e.value)
 
     (project / "bad.yaml").write_text("- id: x\n  metric_key: disparate_impact\n  operator: '>='\n  threshold: [\n")
+    # Strict, a policy that cannot be loaded raises (not strict, it is an
+    # error result: tests/test_sdk_surface.py).
     with pytest.raises(vl.PolicyError) as e:
-        vl.enforce(data=df, policy="bad.yaml")
+        vl.enforce(data=df, policy="bad.yaml", strict=True)
     assert "bad.yaml:" in str(e.value)
     (project / "typo.yaml").write_text(DI_POLICY.format(mode="block").replace("disparate_impact", "disparate_impakt"))
     # Strict, an unknown metric refuses the policy (not strict, it is that
@@ -116,7 +118,7 @@ def test_missing_column_bad_policy_empty_frame_and_bad_input_raise_clear_errors(
     with pytest.raises(ValueError, match="matches no column"):
         vl.enforce(data=df, policy="p.yaml", strict=True)
     with pytest.raises(vl.PolicyError, match="No such file"):
-        vl.enforce(data=df, policy="missing.yaml")
+        vl.enforce(data=df, policy="missing.yaml", strict=True)
 
     with pytest.raises(vl.DataError, match="no rows to evaluate"):
         vl.enforce(data=df.iloc[:0], policy="p.yaml", y="outcome", strict=True)
@@ -209,15 +211,24 @@ def test_rich_display_carries_mime_svg_and_escaped_html(project):
     assert "<script>x</script>" in texts  # drawn as text, not markup
     assert "<script>" not in bundle["image/svg+xml"] and "<script>" not in bundle["text/html"]
     assert "&lt;b&gt;di&lt;/b&gt;" in bundle["text/html"]
-    assert bundle["text/plain"].startswith("PASSED") or bundle["text/plain"].startswith("FAILED")
+    # DI = 0.5 fails its control, which only monitors: the run passes.
+    lines = bundle["text/plain"].splitlines()
+    assert lines[0] == f"PASSED: {project / 'p.yaml'} (0/1 passed)"
+    assert lines[1].startswith("  FAIL  <b>di</b>: disparate_impact = 0.5 (needs >= 0.8")
 
 
 def test_monitor_measures_a_block_and_records_it(project):
     with vl.monitor("training_run_v1") as m:
         sum(i * i for i in range(3_000_000))
     assert m.error is None
-    assert m.duration_s > 0 and m.energy_j > 0 and m.cpu_j > 0 and m.ram_j >= 0
-    assert m.energy_j == pytest.approx(m.cpu_j + m.ram_j + (m.gpu_j or 0.0))
+    assert m.duration_s > 0 and m.energy_j > 0 and m.cpu_j > 0 and m.ram_j > 0
+    # With the sources pinned (conftest), the documented models, exactly.
+    r, basis = m.report, m.report["basis"]
+    assert m.cpu_j == pytest.approx(basis["cpu_tdp"]["watts"] * r["cpu_s"] / basis["logical_cpus"], rel=1e-12)
+    ram = basis["ram_w_per_gb"]["value"] * r["mean_rss_bytes"] / 1e9 * r["wall_s"]
+    assert m.ram_j == pytest.approx(ram, rel=1e-7)  # the report rounds the mean RSS to whole bytes
+    assert m.energy_j == pytest.approx(m.cpu_j + m.ram_j + (m.gpu_j or 0.0), rel=1e-12)
+    assert m.co2e_g == pytest.approx(m.energy_j / 3.6e6 * basis["grid"]["g_per_kwh"] * basis["pue"]["value"])
     assert m.co2e_g > 0 and m.peak_rss_mb > 10
     assert m.gpu_j is None  # no GPU here: absent, not an error
     assert m.report["cpu"]["method"] == "tdp-model"  # sources pinned in conftest

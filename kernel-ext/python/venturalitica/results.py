@@ -138,6 +138,13 @@ class ComplianceResults(list):
 
     @property
     def compliance_score(self) -> float:
+        """1.0 when the evaluation passes, else 0.0: the one meaning the
+        MLflow export, ``scan`` and the tutorial's ``log_metric`` give it
+        (docs/ci.md). The share of passing controls is :attr:`pass_rate`."""
+        return 1.0 if self.passed else 0.0
+
+    @property
+    def pass_rate(self) -> float:
         """Passed controls over evaluated controls (0 when there are none)."""
         total = self._data["summary"]["total"]
         return self._data["summary"]["passed"] / total if total else 0.0
