@@ -2,7 +2,8 @@
 //! `enforce` reports one evaluation; `scan` the latest result of every
 //! control in the trail. Both go through [`render_cases`].
 
-use quick_xml::escape::escape;
+use quick_xml::events::{BytesDecl, BytesText, Event};
+use quick_xml::Writer;
 use venturalitica_engine::{Results, Status};
 use venturalitica_scan::LatestControl;
 
@@ -26,45 +27,69 @@ pub struct Case<'a> {
 pub fn render_cases(suite: &str, timestamp: &str, cases: &[Case]) -> String {
     let failed = cases.iter().filter(|c| c.status == "fail").count();
     let errors = cases.iter().filter(|c| c.status == "error").count();
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    x.push_str(&format!(
-        "<testsuites name=\"venturalitica\" tests=\"{}\" failures=\"{failed}\" errors=\"{errors}\">\n",
-        cases.len()
-    ));
-    x.push_str(&format!(
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" errors=\"{errors}\" timestamp=\"{}\">\n",
-        escape(suite),
-        cases.len(),
-        escape(timestamp)
-    ));
-    for c in cases {
-        x.push_str(&format!(
-            "    <testcase classname=\"{}\" name=\"{}\">\n",
-            escape(c.classname),
-            escape(c.name)
-        ));
-        match c.status {
-            "fail" => x.push_str(&format!(
-                "      <failure message=\"{}\" type=\"{}\">{}</failure>\n",
-                escape(&c.message),
-                escape(c.mode),
-                escape(c.detail)
-            )),
-            "error" => x.push_str(&format!(
-                "      <error message=\"{}\" type=\"error\">{}</error>\n",
-                escape(c.detail),
-                escape(c.detail)
-            )),
-            _ => {}
-        }
-        x.push_str(&format!(
-            "      <system-out>{}</system-out>\n",
-            escape(&c.message)
-        ));
-        x.push_str("    </testcase>\n");
-    }
-    x.push_str("  </testsuite>\n</testsuites>\n");
-    x
+    let (total, failed, errors) = (
+        cases.len().to_string(),
+        failed.to_string(),
+        errors.to_string(),
+    );
+    let mut w = Writer::new_with_indent(Vec::new(), b' ', 2);
+    // Writing to a Vec cannot fail; the writer's errors are I/O errors.
+    let written: std::io::Result<()> = (|| {
+        w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+        w.create_element("testsuites")
+            .with_attributes([
+                ("name", "venturalitica"),
+                ("tests", total.as_str()),
+                ("failures", failed.as_str()),
+                ("errors", errors.as_str()),
+            ])
+            .write_inner_content(|w| {
+                w.create_element("testsuite")
+                    .with_attributes([
+                        ("name", suite),
+                        ("tests", total.as_str()),
+                        ("failures", failed.as_str()),
+                        ("errors", errors.as_str()),
+                        ("timestamp", timestamp),
+                    ])
+                    .write_inner_content(|w| {
+                        for c in cases {
+                            write_case(w, c)?;
+                        }
+                        Ok(())
+                    })?;
+                Ok(())
+            })?;
+        Ok(())
+    })();
+    written.expect("writing XML to memory");
+    let mut xml = String::from_utf8(w.into_inner()).expect("the writer writes UTF-8");
+    xml.push('\n');
+    xml
+}
+
+fn write_case(w: &mut Writer<Vec<u8>>, c: &Case) -> std::io::Result<()> {
+    w.create_element("testcase")
+        .with_attributes([("classname", c.classname), ("name", c.name)])
+        .write_inner_content(|w| {
+            match c.status {
+                "fail" => {
+                    w.create_element("failure")
+                        .with_attributes([("message", c.message.as_str()), ("type", c.mode)])
+                        .write_text_content(BytesText::new(c.detail))?;
+                }
+                "error" => {
+                    w.create_element("error")
+                        .with_attributes([("message", c.detail), ("type", "error")])
+                        .write_text_content(BytesText::new(c.detail))?;
+                }
+                _ => {}
+            }
+            w.create_element("system-out")
+                .write_text_content(BytesText::new(&c.message))?;
+            Ok(())
+        })?;
+    Ok(())
 }
 
 fn message(metric: &str, value: Option<f64>, operator: &str, threshold: Option<f64>) -> String {
@@ -113,4 +138,45 @@ pub fn render_latest(controls: &[LatestControl], timestamp: &str) -> String {
         })
         .collect();
     render_cases("venturalitica scan", timestamp, &cases)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The report, byte for byte: structure, counts and escaping.
+    #[test]
+    fn a_report_with_every_status_and_markup_in_its_names() {
+        let cases = [
+            Case {
+                classname: "disparate_impact",
+                name: "di <&> \"quoted\" 'single'",
+                status: "fail",
+                message: "disparate_impact = 0.5 (rule >= 0.8)".into(),
+                detail: "0.5 < 0.8 & <b>",
+                mode: "block",
+            },
+            Case {
+                classname: "a&b",
+                name: "err",
+                status: "error",
+                message: "m".into(),
+                detail: "column \"x\" <missing>",
+                mode: "warn",
+            },
+            Case {
+                classname: "k",
+                name: "ok",
+                status: "pass",
+                message: String::new(),
+                detail: "",
+                mode: "block",
+            },
+        ];
+        let got = render_cases("suite <1>", "2026-12-06T00:00:00Z", &cases);
+        let want = SNAPSHOT;
+        assert_eq!(got, want);
+    }
+
+    const SNAPSHOT: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"venturalitica\" tests=\"3\" failures=\"1\" errors=\"1\">\n  <testsuite name=\"suite &lt;1&gt;\" tests=\"3\" failures=\"1\" errors=\"1\" timestamp=\"2026-12-06T00:00:00Z\">\n    <testcase classname=\"disparate_impact\" name=\"di &lt;&amp;&gt; &quot;quoted&quot; &apos;single&apos;\">\n      <failure message=\"disparate_impact = 0.5 (rule &gt;= 0.8)\" type=\"block\">0.5 &lt; 0.8 &amp; &lt;b&gt;</failure>\n      <system-out>disparate_impact = 0.5 (rule &gt;= 0.8)</system-out>\n    </testcase>\n    <testcase classname=\"a&amp;b\" name=\"err\">\n      <error message=\"column &quot;x&quot; &lt;missing&gt;\" type=\"error\">column &quot;x&quot; &lt;missing&gt;</error>\n      <system-out>m</system-out>\n    </testcase>\n    <testcase classname=\"k\" name=\"ok\">\n      <system-out></system-out>\n    </testcase>\n  </testsuite>\n</testsuites>\n";
 }
