@@ -16,6 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use venturalitica_vocab::project::Pyproject;
 
 use crate::carbon::{self, GridIntensity};
 use crate::EnergyError;
@@ -120,7 +121,7 @@ impl EnergyConfig {
                 std::env::var(&var).ok().map(|v| (k.to_string(), v))
             })
             .collect();
-        let pyproject = read_pyproject(&root.join("pyproject.toml"))?;
+        let pyproject = read_pyproject(root)?;
         EnergyConfig::from_sources(&env, &pyproject)
     }
 
@@ -234,19 +235,11 @@ impl EnergyConfig {
 
 /// `[tool.venturalitica]` of a pyproject.toml, as (key, value) strings; a
 /// missing file is empty, a broken one an error naming it.
-fn read_pyproject(path: &Path) -> Result<Raw, EnergyError> {
-    let Ok(text) = std::fs::read_to_string(path) else {
+fn read_pyproject(root: &Path) -> Result<Raw, EnergyError> {
+    let Some(pyproject) = Pyproject::read(root)? else {
         return Ok(Vec::new());
     };
-    let doc: toml::Table = toml::from_str(&text).map_err(|e| EnergyError::Pyproject {
-        path: path.display().to_string(),
-        reason: e.to_string(),
-    })?;
-    let Some(table) = doc
-        .get("tool")
-        .and_then(|t| t.get("venturalitica"))
-        .and_then(|t| t.as_table())
-    else {
+    let Some(table) = pyproject.tool_table(&[]) else {
         return Ok(Vec::new());
     };
     Ok(table
@@ -347,10 +340,10 @@ mod tests {
             "[project]\nname='x'\n[tool.venturalitica]\ncountry = \"DEU\"\npue = 1.3\nenergy = true\n",
         )
         .expect("write");
-        let raw = read_pyproject(&dir.path().join("pyproject.toml")).expect("parses");
+        let raw = read_pyproject(dir.path()).expect("parses");
         assert!(raw.contains(&("pue".to_string(), "1.3".to_string())));
         assert!(raw.contains(&("country".to_string(), "DEU".to_string())));
         std::fs::write(dir.path().join("pyproject.toml"), "[tool.venturalitica\n").expect("write");
-        assert!(read_pyproject(&dir.path().join("pyproject.toml")).is_err());
+        assert!(read_pyproject(dir.path()).is_err());
     }
 }

@@ -41,7 +41,7 @@ pub enum EnergyError {
         value: String,
         reason: String,
     },
-    /// pyproject.toml cannot be parsed.
-    #[error("{path}: {reason}")]
-    Pyproject { path: String, reason: String },
+    /// pyproject.toml cannot be read or parsed.
+    #[error(transparent)]
+    Pyproject(#[from] venturalitica_vocab::project::PyprojectError),
 }

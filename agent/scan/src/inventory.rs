@@ -11,6 +11,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use std::str::FromStr;
+
+use pep508_rs::{Requirement, VerbatimUrl, VersionOrUrl};
+
+use venturalitica_vocab::project::Pyproject;
+
 use crate::ScanError;
 
 /// Directories never walked.
@@ -50,31 +56,33 @@ pub struct Files {
 }
 
 /// Walks `root`, collecting notebooks, Python files and requirements files.
+/// What `.gitignore` (and `.ignore`) files exclude is not the project's,
+/// whether or not the root is a git checkout; nor are hidden entries and
+/// the [`SKIP_DIRS`] (environments, builds, caches).
 pub fn walk(root: &Path) -> Files {
     let mut files = Files::default();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(true)
+        .require_git(false)
+        .filter_entry(|e| {
+            let is_dir = e.file_type().is_some_and(|t| t.is_dir());
+            !(is_dir && SKIP_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
+        })
+        .build();
+    // An unreadable entry is left out, as a directory we may not list.
+    for entry in walker.flatten() {
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Ok(kind) = e.file_type() else { continue };
-            if kind.is_dir() {
-                if !SKIP_DIRS.contains(&name.as_str()) && !name.starts_with('.') {
-                    stack.push(path);
-                }
-                continue;
-            }
-            let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-            if name.ends_with(".ipynb") {
-                files.notebooks.push(rel);
-            } else if name.ends_with(".py") {
-                files.python.push(rel);
-            } else if name.starts_with("requirements") && name.ends_with(".txt") {
-                files.requirements.push(rel);
-            }
+        }
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy();
+        let rel = path.strip_prefix(root).unwrap_or(path).to_path_buf();
+        if name.ends_with(".ipynb") {
+            files.notebooks.push(rel);
+        } else if name.ends_with(".py") {
+            files.python.push(rel);
+        } else if name.starts_with("requirements") && name.ends_with(".txt") {
+            files.requirements.push(rel);
         }
     }
     files.notebooks.sort();
@@ -98,25 +106,43 @@ pub fn normalise(name: &str) -> String {
     out
 }
 
-/// (name, requirement) of a PEP 508 line; `None` for options and URLs.
-pub fn parse_requirement(line: &str) -> Option<(String, String)> {
-    let line = line.split('#').next()?.trim();
-    if line.is_empty() || line.starts_with('-') || line.contains("://") {
-        return None;
+/// The name and what a PEP 508 requirement asks for: its version
+/// specifiers or `@ <url>`, then `; <markers>` when it has any
+/// (`pandas>=2.2; python_full_version >= '3.10'`). `Ok(None)` for what is
+/// not a named requirement: a blank or comment line, a pip option (`-r
+/// base.txt`, `--index-url`), a bare URL or path. A line that starts like a
+/// requirement and does not parse is an error with the parser's reason.
+pub fn parse_requirement(line: &str) -> Result<Option<(String, String)>, String> {
+    // A comment starts the line or follows whitespace (a URL's `#egg=` does not).
+    let line = match line.find(" #").or(line.find("\t#")) {
+        Some(i) => &line[..i],
+        None if line.trim_start().starts_with('#') => "",
+        None => line,
+    };
+    // pip's per-requirement options (`--hash=...`) follow the requirement.
+    let line = line.split(" --").next().unwrap_or_default().trim();
+    if !line.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Ok(None);
     }
-    let end = line
-        .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
-        .unwrap_or(line.len());
-    let name = &line[..end];
-    if name.is_empty() {
-        return None;
+    if let Some(scheme) = line.find("://") {
+        if !line[..scheme].contains('@') {
+            return Ok(None); // a URL without a name: pip's, not PEP 508
+        }
     }
-    let mut rest = line[end..].trim_start();
-    if rest.starts_with('[') {
-        rest = rest.split_once(']').map_or("", |(_, r)| r).trim_start();
+    let requirement = Requirement::<VerbatimUrl>::from_str(line).map_err(|e| e.to_string())?;
+    let mut wants = match &requirement.version_or_url {
+        Some(VersionOrUrl::VersionSpecifier(v)) => v.to_string(),
+        Some(VersionOrUrl::Url(url)) => format!("@ {url}"),
+        None => String::new(),
+    };
+    if let Some(marker) = requirement.marker.try_to_string() {
+        wants = if wants.is_empty() {
+            format!("; {marker}")
+        } else {
+            format!("{wants}; {marker}")
+        };
     }
-    let spec = rest.split(';').next().unwrap_or("").trim();
-    Some((name.to_string(), spec.replace(' ', "")))
+    Ok(Some((requirement.name.to_string(), wants)))
 }
 
 #[derive(Default)]
@@ -176,7 +202,11 @@ fn read_toml(path: &Path) -> Result<Option<toml::Table>, ScanError> {
 /// Every dependency the project declares or locks.
 pub fn packages(root: &Path, files: &Files) -> Result<Vec<Package>, ScanError> {
     let mut found = Packages::default();
-    if let Some(doc) = read_toml(&root.join("pyproject.toml"))? {
+    let pyproject = Pyproject::read(root).map_err(|e| ScanError::Parse {
+        path: e.path,
+        reason: e.reason,
+    })?;
+    if let Some(doc) = pyproject.map(|p| p.doc) {
         let project = doc.get("project");
         let mut lists: Vec<&toml::Value> = project
             .and_then(|p| p.get("dependencies"))
@@ -198,16 +228,30 @@ pub fn packages(root: &Path, files: &Files) -> Result<Vec<Package>, ScanError> {
             .flatten()
             .filter_map(|v| v.as_str())
         {
-            if let Some((name, spec)) = parse_requirement(req) {
+            let parsed = parse_requirement(req).map_err(|reason| ScanError::Parse {
+                path: root.join("pyproject.toml"),
+                reason: format!("requirement {req:?}: {reason}"),
+            })?;
+            if let Some((name, spec)) = parsed {
                 found.add("pypi", &name, Some(&spec), None, "pyproject.toml");
             }
         }
     }
     for rel in &files.requirements {
-        let text = std::fs::read_to_string(root.join(rel)).unwrap_or_default();
+        let path = root.join(rel);
+        let text = std::fs::read_to_string(&path).map_err(|e| ScanError::Parse {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         let source = rel.to_string_lossy();
-        for (name, spec) in text.lines().filter_map(parse_requirement) {
-            found.add("pypi", &name, Some(&spec), None, &source);
+        for (i, line) in text.lines().enumerate() {
+            let parsed = parse_requirement(line).map_err(|reason| ScanError::Parse {
+                path: path.clone(),
+                reason: format!("line {}: {reason}", i + 1),
+            })?;
+            if let Some((name, spec)) = parsed {
+                found.add("pypi", &name, Some(&spec), None, &source);
+            }
         }
     }
     for lock in ["uv.lock", "poetry.lock"] {
@@ -260,17 +304,58 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_walk_leaves_out_what_gitignore_and_the_skip_list_exclude() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        for f in [
+            "a.py",
+            "nb/x.ipynb",
+            "requirements-dev.txt",
+            "scratch/b.py",
+            "venv/lib/c.py",
+            ".hidden/d.py",
+        ] {
+            std::fs::create_dir_all(root.join(f).parent().expect("parent")).expect("dirs");
+            std::fs::write(root.join(f), "").expect("write");
+        }
+        std::fs::write(root.join(".gitignore"), "scratch/\n").expect("write");
+        let files = walk(root);
+        assert_eq!(files.python, [PathBuf::from("a.py")]);
+        assert_eq!(files.notebooks, [PathBuf::from("nb/x.ipynb")]);
+        assert_eq!(files.requirements, [PathBuf::from("requirements-dev.txt")]);
+    }
+
+    #[test]
     fn parses_pep_508_lines() {
+        let parse = |l: &str| parse_requirement(l).unwrap();
         assert_eq!(
-            parse_requirement("pandas[performance] >= 2.2 ; python_version > '3.9'  # why"),
-            Some(("pandas".into(), ">=2.2".into()))
+            parse("pandas[performance] >= 2.2 ; python_version > '3.9'  # why"),
+            Some((
+                "pandas".into(),
+                ">=2.2; python_full_version >= '3.10'".into()
+            ))
         );
         assert_eq!(
-            parse_requirement("scikit_learn==1.5.0"),
-            Some(("scikit_learn".into(), "==1.5.0".into()))
+            parse("scikit_learn==1.5.0"),
+            Some(("scikit-learn".into(), "==1.5.0".into()))
         );
-        assert_eq!(parse_requirement("-r base.txt"), None);
-        assert_eq!(parse_requirement("https://x/y.whl"), None);
+        // A direct reference keeps its URL (it was dropped before).
+        assert_eq!(
+            parse("mylib @ https://example.org/mylib-1.0-py3-none-any.whl"),
+            Some((
+                "mylib".into(),
+                "@ https://example.org/mylib-1.0-py3-none-any.whl".into()
+            ))
+        );
+        assert_eq!(
+            parse("torch==2.5.1 --hash=sha256:abc"),
+            Some(("torch".into(), "==2.5.1".into()))
+        );
+        assert_eq!(parse("-r base.txt"), None);
+        assert_eq!(parse("https://x/y.whl"), None);
+        assert_eq!(parse("git+https://x/y.git#egg=y"), None);
+        assert_eq!(parse("# only a comment"), None);
+        assert!(parse_requirement("pandas >= = 2").is_err());
         assert_eq!(normalise("Scikit__Learn.x"), "scikit-learn-x");
     }
 }

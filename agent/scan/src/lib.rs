@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 use venturalitica_evidence::{EventKind, EvidenceError, Store};
+use venturalitica_vocab::project::Pyproject;
 
 pub use latest::LatestControl;
 
@@ -66,11 +67,15 @@ impl Scan {
     }
 }
 
-fn project_identity(root: &Path) -> (String, Option<String>) {
-    let doc: Option<toml::Table> = std::fs::read_to_string(root.join("pyproject.toml"))
-        .ok()
-        .and_then(|t| toml::from_str(&t).ok());
-    let project = doc.as_ref().and_then(|d| d.get("project"));
+/// The project's name and version from `[project]`; the directory's name
+/// without one. A broken pyproject.toml is an error (the inventory reads
+/// the same file).
+fn project_identity(root: &Path) -> Result<(String, Option<String>), ScanError> {
+    let pyproject = Pyproject::read(root).map_err(|e| ScanError::Parse {
+        path: e.path,
+        reason: e.reason,
+    })?;
+    let project = pyproject.as_ref().and_then(Pyproject::project);
     let name = project
         .and_then(|p| p.get("name"))
         .and_then(|n| n.as_str())
@@ -86,7 +91,7 @@ fn project_identity(root: &Path) -> (String, Option<String>) {
         .and_then(|p| p.get("version"))
         .and_then(|v| v.as_str())
         .map(str::to_string);
-    (name, version)
+    Ok((name, version))
 }
 
 /// Scans the project at `root` and writes its outputs.
@@ -112,7 +117,7 @@ pub fn scan(root: &Path) -> Result<Scan, ScanError> {
     let store = Store::open(root)?;
     let controls = latest::latest_controls(Some(&store))?;
     let policies = stored_policies(&store, root);
-    let (name, version) = project_identity(root);
+    let (name, version) = project_identity(root)?;
     let bom = bom::build(&bom::BomInputs {
         root,
         project_name: name.clone(),

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
+use venturalitica_vocab::project::{Pyproject, PyprojectError};
 
 use crate::html::{esc, num, short_hash};
 use crate::model::{self, ControlStatus, Evaluation};
@@ -55,24 +56,18 @@ impl ProjectFacts {
     /// the file or the table is absent, an error naming the key when a key
     /// is unknown or of the wrong type.
     pub fn read(root: &Path) -> Result<ProjectFacts, FactsError> {
-        let path = root.join("pyproject.toml");
-        let Ok(text) = std::fs::read_to_string(&path) else {
+        let facts = |e: PyprojectError| FactsError {
+            path: e.path,
+            reason: e.reason,
+        };
+        let Some(pyproject) = Pyproject::read(root).map_err(facts)? else {
             return Ok(ProjectFacts::default());
         };
-        let err = |reason: String| FactsError {
-            path: path.clone(),
-            reason,
-        };
-        let doc: toml::Table = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
-        let Some(table) = doc
-            .get("tool")
-            .and_then(|t| t.get("venturalitica"))
-            .and_then(|t| t.get("annex-iv"))
-        else {
+        let Some(table) = pyproject.tool_table(&["annex-iv"]) else {
             return Ok(ProjectFacts::default());
         };
-        table
-            .clone()
+        let err = |reason: String| facts(pyproject.error(reason));
+        toml::Value::Table(table.clone())
             .try_into()
             .map_err(|e: toml::de::Error| err(format!("[tool.venturalitica.annex-iv]: {e}")))
     }
