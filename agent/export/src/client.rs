@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use base64::Engine;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
 use crate::plan::Metric;
@@ -314,15 +315,25 @@ impl Client {
     }
 }
 
+/// Everything but RFC 3986's unreserved characters is percent-encoded.
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Percent-encodes a path segment or query value.
 fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    utf8_percent_encode(s, COMPONENT).to_string()
+}
+
+#[cfg(test)]
+mod encoding_tests {
+    use super::encode;
+
+    #[test]
+    fn components_keep_only_unreserved_characters() {
+        assert_eq!(encode("a-b_c.d~e"), "a-b_c.d~e");
+        assert_eq!(encode("my exp/ü?&="), "my%20exp%2F%C3%BC%3F%26%3D");
+    }
 }
