@@ -7,7 +7,6 @@ import copy
 import hashlib
 import json
 import os
-import subprocess
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -15,9 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import _display, _engines, _frames
-from ._binary import find_agent_binary
 from ._bridge import agent
-from .errors import AgentError, ComplianceBlockError, DataError, VenturaliticaError, VenturaliticaWarning
+from .errors import ComplianceBlockError, DataError, VenturaliticaError, VenturaliticaWarning
 from .results import ComplianceResults, PolicyResults, finite_or_none
 
 MIME_ENERGY = "application/vnd.venturalitica.energy+json"
@@ -358,7 +356,7 @@ def scan(project_root: str | os.PathLike = ".") -> ScanResults:
     """Writes the project's bill of materials, the latest result of every
     control and OSCAL assessment results to ``.venturalitica/`` (with
     ``trace_latest.json``), like ``venturalitica scan``."""
-    return ScanResults(_cli_json("scan", project_root, "--format", "json"))
+    return ScanResults(agent().request("scan", root=_root(project_root)))
 
 
 class VerifyReport:
@@ -418,21 +416,10 @@ def verify(
     notebooks record. ``trusted_keys`` are public key files every event must be
     signed by; ``heads`` are ``SEQ:HASH`` anchors recorded earlier (an MLflow
     run's ``venturalitica.head`` tag, a CI artifact's ``evidence.anchor``)."""
-    flags = [f for key in trusted_keys for f in ("--trusted-key", os.fspath(key))]
-    flags += [f for head in heads for f in ("--head", head)]
-    return VerifyReport(_cli_json("verify", project_root, "--json", *flags))
+    keys = [os.path.abspath(os.fspath(key)) for key in trusted_keys]
+    return VerifyReport(agent().request("verify", root=_root(project_root), trusted_keys=keys, heads=list(heads)))
 
 
-def _cli_json(command: str, project_root: str | os.PathLike, *flags: str) -> dict:
-    """Runs ``venturalitica COMMAND --root ROOT FLAGS`` and parses its JSON;
-    exit 1 (a failing project, an altered trail) is an answer, not an error."""
-    root = os.path.abspath(os.fspath(project_root))
-    proc = subprocess.run(
-        [str(find_agent_binary()), command, "--root", root, *flags],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode not in (0, 1):
-        raise AgentError(f"venturalitica {command} failed: {proc.stderr.strip()}")
-    return json.loads(proc.stdout)
+def _root(project_root: str | os.PathLike) -> str:
+    """The project's root, absolute: the agent may run in another directory."""
+    return os.path.abspath(os.fspath(project_root))

@@ -23,7 +23,7 @@ use venturalitica_engine::{
     DataError, DataSet, Mapping,
 };
 use venturalitica_evidence::artifact::Artifact;
-use venturalitica_evidence::{EventKind, Store};
+use venturalitica_evidence::{EventKind, PublicKey, Store, VerifyOptions};
 use venturalitica_kernel::agent::{
     serve_until_stdin_closes, AgentError, AgentHandler, AgentRequest, ErrorKind,
 };
@@ -119,11 +119,13 @@ impl AgentHandler for EngineHandler {
             "chart" => chart(request),
             "policy" => policy(&request.header).map(|p| policy_view(&p)),
             "catalog" => Ok(catalog()),
+            "scan" => scan(&request.header),
+            "verify" => verify(&request.header),
             "threshold_check" => threshold_check(&request.header),
             "monitor_start" => self.monitor_start(request),
             "monitor_stop" => self.monitor_stop(request),
             op => Err(AgentError::request(format!(
-                "unknown op {op:?} (known: ping, columns, enforce, enforce_counts, chart, policy, catalog, threshold_check, monitor_start, monitor_stop)"
+                "unknown op {op:?} (known: ping, columns, enforce, enforce_counts, chart, policy, catalog, threshold_check, scan, verify, monitor_start, monitor_stop)"
             ))),
         }
     }
@@ -506,6 +508,62 @@ fn catalog() -> Value {
         .collect();
     let synonyms: BTreeMap<&str, &[&str]> = SYNONYMS.iter().copied().collect();
     json!({ "metrics": metrics, "common_params": COMMON_PARAMS, "synonyms": synonyms })
+}
+
+/// The project root a `scan` or `verify` request names.
+fn request_root(header: &Value) -> Result<PathBuf, AgentError> {
+    header["root"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or_else(|| AgentError::request("the request has no project \"root\""))
+}
+
+/// `vl.scan`: what `venturalitica scan --format json` prints.
+fn scan(header: &Value) -> Result<Value, AgentError> {
+    let root = request_root(header)?;
+    let scan = venturalitica_scan::scan(&root).map_err(|e| {
+        AgentError::new(
+            ErrorKind::Internal,
+            format!("cannot scan {}: {e}", root.display()),
+        )
+    })?;
+    Ok(super::scan::report(&scan))
+}
+
+/// `vl.verify`: what `venturalitica verify --json` prints; `trusted_keys`
+/// are public key files, `heads` `SEQ:HASH` anchors.
+fn verify(header: &Value) -> Result<Value, AgentError> {
+    let root = request_root(header)?;
+    let store = Store::existing(&root).ok_or_else(|| {
+        AgentError::new(
+            ErrorKind::Internal,
+            format!("{}: no .venturalitica/ evidence store here", root.display()),
+        )
+    })?;
+    let trusted = paths(header, "trusted_keys")?
+        .iter()
+        .map(|path| {
+            PublicKey::read(path).map_err(|e| AgentError::request(format!("trusted key: {e:#}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let anchors = header["heads"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| {
+            h.as_str()
+                .and_then(venturalitica_evidence::Head::parse)
+                .ok_or_else(|| {
+                    AgentError::request(format!(
+                        "heads: {h} is not SEQ:HASH (a sequence number and a SHA-256)"
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let report = store
+        .verify(&VerifyOptions { trusted, anchors })
+        .map_err(|e| AgentError::new(ErrorKind::Internal, format!("{e:#}")))?;
+    serde_json::to_value(report).map_err(|e| AgentError::new(ErrorKind::Internal, e))
 }
 
 /// Outside strict mode (`"strict": false`), a policy file that cannot be

@@ -11,6 +11,19 @@ use crate::args::{Format, ScanArgs};
 use crate::output::{junit, number, table::use_colour};
 use crate::Outcome;
 
+/// The scan as `--format json` prints it and the agent's `scan` op answers.
+pub fn report(scan: &venturalitica_scan::Scan) -> serde_json::Value {
+    json!({
+        "passed": scan.passed,
+        "controls": scan.controls,
+        "components": scan.component_counts(),
+        "bom": scan.bom_path,
+        "assessment_results": scan.assessment_path,
+        "trace_latest": scan.latest_path,
+        "anchor": scan.anchor.to_string(),
+    })
+}
+
 pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
     let root = super::project_root(args.root.as_deref())?;
     let scan = venturalitica_scan::scan(&root)
@@ -23,19 +36,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
     let counts = scan.component_counts();
     let mut out = std::io::stdout().lock();
     match args.format {
-        Format::Json => writeln!(
-            out,
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "passed": scan.passed,
-                "controls": scan.controls,
-                "components": counts,
-                "bom": scan.bom_path,
-                "assessment_results": scan.assessment_path,
-                "trace_latest": scan.latest_path,
-                "anchor": scan.anchor.to_string(),
-            }))?
-        )?,
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report(&scan))?)?,
         Format::Table => {
             let colour = use_colour();
             let mut t = Table::new();
