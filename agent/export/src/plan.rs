@@ -191,18 +191,19 @@ pub fn run_identity(pid: u64, events: &[Parsed]) -> (String, Vec<(String, String
     let notebook = events
         .iter()
         .find_map(|e| e.body["payload"]["notebook"].as_str().map(str::to_string));
-    let kinds: Vec<&str> = {
-        let mut k: Vec<&str> = events
-            .iter()
-            .filter_map(|e| e.body["kind"].as_str())
-            .collect();
-        k.sort_unstable();
-        k.dedup();
-        k
-    };
+    // Sorted by name, as run names and tags have always been.
+    let kinds: Vec<&str> = events
+        .iter()
+        .filter_map(|e| EventKind::of(&e.body))
+        .map(EventKind::as_str)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let name = match &notebook {
         Some(nb) => nb.clone(),
-        None if kinds.contains(&"cell") => format!("notebook session (pid {pid})"),
+        None if kinds.contains(&EventKind::Cell.as_str()) => {
+            format!("notebook session (pid {pid})")
+        }
         None => format!("venturalitica {} (pid {pid})", kinds.join("+")),
     };
     let mut policies: Vec<&str> = events

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
-use venturalitica_evidence::Store;
+use venturalitica_evidence::{EventKind, Store};
 
 use crate::ScanError;
 
@@ -52,7 +52,7 @@ pub fn latest_controls(store: Option<&Store>) -> Result<Vec<LatestControl>, Scan
     let mut latest: BTreeMap<(String, String), LatestControl> = BTreeMap::new();
     for event in store.events()? {
         let Some(body) = event.json() else { continue };
-        if body["kind"] != "enforce" {
+        if EventKind::of(&body) != Some(EventKind::Enforce) {
             continue;
         }
         let results = &body["payload"]["results"];

@@ -21,6 +21,7 @@ use venturalitica_vocab::project::{Pyproject, PyprojectError};
 use crate::html::{esc, num, short_hash};
 use crate::model::{self, ControlStatus, Evaluation};
 use crate::trail::{Entry, Snapshot};
+use venturalitica_evidence::EventKind;
 
 /// The prose a person supplies: `[tool.venturalitica.annex-iv]`.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -260,7 +261,12 @@ impl<'a> Builder<'a> {
         );
         // The software, from the bill of materials of the latest scan, if
         // the BOM on disk is the one that scan recorded.
-        let scan = self.s.entries.iter().rev().find(|e| e.kind == "scan");
+        let scan = self
+            .s
+            .entries
+            .iter()
+            .rev()
+            .find(|e| e.kind == Some(EventKind::Scan));
         let bom: Option<Value> = std::fs::read_to_string(store_dir.join("bom.json"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());

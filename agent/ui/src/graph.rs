@@ -15,6 +15,7 @@ use crate::filter::Filter;
 use crate::html::{esc, file_name, num, pill, short_hash};
 use crate::model::Evaluation;
 use crate::trail::{Entry, Snapshot};
+use venturalitica_evidence::EventKind;
 
 /// Evaluations drawn per lane; older ones are a page away ("N older").
 pub const LANE_LIMIT: usize = 60;
@@ -246,7 +247,7 @@ pub fn cell_of<'a>(s: &'a Snapshot, e: &Evaluation<'_>) -> Option<&'a Entry> {
     let pid = e.entry.pid?;
     (e.seq() + 1..=s.head())
         .filter_map(|seq| s.get(seq))
-        .find(|c| c.pid == Some(pid) && c.kind == "cell")
+        .find(|c| c.pid == Some(pid) && c.kind == Some(EventKind::Cell))
 }
 
 /// An opened evaluation: its context, and every control with its paths

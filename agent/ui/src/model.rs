@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::trail::{Entry, Snapshot};
+use venturalitica_evidence::EventKind;
 
 /// An `enforce` event.
 #[derive(Debug, Clone, Copy)]
@@ -69,7 +70,7 @@ impl<'a> Evaluation<'a> {
 pub fn evaluations(s: &Snapshot) -> Vec<Evaluation<'_>> {
     s.entries
         .iter()
-        .filter(|e| e.kind == "enforce")
+        .filter(|e| e.kind == Some(EventKind::Enforce))
         .map(|entry| Evaluation {
             entry,
             results: &entry.payload["results"],
@@ -246,8 +247,8 @@ pub fn energy(s: &Snapshot) -> EnergyView<'_> {
     let mut view = EnergyView::default();
     let mut sessions: BTreeMap<u64, Session> = BTreeMap::new();
     for entry in &s.entries {
-        match entry.kind.as_str() {
-            "cell" => {
+        match entry.kind {
+            Some(EventKind::Cell) => {
                 let p = &entry.payload;
                 let cell = Cell {
                     entry,
@@ -269,7 +270,7 @@ pub fn energy(s: &Snapshot) -> EnergyView<'_> {
                 }
                 view.cells.push(cell);
             }
-            "monitor" => {
+            Some(EventKind::Monitor) => {
                 if let Some(energy) = entry.energy.as_ref() {
                     view.windows.push(Window {
                         entry,

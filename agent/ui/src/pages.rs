@@ -12,6 +12,7 @@ use crate::model::{
 use crate::trail::Snapshot;
 use crate::{annex, charts, graph};
 use venturalitica_chart::clip;
+use venturalitica_evidence::EventKind;
 
 /// What the pages need besides the trail.
 #[derive(Debug, Clone)]
@@ -117,9 +118,9 @@ pub fn overview(s: &Snapshot, ctx: &Context) -> String {
             body,
             "<tr><td><a href=\"/event/{0}\">{0}</a></td><td>{1}</td><td class=\"mono\">{2}</td><td>{3}</td></tr>",
             e.seq,
-            esc(&e.kind),
+            esc(&e.kind_name),
             esc(&e.ts),
-            esc(&describe(&e.kind, &e.payload))
+            esc(&describe(e.kind, &e.payload))
         );
     }
     body += "</table>";
@@ -127,9 +128,9 @@ pub fn overview(s: &Snapshot, ctx: &Context) -> String {
 }
 
 /// One line about an event.
-fn describe(kind: &str, p: &Value) -> String {
+fn describe(kind: Option<EventKind>, p: &Value) -> String {
     match kind {
-        "enforce" => {
+        Some(EventKind::Enforce) => {
             let r = &p["results"];
             format!(
                 "{}: {}/{} passed on {}",
@@ -142,7 +143,7 @@ fn describe(kind: &str, p: &Value) -> String {
                 r["data"]["source"].as_str().unwrap_or("data")
             )
         }
-        "cell" => format!(
+        Some(EventKind::Cell) => format!(
             "cell [{}] {} in {:.3} s{}",
             p["execution_count"],
             p["status"].as_str().unwrap_or(""),
@@ -152,12 +153,12 @@ fn describe(kind: &str, p: &Value) -> String {
                 .map(|j| format!(", {j:.2} J"))
                 .unwrap_or_default()
         ),
-        "monitor" => format!(
+        Some(EventKind::Monitor) => format!(
             "{}: {:.2} J",
             p["name"].as_str().unwrap_or("monitor"),
             p["energy"]["total_j"].as_f64().unwrap_or(0.0)
         ),
-        "scan" => format!(
+        Some(EventKind::Scan) => format!(
             "scan: {}",
             if p["passed"].as_bool() == Some(true) {
                 "passed"
@@ -165,7 +166,7 @@ fn describe(kind: &str, p: &Value) -> String {
                 "failed"
             }
         ),
-        _ => String::new(),
+        Some(EventKind::Export) | None => String::new(),
     }
 }
 
@@ -420,7 +421,7 @@ fn filter_form(s: &Snapshot, evals: &[Evaluation<'_>], f: &Filter) -> String {
     // Each session's notebook, in one pass that stops once all are named.
     let mut notebooks: std::collections::HashMap<u64, &str> = std::collections::HashMap::new();
     if !sessions.is_empty() {
-        for c in s.entries.iter().filter(|c| c.kind == "cell") {
+        for c in s.entries.iter().filter(|c| c.kind == Some(EventKind::Cell)) {
             let Some(pid) = c.pid.filter(|p| sessions.iter().any(|s| s.0 == *p)) else {
                 continue;
             };
@@ -704,12 +705,12 @@ pub fn event(s: &Snapshot, ctx: &Context, seq: u64) -> Option<String> {
     let mut body = format!(
         "<h1>Event #{} · {}</h1><table><tr><th>time</th><td class=\"mono\">{}</td></tr><tr><th>hash</th><td class=\"mono\">{}</td></tr><tr><th>process</th><td>{}</td></tr></table>",
         e.seq,
-        esc(&e.kind),
+        esc(&e.kind_name),
         esc(&e.ts),
         esc(&e.hash),
         e.pid.map(|p| p.to_string()).unwrap_or_default()
     );
-    if e.kind == "enforce" {
+    if e.kind == Some(EventKind::Enforce) {
         let results = &e.payload["results"];
         if ctx.charts_dir.join(format!("{}.svg", e.seq)).is_file() {
             let _ = write!(

@@ -347,7 +347,7 @@ async fn events(State(s): State<Arc<AppState>>, Query(q): Query<EventsQuery>) ->
         .iter()
         .filter(|e| e.seq > q.after)
         .take(q.limit.min(5000))
-        .map(|e| json!({"seq": e.seq, "kind": e.kind, "ts": e.ts, "pid": e.pid, "hash": e.hash, "payload": e.payload}))
+        .map(|e| json!({"seq": e.seq, "kind": e.kind_name, "ts": e.ts, "pid": e.pid, "hash": e.hash, "payload": e.payload}))
         .collect();
     Json(json!({ "head": snapshot.head(), "events": rows }))
 }

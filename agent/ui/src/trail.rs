@@ -8,14 +8,19 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use venturalitica_evidence::{ChainChecker, Checked, Store, VerifyOptions, VerifyReport};
+use venturalitica_evidence::{
+    ChainChecker, Checked, EventKind, Store, VerifyOptions, VerifyReport,
+};
 
 /// One event, parsed.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub seq: u64,
     pub hash: String,
-    pub kind: String,
+    /// `None` for a kind this version does not write (a newer agent's).
+    pub kind: Option<EventKind>,
+    /// The kind as the event names it, for display.
+    pub kind_name: String,
     pub ts: String,
     pub pid: Option<u64>,
     pub payload: Value,
@@ -244,8 +249,9 @@ impl Trail {
 fn entry(checked: Checked) -> Entry {
     let Checked { event, body } = checked;
     let mut body = body.unwrap_or(Value::Null);
-    let kind = body["kind"].as_str().unwrap_or("?").to_string();
-    let energy = matches!(kind.as_str(), "cell" | "monitor")
+    let kind_name = body["kind"].as_str().unwrap_or("?").to_string();
+    let kind = EventKind::parse(&kind_name);
+    let energy = matches!(kind, Some(EventKind::Cell | EventKind::Monitor))
         .then(|| crate::model::Energy::from_report(&body["payload"]["energy"]))
         .flatten();
     Entry {
@@ -255,6 +261,7 @@ fn entry(checked: Checked) -> Entry {
         seq: event.seq,
         hash: event.hash,
         kind,
+        kind_name,
         ts: body["ts"].as_str().unwrap_or("").to_string(),
         pid: body["pid"].as_u64(),
         payload: body
@@ -304,7 +311,7 @@ mod tests {
         store.append(EventKind::Enforce, json!({"n": 2})).unwrap();
         let second = trail.snapshot();
         assert_eq!(second.entries.len(), 2);
-        assert_eq!(second.get(2).unwrap().kind, "enforce");
+        assert_eq!(second.get(2).unwrap().kind, Some(EventKind::Enforce));
         assert!(second.chain_ok);
         assert!(trail.verified().verified.as_ref().unwrap().ok());
     }
@@ -313,7 +320,8 @@ mod tests {
         Entry {
             seq,
             hash: String::new(),
-            kind: "cell".into(),
+            kind: Some(EventKind::Cell),
+            kind_name: "cell".into(),
             ts: String::new(),
             pid: None,
             payload: Value::Null,
