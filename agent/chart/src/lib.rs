@@ -14,6 +14,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Deserialize;
 use thiserror::Error;
+use venturalitica_vocab::results::Status;
 
 /// Why no chart could be drawn.
 #[derive(Debug, Error)]
@@ -45,7 +46,7 @@ struct Control {
     operator: String,
     threshold: f64,
     actual_value: Option<f64>,
-    status: String,
+    status: Status,
     #[serde(default)]
     groups: Vec<Group>,
     ci: Option<Interval>,
@@ -152,10 +153,10 @@ fn draw(root: &Area<'_>, results: &Results) -> DrawResult {
 }
 
 fn draw_control(root: &Area<'_>, c: &Control, top: i32) -> DrawResult {
-    let colour = match c.status.as_str() {
-        "pass" => PASS,
-        "fail" => FAIL,
-        _ => ERROR,
+    let colour = match c.status {
+        Status::Pass => PASS,
+        Status::Fail => FAIL,
+        Status::Error => ERROR,
     };
     let value = c
         .actual_value
@@ -177,7 +178,7 @@ fn draw_control(root: &Area<'_>, c: &Control, top: i32) -> DrawResult {
         font(12, &INK),
     ))?;
     root.draw(&Text::new(
-        c.status.to_uppercase(),
+        c.status.name().to_uppercase(),
         (WIDTH as i32 - 8, top + 6),
         font(12, &colour).pos(Pos::new(HPos::Right, VPos::Top)),
     ))?;

@@ -11,26 +11,7 @@ use venturalitica_metrics::{ConfidenceInterval, GroupBreakdown};
 /// Version of this shape; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// A control's outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Fail,
-    /// The control could not be evaluated (unbound column, undefined
-    /// metric, bad parameter). Never counts as passed.
-    Error,
-}
-
-impl Status {
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Fail => "fail",
-            Status::Error => "error",
-        }
-    }
-}
+pub use venturalitica_vocab::results::Status;
 
 /// The result of evaluating one policy on one dataset.
 #[derive(Debug, Clone, Serialize)]

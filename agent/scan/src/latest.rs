@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 use venturalitica_evidence::{EventKind, Store};
+use venturalitica_vocab::results::Status;
 
 use crate::ScanError;
 
@@ -22,8 +23,7 @@ pub struct LatestControl {
     pub policy_sha256: String,
     pub control_id: String,
     pub metric_key: String,
-    /// `pass`, `fail` or `error`.
-    pub status: String,
+    pub status: Status,
     pub actual_value: Option<f64>,
     pub operator: String,
     pub threshold: Option<f64>,
@@ -40,7 +40,7 @@ pub struct LatestControl {
 impl LatestControl {
     /// Whether this control makes the project fail.
     pub fn blocks(&self) -> bool {
-        self.status != "pass" && self.enforcement_mode == "block"
+        self.status != Status::Pass && self.enforcement_mode == "block"
     }
 }
 
@@ -70,7 +70,11 @@ pub fn latest_controls(store: Option<&Store>) -> Result<Vec<LatestControl>, Scan
                 policy_sha256: text(&policy["sha256"]),
                 control_id: text(&c["id"]),
                 metric_key: text(&c["metric_key"]),
-                status: text(&c["status"]),
+                // A status this version does not know is not a pass.
+                status: c["status"]
+                    .as_str()
+                    .and_then(Status::parse)
+                    .unwrap_or(Status::Error),
                 actual_value: c["actual_value"].as_f64(),
                 operator: text(&c["operator"]),
                 threshold: c["threshold"].as_f64(),

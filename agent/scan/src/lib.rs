@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Value};
 use venturalitica_evidence::{EventKind, EvidenceError, Store};
 use venturalitica_vocab::project::Pyproject;
+use venturalitica_vocab::results::Status;
 
 pub use latest::LatestControl;
 
@@ -137,7 +138,10 @@ pub fn scan(root: &Path) -> Result<Scan, ScanError> {
     };
     let bom_path = write("bom.json", &bom)?;
     let assessment_path = write("assessment-results.json", &assessment)?;
-    let failing: Vec<&LatestControl> = controls.iter().filter(|c| c.status != "pass").collect();
+    let failing: Vec<&LatestControl> = controls
+        .iter()
+        .filter(|c| c.status != Status::Pass)
+        .collect();
     let appended = store.append(
         EventKind::Scan,
         json!({

@@ -5,6 +5,7 @@
 //! entry a control treats, related to that control's finding.
 
 use serde_json::{json, Value};
+use venturalitica_vocab::results::Status;
 
 use crate::latest::LatestControl;
 
@@ -47,7 +48,7 @@ pub fn assessment_results(project: &str, controls: &[LatestControl], now: &str) 
         }
         let mut props = vec![
             prop("metric-key", &c.metric_key),
-            prop("status", &c.status),
+            prop("status", c.status.name()),
             prop("enforcement-mode", &c.enforcement_mode),
             prop("policy-sha256", &c.policy_sha256),
             prop("evidence-seq", &c.seq.to_string()),
@@ -63,7 +64,7 @@ pub fn assessment_results(project: &str, controls: &[LatestControl], now: &str) 
             "methods": ["TEST"],
             "collected": c.evaluated_at,
         }));
-        let state = if c.status == "pass" {
+        let state = if c.status == Status::Pass {
             "satisfied"
         } else {
             "not-satisfied"

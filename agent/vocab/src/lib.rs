@@ -2,5 +2,7 @@
 //! writes and another reads is defined here once.
 //!
 //! - [`project`]: the project's `pyproject.toml`, read with one error policy.
+//! - [`results`]: the words of a results document (a control's status).
 
 pub mod project;
+pub mod results;

@@ -6,6 +6,7 @@ use std::io::Write;
 use anyhow::Context;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
 use serde_json::json;
+use venturalitica_engine::Status;
 
 use crate::args::{Format, ScanArgs};
 use crate::output::{junit, number, table::use_colour};
@@ -52,16 +53,16 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
                     "evaluated",
                 ]);
             for c in &scan.controls {
-                let mut label = c.status.to_uppercase();
-                if c.status != "pass" && c.enforcement_mode != "block" {
+                let mut label = c.status.name().to_uppercase();
+                if c.status != Status::Pass && c.enforcement_mode != "block" {
                     label = format!("{label} ({})", c.enforcement_mode);
                 }
                 let mut status = Cell::new(label);
                 if colour {
-                    status = status.fg(match c.status.as_str() {
-                        "pass" => Color::Green,
-                        "fail" => Color::Red,
-                        _ => Color::Yellow,
+                    status = status.fg(match c.status {
+                        Status::Pass => Color::Green,
+                        Status::Fail => Color::Red,
+                        Status::Error => Color::Yellow,
                     });
                 }
                 t.add_row(vec![

@@ -14,8 +14,7 @@ use super::number;
 pub struct Case<'a> {
     pub classname: &'a str,
     pub name: &'a str,
-    /// `pass`, `fail` or `error`.
-    pub status: &'a str,
+    pub status: Status,
     /// "metric = value (rule op threshold)".
     pub message: String,
     pub detail: &'a str,
@@ -25,8 +24,8 @@ pub struct Case<'a> {
 
 /// A report of `cases` as one suite named `suite`.
 pub fn render_cases(suite: &str, timestamp: &str, cases: &[Case]) -> String {
-    let failed = cases.iter().filter(|c| c.status == "fail").count();
-    let errors = cases.iter().filter(|c| c.status == "error").count();
+    let failed = cases.iter().filter(|c| c.status == Status::Fail).count();
+    let errors = cases.iter().filter(|c| c.status == Status::Error).count();
     let (total, failed, errors) = (
         cases.len().to_string(),
         failed.to_string(),
@@ -73,17 +72,17 @@ fn write_case(w: &mut Writer<Vec<u8>>, c: &Case) -> std::io::Result<()> {
         .with_attributes([("classname", c.classname), ("name", c.name)])
         .write_inner_content(|w| {
             match c.status {
-                "fail" => {
+                Status::Fail => {
                     w.create_element("failure")
                         .with_attributes([("message", c.message.as_str()), ("type", c.mode)])
                         .write_text_content(BytesText::new(c.detail))?;
                 }
-                "error" => {
+                Status::Error => {
                     w.create_element("error")
                         .with_attributes([("message", c.detail), ("type", "error")])
                         .write_text_content(BytesText::new(c.detail))?;
                 }
-                _ => {}
+                Status::Pass => {}
             }
             w.create_element("system-out")
                 .write_text_content(BytesText::new(&c.message))?;
@@ -111,11 +110,7 @@ pub fn render(results: &Results) -> String {
         .map(|c| Case {
             classname: &c.metric_key,
             name: &c.id,
-            status: match c.status {
-                Status::Pass => "pass",
-                Status::Fail => "fail",
-                Status::Error => "error",
-            },
+            status: c.status,
             message: message(&c.metric_key, c.actual_value, c.operator, Some(c.threshold)),
             detail: c.reason.as_deref().unwrap_or(""),
             mode: c.enforcement_mode,
@@ -131,7 +126,7 @@ pub fn render_latest(controls: &[LatestControl], timestamp: &str) -> String {
         .map(|c| Case {
             classname: c.policy_title.as_deref().unwrap_or(&c.policy),
             name: &c.control_id,
-            status: &c.status,
+            status: c.status,
             message: message(&c.metric_key, c.actual_value, &c.operator, c.threshold),
             detail: c.reason.as_deref().unwrap_or(""),
             mode: &c.enforcement_mode,
@@ -151,7 +146,7 @@ mod tests {
             Case {
                 classname: "disparate_impact",
                 name: "di <&> \"quoted\" 'single'",
-                status: "fail",
+                status: Status::Fail,
                 message: "disparate_impact = 0.5 (rule >= 0.8)".into(),
                 detail: "0.5 < 0.8 & <b>",
                 mode: "block",
@@ -159,7 +154,7 @@ mod tests {
             Case {
                 classname: "a&b",
                 name: "err",
-                status: "error",
+                status: Status::Error,
                 message: "m".into(),
                 detail: "column \"x\" <missing>",
                 mode: "warn",
@@ -167,7 +162,7 @@ mod tests {
             Case {
                 classname: "k",
                 name: "ok",
-                status: "pass",
+                status: Status::Pass,
                 message: String::new(),
                 detail: "",
                 mode: "block",
