@@ -31,6 +31,7 @@ def test_magics_and_marked_frames_in_a_notebook_through_the_proxy(kernel_env):
         "%vl_marks",
         "print(_bridge.agent().spawned, _vl_results.passed, round(_vl_monitor.energy_j, 9) > 0)",
         "%vl_enforce df policy=missing.yaml",
+        "%vl_enforce df policy=missing.yaml strict=true",
     ]
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
@@ -64,11 +65,17 @@ def test_magics_and_marked_frames_in_a_notebook_through_the_proxy(kernel_env):
     assert "df: policy=policy.yaml -> passed" in "".join(o.get("text", "") for o in c[7].outputs)
     # Inside the proxied kernel the package talks to the proxy's agent.
     assert c[8].outputs[0]["text"].strip() == "False True True"
-    (error,) = [o for o in c[9].outputs if o["output_type"] == "error"]
+    # Not strict (the default), a missing policy file is a recorded error
+    # result and a warning; strict, it raises.
+    (unloadable,) = _rich(c[9], COMPLIANCE)
+    assert unloadable["controls"][0]["status"] == "error" and not unloadable["passed"]
+    assert any("missing.yaml" in o.get("text", "") for o in c[9].outputs if o["output_type"] == "stream")
+    (error,) = [o for o in c[10].outputs if o["output_type"] == "error"]
     assert error["ename"] == "PolicyError" and "missing.yaml" in error["evalue"]
 
     enforce = kernel_env.events("enforce")
-    assert [e["payload"]["origin"] for e in enforce] == ["kernel"] * 3
+    assert [e["payload"]["origin"] for e in enforce] == ["kernel"] * 4
+    assert enforce[-1]["payload"]["results"]["policy"]["shape"] == "unloadable"
     monitors = kernel_env.events("monitor")
     assert [m["payload"]["name"] for m in monitors] == ["training_run_v1"]
 
