@@ -25,6 +25,7 @@ mod params;
 pub mod remote;
 pub mod results;
 mod source;
+pub mod sql;
 mod tables;
 
 pub use binding::Mapping;

@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use serde_json::{json, Value};
 use venturalitica_energy::{EnergyConfig, Meter, Window};
 use venturalitica_engine::binding::SYNONYMS;
-use venturalitica_engine::counts::ColumnType;
+use venturalitica_engine::counts::{ColumnType, Kind};
 use venturalitica_engine::remote::{request_key, Answers};
+use venturalitica_engine::sql::Dialect;
 use venturalitica_engine::{
     columns_needed, evaluate, evaluate_counts, evaluate_metrics, read_ipc_bytes, Counted,
     DataError, DataSet, Mapping,
@@ -261,6 +262,15 @@ impl EngineHandler {
         let engine = h["engine"].as_str().ok_or_else(|| {
             AgentError::request("enforce_counts needs the \"engine\" that counts")
         })?;
+        let dialect = Dialect::parse(engine).ok_or_else(|| {
+            AgentError::request(format!(
+                "engine {engine:?}: the agent writes SQL for spark and duckdb"
+            ))
+        })?;
+        let kinds: HashMap<String, Kind> = columns
+            .iter()
+            .map(|(name, ty)| (name.clone(), ty.kind))
+            .collect();
         let source = h["source"].as_str().unwrap_or(engine);
         let mut answers = Answers::new(columns);
         for answer in h["answers"].as_array().into_iter().flatten() {
@@ -284,7 +294,13 @@ impl EngineHandler {
             Counted::Need(requests) => {
                 let need: Vec<Value> = requests
                     .iter()
-                    .map(|r| json!({ "key": request_key(r), "request": r }))
+                    .map(|r| {
+                        json!({
+                            "key": request_key(r),
+                            "request": r,
+                            "sql": dialect.query(r, &kinds),
+                        })
+                    })
                     .collect();
                 Ok(json!({ "need": need }))
             }
