@@ -1,6 +1,6 @@
-//! The pipeline: bind every control ([`plan`]), read the columns they use
+//! The pipeline: bind every control (`plan`), read the columns they use
 //! once, fingerprint them, then compute, compare and bootstrap each control
-//! over count tables shared between controls ([`control`]); the results
+//! over count tables shared between controls (`control`); the results
 //! document is assembled here.
 
 use std::collections::BTreeMap;
