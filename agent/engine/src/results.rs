@@ -58,6 +58,19 @@ pub struct PolicyInfo {
     pub warnings: Vec<String>,
 }
 
+impl EngineInfo {
+    /// This agent.
+    pub const THIS: EngineInfo = EngineInfo {
+        name: "venturalitica",
+        version: env!("CARGO_PKG_VERSION"),
+    };
+}
+
+/// Now, as results stamp `evaluated_at`.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SourceInfo {
     pub path: String,
@@ -81,6 +94,21 @@ pub struct DataInfo {
     /// order) or `rowset-md5-v1` (order-independent, where the data lives).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fingerprint_method: Option<&'static str>,
+}
+
+impl DataInfo {
+    /// An evaluation that read no rows (values given, or no policy).
+    pub fn without_rows(source: &str) -> DataInfo {
+        DataInfo {
+            source: source.to_string(),
+            fingerprint: None,
+            rows: None,
+            columns_used: vec![],
+            mapping: BTreeMap::new(),
+            counted_by: None,
+            fingerprint_method: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -148,11 +176,8 @@ impl Results {
                 failed: 0,
                 errors: 1,
             },
-            evaluated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            engine: EngineInfo {
-                name: "venturalitica",
-                version: env!("CARGO_PKG_VERSION"),
-            },
+            evaluated_at: now_rfc3339(),
+            engine: EngineInfo::THIS,
             policy: PolicyInfo {
                 path: path.to_string(),
                 title: None,
@@ -163,15 +188,7 @@ impl Results {
                 imports: vec![],
                 warnings: vec![],
             },
-            data: DataInfo {
-                source: source.to_string(),
-                fingerprint: None,
-                rows: None,
-                columns_used: vec![],
-                mapping: BTreeMap::new(),
-                counted_by: None,
-                fingerprint_method: None,
-            },
+            data: DataInfo::without_rows(source),
             controls: vec![control],
             manual_controls: vec![],
         }

@@ -257,15 +257,7 @@ pub fn averaged_value(
     average: Average,
     table: &GroupTable<BinaryCounts>,
 ) -> Result<f64, MetricError> {
-    let all = table
-        .groups
-        .iter()
-        .fold(BinaryCounts::default(), |a, (_, c)| BinaryCounts {
-            tp: a.tp + c.tp,
-            fp: a.fp + c.fp,
-            tn: a.tn + c.tn,
-            fn_: a.fn_ + c.fn_,
-        });
+    let all = table.pooled();
     let of = |c: BinaryCounts| binary_value(key, &GroupTable::new(vec![("(all)".into(), c)]));
     // The negative class seen as the positive one.
     let negative = BinaryCounts {
@@ -289,15 +281,7 @@ pub fn averaged_value(
 pub fn binary_value(key: MetricKey, table: &GroupTable<BinaryCounts>) -> Result<f64, MetricError> {
     match key.family() {
         Family::Performance => {
-            let all = table
-                .groups
-                .iter()
-                .fold(BinaryCounts::default(), |a, (_, c)| BinaryCounts {
-                    tp: a.tp + c.tp,
-                    fp: a.fp + c.fp,
-                    tn: a.tn + c.tn,
-                    fn_: a.fn_ + c.fn_,
-                });
+            let all = table.pooled();
             if all.n() == 0 {
                 return Err(MetricError::Empty);
             }

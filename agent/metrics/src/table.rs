@@ -83,6 +83,18 @@ impl<C: Copy> GroupTable<C> {
 }
 
 impl GroupTable<BinaryCounts> {
+    /// Every group's counts added up: the table over all rows.
+    pub fn pooled(&self) -> BinaryCounts {
+        self.groups
+            .iter()
+            .fold(BinaryCounts::default(), |a, (_, c)| BinaryCounts {
+                tp: a.tp + c.tp,
+                fp: a.fp + c.fp,
+                tn: a.tn + c.tn,
+                fn_: a.fn_ + c.fn_,
+            })
+    }
+
     /// Rows and positive predictions per group: the selection rates.
     pub fn selection_counts(&self) -> GroupTable<OutcomeCounts> {
         GroupTable::new(

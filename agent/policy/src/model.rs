@@ -157,6 +157,15 @@ impl Operator {
         })
     }
 
+    /// Whether the rule bounds the value from below (`>`, `>=`) and from
+    /// above (`<`, `<=`): what the catalogue's orientation check needs.
+    pub fn bounds(self) -> (bool, bool) {
+        (
+            matches!(self, Operator::Gt | Operator::Ge),
+            matches!(self, Operator::Lt | Operator::Le),
+        )
+    }
+
     pub fn symbol(self) -> &'static str {
         match self {
             Operator::Lt => "<",

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Location, PolicyError, PolicyErrorKind};
-use crate::model::{Control, Leniency, Metric, Operator, Policy, PolicyShape, SourceFile};
+use crate::model::{Control, Leniency, Metric, Policy, PolicyShape, SourceFile};
 use crate::props::control_from;
 use crate::yaml::{self, location, At};
 
@@ -74,9 +74,7 @@ pub fn parse_policy_with(
             warnings.push(format!("{}: {w}", path.display()));
         }
         if let Metric::Known(key) = control.metric {
-            let op = control.operator;
-            let at_least = matches!(op, Operator::Gt | Operator::Ge);
-            let at_most = matches!(op, Operator::Lt | Operator::Le);
+            let (at_least, at_most) = control.operator.bounds();
             if let Some(w) = key.threshold_misreading(at_least, at_most, control.threshold) {
                 warnings.push(format!(
                     "{}:{}:{}: control {}: {w}",

@@ -601,9 +601,7 @@ fn threshold_check(header: &Value) -> Result<Value, AgentError> {
         .ok_or_else(|| AgentError::request("\"threshold\" must be a number"))?;
     // An operator that bounds neither side (`==`, or one the loader would
     // refuse) leaves only the range check, as the SDK's check does.
-    let operator = Operator::parse(op);
-    let at_least = matches!(operator, Some(Operator::Gt | Operator::Ge));
-    let at_most = matches!(operator, Some(Operator::Lt | Operator::Le));
+    let (at_least, at_most) = Operator::parse(op).map_or((false, false), Operator::bounds);
     let reason =
         MetricKey::parse(name).and_then(|k| k.threshold_misreading(at_least, at_most, threshold));
     Ok(json!({ "reason": reason }))

@@ -16,8 +16,8 @@ use crate::data::DataError;
 use crate::params::Params;
 use crate::remote::{rowset_fingerprint, Answers};
 use crate::results::{
-    ControlResult, DataInfo, EngineInfo, PolicyInfo, Results, SourceInfo, Status, Summary,
-    SCHEMA_VERSION,
+    now_rfc3339, ControlResult, DataInfo, EngineInfo, PolicyInfo, Results, SourceInfo, Status,
+    Summary, SCHEMA_VERSION,
 };
 use crate::source::Source;
 use crate::tables::{self};
@@ -247,16 +247,11 @@ pub fn evaluate_metrics(policy: &Policy, values: &BTreeMap<String, f64>) -> Resu
             r
         })
         .collect();
-    let data = DataInfo {
-        source: "precomputed metrics".into(),
-        fingerprint: None,
-        rows: None,
-        columns_used: vec![],
-        mapping: BTreeMap::new(),
-        counted_by: None,
-        fingerprint_method: None,
-    };
-    assemble(policy, controls, data)
+    assemble(
+        policy,
+        controls,
+        DataInfo::without_rows("precomputed metrics"),
+    )
 }
 
 fn assemble(policy: &Policy, controls: Vec<ControlResult>, data: DataInfo) -> Results {
@@ -276,10 +271,7 @@ fn assemble(policy: &Policy, controls: Vec<ControlResult>, data: DataInfo) -> Re
         passed,
         summary,
         evaluated_at: now_rfc3339(),
-        engine: EngineInfo {
-            name: "venturalitica",
-            version: env!("CARGO_PKG_VERSION"),
-        },
+        engine: EngineInfo::THIS,
         policy: PolicyInfo {
             path: main.path.display().to_string(),
             title: policy.title.clone(),
@@ -300,10 +292,6 @@ fn assemble(policy: &Policy, controls: Vec<ControlResult>, data: DataInfo) -> Re
         controls,
         manual_controls: policy.manual_controls.clone(),
     }
-}
-
-fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]
