@@ -194,23 +194,39 @@ pub struct Sealed {
     key: PublicKey,
 }
 
-/// Which of `seals` do not verify (their indexes), checked on every core.
+/// Signatures checked together by [`check_seals`]: batched verification
+/// costs about half a single check per signature, and a batch that fails is
+/// checked one by one to name its bad signatures.
+const BATCH: usize = 512;
+
+/// Which of `seals` do not verify (their indexes), checked on every core in
+/// batches. Batched verification is cofactored: a signature it accepts and a
+/// single cofactorless check refuses can be made only with the private key,
+/// so it proves the same thing about who wrote the event.
 pub fn check_seals(seals: &[Sealed]) -> Vec<usize> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_thread = seals.len().div_ceil(threads).max(256);
+    let per_thread = seals.len().div_ceil(threads).max(4 * BATCH);
     std::thread::scope(|scope| {
         let workers: Vec<_> = seals
             .chunks(per_thread)
             .enumerate()
             .map(|(t, part)| {
                 scope.spawn(move || {
-                    part.iter()
-                        .enumerate()
-                        .filter(|(_, s)| {
-                            s.key.verifying().verify(&s.message, &s.signature).is_err()
-                        })
-                        .map(|(i, _)| t * per_thread + i)
-                        .collect::<Vec<_>>()
+                    let mut bad = Vec::new();
+                    for (b, batch) in part.chunks(BATCH).enumerate() {
+                        if batch_holds(batch) {
+                            continue;
+                        }
+                        let first = t * per_thread + b * BATCH;
+                        bad.extend(
+                            batch
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, s)| !s.holds())
+                                .map(|(i, _)| first + i),
+                        );
+                    }
+                    bad
                 })
             })
             .collect();
@@ -219,6 +235,24 @@ pub fn check_seals(seals: &[Sealed]) -> Vec<usize> {
             .flat_map(|w| w.join().unwrap_or_default())
             .collect()
     })
+}
+
+/// Whether every signature of `batch` verifies, in one batched check.
+fn batch_holds(batch: &[Sealed]) -> bool {
+    let messages: Vec<&[u8]> = batch.iter().map(|s| s.message.as_slice()).collect();
+    let signatures: Vec<Signature> = batch.iter().map(|s| s.signature).collect();
+    let keys: Vec<_> = batch.iter().map(|s| *s.key.verifying()).collect();
+    ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+}
+
+impl Sealed {
+    /// Whether this one signature verifies.
+    fn holds(&self) -> bool {
+        self.key
+            .verifying()
+            .verify(&self.message, &self.signature)
+            .is_ok()
+    }
 }
 
 /// `len` lowercase hex digits at the start of `s`, and the rest.

@@ -10,6 +10,8 @@
 //!   results.json         the last results in the SDK's shape (a convenience
 //!                        copy for SDK tools, not evidence)
 //!   trace.torn-*.jsonl   partial lines left by a killed writer, kept aside
+//!   checkpoint.bin       a signed checkpoint: what readers need of the events
+//!                        up to one of them (see [`checkpoint`])
 //! ```
 //!
 //! `docs/evidence.md` states what the chain, the signatures and the anchors
@@ -23,20 +25,30 @@
 //! - [`chain`]: the line format, its hashes and signatures.
 //! - [`key`]: the signing key (outside the project) and trusted public keys.
 //! - [`verify`]: the chain checker every reader uses, and its report.
+//! - [`index`], [`checkpoint`], [`read`]: what readers need of each event, a
+//!   signed checkpoint of it, and reading the trail from the last one.
 //! - [`store`]: appending under a file lock, recovering torn lines, policy
 //!   copies, the latest snapshot, and verification of a consistent view.
 
 pub mod artifact;
 pub mod chain;
+pub mod checkpoint;
+pub mod index;
 pub mod key;
 pub mod kind;
+pub mod read;
 pub mod root;
 pub mod store;
 pub mod verify;
 
 pub use chain::{Event, GENESIS};
+pub use checkpoint::CheckpointPolicy;
+pub use index::{CellFacts, Indexed};
 pub use key::{EvidenceKey, KeyError, PublicKey};
 pub use kind::EventKind;
+pub use read::{ReadEvent, ReadOptions, Source, TrailRead};
 pub use root::find_root;
 pub use store::{Appended, EvidenceError, Signing, Store};
-pub use verify::{ChainChecker, Checked, Finding, Head, HeadFile, VerifyOptions, VerifyReport};
+pub use verify::{
+    ChainChecker, ChainState, Checked, Finding, Head, HeadFile, VerifyOptions, VerifyReport,
+};

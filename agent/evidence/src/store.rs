@@ -22,8 +22,10 @@ use serde_json::{json, Value};
 use thiserror::Error;
 
 use crate::chain::{Event, GENESIS};
+use crate::checkpoint::CheckpointPolicy;
 use crate::key::{EvidenceKey, KeyError};
 use crate::kind::EventKind;
+use crate::read::{ReadOptions, Source};
 use crate::root::STORE_DIR;
 use crate::verify::{ChainChecker, Head, HeadFile, VerifyOptions, VerifyReport};
 
@@ -95,6 +97,7 @@ fn default_key() -> Result<Arc<EvidenceKey>, String> {
 pub struct Store {
     dir: PathBuf,
     signing: Signing,
+    checkpoints: CheckpointPolicy,
 }
 
 impl Store {
@@ -105,21 +108,35 @@ impl Store {
         Ok(Store {
             dir,
             signing: Signing::Default,
+            checkpoints: CheckpointPolicy::from_env(),
         })
     }
 
     /// Opens an existing store without creating anything.
     pub fn existing(root: &Path) -> Option<Store> {
         let dir = root.join(STORE_DIR);
-        dir.is_dir().then_some(Store {
+        dir.is_dir().then(|| Store {
             dir,
             signing: Signing::Default,
+            checkpoints: CheckpointPolicy::from_env(),
         })
     }
 
     /// The same store, signing with `signing`.
     pub fn with_signing(self, signing: Signing) -> Store {
         Store { signing, ..self }
+    }
+
+    /// The same store, using and writing checkpoints as `policy` says.
+    pub fn with_checkpoints(self, policy: CheckpointPolicy) -> Store {
+        Store {
+            checkpoints: policy,
+            ..self
+        }
+    }
+
+    pub fn checkpoints(&self) -> CheckpointPolicy {
+        self.checkpoints
     }
 
     pub fn dir(&self) -> &Path {
@@ -137,7 +154,7 @@ impl Store {
     /// The key to sign with now. A key that cannot be loaded does not stop
     /// the evidence (a kernel must keep recording): the event is written
     /// unsigned, this is logged, and `verify` reports it.
-    fn key(&self) -> Option<Arc<EvidenceKey>> {
+    pub(crate) fn key(&self) -> Option<Arc<EvidenceKey>> {
         match &self.signing {
             Signing::Unsigned => None,
             Signing::Key(k) => Some(k.clone()),
@@ -301,7 +318,7 @@ impl Store {
     /// Writes a temporary file of its own (a unique name per write, so two
     /// writers in one process never share one), syncs it and renames it over
     /// `path`: readers see the old file or the new one, never half.
-    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), EvidenceError> {
+    pub(crate) fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), EvidenceError> {
         let dir = path.parent().unwrap_or(&self.dir);
         let mut tmp = tempfile::Builder::new()
             .prefix(".tmp-")
@@ -342,18 +359,43 @@ impl Store {
         }
     }
 
-    /// Recomputes the chain and every signature, and checks the head, every
-    /// policy copy an event refers to, and `options` (trusted keys,
-    /// anchors). Safe while writers append: see the module docs.
+    /// Checks the trail, its head, every policy copy an event refers to, and
+    /// `options` (trusted keys, anchors). By default from the last trusted
+    /// checkpoint (see [`crate::checkpoint`]): its signature and place on
+    /// the chain, then every event after it. With `options.full`, or without
+    /// a checkpoint to trust, every event from the first. Safe while writers
+    /// append: see the module docs.
     pub fn verify(&self, options: &VerifyOptions) -> Result<VerifyReport, EvidenceError> {
+        if options.full || self.checkpoints == CheckpointPolicy::Off {
+            return self.verify_full(options);
+        }
         let head = self.read_head();
-        let path = self.trace_path();
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(io(&path)(e)),
-        };
+        let mut remember: Vec<u64> = options.anchors.iter().map(|a| a.seq).collect();
+        if let HeadFile::At(h) = &head {
+            remember.push(h.seq);
+        }
+        let mut read = self.read_trail(&ReadOptions {
+            payloads: false,
+            remember,
+            trusted: options.trusted.clone(),
+        })?;
         let head_after = self.read_head();
+        let mut report = read
+            .checker
+            .report(head, head_after, read.torn, &self.dir, options);
+        if let Some(note) = read.source.note() {
+            report.notes.insert(0, note);
+        }
+        if let Source::Checkpoint { head, .. } = &read.source {
+            report.checkpoint = Some(head.clone());
+        }
+        Ok(report)
+    }
+
+    /// Every event from the first, its signatures checked in batches on
+    /// every core.
+    fn verify_full(&self, options: &VerifyOptions) -> Result<VerifyReport, EvidenceError> {
+        let head = self.read_head();
         let mut checker = ChainChecker::deferring();
         if let HeadFile::At(h) = &head {
             checker.remember(h.seq);
@@ -361,11 +403,60 @@ impl Store {
         for anchor in &options.anchors {
             checker.remember(anchor.seq);
         }
-        for line in complete_lines(&text).lines() {
-            checker.push(line);
-        }
-        let torn = !text.is_empty() && !text.ends_with('\n');
+        let path = self.trace_path();
+        let torn = match File::open(&path) {
+            Ok(file) => {
+                each_line(file, 0, |_, line| {
+                    checker.push(line);
+                })
+                .map_err(io(&path))?
+                .torn
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let head_after = self.read_head();
         Ok(checker.report(head, head_after, torn, &self.dir, options))
+    }
+}
+
+/// What [`feed_lines`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fed {
+    /// Offset just past the last complete line.
+    pub end: u64,
+    /// Whether a partial last line followed it.
+    pub torn: bool,
+}
+
+/// Calls `each` with the start offset and text of every complete line of
+/// `file` from `offset`, streamed (a trail of gigabytes is never held
+/// whole). Valid UTF-8 is passed in place; anything else in its lossy form,
+/// so the check reports it as altered.
+pub(crate) fn each_line(
+    mut file: File,
+    offset: u64,
+    mut each: impl FnMut(u64, &str),
+) -> std::io::Result<Fed> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut line = Vec::with_capacity(8 << 10);
+    let mut end = offset;
+    loop {
+        line.clear();
+        let n = std::io::BufRead::read_until(&mut reader, b'\n', &mut line)?;
+        if n == 0 {
+            return Ok(Fed { end, torn: false });
+        }
+        if line.last() != Some(&b'\n') {
+            return Ok(Fed { end, torn: true });
+        }
+        let text = &line[..n - 1];
+        match std::str::from_utf8(text) {
+            Ok(text) => each(end, text),
+            Err(_) => each(end, &String::from_utf8_lossy(text)),
+        }
+        end += n as u64;
     }
 }
 

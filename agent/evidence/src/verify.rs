@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -30,6 +30,10 @@ const MAX_FINDINGS: usize = 200;
 /// lines were fed (the dashboard's case) can still be placed on the chain.
 const RECENT: usize = 4096;
 
+/// Deferred signatures are checked once this many wait, so a long trail
+/// never holds all of them in memory.
+const SETTLE_EVERY: usize = 1 << 16;
+
 /// One problem `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
@@ -40,7 +44,7 @@ pub struct Finding {
 }
 
 /// A point of the chain recorded elsewhere: `SEQ:HASH`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {
     pub seq: u64,
     pub hash: String,
@@ -72,6 +76,8 @@ pub struct VerifyOptions {
     pub trusted: Vec<PublicKey>,
     /// Points recorded outside the project (MLflow tags, CI artifacts).
     pub anchors: Vec<Head>,
+    /// Check every event from the first, not from the last checkpoint.
+    pub full: bool,
 }
 
 /// The events one key signed.
@@ -110,6 +116,9 @@ pub struct VerifyReport {
     /// The last event: what to record as an anchor now.
     pub head: Option<Head>,
     pub anchors: Vec<AnchorCheck>,
+    /// The checkpoint the check started from; `None` when every event was
+    /// checked.
+    pub checkpoint: Option<Head>,
 }
 
 impl VerifyReport {
@@ -134,6 +143,32 @@ struct KeyUse {
 pub struct Checked {
     pub event: Event,
     pub body: Option<Value>,
+}
+
+/// What a clean check of the lines up to an event leaves: enough to go on
+/// checking after it (a checkpoint keeps it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainState {
+    pub events: usize,
+    /// The last event checked.
+    pub last: Head,
+    pub unsigned: usize,
+    /// The first signed event: unsigned events after it are findings.
+    pub first_signed: Option<u64>,
+    /// Who signed what, in order of first use.
+    pub signers: Vec<SignerTally>,
+    /// Every policy copy an event refers to, by hash.
+    pub policies: Vec<String>,
+}
+
+/// The events one key signed, as a [`ChainState`] keeps them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignerTally {
+    /// The public key, 64 hex digits.
+    pub key: String,
+    pub events: usize,
+    pub first_seq: u64,
+    pub last_seq: u64,
 }
 
 /// Checks lines in order; see the module docs.
@@ -197,21 +232,106 @@ impl ChainChecker {
         }
     }
 
+    /// Goes on from `state` (a checkpoint's), as if the lines up to its last
+    /// event, one per event, had been checked here; `deferring` as
+    /// [`ChainChecker::deferring`].
+    pub fn resume(state: &ChainState, deferring: bool) -> ChainChecker {
+        let keys = state
+            .signers
+            .iter()
+            .enumerate()
+            .map(|(order, s)| {
+                let tally = KeyUse {
+                    key: PublicKey::from_hex(&s.key),
+                    order,
+                    events: s.events,
+                    first_seq: s.first_seq,
+                    last_seq: s.last_seq,
+                };
+                (s.key.clone(), tally)
+            })
+            .collect();
+        let mut checker = if deferring {
+            ChainChecker::deferring()
+        } else {
+            ChainChecker::new()
+        };
+        checker.line = state.events;
+        checker.expected_seq = state.last.seq.saturating_add(1);
+        checker.prev = Some(state.last.hash.clone());
+        checker.events = state.events;
+        checker.last = Some(state.last.clone());
+        checker.keys = keys;
+        checker.unsigned = state.unsigned;
+        checker.first_signed = state.first_signed;
+        checker.policies = state.policies.iter().cloned().collect();
+        checker
+            .recent
+            .push_back((state.last.seq, state.last.hash.clone()));
+        checker
+    }
+
+    /// The state to resume from after the lines so far: `None` when there
+    /// are none or any of them had a finding (a checkpoint never covers
+    /// one). Deferred signatures are checked first.
+    pub fn state(&mut self) -> Option<ChainState> {
+        self.settle();
+        if !self.findings.is_empty() || self.more_findings > 0 {
+            return None;
+        }
+        let last = self.last.clone()?;
+        let mut signers: Vec<(&String, &KeyUse)> = self.keys.iter().collect();
+        signers.sort_by_key(|(_, u)| u.order);
+        Some(ChainState {
+            events: self.events,
+            last,
+            unsigned: self.unsigned,
+            first_signed: self.first_signed,
+            signers: signers
+                .into_iter()
+                .map(|(key, u)| SignerTally {
+                    key: key.clone(),
+                    events: u.events,
+                    first_seq: u.first_seq,
+                    last_seq: u.last_seq,
+                })
+                .collect(),
+            policies: self.policies.iter().cloned().collect(),
+        })
+    }
+
+    /// The same checker, its deferred signatures checked, checking the
+    /// signatures of later lines as they come.
+    pub fn immediate(mut self) -> ChainChecker {
+        self.settle();
+        self.deferred = None;
+        self
+    }
+
+    /// Records the hash of event `seq`, known from elsewhere (a checkpoint's
+    /// index), for heads and anchors before the lines fed here.
+    pub fn know(&mut self, seq: u64, hash: String) {
+        self.wanted.insert(seq, Some(hash));
+    }
+
     /// Checks the deferred signatures; their findings join the others in
     /// line order.
     fn settle(&mut self) {
         let Some(pending) = self.deferred.as_mut().map(std::mem::take) else {
             return;
         };
-        let seals: Vec<Sealed> = pending.iter().map(|(_, _, s)| s.clone()).collect();
+        let (places, seals): (Vec<(usize, u64)>, Vec<Sealed>) = pending
+            .into_iter()
+            .map(|(line, seq, sealed)| ((line, seq), sealed))
+            .unzip();
         let mut bad = check_seals(&seals);
         if bad.is_empty() {
             return;
         }
         bad.sort_unstable();
         for i in bad {
-            let (line, seq, _) = &pending[i];
-            self.line_finding(*line, Some(*seq), bad_signature(*seq));
+            let (line, seq) = places[i];
+            self.line_finding(line, Some(seq), bad_signature(seq));
         }
         self.findings.sort_by_key(|f| f.line);
     }
@@ -259,12 +379,18 @@ impl ChainChecker {
     /// Checks the next line (without its newline); returns the event when
     /// the line is one.
     pub fn push(&mut self, line: &str) -> Option<Event> {
-        self.check(line).map(|c| c.event)
+        self.check_line(line, false).map(|c| c.event)
     }
 
-    /// As [`ChainChecker::push`], with the event's body as parsed for the
-    /// check, so a reader that needs it does not parse it again.
+    /// As [`ChainChecker::push`], with the event's body parsed, so a reader
+    /// that needs it does not parse it again.
     pub fn check(&mut self, line: &str) -> Option<Checked> {
+        self.check_line(line, true)
+    }
+
+    /// Checks one line; its body is parsed when `parse` asks, or when it
+    /// may name a policy copy (only then is JSON needed for the check).
+    fn check_line(&mut self, line: &str, parse: bool) -> Option<Checked> {
         self.line += 1;
         let Some(e) = Event::parse(line) else {
             self.find(
@@ -301,7 +427,9 @@ impl ChainChecker {
             );
         }
         self.check_seal(&e);
-        let body = e.json();
+        let body = (parse || e.body.contains("\"sha256\":"))
+            .then(|| e.json())
+            .flatten();
         if let Some(body) = &body {
             collect_policy_hashes(body, &mut self.policies);
         }
@@ -346,9 +474,18 @@ impl ChainChecker {
         entry.last_seq = e.seq;
         let key = entry.key;
         if let (Some(pending), Some(public)) = (self.deferred.as_mut(), key) {
-            match e.sealed(public) {
-                Some(sealed) => pending.push((self.line, e.seq, sealed)),
-                None => self.find(Some(e.seq), bad_signature(e.seq)),
+            let full = match e.sealed(public) {
+                Some(sealed) => {
+                    pending.push((self.line, e.seq, sealed));
+                    pending.len() >= SETTLE_EVERY
+                }
+                None => {
+                    self.find(Some(e.seq), bad_signature(e.seq));
+                    false
+                }
+            };
+            if full {
+                self.settle();
             }
             return;
         }

@@ -1,0 +1,311 @@
+//! A signed checkpoint of the trail: what readers need of the events up to
+//! one of them, so a reader of a million events reads the checkpoint and
+//! only the events after it.
+//!
+//! `.venturalitica/checkpoint.bin` is one file, replaced atomically:
+//!
+//! ```text
+//! <header JSON>\n          what it covers, the chain's state there, its index's digest
+//! <key hex> <sig hex>\n    Ed25519 over "venturalitica-checkpoint-v1\n" SHA-256(header line)
+//! <index>                  one [`Indexed`] per event, bincode, as long as the header says
+//! ```
+//!
+//! It is never trusted over the trail. A reader takes it only when its
+//! signature verifies, its signer is trusted (the reader's own evidence key,
+//! or a key given as trusted), the event it covers is still on the trail
+//! where it says with the hash it says, and its index matches the signed
+//! digest; otherwise the reader reads the whole trail and says why. Every
+//! event after it is checked as usual. One file rather than a database: it
+//! is written rarely (every [`DEFAULT_EVERY`] new events), read whole or
+//! by its first two lines, and a rename keeps header and index together.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{Signature, Signer as _, Verifier as _};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::chain::Event;
+use crate::index::Indexed;
+use crate::key::{EvidenceKey, PublicKey};
+use crate::verify::{ChainState, Head};
+
+/// The checkpoint's file name in the store.
+pub const FILE: &str = "checkpoint.bin";
+
+/// How many events after the checkpoint make a reader write a new one.
+pub const DEFAULT_EVERY: u64 = 10_000;
+
+const FORMAT: u32 = 1;
+const SIG_DOMAIN: &[u8] = b"venturalitica-checkpoint-v1\n";
+
+/// Whether readers use and write checkpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointPolicy {
+    /// Read the whole trail every time (the outputs are the same).
+    Off,
+    /// Use a trusted checkpoint, and write a new one when at least this many
+    /// events follow it (or there is none and the trail has this many).
+    Every(u64),
+}
+
+impl CheckpointPolicy {
+    /// From `VENTURALITICA_CHECKPOINT`: `off`, or how many new events make a
+    /// new checkpoint (default [`DEFAULT_EVERY`]).
+    pub fn from_env() -> CheckpointPolicy {
+        match std::env::var("VENTURALITICA_CHECKPOINT") {
+            Ok(v) if v.trim().eq_ignore_ascii_case("off") => CheckpointPolicy::Off,
+            Ok(v) => match v.trim().parse::<u64>() {
+                Ok(n) => CheckpointPolicy::Every(n.max(1)),
+                Err(_) => {
+                    tracing::warn!(value = %v, "VENTURALITICA_CHECKPOINT is neither `off` nor a number; using the default");
+                    CheckpointPolicy::Every(DEFAULT_EVERY)
+                }
+            },
+            Err(_) => CheckpointPolicy::Every(DEFAULT_EVERY),
+        }
+    }
+}
+
+/// The event a checkpoint covers up to, and where its line is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Covers {
+    pub seq: u64,
+    pub hash: String,
+    /// Where the event's line starts in `trace.jsonl`.
+    pub line_start: u64,
+    /// Just past its newline: where the events after it start.
+    pub end: u64,
+}
+
+/// The index that follows the signature line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexRef {
+    pub entries: usize,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// The signed first line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    pub format: u32,
+    pub covers: Covers,
+    pub chain: ChainState,
+    pub index: IndexRef,
+    pub written_at: String,
+    pub tool: String,
+}
+
+/// Why a checkpoint was not used (the reader then reads the whole trail).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum Refused {
+    #[error("there is none yet")]
+    Missing,
+    #[error("it cannot be read ({0})")]
+    Unreadable(String),
+    #[error("its signature does not verify")]
+    BadSignature,
+    #[error("it is signed by {0}, which is not a trusted key")]
+    Untrusted(String),
+    #[error(
+        "no key to trust it with: the evidence key cannot be loaded and no trusted key was given"
+    )]
+    NoTrust,
+    #[error("the trail no longer has event {seq} where it says: {why}")]
+    OffChain { seq: u64, why: String },
+    #[error("its index does not match its signed digest")]
+    BadIndex,
+    #[error("event {0} no longer matches it (the trail was changed before the checkpoint; `venturalitica verify --full` names the change)")]
+    Changed(u64),
+}
+
+/// A checkpoint whose signature, signer and covered event were checked.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub header: Header,
+    pub signer: PublicKey,
+    path: PathBuf,
+    index_start: u64,
+}
+
+impl Checkpoint {
+    /// Reads `dir`'s checkpoint and checks it against `trace` (see the
+    /// module docs); its index is read by [`Checkpoint::index`].
+    pub fn read(dir: &Path, trace: &Path, trusted: &[PublicKey]) -> Result<Checkpoint, Refused> {
+        let path = dir.join(FILE);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Refused::Missing),
+            Err(e) => return Err(Refused::Unreadable(e.to_string())),
+        };
+        let mut reader = BufReader::new(file);
+        let unreadable = |e: std::io::Error| Refused::Unreadable(e.to_string());
+        let mut header_line = String::new();
+        reader.read_line(&mut header_line).map_err(unreadable)?;
+        let mut seal_line = String::new();
+        reader.read_line(&mut seal_line).map_err(unreadable)?;
+        let index_start = (header_line.len() + seal_line.len()) as u64;
+        let header_text = header_line
+            .strip_suffix('\n')
+            .ok_or_else(|| Refused::Unreadable("it is cut short".into()))?;
+        let (key_hex, sig_hex) = seal_line
+            .trim_end()
+            .split_once(' ')
+            .ok_or_else(|| Refused::Unreadable("no signature line".into()))?;
+        let signer = PublicKey::from_hex(key_hex).ok_or(Refused::BadSignature)?;
+        let mut sig = [0u8; 64];
+        hex::decode_to_slice(sig_hex, &mut sig).map_err(|_| Refused::BadSignature)?;
+        signer
+            .verifying()
+            .verify(
+                &message(header_text.as_bytes()),
+                &Signature::from_bytes(&sig),
+            )
+            .map_err(|_| Refused::BadSignature)?;
+        if trusted.is_empty() {
+            return Err(Refused::NoTrust);
+        }
+        if !trusted.contains(&signer) {
+            return Err(Refused::Untrusted(signer.id()));
+        }
+        let header: Header = serde_json::from_str(header_text)
+            .map_err(|e| Refused::Unreadable(format!("header: {e}")))?;
+        if header.format != FORMAT {
+            return Err(Refused::Unreadable(format!(
+                "format {} (this version reads {FORMAT})",
+                header.format
+            )));
+        }
+        check_covered(trace, &header.covers)?;
+        Ok(Checkpoint {
+            header,
+            signer,
+            path,
+            index_start,
+        })
+    }
+
+    /// The point it covers up to.
+    pub fn head(&self) -> Head {
+        Head {
+            seq: self.header.covers.seq,
+            hash: self.header.covers.hash.clone(),
+        }
+    }
+
+    /// Its index: one entry per event up to the covered one, checked
+    /// against the signed digest.
+    pub fn index(&self) -> Result<Vec<Indexed>, Refused> {
+        let unreadable = |e: std::io::Error| Refused::Unreadable(e.to_string());
+        let mut file = File::open(&self.path).map_err(unreadable)?;
+        file.seek(SeekFrom::Start(self.index_start))
+            .map_err(unreadable)?;
+        let want = self.header.index.bytes;
+        let mut bytes = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
+        file.take(want.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(unreadable)?;
+        if bytes.len() as u64 != want
+            || hex::encode(Sha256::digest(&bytes)) != self.header.index.sha256
+        {
+            return Err(Refused::BadIndex);
+        }
+        let (entries, _): (Vec<Indexed>, usize) =
+            bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
+                .map_err(|_| Refused::BadIndex)?;
+        let last_ok = entries
+            .last()
+            .is_some_and(|e| e.seq == self.header.covers.seq && e.hash == self.header.covers.hash);
+        if entries.len() != self.header.index.entries || !last_ok {
+            return Err(Refused::BadIndex);
+        }
+        Ok(entries)
+    }
+
+    /// The checkpoint's bytes for `chain` (the state after the last of
+    /// `entries`, whose line ends at `end`), signed with `key`.
+    pub fn encode(
+        key: &EvidenceKey,
+        chain: ChainState,
+        entries: &[&Indexed],
+        end: u64,
+    ) -> Option<Vec<u8>> {
+        let last = entries.last()?;
+        if last.seq != chain.last.seq || last.hash != chain.last.hash {
+            return None;
+        }
+        let index = bincode::serde::encode_to_vec(entries, bincode::config::standard()).ok()?;
+        let header = Header {
+            format: FORMAT,
+            covers: Covers {
+                seq: last.seq,
+                hash: last.hash.clone(),
+                line_start: last.offset,
+                end,
+            },
+            chain,
+            index: IndexRef {
+                entries: entries.len(),
+                bytes: index.len() as u64,
+                sha256: hex::encode(Sha256::digest(&index)),
+            },
+            written_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            tool: concat!("venturalitica ", env!("CARGO_PKG_VERSION")).to_string(),
+        };
+        let header = serde_json::to_string(&header).ok()?;
+        let sig = key.signing().sign(&message(header.as_bytes()));
+        let mut out = Vec::with_capacity(header.len() + 200 + index.len());
+        out.extend_from_slice(header.as_bytes());
+        out.push(b'\n');
+        out.extend_from_slice(
+            format!(
+                "{} {}\n",
+                key.public().to_hex(),
+                hex::encode(sig.to_bytes())
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&index);
+        Some(out)
+    }
+}
+
+fn message(header: &[u8]) -> Vec<u8> {
+    [SIG_DOMAIN, hex::encode(Sha256::digest(header)).as_bytes()].concat()
+}
+
+/// Whether the covered event's line is still where the checkpoint says,
+/// with the hash it says, and its content still gives that hash.
+fn check_covered(trace: &Path, covers: &Covers) -> Result<(), Refused> {
+    let off_chain = |why: &str| Refused::OffChain {
+        seq: covers.seq,
+        why: why.to_string(),
+    };
+    let len = covers
+        .end
+        .checked_sub(covers.line_start)
+        .filter(|n| *n > 0 && *n < (1 << 30))
+        .ok_or_else(|| off_chain("the checkpoint's offsets are impossible"))?;
+    let mut file = File::open(trace).map_err(|_| off_chain("trace.jsonl cannot be read"))?;
+    file.seek(SeekFrom::Start(covers.line_start))
+        .map_err(|_| off_chain("trace.jsonl is shorter"))?;
+    let mut line = vec![0u8; len as usize];
+    file.read_exact(&mut line)
+        .map_err(|_| off_chain("trace.jsonl is shorter"))?;
+    let event = line
+        .strip_suffix(b"\n")
+        .and_then(|l| std::str::from_utf8(l).ok())
+        .and_then(Event::parse)
+        .ok_or_else(|| off_chain("no event line there"))?;
+    if event.seq != covers.seq || event.hash != covers.hash {
+        return Err(off_chain("another event is there"));
+    }
+    if !event.hash_is_valid() {
+        return Err(off_chain("it was altered"));
+    }
+    Ok(())
+}

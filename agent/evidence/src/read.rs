@@ -1,0 +1,324 @@
+//! Reading the trail as readers need it (the scan, the dashboard, the Annex
+//! IV, `verify`): the last trusted checkpoint's index plus every event after
+//! it, checked; or, without a checkpoint to trust, every event. Either way
+//! the result is the same list of [`ReadEvent`]s; only the time differs.
+//!
+//! A reader that checked at least the policy's number of events past the
+//! checkpoint (or a whole trail that long) writes a new one, signed with
+//! its evidence key. A reader that cannot write (a read-only checkout, no
+//! key) still reads; it only does not save the next reader the work.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::chain::Event;
+use crate::checkpoint::{Checkpoint, CheckpointPolicy, Refused, FILE};
+use crate::index::Indexed;
+use crate::key::PublicKey;
+use crate::store::{each_line, EvidenceError, Store};
+use crate::verify::{ChainChecker, Head};
+
+/// What to read.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Read the payload of every event whose payload is not indexed (every
+    /// kind but a cell): what the pages and reports show.
+    pub payloads: bool,
+    /// Events whose hashes to know when the report is made (the head, the
+    /// anchors), wherever they are.
+    pub remember: Vec<u64>,
+    /// Keys whose checkpoints to trust; when empty, the store's own key.
+    pub trusted: Vec<PublicKey>,
+}
+
+/// One event as read: its index entry, and its payload when asked for and
+/// not indexed.
+#[derive(Debug, Clone)]
+pub struct ReadEvent {
+    pub indexed: Indexed,
+    pub payload: Option<Value>,
+}
+
+/// Where the events up to the checker's start came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A trusted checkpoint covering up to `head`.
+    Checkpoint {
+        head: Head,
+        signer: String,
+        written_at: String,
+    },
+    /// Every line of the trail; `why` a checkpoint was not used, when one
+    /// could have been.
+    Trail { why: Option<String> },
+}
+
+impl Source {
+    /// One sentence for a report's notes; none for a trail read whole
+    /// because it has no checkpoint yet.
+    pub fn note(&self) -> Option<String> {
+        Some(match self {
+            Source::Checkpoint {
+                head,
+                signer,
+                written_at,
+            } => format!(
+                "checked from the checkpoint at event {} (signed by {signer} at {written_at}, checked then from the first event); every event after it checked now; `venturalitica verify --full` checks every event again",
+                head.seq
+            ),
+            Source::Trail { why: None } => return None,
+            Source::Trail { why: Some(why) } => {
+                format!("every event checked from the first: the checkpoint was not used, {why}")
+            }
+        })
+    }
+}
+
+/// The trail as read.
+#[derive(Debug)]
+pub struct TrailRead {
+    pub events: Vec<ReadEvent>,
+    /// The checker after the last complete line, ready for more: its
+    /// signatures are checked as lines come.
+    pub checker: ChainChecker,
+    /// Just past the last complete line.
+    pub end: u64,
+    /// A partial last line followed (a writer mid-append, or killed).
+    pub torn: bool,
+    pub source: Source,
+}
+
+impl Store {
+    /// Reads the trail for a reader; see the module docs.
+    pub fn read_trail(&self, options: &ReadOptions) -> Result<TrailRead, EvidenceError> {
+        let CheckpointPolicy::Every(every) = self.checkpoints() else {
+            return self.read_from_start(options, None);
+        };
+        let trusted = if options.trusted.is_empty() {
+            self.key().map(|k| vec![k.public()]).unwrap_or_default()
+        } else {
+            options.trusted.clone()
+        };
+        let trace = self.trace_path();
+        let attempt = Checkpoint::read(self.dir(), &trace, &trusted)
+            .map_err(ReadError::from)
+            .and_then(|cp| self.read_from_checkpoint(&cp, options));
+        let (read, new_events) = match attempt {
+            Ok(read) => {
+                let covered = match &read.source {
+                    Source::Checkpoint { head, .. } => head.seq,
+                    Source::Trail { .. } => 0,
+                };
+                let last = read.events.last().map_or(0, |e| e.indexed.seq);
+                (read, last.saturating_sub(covered))
+            }
+            Err(ReadError::Evidence(e)) => return Err(e),
+            Err(ReadError::Refused(refused)) => {
+                let why = match refused {
+                    Refused::Missing => None,
+                    other => {
+                        tracing::warn!(reason = %other, "evidence checkpoint not used; reading the whole trail");
+                        Some(other.to_string())
+                    }
+                };
+                let read = self.read_from_start(options, why)?;
+                let n = read.events.len() as u64;
+                (read, n)
+            }
+        };
+        let mut read = read;
+        if new_events >= every {
+            self.write_checkpoint(&mut read);
+        }
+        Ok(read)
+    }
+
+    fn read_from_start(
+        &self,
+        options: &ReadOptions,
+        why: Option<String>,
+    ) -> Result<TrailRead, EvidenceError> {
+        let mut checker = ChainChecker::deferring();
+        for seq in &options.remember {
+            checker.remember(*seq);
+        }
+        let mut events = Vec::new();
+        let (end, torn) = self.read_after(0, &mut checker, options.payloads, &mut events)?;
+        Ok(TrailRead {
+            events,
+            checker: checker.immediate(),
+            end,
+            torn,
+            source: Source::Trail { why },
+        })
+    }
+
+    fn read_from_checkpoint(
+        &self,
+        cp: &Checkpoint,
+        options: &ReadOptions,
+    ) -> Result<TrailRead, ReadError> {
+        let index = cp.index()?;
+        let mut checker = ChainChecker::resume(&cp.header.chain, true);
+        let covered = cp.header.covers.seq;
+        for seq in &options.remember {
+            match index.get(usize::try_from(*seq).unwrap_or(usize::MAX).wrapping_sub(1)) {
+                Some(e) if e.seq == *seq => checker.know(*seq, e.hash.clone()),
+                _ if *seq <= covered => {}
+                _ => checker.remember(*seq),
+            }
+        }
+        let mut events: Vec<ReadEvent> = index
+            .into_iter()
+            .map(|indexed| ReadEvent {
+                indexed,
+                payload: None,
+            })
+            .collect();
+        if options.payloads {
+            load_payloads(&self.trace_path(), &mut events)?;
+        }
+        let (end, torn) = self.read_after(
+            cp.header.covers.end,
+            &mut checker,
+            options.payloads,
+            &mut events,
+        )?;
+        Ok(TrailRead {
+            events,
+            checker: checker.immediate(),
+            end,
+            torn,
+            source: Source::Checkpoint {
+                head: cp.head(),
+                signer: cp.signer.id(),
+                written_at: cp.header.written_at.clone(),
+            },
+        })
+    }
+
+    /// Checks and indexes every complete line from `offset`.
+    fn read_after(
+        &self,
+        offset: u64,
+        checker: &mut ChainChecker,
+        payloads: bool,
+        events: &mut Vec<ReadEvent>,
+    ) -> Result<(u64, bool), EvidenceError> {
+        let path = self.trace_path();
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, false)),
+            Err(e) => {
+                return Err(EvidenceError::Io { path, source: e });
+            }
+        };
+        let fed = each_line(file, offset, |start, line| {
+            if let Some(checked) = checker.check(line) {
+                events.push(read_event(
+                    checked.event,
+                    checked.body,
+                    start,
+                    line.len(),
+                    payloads,
+                ));
+            }
+        })
+        .map_err(|source| EvidenceError::Io { path, source })?;
+        Ok((fed.end, fed.torn))
+    }
+
+    /// Writes a checkpoint of `read` when its lines were all clean and the
+    /// key is at hand; a failure is logged, never the reader's error.
+    fn write_checkpoint(&self, read: &mut TrailRead) {
+        let Some(key) = self.key() else { return };
+        let Some(chain) = read.checker.state() else {
+            return;
+        };
+        let entries: Vec<&Indexed> = read.events.iter().map(|e| &e.indexed).collect();
+        let Some(bytes) = Checkpoint::encode(&key, chain, &entries, read.end) else {
+            return;
+        };
+        if let Err(e) = self.write_atomic(&self.dir().join(FILE), &bytes) {
+            tracing::warn!(error = %e, "evidence checkpoint not written");
+        }
+    }
+}
+
+/// Why reading from a checkpoint stopped: it was refused (read the trail
+/// instead), or the store failed.
+#[derive(Debug)]
+enum ReadError {
+    Refused(Refused),
+    Evidence(EvidenceError),
+}
+
+impl From<Refused> for ReadError {
+    fn from(r: Refused) -> Self {
+        ReadError::Refused(r)
+    }
+}
+
+impl From<EvidenceError> for ReadError {
+    fn from(e: EvidenceError) -> Self {
+        ReadError::Evidence(e)
+    }
+}
+
+fn read_event(
+    event: Event,
+    body: Option<Value>,
+    offset: u64,
+    len: usize,
+    payloads: bool,
+) -> ReadEvent {
+    let indexed = Indexed::of(&event, body.as_ref(), offset, len);
+    let payload = (payloads && indexed.payload_needed()).then(|| {
+        body.and_then(|mut b| b.get_mut("payload").map(Value::take))
+            .unwrap_or(Value::Null)
+    });
+    ReadEvent { indexed, payload }
+}
+
+/// Reads the payload of every event that needs one from its line, checking
+/// that the line still gives the indexed hash.
+fn load_payloads(trace: &Path, events: &mut [ReadEvent]) -> Result<(), Refused> {
+    let mut file = File::open(trace).map_err(|e| Refused::Unreadable(e.to_string()))?;
+    let mut line = Vec::new();
+    for e in events.iter_mut().filter(|e| e.indexed.payload_needed()) {
+        let i = &e.indexed;
+        line.resize(i.len as usize, 0);
+        file.seek(SeekFrom::Start(i.offset))
+            .and_then(|_| file.read_exact(&mut line))
+            .map_err(|_| Refused::Changed(i.seq))?;
+        let event = std::str::from_utf8(&line)
+            .ok()
+            .and_then(Event::parse)
+            .filter(|ev| ev.seq == i.seq && ev.hash == i.hash && ev.hash_is_valid())
+            .ok_or(Refused::Changed(i.seq))?;
+        e.payload = Some(
+            event
+                .json()
+                .and_then(|mut b| b.get_mut("payload").map(Value::take))
+                .unwrap_or(Value::Null),
+        );
+    }
+    Ok(())
+}
+
+/// The payload of one event from its line, checked against its index
+/// entry: what a page showing one cell's whole record reads.
+pub fn read_payload(trace: &Path, indexed: &Indexed) -> Result<Value, Refused> {
+    let mut one = [ReadEvent {
+        indexed: Indexed {
+            cell: None,
+            ..indexed.clone()
+        },
+        payload: None,
+    }];
+    load_payloads(trace, &mut one)?;
+    Ok(one[0].payload.take().unwrap_or(Value::Null))
+}
