@@ -1,6 +1,7 @@
 //! Checkpoints: used when trusted and on the chain, refused (and the whole
 //! trail read instead, saying why) otherwise, never hiding an edit from the
 //! check that covers it, and giving readers what the whole trail gives.
+#![allow(clippy::unwrap_used)] // a panic is the failure message in a test
 
 use std::fs;
 use std::sync::Arc;
