@@ -401,6 +401,11 @@ pub struct VerifyArgs {
     /// `evidence.anchor` of a trace_latest.json kept by CI); repeatable.
     #[arg(long, value_name = "SEQ:HASH", value_parser = parse_head)]
     pub head: Vec<venturalitica_evidence::Head>,
+
+    /// Check every event from the first, not only those after the last
+    /// trusted checkpoint; prints events per second.
+    #[arg(long)]
+    pub full: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -89,6 +89,23 @@ pub struct TrailRead {
     /// A partial last line followed (a writer mid-append, or killed).
     pub torn: bool,
     pub source: Source,
+    /// Lines read now that are not evidence events (1-based), each also a
+    /// finding of the checker.
+    pub malformed: Vec<usize>,
+}
+
+impl TrailRead {
+    /// An error naming the first line that is not an event, if any: for
+    /// readers that must not go on without one.
+    pub fn complete(&self, store: &Store) -> Result<(), EvidenceError> {
+        match self.malformed.first() {
+            Some(line) => Err(EvidenceError::Malformed {
+                path: store.trace_path(),
+                line: *line,
+            }),
+            None => Ok(()),
+        }
+    }
 }
 
 impl Store {
@@ -146,13 +163,21 @@ impl Store {
             checker.remember(*seq);
         }
         let mut events = Vec::new();
-        let (end, torn) = self.read_after(0, &mut checker, options.payloads, &mut events)?;
+        let mut malformed = Vec::new();
+        let (end, torn) = self.read_after(
+            0,
+            &mut checker,
+            options.payloads,
+            &mut events,
+            &mut malformed,
+        )?;
         Ok(TrailRead {
             events,
             checker: checker.immediate(),
             end,
             torn,
             source: Source::Trail { why },
+            malformed,
         })
     }
 
@@ -181,11 +206,13 @@ impl Store {
         if options.payloads {
             load_payloads(&self.trace_path(), &mut events)?;
         }
+        let mut malformed = Vec::new();
         let (end, torn) = self.read_after(
             cp.header.covers.end,
             &mut checker,
             options.payloads,
             &mut events,
+            &mut malformed,
         )?;
         Ok(TrailRead {
             events,
@@ -197,6 +224,7 @@ impl Store {
                 signer: cp.signer.id(),
                 written_at: cp.header.written_at.clone(),
             },
+            malformed,
         })
     }
 
@@ -207,7 +235,9 @@ impl Store {
         checker: &mut ChainChecker,
         payloads: bool,
         events: &mut Vec<ReadEvent>,
+        malformed: &mut Vec<usize>,
     ) -> Result<(u64, bool), EvidenceError> {
+        let first_line = checker.lines() + 1;
         let path = self.trace_path();
         let file = match File::open(&path) {
             Ok(f) => f,
@@ -216,16 +246,19 @@ impl Store {
                 return Err(EvidenceError::Io { path, source: e });
             }
         };
+        let mut line_no = first_line;
         let fed = each_line(file, offset, |start, line| {
-            if let Some(checked) = checker.check(line) {
-                events.push(read_event(
+            match checker.check(line) {
+                Some(checked) => events.push(read_event(
                     checked.event,
                     checked.body,
                     start,
                     line.len(),
                     payloads,
-                ));
+                )),
+                None => malformed.push(line_no),
             }
+            line_no += 1;
         })
         .map_err(|source| EvidenceError::Io { path, source })?;
         Ok((fed.end, fed.torn))

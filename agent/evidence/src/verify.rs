@@ -354,6 +354,11 @@ impl ChainChecker {
         self.wanted.entry(seq).or_insert(None);
     }
 
+    /// Lines checked so far (with those a checkpoint covered).
+    pub fn lines(&self) -> usize {
+        self.line
+    }
+
     /// The last event checked.
     pub fn last(&self) -> Option<&Head> {
         self.last.as_ref()

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
-use venturalitica_evidence::{EventKind, Store};
+use venturalitica_evidence::{EventKind, ReadOptions, Store};
 use venturalitica_vocab::results::Status;
 
 use crate::ScanError;
@@ -50,12 +50,20 @@ pub fn latest_controls(store: Option<&Store>) -> Result<Vec<LatestControl>, Scan
         return Ok(Vec::new());
     };
     let mut latest: BTreeMap<(String, String), LatestControl> = BTreeMap::new();
-    for event in store.events()? {
-        let Some(body) = event.json() else { continue };
-        if EventKind::of(&body) != Some(EventKind::Enforce) {
+    // From the last checkpoint on: only the evaluations' lines are read.
+    let read = store.read_trail(&ReadOptions {
+        payloads: true,
+        ..ReadOptions::default()
+    })?;
+    read.complete(store)?;
+    for event in &read.events {
+        if event.indexed.kind() != Some(EventKind::Enforce) {
             continue;
         }
-        let results = &body["payload"]["results"];
+        let Some(payload) = &event.payload else {
+            continue;
+        };
+        let results = &payload["results"];
         let policy = &results["policy"];
         let key = policy["uuid"]
             .as_str()
@@ -81,7 +89,7 @@ pub fn latest_controls(store: Option<&Store>) -> Result<Vec<LatestControl>, Scan
                 enforcement_mode: text(&c["enforcement_mode"]),
                 reason: c["reason"].as_str().map(str::to_string),
                 evaluated_at: text(&results["evaluated_at"]),
-                seq: event.seq,
+                seq: event.indexed.seq,
                 risk: c["risk"]
                     .as_object()
                     .into_iter()

@@ -308,7 +308,7 @@ impl<'a> Builder<'a> {
         }
         let mut kernels: BTreeMap<&str, &Entry> = BTreeMap::new();
         for e in &self.s.entries {
-            if let Some(k) = e.payload["kernel"].as_str() {
+            if let Some(k) = e.text("kernel") {
                 kernels.entry(k).or_insert(e);
             }
         }

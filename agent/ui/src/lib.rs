@@ -126,6 +126,7 @@ impl Ui {
             charts_dir: store.dir().join("charts"),
             root: options.root.clone(),
             store_dir: store.dir().to_path_buf(),
+            trace: store.trace_path(),
         };
         let trail = trail::Trail::new(store);
         trail.verified();

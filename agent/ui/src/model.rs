@@ -202,7 +202,6 @@ pub fn energy(s: &Snapshot) -> EnergyView<'_> {
     for entry in &s.entries {
         match entry.kind {
             Some(EventKind::Cell) => {
-                let p = &entry.payload;
                 let cell = Cell {
                     entry,
                     execution_count: entry.execution_count,
@@ -212,7 +211,7 @@ pub fn energy(s: &Snapshot) -> EnergyView<'_> {
                 let pid = entry.pid.unwrap_or(0);
                 let session = sessions.entry(pid).or_insert_with(|| Session {
                     pid,
-                    notebook: p["notebook"].as_str().map(str::to_string),
+                    notebook: entry.text("notebook").map(str::to_string),
                     first_ts: entry.ts.clone(),
                     ..Session::default()
                 });

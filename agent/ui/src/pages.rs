@@ -27,6 +27,8 @@ pub struct Context {
     pub root: std::path::PathBuf,
     /// `.venturalitica/`.
     pub store_dir: std::path::PathBuf,
+    /// `.venturalitica/trace.jsonl`, where a cell's whole payload is read.
+    pub trace: std::path::PathBuf,
 }
 
 fn verification(s: &Snapshot) -> String {
@@ -120,7 +122,7 @@ pub fn overview(s: &Snapshot, ctx: &Context) -> String {
             e.seq,
             esc(&e.kind_name),
             esc(&e.ts),
-            esc(&describe(e.kind, &e.payload))
+            esc(&describe(e))
         );
     }
     body += "</table>";
@@ -128,8 +130,9 @@ pub fn overview(s: &Snapshot, ctx: &Context) -> String {
 }
 
 /// One line about an event.
-fn describe(kind: Option<EventKind>, p: &Value) -> String {
-    match kind {
+fn describe(e: &crate::trail::Entry) -> String {
+    let p = &e.payload;
+    match e.kind {
         Some(EventKind::Enforce) => {
             let r = &p["results"];
             format!(
@@ -145,12 +148,13 @@ fn describe(kind: Option<EventKind>, p: &Value) -> String {
         }
         Some(EventKind::Cell) => format!(
             "cell [{}] {} in {:.3} s{}",
-            p["execution_count"],
-            p["status"].as_str().unwrap_or(""),
-            p["duration_s"].as_f64().unwrap_or(0.0),
-            p["energy"]["total_j"]
-                .as_f64()
-                .map(|j| format!(", {j:.2} J"))
+            e.execution_count
+                .map_or_else(|| "null".to_string(), |n| n.to_string()),
+            e.text("status").unwrap_or(""),
+            e.duration_s.unwrap_or(0.0),
+            e.energy
+                .as_ref()
+                .map(|energy| format!(", {:.2} J", energy.total_j))
                 .unwrap_or_default()
         ),
         Some(EventKind::Monitor) => format!(
@@ -425,7 +429,7 @@ fn filter_form(s: &Snapshot, evals: &[Evaluation<'_>], f: &Filter) -> String {
             let Some(pid) = c.pid.filter(|p| sessions.iter().any(|s| s.0 == *p)) else {
                 continue;
             };
-            if let Some(name) = c.payload["notebook"].as_str() {
+            if let Some(name) = c.text("notebook") {
                 notebooks.entry(pid).or_insert(name);
                 if notebooks.len() == sessions.len() {
                     break;
@@ -761,7 +765,10 @@ pub fn event(s: &Snapshot, ctx: &Context, seq: u64) -> Option<String> {
             esc(&energy.cpu_method)
         );
     }
-    let pretty = serde_json::to_string_pretty(&e.payload).unwrap_or_default();
+    let pretty = match e.full_payload(&ctx.trace) {
+        Ok(payload) => serde_json::to_string_pretty(&payload).unwrap_or_default(),
+        Err(why) => format!("the payload cannot be shown: {why}"),
+    };
     let _ = write!(body, "<h2>Payload</h2><pre>{}</pre>", esc(&pretty));
     Some(page("", &format!("Event {seq}"), s.head(), false, &body))
 }

@@ -339,17 +339,26 @@ fn default_limit() -> usize {
 }
 
 async fn events(State(s): State<Arc<AppState>>, Query(q): Query<EventsQuery>) -> Json<Value> {
-    let snapshot = tokio::task::spawn_blocking(move || s.trail.snapshot())
-        .await
-        .unwrap_or_default();
-    let rows: Vec<Value> = snapshot
-        .entries
-        .iter()
-        .filter(|e| e.seq > q.after)
-        .take(q.limit.min(5000))
-        .map(|e| json!({"seq": e.seq, "kind": e.kind_name, "ts": e.ts, "pid": e.pid, "hash": e.hash, "payload": e.payload}))
-        .collect();
-    Json(json!({ "head": snapshot.head(), "events": rows }))
+    // A cell's payload is read from its line: file I/O, off the runtime.
+    let page = tokio::task::spawn_blocking(move || {
+        let snapshot = s.trail.snapshot();
+        let rows: Vec<Value> = snapshot
+            .entries
+            .iter()
+            .filter(|e| e.seq > q.after)
+            .take(q.limit.min(5000))
+            .map(|e| {
+                let payload = e
+                    .full_payload(&s.context.trace)
+                    .unwrap_or_else(|why| json!({ "error": why }));
+                json!({"seq": e.seq, "kind": e.kind_name, "ts": e.ts, "pid": e.pid, "hash": e.hash, "payload": payload})
+            })
+            .collect();
+        json!({ "head": snapshot.head(), "events": rows })
+    })
+    .await
+    .unwrap_or_else(|_| json!({ "head": 0, "events": [] }));
+    Json(page)
 }
 
 async fn not_found() -> (StatusCode, Html<String>) {

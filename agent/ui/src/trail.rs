@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
+use venturalitica_evidence::read::read_payload;
 use venturalitica_evidence::{
-    ChainChecker, Checked, EventKind, Store, VerifyOptions, VerifyReport,
+    CellFacts, ChainChecker, Checked, EventKind, Indexed, ReadEvent, ReadOptions, Source, Store,
+    VerifyOptions, VerifyReport,
 };
 
 /// One event, parsed.
@@ -30,6 +32,84 @@ pub struct Entry {
     /// A cell's execution count and duration, likewise.
     pub execution_count: Option<u64>,
     pub duration_s: Option<f64>,
+    /// A cell's other facts (status, notebook, kernel): a cell's payload is
+    /// not kept, [`Trail::payload`] reads it from its line when shown.
+    pub cell: Option<CellFacts>,
+    /// Where its line is in `trace.jsonl`, and its length.
+    pub offset: u64,
+    pub len: u32,
+}
+
+impl Entry {
+    /// A text fact of the event: a cell's from its indexed facts, any
+    /// other's from its payload.
+    pub fn text(&self, key: &str) -> Option<&str> {
+        match &self.cell {
+            Some(facts) => match key {
+                "status" => facts.status.as_deref(),
+                "notebook" => facts.notebook.as_deref(),
+                "kernel" => facts.kernel.as_deref(),
+                _ => None,
+            },
+            None => self.payload[key].as_str(),
+        }
+    }
+
+    /// The whole payload: a cell's is read from its line in `trace` (its
+    /// hash checked), any other's was read with the trail.
+    pub fn full_payload(&self, trace: &std::path::Path) -> Result<Value, String> {
+        if self.cell.is_none() {
+            return Ok(self.payload.clone());
+        }
+        let at = Indexed {
+            seq: self.seq,
+            hash: self.hash.clone(),
+            offset: self.offset,
+            len: self.len,
+            kind: self.kind_name.clone(),
+            ts: String::new(),
+            pid: None,
+            cell: None,
+        };
+        read_payload(trace, &at).map_err(|e| e.to_string())
+    }
+
+    /// The entry of an event as read; a cell's facts are moved in, not
+    /// copied.
+    fn of(read: ReadEvent) -> Entry {
+        let ReadEvent { indexed, payload } = read;
+        let kind = indexed.kind();
+        let mut payload = payload.unwrap_or(Value::Null);
+        let mut cell = indexed.cell;
+        let (energy, execution_count, duration_s) = match cell.as_mut() {
+            Some(facts) => (facts.energy.take(), facts.execution_count, facts.duration_s),
+            None => (
+                (kind == Some(EventKind::Monitor))
+                    .then(|| crate::model::Energy::from_report(&payload["energy"]))
+                    .flatten(),
+                payload["execution_count"].as_u64(),
+                payload["duration_s"].as_f64(),
+            ),
+        };
+        if kind == Some(EventKind::Cell) {
+            payload = Value::Null;
+        }
+        Entry {
+            seq: indexed.seq,
+            hash: indexed.hash,
+            kind,
+            kind_name: indexed.kind,
+            ts: indexed.ts,
+            pid: indexed.pid,
+            payload,
+            energy,
+            execution_count,
+            duration_s,
+            cell,
+            offset: indexed.offset,
+            len: indexed.len,
+        }
+    }
 }
 
 /// Where a chunk of [`Entries`] stops taking new events.
@@ -147,6 +227,10 @@ pub struct Trail {
 
 #[derive(Debug, Default)]
 struct State {
+    /// Whether the first read (from the last checkpoint) was made.
+    started: bool,
+    /// What the first read started from, for the report's notes.
+    source: Option<Source>,
     offset: u64,
     /// Fed each line once: checking costs O(new lines), never the whole trail.
     checker: ChainChecker,
@@ -177,31 +261,72 @@ impl Trail {
     /// The trail with whatever was appended since the last call.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         let mut state = self.state();
-        Self::advance(&self.path(), &mut state);
+        self.advance(&mut state);
         state.snapshot.clone()
     }
 
-    fn advance(path: &std::path::Path, state: &mut State) {
-        let Some((bytes, consumed)) = read_from(path, state.offset) else {
+    fn advance(&self, state: &mut State) {
+        if !state.started {
+            state.started = true;
+            self.first_read(state);
+            return;
+        }
+        let Some((bytes, consumed)) = read_from(&self.path(), state.offset) else {
             return;
         };
         if consumed == 0 {
             return;
         }
         let mut new = Vec::new();
-        for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let mut start = state.offset;
+        for line in bytes.split_inclusive(|b| *b == b'\n') {
+            let text = line.strip_suffix(b"\n").unwrap_or(line);
             // Valid UTF-8 is read in place; anything else is checked (and
             // reported as altered) in its lossy form.
-            let checked = match std::str::from_utf8(line) {
+            let checked = match std::str::from_utf8(text) {
                 Ok(text) => state.checker.check(text),
-                Err(_) => state.checker.check(&String::from_utf8_lossy(line)),
+                Err(_) => state.checker.check(&String::from_utf8_lossy(text)),
             };
-            if let Some(checked) = checked {
-                new.push(entry(checked));
+            if let Some(Checked { event, body }) = checked {
+                let indexed = Indexed::of(&event, body.as_ref(), start, text.len());
+                let payload = indexed
+                    .payload_needed()
+                    .then(|| body.and_then(|mut b| b.get_mut("payload").map(Value::take)))
+                    .flatten();
+                new.push(Entry::of(ReadEvent { indexed, payload }));
             }
+            start += line.len() as u64;
         }
-        let entries = state.snapshot.entries.extended(new);
         state.offset += consumed;
+        state.publish(new);
+    }
+
+    /// The first read: the last trusted checkpoint and what follows it
+    /// (or the whole trail), through the evidence store.
+    fn first_read(&self, state: &mut State) {
+        let options = ReadOptions {
+            payloads: true,
+            ..ReadOptions::default()
+        };
+        let read = match self.store.read_trail(&options) {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::warn!(error = %e, "the evidence trail cannot be read");
+                return;
+            }
+        };
+        state.checker = read.checker;
+        state.offset = read.end;
+        state.source = Some(read.source);
+        state.publish(read.events.into_iter().map(Entry::of).collect());
+    }
+}
+
+impl State {
+    /// A new snapshot with `new` appended.
+    fn publish(&mut self, new: Vec<Entry>) {
+        let state = self;
+        let entries = state.snapshot.entries.extended(new);
         state.snapshot = Arc::new(Snapshot {
             entries,
             chain_ok: state.checker.is_clean(),
@@ -209,7 +334,9 @@ impl Trail {
             verified: state.snapshot.verified.clone(),
         });
     }
+}
 
+impl Trail {
     /// The snapshot with the store's full verification (chain, head,
     /// signatures and policy copies), recomputed only when the trail grew.
     /// The head is read before the new lines, as `verify` does, so a
@@ -217,18 +344,21 @@ impl Trail {
     pub fn verified(&self) -> Arc<Snapshot> {
         let head = self.store.read_head();
         let mut state = self.state();
-        Self::advance(&self.path(), &mut state);
+        self.advance(&mut state);
         if state.verified_at == Some(state.offset) && state.snapshot.verified.is_some() {
             return state.snapshot.clone();
         }
         let head_after = self.store.read_head();
-        let report = state.checker.report(
+        let mut report = state.checker.report(
             head,
             head_after,
             false,
             self.store.dir(),
             &VerifyOptions::default(),
         );
+        if let Some(note) = state.source.as_ref().and_then(Source::note) {
+            report.notes.insert(0, note);
+        }
         let snapshot = &state.snapshot;
         let next = Snapshot {
             entries: snapshot.entries.clone(),
@@ -242,32 +372,6 @@ impl Trail {
         state.verified_at = Some(state.offset);
         state.snapshot = Arc::new(next);
         state.snapshot.clone()
-    }
-}
-
-/// An entry from a checked line, its body parsed once (by the check).
-fn entry(checked: Checked) -> Entry {
-    let Checked { event, body } = checked;
-    let mut body = body.unwrap_or(Value::Null);
-    let kind_name = body["kind"].as_str().unwrap_or("?").to_string();
-    let kind = EventKind::parse(&kind_name);
-    let energy = matches!(kind, Some(EventKind::Cell | EventKind::Monitor))
-        .then(|| crate::model::Energy::from_report(&body["payload"]["energy"]))
-        .flatten();
-    Entry {
-        energy,
-        execution_count: body["payload"]["execution_count"].as_u64(),
-        duration_s: body["payload"]["duration_s"].as_f64(),
-        seq: event.seq,
-        hash: event.hash,
-        kind,
-        kind_name,
-        ts: body["ts"].as_str().unwrap_or("").to_string(),
-        pid: body["pid"].as_u64(),
-        payload: body
-            .get_mut("payload")
-            .map(Value::take)
-            .unwrap_or(Value::Null),
     }
 }
 
@@ -328,6 +432,9 @@ mod tests {
             energy: None,
             execution_count: None,
             duration_s: None,
+            cell: None,
+            offset: 0,
+            len: 0,
         }
     }
 

@@ -411,13 +411,18 @@ def verify(
     *,
     trusted_keys: list[str | os.PathLike] | tuple[str | os.PathLike, ...] = (),
     heads: list[str] | tuple[str, ...] = (),
+    full: bool = False,
 ) -> VerifyReport:
     """Checks the evidence trail like ``venturalitica verify``: safe while
     notebooks record. ``trusted_keys`` are public key files every event must be
     signed by; ``heads`` are ``SEQ:HASH`` anchors recorded earlier (an MLflow
-    run's ``venturalitica.head`` tag, a CI artifact's ``evidence.anchor``)."""
+    run's ``venturalitica.head`` tag, a CI artifact's ``evidence.anchor``).
+    By default the events after the last trusted checkpoint are checked;
+    ``full=True`` checks every event from the first (``verify --full``)."""
     keys = [os.path.abspath(os.fspath(key)) for key in trusted_keys]
-    return VerifyReport(agent().request("verify", root=_root(project_root), trusted_keys=keys, heads=list(heads)))
+    return VerifyReport(
+        agent().request("verify", root=_root(project_root), trusted_keys=keys, heads=list(heads), full=bool(full))
+    )
 
 
 def _root(project_root: str | os.PathLike) -> str:

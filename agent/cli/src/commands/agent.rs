@@ -577,7 +577,11 @@ fn verify(header: &Value) -> Result<Value, AgentError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let report = store
-        .verify(&VerifyOptions { trusted, anchors })
+        .verify(&VerifyOptions {
+            trusted,
+            anchors,
+            full: header["full"].as_bool().unwrap_or(false),
+        })
         .map_err(|e| AgentError::new(ErrorKind::Internal, format!("{e:#}")))?;
     serde_json::to_value(report).map_err(|e| AgentError::new(ErrorKind::Internal, e))
 }

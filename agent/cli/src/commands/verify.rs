@@ -21,8 +21,11 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
     let options = VerifyOptions {
         trusted,
         anchors: args.head,
+        full: args.full,
     };
+    let started = std::time::Instant::now();
     let report = store.verify(&options)?;
+    let elapsed = started.elapsed().as_secs_f64();
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
@@ -67,6 +70,13 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         match &report.head {
             Some(head) => writeln!(out, "; head {head}")?,
             None => writeln!(out)?,
+        }
+        if args.full {
+            writeln!(
+                out,
+                "checked every event from the first in {elapsed:.2} s ({:.0} events/s)",
+                report.events as f64 / elapsed.max(1e-9)
+            )?;
         }
     }
     Ok(if report.ok() {
