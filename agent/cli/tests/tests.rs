@@ -9,8 +9,7 @@ use std::process::{Command, Output};
 /// The binary, with a signing-key directory of the tests' own (never the
 /// user's config directory).
 fn bin() -> Command {
-    static CONFIG: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
-    let config = CONFIG.get_or_init(|| tempfile::tempdir().unwrap());
+    let config = config();
     let mut c = Command::new(env!("CARGO_BIN_EXE_venturalitica"));
     c.env("NO_COLOR", "1")
         .env("VENTURALITICA_CONFIG_DIR", config.path())
@@ -23,6 +22,12 @@ fn bin() -> Command {
         )
         .env("VENTURALITICA_GPU", "off");
     c
+}
+
+/// The tests' configuration directory (their signing key).
+fn config() -> &'static tempfile::TempDir {
+    static CONFIG: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    CONFIG.get_or_init(|| tempfile::tempdir().unwrap())
 }
 
 fn repo() -> PathBuf {
@@ -242,4 +247,185 @@ fn malformed_policies_and_data_never_crash() {
     }
     assert!(seen >= 30, "the corpus is missing ({seen} files)");
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Cells as the proxy records them, appended through the store's own path
+/// with the key the binary signs with.
+fn append_cells(root: &std::path::Path, from: u64, n: u64) {
+    use venturalitica_evidence::{EventKind, EvidenceKey, Signing, Store};
+    let key = EvidenceKey::load_or_create(config().path()).unwrap();
+    let store = Store::open(root)
+        .unwrap()
+        .with_signing(Signing::Key(std::sync::Arc::new(key)));
+    let cells = (from..from + n)
+        .map(|i| {
+            serde_json::json!({"execution_count": i, "duration_s": 0.25 + (i % 7) as f64, "status": "ok",
+                "notebook": format!("nb{}.ipynb", i % 3), "kernel": "python3",
+                "energy": {"total_j": 1.0 + i as f64, "total_low_j": 0.5, "total_high_j": 2.0 + i as f64,
+                           "wall_s": 0.25, "cpu": {"joules": 1.0, "method": "tdp-model"}, "ram": {"joules": 0.1},
+                           "co2e_g": 0.001, "peak_rss_bytes": 1000 + i}})
+        })
+        .collect();
+    store.append_all(EventKind::Cell, cells).unwrap();
+}
+
+/// GET `path` from a local server, the body.
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
+    body.to_string()
+}
+
+/// The dashboard's pages, served over `root` with `checkpoint` set.
+fn dashboard(root: &std::path::Path, checkpoint: &str, paths: &[String]) -> Vec<String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = bin()
+        .env("VENTURALITICA_CHECKPOINT", checkpoint)
+        .args(["ui", "--port", &port.to_string(), "--root"])
+        .arg(root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "ui did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pages = paths.iter().map(|p| http_get(port, p)).collect();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    pages
+}
+
+/// What differs between two runs over the same trail: the time a report
+/// was made.
+fn timeless(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    // RFC 3339 times of this year are the only ones the reports print now.
+    while let Some(i) = rest.find("2026-").or_else(|| rest.find("2027-")) {
+        out.push_str(&rest[..i]);
+        let end = rest[i..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '.' | '+')))
+            .map_or(rest.len(), |n| i + n);
+        out.push_str("<time>");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn readers_say_the_same_from_a_checkpoint_as_from_the_whole_trail() {
+    let dir = project();
+    let root = dir.path();
+    let enforce = || {
+        let out = bin()
+            .current_dir(root)
+            .args([
+                "enforce", "--data", "d.csv", "--policy", "p.yaml", "--target", "target",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", err(&out));
+    };
+    enforce();
+    append_cells(root, 1, 400);
+    enforce();
+    append_cells(root, 401, 300);
+    // The first reader with checkpoints on writes one (700 events > 200).
+    let verify = |checkpoint: &str, full: bool| {
+        let mut c = bin();
+        c.current_dir(root)
+            .env("VENTURALITICA_CHECKPOINT", checkpoint)
+            .args(["verify", "--json"]);
+        if full {
+            c.arg("--full");
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "{}{}", text(&out), err(&out));
+        serde_json::from_str::<serde_json::Value>(&text(&out)).unwrap()
+    };
+    let first = verify("200", false);
+    assert_eq!(first["checkpoint"], serde_json::Value::Null);
+    let checkpoint = root.join(".venturalitica/checkpoint.bin");
+    assert!(checkpoint.exists());
+    // More after it, with the latest evaluation among them.
+    append_cells(root, 701, 50);
+    enforce();
+
+    let on = verify("200", false);
+    assert_eq!(on["checkpoint"]["seq"], first["head"]["seq"], "{on}");
+    let off = verify("off", false);
+    for field in [
+        "events",
+        "findings",
+        "signers",
+        "head",
+        "policies_checked",
+        "unsigned_events",
+    ] {
+        assert_eq!(on[field], off[field], "{field}");
+    }
+    assert_eq!(verify("200", true)["events"], off["events"]);
+
+    let report = |checkpoint: &str, format: &str| {
+        let out = bin()
+            .current_dir(root)
+            .env("VENTURALITICA_CHECKPOINT", checkpoint)
+            .args(["report", "annex-iv", "--format", format])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", err(&out));
+        timeless(&text(&out))
+    };
+    for format in ["md", "html"] {
+        assert_eq!(report("200", format), report("off", format), "{format}");
+    }
+    let md = report("200", "md");
+    assert!(md.contains("trail of 753 events verifies"), "{md}");
+    assert!(md.contains("750 cells"), "{md}");
+
+    let head = off["head"]["seq"].as_u64().unwrap();
+    let paths: Vec<String> = [
+        "/",
+        "/graph",
+        "/policies",
+        "/energy",
+        "/report",
+        "/event/1",
+        "/event/2",
+        "/event/400",
+        "/api/events?after=0&limit=5000",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .chain([format!("/event/{head}")])
+    .collect();
+    let from_checkpoint = dashboard(root, "200", &paths);
+    let whole = dashboard(root, "off", &paths);
+    for ((path, a), b) in paths.iter().zip(&from_checkpoint).zip(&whole) {
+        assert_eq!(timeless(a), timeless(b), "{path}");
+    }
+    // A cell's page shows its whole payload, read from its line.
+    assert!(
+        from_checkpoint[7].contains("nb0.ipynb")
+            || from_checkpoint[7].contains("nb1.ipynb")
+            || from_checkpoint[7].contains("nb2.ipynb")
+    );
+    assert!(from_checkpoint[7].contains("tdp-model"));
 }
