@@ -135,7 +135,7 @@ def measure(vl: str, root: Path, data: Path, policy: Path, env: dict[str, str]) 
     outputs["verify"] = out
     times["verify --full"], out = run([vl, "verify", "--full"], root, env)
     outputs["verify --full"] = out
-    times["scan"], out = run([vl, "scan", "--json"], root, env)
+    times["scan"], out = run([vl, "scan", "--format", "json"], root, env)
     outputs["scan"] = out
     times["report annex-iv --format md"], out = run([vl, "report", "annex-iv", "--format", "md"], root, env)
     outputs["report"] = out

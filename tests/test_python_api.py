@@ -360,3 +360,5 @@ def test_verify_reports_an_intact_and_an_edited_trail(project):
     trace.write_text(trace.read_text().replace('"actual_value":0.5', '"actual_value":0.9'))
     report = vl.verify(project_root=str(project))
     assert not report.ok and report.findings and repr(report).startswith("ALTERED")
+    full = vl.verify(project_root=str(project), full=True)
+    assert full.findings == report.findings and full.checkpoint is None

@@ -7,8 +7,12 @@
 //! ```text
 //! <header JSON>\n          what it covers, the chain's state there, its index's digest
 //! <key hex> <sig hex>\n    Ed25519 over "venturalitica-checkpoint-v1\n" SHA-256(header line)
-//! <index>                  one [`Indexed`] per event, bincode, as long as the header says
+//! <others>                 one [`Indexed`] per event but cells, bincode
+//! <cells>                  one [`Indexed`] per cell, bincode
 //! ```
+//!
+//! Two sections, so a reader of evaluations (the scan) decodes a few
+//! thousand entries, not a million.
 //!
 //! It is never trusted over the trail. A reader takes it only when its
 //! signature verifies, its signer is trusted (the reader's own evidence key,
@@ -81,12 +85,27 @@ pub struct Covers {
     pub end: u64,
 }
 
-/// The index that follows the signature line.
+/// One section of the index that follows the signature line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexRef {
     pub entries: usize,
     pub bytes: u64,
     pub sha256: String,
+}
+
+/// The sections of the index, in file order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sections {
+    /// Every event but cells: evaluations, windows, scans, exports.
+    pub others: IndexRef,
+    pub cells: IndexRef,
+}
+
+/// Which section to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    Others,
+    Cells,
 }
 
 /// The signed first line.
@@ -95,7 +114,7 @@ pub struct Header {
     pub format: u32,
     pub covers: Covers,
     pub chain: ChainState,
-    pub index: IndexRef,
+    pub index: Sections,
     pub written_at: String,
     pub tool: String,
 }
@@ -197,33 +216,52 @@ impl Checkpoint {
         }
     }
 
-    /// Its index: one entry per event up to the covered one, checked
-    /// against the signed digest.
-    pub fn index(&self) -> Result<Vec<Indexed>, Refused> {
+    /// One section of its index, checked against the signed digest.
+    pub fn section(&self, which: Section) -> Result<Vec<Indexed>, Refused> {
+        let (start, part) = match which {
+            Section::Others => (self.index_start, &self.header.index.others),
+            Section::Cells => (
+                self.index_start + self.header.index.others.bytes,
+                &self.header.index.cells,
+            ),
+        };
         let unreadable = |e: std::io::Error| Refused::Unreadable(e.to_string());
         let mut file = File::open(&self.path).map_err(unreadable)?;
-        file.seek(SeekFrom::Start(self.index_start))
-            .map_err(unreadable)?;
-        let want = self.header.index.bytes;
-        let mut bytes = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
-        file.take(want.saturating_add(1))
+        file.seek(SeekFrom::Start(start)).map_err(unreadable)?;
+        let mut bytes = Vec::with_capacity(usize::try_from(part.bytes).unwrap_or(0));
+        file.take(part.bytes)
             .read_to_end(&mut bytes)
             .map_err(unreadable)?;
-        if bytes.len() as u64 != want
-            || hex::encode(Sha256::digest(&bytes)) != self.header.index.sha256
-        {
+        if bytes.len() as u64 != part.bytes || hex::encode(Sha256::digest(&bytes)) != part.sha256 {
             return Err(Refused::BadIndex);
         }
         let (entries, _): (Vec<Indexed>, usize) =
             bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
                 .map_err(|_| Refused::BadIndex)?;
-        let last_ok = entries
-            .last()
-            .is_some_and(|e| e.seq == self.header.covers.seq && e.hash == self.header.covers.hash);
-        if entries.len() != self.header.index.entries || !last_ok {
+        let in_section = |e: &Indexed| (e.cell.is_some()) == (which == Section::Cells);
+        if entries.len() != part.entries || !entries.iter().all(in_section) {
             return Err(Refused::BadIndex);
         }
         Ok(entries)
+    }
+
+    /// Its whole index in trail order: one entry per event up to the
+    /// covered one.
+    pub fn index(&self) -> Result<Vec<Indexed>, Refused> {
+        let others = self.section(Section::Others)?;
+        let cells = self.section(Section::Cells)?;
+        let merged = merge_by_seq(others, cells);
+        let dense = merged
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.seq == i as u64 + 1);
+        let last_ok = merged
+            .last()
+            .is_some_and(|e| e.seq == self.header.covers.seq && e.hash == self.header.covers.hash);
+        if !dense || !last_ok {
+            return Err(Refused::BadIndex);
+        }
+        Ok(merged)
     }
 
     /// The checkpoint's bytes for `chain` (the state after the last of
@@ -238,7 +276,17 @@ impl Checkpoint {
         if last.seq != chain.last.seq || last.hash != chain.last.hash {
             return None;
         }
-        let index = bincode::serde::encode_to_vec(entries, bincode::config::standard()).ok()?;
+        let (cells, others): (Vec<&Indexed>, Vec<&Indexed>) =
+            entries.iter().copied().partition(|e| e.cell.is_some());
+        let encode = |part: &[&Indexed]| {
+            bincode::serde::encode_to_vec(part, bincode::config::standard()).ok()
+        };
+        let (others, cells) = (encode(&others)?, encode(&cells)?);
+        let section = |bytes: &[u8], entries: usize| IndexRef {
+            entries,
+            bytes: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(bytes)),
+        };
         let header = Header {
             format: FORMAT,
             covers: Covers {
@@ -248,17 +296,16 @@ impl Checkpoint {
                 end,
             },
             chain,
-            index: IndexRef {
-                entries: entries.len(),
-                bytes: index.len() as u64,
-                sha256: hex::encode(Sha256::digest(&index)),
+            index: Sections {
+                others: section(&others, entries.len() - cells_count(entries)),
+                cells: section(&cells, cells_count(entries)),
             },
             written_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             tool: concat!("venturalitica ", env!("CARGO_PKG_VERSION")).to_string(),
         };
         let header = serde_json::to_string(&header).ok()?;
         let sig = key.signing().sign(&message(header.as_bytes()));
-        let mut out = Vec::with_capacity(header.len() + 200 + index.len());
+        let mut out = Vec::with_capacity(header.len() + 200 + others.len() + cells.len());
         out.extend_from_slice(header.as_bytes());
         out.push(b'\n');
         out.extend_from_slice(
@@ -269,8 +316,31 @@ impl Checkpoint {
             )
             .as_bytes(),
         );
-        out.extend_from_slice(&index);
+        out.extend_from_slice(&others);
+        out.extend_from_slice(&cells);
         Some(out)
+    }
+}
+
+fn cells_count(entries: &[&Indexed]) -> usize {
+    entries.iter().filter(|e| e.cell.is_some()).count()
+}
+
+/// Two lists in seq order, merged in seq order.
+pub fn merge_by_seq(a: Vec<Indexed>, b: Vec<Indexed>) -> Vec<Indexed> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.seq <= y.seq => a.next(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, _) => b.next(),
+        };
+        match next {
+            Some(e) => out.push(e),
+            None => return out,
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::chain::Event;
-use crate::checkpoint::{Checkpoint, CheckpointPolicy, Refused, FILE};
+use crate::checkpoint::{Checkpoint, CheckpointPolicy, Refused, Section, FILE};
 use crate::index::Indexed;
 use crate::key::PublicKey;
 use crate::store::{each_line, EvidenceError, Store};
@@ -32,6 +32,21 @@ pub struct ReadOptions {
     pub remember: Vec<u64>,
     /// Keys whose checkpoints to trust; when empty, the store's own key.
     pub trusted: Vec<PublicKey>,
+    /// Which of the events a checkpoint covers to return (every event after
+    /// it is always returned).
+    pub covered: Covered,
+}
+
+/// Which of the events a checkpoint covers a reader needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Covered {
+    /// None: `verify` needs only the chain's state there.
+    None,
+    /// Every event but cells: the scan's evaluations.
+    NotCells,
+    /// Every event: the dashboard, the Annex IV.
+    #[default]
+    All,
 }
 
 /// One event as read: its index entry, and its payload when asked for and
@@ -120,35 +135,40 @@ impl Store {
             options.trusted.clone()
         };
         let trace = self.trace_path();
-        let attempt = Checkpoint::read(self.dir(), &trace, &trusted)
-            .map_err(ReadError::from)
-            .and_then(|cp| self.read_from_checkpoint(&cp, options));
-        let (read, new_events) = match attempt {
-            Ok(read) => {
-                let covered = match &read.source {
-                    Source::Checkpoint { head, .. } => head.seq,
-                    Source::Trail { .. } => 0,
-                };
-                let last = read.events.last().map_or(0, |e| e.indexed.seq);
-                (read, last.saturating_sub(covered))
-            }
-            Err(ReadError::Evidence(e)) => return Err(e),
-            Err(ReadError::Refused(refused)) => {
-                let why = match refused {
-                    Refused::Missing => None,
-                    other => {
-                        tracing::warn!(reason = %other, "evidence checkpoint not used; reading the whole trail");
-                        Some(other.to_string())
+        let refused = match Checkpoint::read(self.dir(), &trace, &trusted) {
+            Ok(cp) => match self.read_from_checkpoint(&cp, options) {
+                Ok(mut read) => {
+                    let covered = cp.header.covers.seq;
+                    let last = read.events.last().map_or(covered, |e| e.indexed.seq);
+                    if last.saturating_sub(covered) >= every {
+                        // The events it covers that were not read, for the next one.
+                        match options.covered {
+                            Covered::All => self.write_checkpoint(&mut read, None),
+                            _ => match cp.index() {
+                                Ok(index) => self.write_checkpoint(&mut read, Some(index)),
+                                Err(e) => {
+                                    tracing::warn!(reason = %e, "evidence checkpoint not renewed")
+                                }
+                            },
+                        }
                     }
-                };
-                let read = self.read_from_start(options, why)?;
-                let n = read.events.len() as u64;
-                (read, n)
+                    return Ok(read);
+                }
+                Err(ReadError::Evidence(e)) => return Err(e),
+                Err(ReadError::Refused(refused)) => refused,
+            },
+            Err(refused) => refused,
+        };
+        let why = match refused {
+            Refused::Missing => None,
+            other => {
+                tracing::warn!(reason = %other, "evidence checkpoint not used; reading the whole trail");
+                Some(other.to_string())
             }
         };
-        let mut read = read;
-        if new_events >= every {
-            self.write_checkpoint(&mut read);
+        let mut read = self.read_from_start(options, why)?;
+        if read.events.len() as u64 >= every {
+            self.write_checkpoint(&mut read, None);
         }
         Ok(read)
     }
@@ -186,14 +206,34 @@ impl Store {
         cp: &Checkpoint,
         options: &ReadOptions,
     ) -> Result<TrailRead, ReadError> {
-        let index = cp.index()?;
         let mut checker = ChainChecker::resume(&cp.header.chain, true);
         let covered = cp.header.covers.seq;
+        let index = match options.covered {
+            Covered::None => Vec::new(),
+            Covered::NotCells => cp.section(Section::Others)?,
+            Covered::All => cp.index()?,
+        };
+        let mut lookup: Option<Vec<Indexed>> = None;
         for seq in &options.remember {
-            match index.get(usize::try_from(*seq).unwrap_or(usize::MAX).wrapping_sub(1)) {
-                Some(e) if e.seq == *seq => checker.know(*seq, e.hash.clone()),
-                _ if *seq <= covered => {}
-                _ => checker.remember(*seq),
+            if *seq > covered {
+                checker.remember(*seq);
+                continue;
+            }
+            // A head or anchor before the checkpoint: its hash from the index.
+            let found = match index.binary_search_by_key(seq, |e| e.seq) {
+                Ok(i) => Some(index[i].hash.clone()),
+                Err(_) => {
+                    if lookup.is_none() {
+                        lookup = Some(cp.index()?);
+                    }
+                    lookup
+                        .as_ref()
+                        .and_then(|all| all.get(usize::try_from(*seq - 1).ok()?))
+                        .map(|e| e.hash.clone())
+                }
+            };
+            if let Some(hash) = found {
+                checker.know(*seq, hash);
             }
         }
         let mut events: Vec<ReadEvent> = index
@@ -265,13 +305,26 @@ impl Store {
     }
 
     /// Writes a checkpoint of `read` when its lines were all clean and the
-    /// key is at hand; a failure is logged, never the reader's error.
-    fn write_checkpoint(&self, read: &mut TrailRead) {
+    /// key is at hand; `covered` is the old checkpoint's whole index when
+    /// `read` holds only part of what it covered. A failure is logged, never
+    /// the reader's error.
+    fn write_checkpoint(&self, read: &mut TrailRead, covered: Option<Vec<Indexed>>) {
         let Some(key) = self.key() else { return };
         let Some(chain) = read.checker.state() else {
             return;
         };
-        let entries: Vec<&Indexed> = read.events.iter().map(|e| &e.indexed).collect();
+        let entries: Vec<&Indexed> = match &covered {
+            None => read.events.iter().map(|e| &e.indexed).collect(),
+            Some(index) => {
+                let up_to = index.last().map_or(0, |e| e.seq);
+                let after = read
+                    .events
+                    .iter()
+                    .map(|e| &e.indexed)
+                    .filter(|e| e.seq > up_to);
+                index.iter().chain(after).collect()
+            }
+        };
         let Some(bytes) = Checkpoint::encode(&key, chain, &entries, read.end) else {
             return;
         };

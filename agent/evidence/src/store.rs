@@ -25,7 +25,7 @@ use crate::chain::{Event, GENESIS};
 use crate::checkpoint::CheckpointPolicy;
 use crate::key::{EvidenceKey, KeyError};
 use crate::kind::EventKind;
-use crate::read::{ReadOptions, Source};
+use crate::read::{Covered, ReadOptions, Source};
 use crate::root::STORE_DIR;
 use crate::verify::{ChainChecker, Head, HeadFile, VerifyOptions, VerifyReport};
 
@@ -378,6 +378,7 @@ impl Store {
             payloads: false,
             remember,
             trusted: options.trusted.clone(),
+            covered: Covered::None,
         })?;
         let head_after = self.read_head();
         let mut report = read

@@ -172,7 +172,7 @@ pub struct SignerTally {
 }
 
 /// Checks lines in order; see the module docs.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ChainChecker {
     line: usize,
     expected_seq: u64,
@@ -194,6 +194,9 @@ pub struct ChainChecker {
     /// Signatures left to check together (see [`ChainChecker::deferring`]),
     /// with the line and seq to name.
     deferred: Option<Vec<(usize, u64, Sealed)>>,
+    /// Deferred signatures being checked on other threads while lines go
+    /// on being read here: the lines and seqs of those that do not verify.
+    in_flight: Option<std::thread::JoinHandle<Vec<(usize, u64)>>>,
 }
 
 impl Default for ChainChecker {
@@ -219,6 +222,7 @@ impl ChainChecker {
             wanted: BTreeMap::new(),
             recent: VecDeque::with_capacity(RECENT),
             deferred: None,
+            in_flight: None,
         }
     }
 
@@ -317,20 +321,54 @@ impl ChainChecker {
     /// Checks the deferred signatures; their findings join the others in
     /// line order.
     fn settle(&mut self) {
+        self.launch();
+        self.land();
+    }
+
+    /// Starts checking the deferred signatures on other threads, once the
+    /// batch before them has landed (one in flight bounds the memory).
+    fn launch(&mut self) {
+        self.land();
         let Some(pending) = self.deferred.as_mut().map(std::mem::take) else {
             return;
         };
+        if pending.is_empty() {
+            return;
+        }
         let (places, seals): (Vec<(usize, u64)>, Vec<Sealed>) = pending
             .into_iter()
             .map(|(line, seq, sealed)| ((line, seq), sealed))
             .unzip();
-        let mut bad = check_seals(&seals);
+        self.in_flight = Some(std::thread::spawn(move || {
+            check_seals(&seals).into_iter().map(|i| places[i]).collect()
+        }));
+    }
+
+    /// Waits for the signatures in flight and records their findings.
+    fn land(&mut self) {
+        let Some(handle) = self.in_flight.take() else {
+            return;
+        };
+        let bad = match handle.join() {
+            Ok(bad) => bad,
+            Err(_) => {
+                // Never a silent pass: a check that could not run is a finding.
+                self.findings.push(Finding {
+                    line: None,
+                    seq: None,
+                    message:
+                        "a batch of signatures could not be checked (the checking thread failed)"
+                            .into(),
+                });
+                return;
+            }
+        };
         if bad.is_empty() {
             return;
         }
+        let mut bad = bad;
         bad.sort_unstable();
-        for i in bad {
-            let (line, seq) = places[i];
+        for (line, seq) in bad {
             self.line_finding(line, Some(seq), bad_signature(seq));
         }
         self.findings.sort_by_key(|f| f.line);
@@ -490,7 +528,7 @@ impl ChainChecker {
                 }
             };
             if full {
-                self.settle();
+                self.launch();
             }
             return;
         }

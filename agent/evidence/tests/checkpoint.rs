@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use venturalitica_evidence::checkpoint::FILE;
+use venturalitica_evidence::read::Covered;
 use venturalitica_evidence::{
     CheckpointPolicy, EventKind, EvidenceKey, ReadOptions, Signing, Source, Store, TrailRead,
     VerifyOptions, VerifyReport,
@@ -131,6 +132,47 @@ fn a_reader_writes_one_and_the_next_reads_only_what_follows() {
     assert_eq!(r.events, 1111);
     assert!(r.notes[0].contains("checked from the checkpoint"), "{r:?}");
     assert_eq!(r.signers[0].events, 1111);
+
+    // `verify` reads none of what the checkpoint covers; when it renews the
+    // checkpoint, the new one still indexes every event.
+    grow(&s, 1100, 1700);
+    let r = verify(&s, false);
+    assert_eq!(r.checkpoint.as_ref().map(|h| h.seq), Some(covered));
+    let renewed = read(&s);
+    assert_eq!(from_checkpoint(&renewed), Some(1717));
+    let scan = s
+        .read_trail(&ReadOptions {
+            payloads: true,
+            covered: Covered::NotCells,
+            ..Default::default()
+        })
+        .unwrap();
+    let evaluations: Vec<u64> = renewed
+        .events
+        .iter()
+        .filter(|e| e.indexed.kind() == Some(EventKind::Enforce))
+        .map(|e| e.indexed.seq)
+        .collect();
+    assert_eq!(evaluations.len(), 17);
+    assert_eq!(
+        scan.events
+            .iter()
+            .map(|e| e.indexed.seq)
+            .collect::<Vec<_>>(),
+        evaluations
+    );
+    assert!(scan.events.iter().all(|e| e.payload.is_some()));
+    let whole = store(dir.path())
+        .with_checkpoints(CheckpointPolicy::Off)
+        .read_trail(&ReadOptions::default())
+        .unwrap();
+    let seqs = |r: &TrailRead| {
+        r.events
+            .iter()
+            .map(|e| e.indexed.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(seqs(&renewed), seqs(&whole));
 }
 
 #[test]

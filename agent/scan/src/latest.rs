@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
+use venturalitica_evidence::read::Covered;
 use venturalitica_evidence::{EventKind, ReadOptions, Store};
 use venturalitica_vocab::results::Status;
 
@@ -53,6 +54,7 @@ pub fn latest_controls(store: Option<&Store>) -> Result<Vec<LatestControl>, Scan
     // From the last checkpoint on: only the evaluations' lines are read.
     let read = store.read_trail(&ReadOptions {
         payloads: true,
+        covered: Covered::NotCells,
         ..ReadOptions::default()
     })?;
     read.complete(store)?;

@@ -394,6 +394,14 @@ class VerifyReport:
         head = self._data.get("head")
         return f"{head['seq']}:{head['hash']}" if head else None
 
+    @property
+    def checkpoint(self) -> str | None:
+        """The checkpoint the check started from as ``SEQ:HASH``; ``None`` when
+        every event was checked from the first (``full=True``, or no trusted
+        checkpoint yet)."""
+        cp = self._data.get("checkpoint")
+        return f"{cp['seq']}:{cp['hash']}" if cp else None
+
     def to_dict(self) -> dict:
         return copy.deepcopy(self._data)
 
