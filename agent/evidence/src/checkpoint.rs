@@ -8,11 +8,12 @@
 //! <header JSON>\n          what it covers, the chain's state there, its index's digest
 //! <key hex> <sig hex>\n    Ed25519 over "venturalitica-checkpoint-v1\n" SHA-256(header line)
 //! <others>                 one [`Indexed`] per event but cells, bincode
-//! <cells>                  one [`Indexed`] per cell, bincode
+//! <cells>                  one [`Indexed`] per cell, bincode, in chunks
 //! ```
 //!
 //! Two sections, so a reader of evaluations (the scan) decodes a few
-//! thousand entries, not a million.
+//! thousand entries, not a million; the cells in chunks of [`CHUNK`], each
+//! with its digest, so they are checked and decoded on every core.
 //!
 //! It is never trusted over the trail. A reader takes it only when its
 //! signature verifies, its signer is trusted (the reader's own evidence key,
@@ -98,8 +99,12 @@ pub struct IndexRef {
 pub struct Sections {
     /// Every event but cells: evaluations, windows, scans, exports.
     pub others: IndexRef,
-    pub cells: IndexRef,
+    /// The cells, in chunks of [`CHUNK`] entries.
+    pub cells: Vec<IndexRef>,
 }
+
+/// Cells per chunk of the cells section.
+pub const CHUNK: usize = 1 << 16;
 
 /// Which section to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,31 +221,41 @@ impl Checkpoint {
         }
     }
 
-    /// One section of its index, checked against the signed digest.
+    /// One section of its index, checked against the signed digests.
     pub fn section(&self, which: Section) -> Result<Vec<Indexed>, Refused> {
-        let (start, part) = match which {
-            Section::Others => (self.index_start, &self.header.index.others),
+        let others = std::slice::from_ref(&self.header.index.others);
+        let (start, parts) = match which {
+            Section::Others => (self.index_start, others),
             Section::Cells => (
                 self.index_start + self.header.index.others.bytes,
-                &self.header.index.cells,
+                self.header.index.cells.as_slice(),
             ),
         };
+        let total: u64 = parts.iter().map(|p| p.bytes).sum();
         let unreadable = |e: std::io::Error| Refused::Unreadable(e.to_string());
         let mut file = File::open(&self.path).map_err(unreadable)?;
         file.seek(SeekFrom::Start(start)).map_err(unreadable)?;
-        let mut bytes = Vec::with_capacity(usize::try_from(part.bytes).unwrap_or(0));
-        file.take(part.bytes)
+        let mut bytes = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+        file.take(total)
             .read_to_end(&mut bytes)
             .map_err(unreadable)?;
-        if bytes.len() as u64 != part.bytes || hex::encode(Sha256::digest(&bytes)) != part.sha256 {
+        if bytes.len() as u64 != total {
             return Err(Refused::BadIndex);
         }
-        let (entries, _): (Vec<Indexed>, usize) =
-            bincode::serde::decode_from_slice(&bytes, bincode::config::standard())
-                .map_err(|_| Refused::BadIndex)?;
-        let in_section = |e: &Indexed| (e.cell.is_some()) == (which == Section::Cells);
-        if entries.len() != part.entries || !entries.iter().all(in_section) {
+        let mut pieces = Vec::with_capacity(parts.len());
+        let mut rest = bytes.as_slice();
+        for part in parts {
+            let (piece, after) = rest.split_at(usize::try_from(part.bytes).unwrap_or(usize::MAX));
+            pieces.push((piece, part));
+            rest = after;
+        }
+        let decoded = on_every_core(&pieces, |(piece, part)| decode_part(piece, part, which));
+        if decoded.len() != pieces.len() {
             return Err(Refused::BadIndex);
+        }
+        let mut entries = Vec::with_capacity(parts.iter().map(|p| p.entries).sum());
+        for part in decoded {
+            entries.extend(part?);
         }
         Ok(entries)
     }
@@ -279,14 +294,21 @@ impl Checkpoint {
         let (cells, others): (Vec<&Indexed>, Vec<&Indexed>) =
             entries.iter().copied().partition(|e| e.cell.is_some());
         let encode = |part: &[&Indexed]| {
-            bincode::serde::encode_to_vec(part, bincode::config::standard()).ok()
+            let bytes = bincode::serde::encode_to_vec(part, bincode::config::standard()).ok()?;
+            let reference = IndexRef {
+                entries: part.len(),
+                bytes: bytes.len() as u64,
+                sha256: hex::encode(Sha256::digest(&bytes)),
+            };
+            Some((bytes, reference))
         };
-        let (others, cells) = (encode(&others)?, encode(&cells)?);
-        let section = |bytes: &[u8], entries: usize| IndexRef {
-            entries,
-            bytes: bytes.len() as u64,
-            sha256: hex::encode(Sha256::digest(bytes)),
-        };
+        let (others, others_ref) = encode(&others)?;
+        let (cells, cells_refs): (Vec<Vec<u8>>, Vec<IndexRef>) = cells
+            .chunks(CHUNK)
+            .map(encode)
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .unzip();
         let header = Header {
             format: FORMAT,
             covers: Covers {
@@ -297,15 +319,16 @@ impl Checkpoint {
             },
             chain,
             index: Sections {
-                others: section(&others, entries.len() - cells_count(entries)),
-                cells: section(&cells, cells_count(entries)),
+                others: others_ref,
+                cells: cells_refs,
             },
             written_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             tool: concat!("venturalitica ", env!("CARGO_PKG_VERSION")).to_string(),
         };
         let header = serde_json::to_string(&header).ok()?;
         let sig = key.signing().sign(&message(header.as_bytes()));
-        let mut out = Vec::with_capacity(header.len() + 200 + others.len() + cells.len());
+        let index_bytes = others.len() + cells.iter().map(Vec::len).sum::<usize>();
+        let mut out = Vec::with_capacity(header.len() + 200 + index_bytes);
         out.extend_from_slice(header.as_bytes());
         out.push(b'\n');
         out.extend_from_slice(
@@ -317,13 +340,42 @@ impl Checkpoint {
             .as_bytes(),
         );
         out.extend_from_slice(&others);
-        out.extend_from_slice(&cells);
+        for chunk in &cells {
+            out.extend_from_slice(chunk);
+        }
         Some(out)
     }
 }
 
-fn cells_count(entries: &[&Indexed]) -> usize {
-    entries.iter().filter(|e| e.cell.is_some()).count()
+/// One part of a section, checked against its digest and decoded.
+fn decode_part(bytes: &[u8], part: &IndexRef, which: Section) -> Result<Vec<Indexed>, Refused> {
+    if hex::encode(Sha256::digest(bytes)) != part.sha256 {
+        return Err(Refused::BadIndex);
+    }
+    let (entries, _): (Vec<Indexed>, usize) =
+        bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+            .map_err(|_| Refused::BadIndex)?;
+    let in_section = |e: &Indexed| e.cell.is_some() == (which == Section::Cells);
+    if entries.len() != part.entries || !entries.iter().all(in_section) {
+        return Err(Refused::BadIndex);
+    }
+    Ok(entries)
+}
+
+/// `work` on each item, spread over every core, the results in order.
+fn on_every_core<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(per_thread)
+            .map(|part| scope.spawn(|| part.iter().map(&work).collect::<Vec<R>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 /// Two lists in seq order, merged in seq order.
@@ -378,4 +430,84 @@ fn check_covered(trace: &Path, covers: &Covers) -> Result<(), Refused> {
         return Err(off_chain("it was altered"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::CellFacts;
+    use crate::verify::ChainChecker;
+
+    fn entry(seq: u64) -> Indexed {
+        let cell = seq % 50 != 0;
+        Indexed {
+            seq,
+            hash: format!("{seq:064x}"),
+            offset: seq * 100,
+            len: 99,
+            kind: if cell { "cell" } else { "enforce" }.into(),
+            ts: "2026-12-06T00:00:00.000Z".into(),
+            pid: Some(seq / 1000),
+            cell: cell.then(|| CellFacts {
+                execution_count: Some(seq),
+                ..CellFacts::default()
+            }),
+        }
+    }
+
+    /// A checkpoint of `n` synthetic entries, written to `dir`.
+    fn written(dir: &Path, n: u64) -> Checkpoint {
+        let key = EvidenceKey::from_seed([3; 32]);
+        let entries: Vec<Indexed> = (1..=n).map(entry).collect();
+        let mut chain = ChainChecker::new();
+        let line = crate::chain::Event::new(1, crate::GENESIS, &serde_json::json!({}), None);
+        chain.push(line.to_line().trim_end());
+        let mut state = chain.state().unwrap();
+        state.last = Head {
+            seq: n,
+            hash: format!("{n:064x}"),
+        };
+        let refs: Vec<&Indexed> = entries.iter().collect();
+        let bytes = Checkpoint::encode(&key, state, &refs, n * 100 + 100).unwrap();
+        let path = dir.join(FILE);
+        std::fs::write(&path, &bytes).unwrap();
+        let mut lines = bytes.splitn(3, |b| *b == b'\n');
+        let header_line = lines.next().unwrap();
+        let seal_line = lines.next().unwrap();
+        Checkpoint {
+            header: serde_json::from_slice(header_line).unwrap(),
+            signer: key.public(),
+            path,
+            index_start: (header_line.len() + seal_line.len() + 2) as u64,
+        }
+    }
+
+    #[test]
+    fn cells_in_several_chunks_come_back_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = (3 * CHUNK) as u64;
+        let cp = written(dir.path(), n);
+        let cells = (1..=n).filter(|s| s % 50 != 0).count();
+        assert_eq!(cp.header.index.cells.len(), cells.div_ceil(CHUNK));
+        assert!(cp.header.index.cells.len() >= 3);
+        let index = cp.index().unwrap();
+        assert_eq!(index, (1..=n).map(entry).collect::<Vec<_>>());
+        assert!(cp
+            .section(Section::Others)
+            .unwrap()
+            .iter()
+            .all(|e| e.kind == "enforce"));
+    }
+
+    #[test]
+    fn a_changed_byte_in_any_chunk_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cp = written(dir.path(), (2 * CHUNK) as u64);
+        let mut bytes = std::fs::read(&cp.path).unwrap();
+        let at = bytes.len() - 10;
+        bytes[at] ^= 1;
+        std::fs::write(&cp.path, &bytes).unwrap();
+        assert_eq!(cp.section(Section::Cells), Err(Refused::BadIndex));
+        assert!(cp.section(Section::Others).is_ok());
+    }
 }

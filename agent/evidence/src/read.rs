@@ -219,6 +219,10 @@ impl Store {
                 checker.remember(*seq);
                 continue;
             }
+            if *seq == covered {
+                checker.know(covered, cp.header.covers.hash.clone());
+                continue;
+            }
             // A head or anchor before the checkpoint: its hash from the index.
             let found = match index.binary_search_by_key(seq, |e| e.seq) {
                 Ok(i) => Some(index[i].hash.clone()),
