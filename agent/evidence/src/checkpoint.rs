@@ -223,6 +223,11 @@ impl Checkpoint {
 
     /// One section of its index, checked against the signed digests.
     pub fn section(&self, which: Section) -> Result<Vec<Indexed>, Refused> {
+        Ok(self.parts(which)?.into_iter().flatten().collect())
+    }
+
+    /// One section, as decoded: a list per part.
+    fn parts(&self, which: Section) -> Result<Vec<Vec<Indexed>>, Refused> {
         let others = std::slice::from_ref(&self.header.index.others);
         let (start, parts) = match which {
             Section::Others => (self.index_start, others),
@@ -253,19 +258,15 @@ impl Checkpoint {
         if decoded.len() != pieces.len() {
             return Err(Refused::BadIndex);
         }
-        let mut entries = Vec::with_capacity(parts.iter().map(|p| p.entries).sum());
-        for part in decoded {
-            entries.extend(part?);
-        }
-        Ok(entries)
+        decoded.into_iter().collect()
     }
 
     /// Its whole index in trail order: one entry per event up to the
     /// covered one.
     pub fn index(&self) -> Result<Vec<Indexed>, Refused> {
         let others = self.section(Section::Others)?;
-        let cells = self.section(Section::Cells)?;
-        let merged = merge_by_seq(others, cells);
+        let cells = self.parts(Section::Cells)?;
+        let merged = merge_by_seq(others, cells.into_iter().flatten());
         let dense = merged
             .iter()
             .enumerate()
@@ -379,9 +380,9 @@ fn on_every_core<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> R + Sync) -
 }
 
 /// Two lists in seq order, merged in seq order.
-pub fn merge_by_seq(a: Vec<Indexed>, b: Vec<Indexed>) -> Vec<Indexed> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+fn merge_by_seq(a: Vec<Indexed>, b: impl Iterator<Item = Indexed>) -> Vec<Indexed> {
+    let mut out = Vec::with_capacity(a.len() + b.size_hint().0);
+    let (mut a, mut b) = (a.into_iter().peekable(), b.peekable());
     loop {
         let next = match (a.peek(), b.peek()) {
             (Some(x), Some(y)) if x.seq <= y.seq => a.next(),
@@ -448,9 +449,11 @@ mod tests {
             kind: if cell { "cell" } else { "enforce" }.into(),
             ts: "2026-12-06T00:00:00.000Z".into(),
             pid: Some(seq / 1000),
-            cell: cell.then(|| CellFacts {
-                execution_count: Some(seq),
-                ..CellFacts::default()
+            cell: cell.then(|| {
+                Box::new(CellFacts {
+                    execution_count: Some(seq),
+                    ..CellFacts::default()
+                })
             }),
         }
     }

@@ -25,8 +25,9 @@ pub struct Indexed {
     pub kind: String,
     pub ts: String,
     pub pid: Option<u64>,
-    /// A cell's facts; `None` for other kinds, whose payloads are read whole.
-    pub cell: Option<CellFacts>,
+    /// A cell's facts; `None` for other kinds, whose payloads are read
+    /// whole. Boxed: a million entries move in and out of vectors.
+    pub cell: Option<Box<CellFacts>>,
 }
 
 /// A cell event's facts, read out of its payload once.
@@ -37,7 +38,7 @@ pub struct CellFacts {
     pub status: Option<String>,
     pub notebook: Option<String>,
     pub kernel: Option<String>,
-    pub energy: Option<EnergyTotals>,
+    pub energy: Option<Box<EnergyTotals>>,
 }
 
 impl CellFacts {
@@ -50,7 +51,7 @@ impl CellFacts {
             status: text("status"),
             notebook: text("notebook"),
             kernel: text("kernel"),
-            energy: EnergyTotals::from_report(&payload["energy"]),
+            energy: EnergyTotals::from_report(&payload["energy"]).map(Box::new),
         }
     }
 }
@@ -62,7 +63,7 @@ impl Indexed {
         let body = body.unwrap_or(&Value::Null);
         let kind = body["kind"].as_str().unwrap_or("?").to_string();
         let cell = (EventKind::parse(&kind) == Some(EventKind::Cell))
-            .then(|| CellFacts::of(&body["payload"]));
+            .then(|| Box::new(CellFacts::of(&body["payload"])));
         Indexed {
             seq: event.seq,
             hash: event.hash.clone(),

@@ -206,7 +206,7 @@ pub fn energy(s: &Snapshot) -> EnergyView<'_> {
                     entry,
                     execution_count: entry.execution_count,
                     duration_s: entry.duration_s.unwrap_or(0.0),
-                    energy: entry.energy.as_ref(),
+                    energy: entry.energy.as_deref(),
                 };
                 let pid = entry.pid.unwrap_or(0);
                 let session = sessions.entry(pid).or_insert_with(|| Session {
@@ -223,7 +223,7 @@ pub fn energy(s: &Snapshot) -> EnergyView<'_> {
                 view.cells.push(cell);
             }
             Some(EventKind::Monitor) => {
-                if let Some(energy) = entry.energy.as_ref() {
+                if let Some(energy) = entry.energy.as_deref() {
                     view.windows.push(Window {
                         entry,
                         name: entry.payload["name"].as_str().unwrap_or("?"),

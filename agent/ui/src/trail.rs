@@ -28,13 +28,13 @@ pub struct Entry {
     pub payload: Value,
     /// A cell's or window's energy, read out of the payload once: the
     /// Energy page sums it over every event on each request.
-    pub energy: Option<crate::model::Energy>,
+    pub energy: Option<Box<crate::model::Energy>>,
     /// A cell's execution count and duration, likewise.
     pub execution_count: Option<u64>,
     pub duration_s: Option<f64>,
     /// A cell's other facts (status, notebook, kernel): a cell's payload is
     /// not kept, [`Trail::payload`] reads it from its line when shown.
-    pub cell: Option<CellFacts>,
+    pub cell: Option<Box<CellFacts>>,
     /// Where its line is in `trace.jsonl`, and its length.
     pub offset: u64,
     pub len: u32,
@@ -86,7 +86,8 @@ impl Entry {
             None => (
                 (kind == Some(EventKind::Monitor))
                     .then(|| crate::model::Energy::from_report(&payload["energy"]))
-                    .flatten(),
+                    .flatten()
+                    .map(Box::new),
                 payload["execution_count"].as_u64(),
                 payload["duration_s"].as_f64(),
             ),
