@@ -26,13 +26,14 @@ def _project(root: Path) -> Path:
     return root
 
 
-def _verify(vl_bin: Path, root: Path, *args: str) -> subprocess.CompletedProcess:
+def _verify(vl_bin: Path, root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(vl_bin), "verify", "--root", str(root), "--json", *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -57,13 +58,14 @@ def _enforce_loop(vl_bin: Path, root: Path, stop: threading.Event, done: list[in
 
 def test_verify_never_cries_wolf_while_cli_writers_and_a_kernel_append(kernel_env):
     """Three CLI writers and a proxied kernel append for a fixed time while
-    `verify` runs in a loop: no false alarm, no event lost, intact at the end."""
+    `verify` runs in a loop, renewing a checkpoint every few events and
+    reading from it: no false alarm, no event lost, intact at the end."""
     root = _project(kernel_env.project)
     stop = threading.Event()
     done: list[int] = []
     writers = [threading.Thread(target=_enforce_loop, args=(kernel_env.vl_bin, root, stop, done)) for _ in range(3)]
     cells = 0
-    verifies, alarms = 0, []
+    verifies, alarms, checkpoints = 0, [], 0
     with kernel_env.kernel() as (_, kc):
         for w in writers:
             w.start()
@@ -72,8 +74,9 @@ def test_verify_never_cries_wolf_while_cli_writers_and_a_kernel_append(kernel_en
             reply, _ = run_cell(kc, f"sum(range({random.randint(1, 50_000)}))")
             assert reply["content"]["status"] == "ok"
             cells += 1
-            report = _verify(kernel_env.vl_bin, root)
+            report = _verify(kernel_env.vl_bin, root, env={"VENTURALITICA_CHECKPOINT": "5"})
             verifies += 1
+            checkpoints += '"checkpoint": {' in report.stdout
             if report.returncode != 0:
                 alarms.append(report.stdout + report.stderr)
         stop.set()
@@ -82,9 +85,13 @@ def test_verify_never_cries_wolf_while_cli_writers_and_a_kernel_append(kernel_en
     print(f"stress: {verifies} verifies, {cells} cells, {len(done)} CLI evaluations, {len(alarms)} false alarms")
     assert not alarms, f"{len(alarms)} of {verifies} verifies cried wolf; first:\n{alarms[0]}"
     assert verifies >= 10 and cells >= 10 and len(done) >= 10, (verifies, cells, len(done))
+    assert checkpoints >= verifies // 2, (checkpoints, verifies)
 
-    final = json.loads(_verify(kernel_env.vl_bin, root).stdout)
+    final = json.loads(_verify(kernel_env.vl_bin, root, "--full").stdout)
     assert final["findings"] == [] and final["notes"] == [], final
+    from_checkpoint = json.loads(_verify(kernel_env.vl_bin, root, env={"VENTURALITICA_CHECKPOINT": "5"}).stdout)
+    assert from_checkpoint["checkpoint"] is not None and from_checkpoint["findings"] == []
+    assert from_checkpoint["events"] == final["events"] and from_checkpoint["signers"] == final["signers"]
     bodies = [line["event"] for line in _lines(root)]
     assert sum(b["kind"] == "enforce" for b in bodies) == len(done)
     assert sum(b["kind"] == "cell" for b in bodies) == cells

@@ -226,9 +226,10 @@ def test_a_session_is_a_trace_with_a_span_per_cell_and_per_control(kernel_env, m
     failing = _traces(mlflow_server, "traces", filter_string="span.status = 'ERROR'")
     assert {t.info.trace_id for t in failing} == {trace.info.trace_id, cli_trace.info.trace_id}
 
-    # A second export adds nothing: same traces, same spans.
+    # A second export adds nothing: same traces, same spans; the runs are
+    # left as they are, their events not even read.
     again = _export(kernel_env.vl_bin, kernel_env.project, mlflow_server, "traces")
-    assert "0 spans" in again.stdout
+    assert "(0 runs; 2 up to date, left as they are)" in again.stdout, again.stdout
     after = _traces(mlflow_server, "traces")
     assert sorted(len(t.data.spans) for t in after) == sorted([len(trace.data.spans), len(cli_trace.data.spans)])
 
@@ -241,7 +242,7 @@ def test_a_second_export_sends_only_what_is_new(kernel_env, mlflow_server):
     _enforce(kernel_env.vl_bin, kernel_env.project, "a,1\na,1\nb,0\nb,1\n")
     _export(kernel_env.vl_bin, kernel_env.project, mlflow_server, "twice")
     again = _export(kernel_env.vl_bin, kernel_env.project, mlflow_server, "twice")
-    assert "0 new events, 0 metric points" in again.stdout
+    assert "(0 runs; 1 up to date, left as they are)" in again.stdout, again.stdout
     _enforce(kernel_env.vl_bin, kernel_env.project, "a,1\na,0\nb,1\nb,0\n")
     _export(kernel_env.vl_bin, kernel_env.project, mlflow_server, "twice")
     client = MlflowClient(tracking_uri=mlflow_server)
@@ -264,7 +265,7 @@ def test_two_exports_at_once_keep_each_others_state(kernel_env, mlflow_server):
     assert [p.wait(timeout=120) for p in both] == [0, 0]
     for i in range(2):
         again = _export(kernel_env.vl_bin, kernel_env.project, mlflow_server, f"at-once-{i}")
-        assert "0 new events, 0 metric points, 0 spans" in again.stdout, again.stdout
+        assert "(0 runs; 1 up to date, left as they are)" in again.stdout, again.stdout
         exp = MlflowClient(tracking_uri=mlflow_server).get_experiment_by_name(f"at-once-{i}")
         assert len(MlflowClient(tracking_uri=mlflow_server).search_runs([exp.experiment_id])) == 1
 

@@ -379,16 +379,7 @@ fn load_payloads(trace: &Path, events: &mut [ReadEvent]) -> Result<(), Refused> 
     let mut file = File::open(trace).map_err(|e| Refused::Unreadable(e.to_string()))?;
     let mut line = Vec::new();
     for e in events.iter_mut().filter(|e| e.indexed.payload_needed()) {
-        let i = &e.indexed;
-        line.resize(i.len as usize, 0);
-        file.seek(SeekFrom::Start(i.offset))
-            .and_then(|_| file.read_exact(&mut line))
-            .map_err(|_| Refused::Changed(i.seq))?;
-        let event = std::str::from_utf8(&line)
-            .ok()
-            .and_then(Event::parse)
-            .filter(|ev| ev.seq == i.seq && ev.hash == i.hash && ev.hash_is_valid())
-            .ok_or(Refused::Changed(i.seq))?;
+        let event = line_at(&mut file, &e.indexed, &mut line)?;
         e.payload = Some(
             event
                 .json()
@@ -399,16 +390,42 @@ fn load_payloads(trace: &Path, events: &mut [ReadEvent]) -> Result<(), Refused> 
     Ok(())
 }
 
+/// The event on `indexed`'s line of `file`, when that line still gives the
+/// indexed hash.
+fn line_at(file: &mut File, indexed: &Indexed, buf: &mut Vec<u8>) -> Result<Event, Refused> {
+    buf.resize(indexed.len as usize, 0);
+    file.seek(SeekFrom::Start(indexed.offset))
+        .and_then(|_| file.read_exact(buf))
+        .map_err(|_| Refused::Changed(indexed.seq))?;
+    std::str::from_utf8(buf)
+        .ok()
+        .and_then(Event::parse)
+        .filter(|ev| ev.seq == indexed.seq && ev.hash == indexed.hash && ev.hash_is_valid())
+        .ok_or(Refused::Changed(indexed.seq))
+}
+
+/// The events on the lines of `indexed` (in its order), each checked against
+/// its index entry: what a reader that needs whole events of a few reads.
+pub fn read_events<'a>(
+    trace: &Path,
+    indexed: impl IntoIterator<Item = &'a Indexed>,
+) -> Result<Vec<Event>, Refused> {
+    let mut file = File::open(trace).map_err(|e| Refused::Unreadable(e.to_string()))?;
+    let mut line = Vec::new();
+    indexed
+        .into_iter()
+        .map(|i| line_at(&mut file, i, &mut line))
+        .collect()
+}
+
 /// The payload of one event from its line, checked against its index
 /// entry: what a page showing one cell's whole record reads.
 pub fn read_payload(trace: &Path, indexed: &Indexed) -> Result<Value, Refused> {
-    let mut one = [ReadEvent {
-        indexed: Indexed {
-            cell: None,
-            ..indexed.clone()
-        },
-        payload: None,
-    }];
-    load_payloads(trace, &mut one)?;
-    Ok(one[0].payload.take().unwrap_or(Value::Null))
+    let event = read_events(trace, [indexed])?
+        .pop()
+        .ok_or(Refused::Changed(indexed.seq))?;
+    Ok(event
+        .json()
+        .and_then(|mut b| b.get_mut("payload").map(Value::take))
+        .unwrap_or(Value::Null))
 }

@@ -30,7 +30,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use venturalitica_evidence::{EvidenceError, Store};
+use venturalitica_evidence::read::read_events;
+use venturalitica_evidence::{EvidenceError, Indexed, ReadOptions, Store};
 
 pub use client::{Auth, Client, Ingest};
 
@@ -52,6 +53,9 @@ pub enum ExportError {
     TracesUnsupported(String),
     #[error(transparent)]
     Evidence(#[from] EvidenceError),
+    /// An event's line no longer matches the trail as it was read.
+    #[error("the evidence trail changed while it was read ({0}); run `venturalitica verify`")]
+    Changed(String),
     #[error("{}: {source}", path.display())]
     State {
         path: PathBuf,
@@ -78,6 +82,9 @@ pub struct Target {
 pub struct Summary {
     pub experiment_id: String,
     pub runs: Vec<RunSummary>,
+    /// Runs with nothing new since the last export, left as they are
+    /// (their events are not read again).
+    pub up_to_date: usize,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -136,6 +143,21 @@ struct RunState {
     /// The run's last event when its artifacts were last uploaded.
     #[serde(default)]
     artifacts_seq: u64,
+}
+
+impl RunState {
+    /// Whether everything up to `head` is on the server: metrics, spans,
+    /// the root span and the artifacts.
+    fn covers(&self, head: u64) -> bool {
+        [
+            self.exported_seq,
+            self.trace_seq,
+            self.trace_root_seq,
+            self.artifacts_seq,
+        ]
+        .iter()
+        .all(|s| *s >= head)
+    }
 }
 
 fn state_path(store: &Store) -> PathBuf {
@@ -337,12 +359,22 @@ pub fn export_mlflow(
     save_state(&path, &state)?;
     let mut ledger = Ledger { path, state, key };
 
-    let events = store.events()?;
+    // The index tells which events each run has; only the runs with
+    // something new are read whole, one at a time.
+    let read = store.read_trail(&ReadOptions::default())?;
+    read.complete(store)?;
+    let trace = store.trace_path();
+    let changed =
+        |e: venturalitica_evidence::checkpoint::Refused| ExportError::Changed(e.to_string());
     // The anchor: the trail's head as exported, kept on the tracking server
     // where the project cannot change it; `verify --head` checks against it.
-    let anchor: Vec<(String, String)> = events
-        .last()
-        .map(|e| {
+    let anchor: Vec<(String, String)> = match read.events.last() {
+        None => Vec::new(),
+        Some(last) => {
+            let e = read_events(&trace, [&last.indexed])
+                .map_err(changed)?
+                .pop()
+                .ok_or_else(|| ExportError::Changed("the last event is gone".into()))?;
             vec![
                 (
                     "venturalitica.head".to_string(),
@@ -357,13 +389,13 @@ pub fn export_mlflow(
                         .map_or_else(|| "unsigned".to_string(), |k| k.id()),
                 ),
             ]
-        })
-        .unwrap_or_default();
-    let mut groups = plan::group_by_process(&events);
+        }
+    };
+    let mut groups = plan::group_by_process(read.events.iter().map(|e| &e.indexed));
     if let Some(pid) = target.session {
         groups.retain(|p, _| *p == pid);
     }
-    let pending = |pid: &u64, evs: &[plan::Parsed], seq: fn(&RunState) -> u64| {
+    let pending = |pid: &u64, evs: &[&Indexed], seq: fn(&RunState) -> u64| {
         let done = ledger.run(*pid).map_or(0, seq);
         evs.iter().filter(|e| e.seq > done).count()
     };
@@ -385,6 +417,7 @@ pub fn export_mlflow(
     let mut summary = Summary {
         experiment_id: experiment_id.clone(),
         runs: Vec::new(),
+        up_to_date: 0,
     };
     let run_export = RunExport {
         client: &client,
@@ -392,8 +425,16 @@ pub fn export_mlflow(
         experiment_id: &experiment_id,
         anchor: &anchor,
     };
-    for (pid, evs) in &groups {
-        let rs = run_export.export(&mut ledger, &mut tally, *pid, evs)?;
+    for (pid, indexed) in &groups {
+        let head = indexed.last().map_or(0, |e| e.seq);
+        if let Some(run) = ledger.run(*pid) {
+            if run.covers(head) && client.run_exists(&run.run_id)? {
+                summary.up_to_date += 1;
+                continue;
+            }
+        }
+        let evs = plan::parsed(read_events(&trace, indexed.iter().copied()).map_err(changed)?);
+        let rs = run_export.export(&mut ledger, &mut tally, *pid, &evs)?;
         summary.runs.push(rs);
     }
     Ok(summary)

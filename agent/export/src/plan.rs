@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 use venturalitica_evidence::chain::Event;
-use venturalitica_evidence::EventKind;
+use venturalitica_evidence::{EventKind, Indexed};
 
 /// One metric point, as MLflow's `log-batch` takes it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -42,18 +42,28 @@ pub struct Parsed {
 }
 
 /// Events grouped by the process that wrote them, in trail order.
-pub fn group_by_process(events: &[Event]) -> BTreeMap<u64, Vec<Parsed>> {
-    let mut groups: BTreeMap<u64, Vec<Parsed>> = BTreeMap::new();
+pub fn group_by_process<'a>(
+    events: impl IntoIterator<Item = &'a Indexed>,
+) -> BTreeMap<u64, Vec<&'a Indexed>> {
+    let mut groups: BTreeMap<u64, Vec<&Indexed>> = BTreeMap::new();
     for e in events {
-        let Some(body) = e.json() else { continue };
-        let pid = body["pid"].as_u64().unwrap_or(0);
-        groups.entry(pid).or_default().push(Parsed {
-            seq: e.seq,
-            hash: e.hash.clone(),
-            body,
-        });
+        groups.entry(e.pid.unwrap_or(0)).or_default().push(e);
     }
     groups
+}
+
+/// The events whose bodies are JSON, parsed.
+pub fn parsed(events: Vec<Event>) -> Vec<Parsed> {
+    events
+        .into_iter()
+        .filter_map(|e| {
+            Some(Parsed {
+                body: e.json()?,
+                seq: e.seq,
+                hash: e.hash,
+            })
+        })
+        .collect()
 }
 
 /// MLflow keys allow letters, digits and `_ - . space : /`; one bad key

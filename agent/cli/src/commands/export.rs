@@ -40,9 +40,13 @@ pub fn mlflow(args: MlflowArgs) -> anyhow::Result<Outcome> {
             writeln!(out, "  trace not exported: {why}")?;
         }
     }
+    let unchanged = match summary.up_to_date {
+        0 => String::new(),
+        n => format!("; {n} up to date, left as they are"),
+    };
     writeln!(
         out,
-        "exported to {tracking_uri}, experiment {} ({} runs)",
+        "exported to {tracking_uri}, experiment {} ({} runs{unchanged})",
         summary.experiment_id,
         summary.runs.len()
     )?;
