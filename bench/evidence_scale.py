@@ -188,9 +188,8 @@ def main() -> None:
     if checkpoint.exists():
         checkpoint.unlink()
     elapsed, _ = run([args.bin, "verify"], args.work, env)
-    print(
-        f"first read without a checkpoint (verify, which writes it): {elapsed:.2f} s; checkpoint.bin {checkpoint.stat().st_size / 1e6:.1f} MB"
-    )
+    size = checkpoint.stat().st_size / 1e6
+    print(f"first read without a checkpoint (verify, which writes it): {elapsed:.2f} s; checkpoint.bin {size:.1f} MB")
     print("timing with checkpoints ...", flush=True)
     results["on"], outputs["on"] = measure(args.bin, args.work, data, policy, env)
 
