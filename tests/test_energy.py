@@ -7,6 +7,7 @@ This machine has no RAPL and no GPU, so what runs here is the TDP model
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 import os
 import subprocess
@@ -146,6 +147,40 @@ def test_settings_come_from_env_then_pyproject(kernel_env, monkeypatch):
     # The documented formula, exactly: TDP × CPU seconds / logical CPUs.
     assert abs(e["cpu"]["joules"] - 100.0 * e["cpu_s"] / basis["logical_cpus"]) < 1e-9
     assert abs(e["co2e_g"] - e["total_j"] / 3.6e6 * 56.0 * 1.2) < 1e-12
+
+
+def test_the_trail_keeps_a_sessions_energy_basis_once_by_its_hash(kernel_env, vl_bin):
+    """A cell event refers to its energy basis by SHA-256; the basis itself
+    is kept once in .venturalitica/basis/, the same as the reply's, and
+    `verify` checks the copy as it checks policy copies."""
+    with kernel_env.kernel() as (_, kc):
+        replies = [run_cell(kc, f"{n} + 1")[0] for n in range(3)]
+    cells = kernel_env.events("cell")
+    assert len(cells) == 3
+    shas = {c["payload"]["energy"]["basis_sha256"] for c in cells}
+    assert len(shas) == 1 and all("basis" not in c["payload"]["energy"] for c in cells)
+    (sha,) = shas
+    copy = kernel_env.project / ".venturalitica" / "basis" / f"{sha}.json"
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == sha
+    assert json.loads(copy.read_text()) == _energy(replies[0])["basis"]
+    assert json.loads(copy.read_text())["grid"]["g_per_kwh"] > 0
+    verify = subprocess.run(
+        [str(vl_bin), "verify", "--root", str(kernel_env.project), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert verify.returncode == 0 and json.loads(verify.stdout)["bases_checked"] == 1, verify.stdout
+    copy.write_text(copy.read_text().replace('"pue"', '"PUE"'))
+    altered = subprocess.run(
+        [str(vl_bin), "verify", "--root", str(kernel_env.project), "--full"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert altered.returncode == 1 and f"energy basis {copy} was altered" in altered.stdout, altered.stdout
 
 
 def test_broken_settings_are_reported_on_each_cell_and_the_kernel_works(kernel_env, monkeypatch):

@@ -263,7 +263,17 @@ fn append_cells(root: &std::path::Path, from: u64, n: u64) {
                 "notebook": format!("nb{}.ipynb", i % 3), "kernel": "python3",
                 "energy": {"total_j": 1.0 + i as f64, "total_low_j": 0.5, "total_high_j": 2.0 + i as f64,
                            "wall_s": 0.25, "cpu": {"joules": 1.0, "method": "tdp-model"}, "ram": {"joules": 0.1},
-                           "co2e_g": 0.001, "peak_rss_bytes": 1000 + i}})
+                           "co2e_g": 0.001, "peak_rss_bytes": 1000 + i,
+                           "basis": {"grid": {"code": "FRA", "g_per_kwh": 56.0}}}})
+        })
+        .collect::<Vec<_>>();
+    // As the kernel's recorder does: the session's basis kept once.
+    let mut known = std::collections::HashSet::new();
+    let cells = cells
+        .into_iter()
+        .map(|mut c| {
+            store.move_basis_out(&mut c, &mut known);
+            c
         })
         .collect();
     store.append_all(EventKind::Cell, cells).unwrap();
@@ -428,4 +438,10 @@ fn readers_say_the_same_from_a_checkpoint_as_from_the_whole_trail() {
             || from_checkpoint[7].contains("nb2.ipynb")
     );
     assert!(from_checkpoint[7].contains("tdp-model"));
+    // With its energy basis back from the copy its digest names.
+    assert!(
+        from_checkpoint[7].contains("g_per_kwh"),
+        "{}",
+        from_checkpoint[7]
+    );
 }

@@ -49,6 +49,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             store.save_policy(sha, &std::fs::read_to_string(entry.path())?)?;
         }
     }
+    // As the kernel's recorder does: a session's energy basis kept once.
+    let mut bases = std::collections::HashSet::new();
     let (mut written, mut cell) = (0, 0);
     while written < events {
         let n = BATCH.min(events - written);
@@ -56,6 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|i| {
                 let mut p = cells[(cell + i) % cells.len()].clone();
                 p["execution_count"] = Value::from(cell + i + 1);
+                store.move_basis_out(&mut p, &mut bases);
                 p
             })
             .collect();

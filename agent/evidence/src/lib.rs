@@ -10,6 +10,7 @@
 //!   results.json         the last results in the SDK's shape (a convenience
 //!                        copy for SDK tools, not evidence)
 //!   trace.torn-*.jsonl   partial lines left by a killed writer, kept aside
+//!   basis/<sha>.json     an energy report's basis, kept once per session
 //!   checkpoint.bin       a signed checkpoint: what readers need of the events
 //!                        up to one of them (see [`checkpoint`])
 //! ```

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Value};
+use sha2::Digest as _;
 use thiserror::Error;
 
 use crate::chain::{Event, GENESIS};
@@ -278,6 +279,48 @@ impl Store {
             self.write_atomic(&path, text.as_bytes())?;
         }
         Ok(path)
+    }
+
+    /// Moves an energy report's `basis` (the grid, PUE, TDP, bands: the same
+    /// for every cell of a session, 37 % of a cell event's bytes) out of
+    /// `payload` into `basis/<sha256>.json`, written once, leaving
+    /// `basis_sha256` in its place: the event's hash covers the digest, the
+    /// digest the copy, and `verify` checks the copy as it checks policy
+    /// copies. `known` holds the digests already saved by this writer. A
+    /// copy that cannot be saved leaves the basis where it was.
+    pub fn move_basis_out(
+        &self,
+        payload: &mut Value,
+        known: &mut std::collections::HashSet<String>,
+    ) {
+        let Some(energy) = payload.get_mut("energy").and_then(Value::as_object_mut) else {
+            return;
+        };
+        let Some(basis) = energy.get("basis").filter(|b| b.is_object()) else {
+            return;
+        };
+        let bytes = basis.to_string();
+        let sha = hex::encode(sha2::Sha256::digest(bytes.as_bytes()));
+        if !known.contains(&sha) {
+            let path = self.basis_path(&sha);
+            let saved = path.exists()
+                || fs::create_dir_all(self.dir.join("basis"))
+                    .map_err(io(&self.dir))
+                    .and_then(|()| self.write_atomic(&path, bytes.as_bytes()))
+                    .map_err(|e| tracing::warn!(error = %e, "energy basis kept in the event"))
+                    .is_ok();
+            if !saved {
+                return;
+            }
+            known.insert(sha.clone());
+        }
+        energy.remove("basis");
+        energy.insert("basis_sha256".into(), Value::String(sha));
+    }
+
+    /// Where the energy basis with digest `sha256` is kept.
+    pub fn basis_path(&self, sha256: &str) -> PathBuf {
+        self.dir.join("basis").join(format!("{sha256}.json"))
     }
 
     /// Saves the evidence chart of the event `seq` as `charts/<seq>.svg`.
@@ -888,6 +931,43 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn an_energy_basis_is_kept_once_by_its_hash_and_checked() {
+        let (_t, s) = store();
+        let basis = json!({"grid": {"code": "FRA", "g_per_kwh": 56.0}, "pue": {"value": 1.2}});
+        let mut known = std::collections::HashSet::new();
+        let cells: Vec<Value> = (0..3)
+            .map(|i| {
+                let mut p =
+                    json!({"execution_count": i, "energy": {"total_j": 1.0, "basis": basis}});
+                s.move_basis_out(&mut p, &mut known);
+                p
+            })
+            .collect();
+        let sha = cells[0]["energy"]["basis_sha256"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(cells
+            .iter()
+            .all(|c| c["energy"]["basis_sha256"] == sha.as_str()));
+        assert!(cells.iter().all(|c| c["energy"].get("basis").is_none()));
+        let copy = s.basis_path(&sha);
+        let kept: Value = serde_json::from_str(&fs::read_to_string(&copy).unwrap()).unwrap();
+        assert_eq!(kept, basis);
+        s.append_all(EventKind::Cell, cells).unwrap();
+        let r = verify(&s);
+        assert!(r.ok() && r.bases_checked == 1, "{r:?}");
+        fs::write(&copy, "{}").unwrap();
+        assert!(has(&verify(&s), "was altered"));
+        fs::remove_file(&copy).unwrap();
+        assert!(has(&verify(&s), "is missing"));
+        // A payload without a basis is left alone.
+        let mut plain = json!({"energy": {"total_j": 1.0}});
+        s.move_basis_out(&mut plain, &mut known);
+        assert_eq!(plain, json!({"energy": {"total_j": 1.0}}));
     }
 
     #[test]

@@ -107,6 +107,8 @@ pub struct AnchorCheck {
 pub struct VerifyReport {
     pub events: usize,
     pub policies_checked: usize,
+    /// Energy bases (`basis/<sha256>.json`) checked.
+    pub bases_checked: usize,
     pub findings: Vec<Finding>,
     /// Not errors: a torn last line kept aside, a head behind, no signatures.
     pub notes: Vec<String>,
@@ -159,6 +161,9 @@ pub struct ChainState {
     pub signers: Vec<SignerTally>,
     /// Every policy copy an event refers to, by hash.
     pub policies: Vec<String>,
+    /// Every energy basis a cell refers to, by hash.
+    #[serde(default)]
+    pub bases: Vec<String>,
 }
 
 /// The events one key signed, as a [`ChainState`] keeps them.
@@ -188,6 +193,7 @@ pub struct ChainChecker {
     /// The first signed event's seq: unsigned events after it are findings.
     first_signed: Option<u64>,
     policies: BTreeSet<String>,
+    bases: BTreeSet<String>,
     /// Hashes of the events at the seqs we were asked to remember.
     wanted: BTreeMap<u64, Option<String>>,
     recent: VecDeque<(u64, String)>,
@@ -219,6 +225,7 @@ impl ChainChecker {
             unsigned: 0,
             first_signed: None,
             policies: BTreeSet::new(),
+            bases: BTreeSet::new(),
             wanted: BTreeMap::new(),
             recent: VecDeque::with_capacity(RECENT),
             deferred: None,
@@ -269,6 +276,7 @@ impl ChainChecker {
         checker.unsigned = state.unsigned;
         checker.first_signed = state.first_signed;
         checker.policies = state.policies.iter().cloned().collect();
+        checker.bases = state.bases.iter().cloned().collect();
         checker
             .recent
             .push_back((state.last.seq, state.last.hash.clone()));
@@ -301,6 +309,7 @@ impl ChainChecker {
                 })
                 .collect(),
             policies: self.policies.iter().cloned().collect(),
+            bases: self.bases.iter().cloned().collect(),
         })
     }
 
@@ -476,6 +485,7 @@ impl ChainChecker {
         if let Some(body) = &body {
             collect_policy_hashes(body, &mut self.policies);
         }
+        collect_basis_hashes(&e.body, &mut self.bases);
         if let Some(slot) = self.wanted.get_mut(&e.seq) {
             *slot = Some(e.hash.clone());
         }
@@ -580,6 +590,7 @@ impl ChainChecker {
         self.check_signers(options, &mut report);
         self.check_anchors(options, &mut report);
         self.check_policies(store_dir, &mut report);
+        self.check_bases(store_dir, &mut report);
         report
     }
 
@@ -760,6 +771,44 @@ impl ChainChecker {
                 seq: None,
                 message,
             });
+        }
+    }
+}
+
+impl ChainChecker {
+    fn check_bases(&self, store_dir: &Path, report: &mut VerifyReport) {
+        for sha in &self.bases {
+            let copy = store_dir.join("basis").join(format!("{sha}.json"));
+            report.bases_checked += 1;
+            let message = match std::fs::read(&copy) {
+                Ok(bytes) if hex::encode(Sha256::digest(&bytes)) == *sha => continue,
+                Ok(_) => format!(
+                    "energy basis {} was altered: its content no longer matches its name",
+                    copy.display()
+                ),
+                Err(_) => format!("energy basis {} is missing", copy.display()),
+            };
+            report.findings.push(Finding {
+                line: None,
+                seq: None,
+                message,
+            });
+        }
+    }
+}
+
+/// The energy bases a cell refers to (`"basis_sha256":"<64 hex>"`, a key
+/// only the recorder writes), found without parsing the body: a full check
+/// of a million cells must not parse each one.
+fn collect_basis_hashes(body: &str, out: &mut BTreeSet<String>) {
+    const KEY: &str = "\"basis_sha256\":\"";
+    let mut rest = body;
+    while let Some(i) = rest.find(KEY) {
+        rest = &rest[i + KEY.len()..];
+        if let Some(sha) = rest.get(..64) {
+            if sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                out.insert(sha.to_string());
+            }
         }
     }
 }

@@ -26,6 +26,8 @@ impl Recorder {
     pub fn start(store: Store, extra: serde_json::Map<String, serde_json::Value>) -> Recorder {
         let (tx, rx) = mpsc::channel::<CellRecord>();
         let thread = std::thread::spawn(move || {
+            // The energy bases this writer has saved (one per session, as a rule).
+            let mut bases = std::collections::HashSet::new();
             while let Ok(first) = rx.recv() {
                 // Whatever queued up meanwhile goes in the same commit.
                 let batch: Vec<CellRecord> = std::iter::once(first).chain(rx.try_iter()).collect();
@@ -34,7 +36,9 @@ impl Recorder {
                     .filter_map(|record| match serde_json::to_value(record) {
                         Ok(serde_json::Value::Object(mut map)) => {
                             map.extend(extra.clone());
-                            Some(map.into())
+                            let mut payload = map.into();
+                            store.move_basis_out(&mut payload, &mut bases);
+                            Some(payload)
                         }
                         _ => None,
                     })

@@ -56,7 +56,8 @@ impl Entry {
     }
 
     /// The whole payload: a cell's is read from its line in `trace` (its
-    /// hash checked), any other's was read with the trail.
+    /// hash checked), with its energy basis from the copy its digest names
+    /// (checked too) back in place; any other's was read with the trail.
     pub fn full_payload(&self, trace: &std::path::Path) -> Result<Value, String> {
         if self.cell.is_none() {
             return Ok(self.payload.clone());
@@ -71,7 +72,10 @@ impl Entry {
             pid: None,
             cell: None,
         };
-        read_payload(trace, &at).map_err(|e| e.to_string())
+        let mut payload = read_payload(trace, &at).map_err(|e| e.to_string())?;
+        let dir = trace.parent().unwrap_or(std::path::Path::new("."));
+        restore_basis(&mut payload, dir);
+        Ok(payload)
     }
 
     /// The entry of an event as read; a cell's facts are moved in, not
@@ -373,6 +377,28 @@ impl Trail {
         state.verified_at = Some(state.offset);
         state.snapshot = Arc::new(next);
         state.snapshot.clone()
+    }
+}
+
+/// Puts a cell's energy basis back from `basis/<sha256>.json` in `dir`,
+/// when the copy is there and matches its digest (otherwise the digest
+/// stays, and `verify` names the copy).
+fn restore_basis(payload: &mut Value, dir: &std::path::Path) {
+    let Some(energy) = payload.get_mut("energy").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let Some(sha) = energy.get("basis_sha256").and_then(Value::as_str) else {
+        return;
+    };
+    let Ok(bytes) = std::fs::read(dir.join("basis").join(format!("{sha}.json"))) else {
+        return;
+    };
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
+    if hex::encode(digest) != sha {
+        return;
+    }
+    if let Ok(basis) = serde_json::from_slice::<Value>(&bytes) {
+        energy.insert("basis".into(), basis);
     }
 }
 
