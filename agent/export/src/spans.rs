@@ -415,10 +415,7 @@ fn enforce_spans(
             s["failed"], s["total"], s["errors"]
         ))
     };
-    let title = r["policy"]["title"]
-        .as_str()
-        .or(r["policy"]["path"].as_str())
-        .unwrap_or("policy");
+    let title = venturalitica_vocab::results::policy_name(&r["policy"]);
     let parent = span(format!("enforce {title}"), status, a);
     let mut spans = Vec::new();
     for (i, c) in r["controls"].as_array().into_iter().flatten().enumerate() {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::Value;
 use venturalitica_evidence::read::Covered;
 use venturalitica_evidence::{EventKind, ReadOptions, Store};
-use venturalitica_vocab::results::Status;
+use venturalitica_vocab::results::{blocks, policy_key, Status};
 
 use crate::ScanError;
 
@@ -41,7 +41,7 @@ pub struct LatestControl {
 impl LatestControl {
     /// Whether this control makes the project fail.
     pub fn blocks(&self) -> bool {
-        self.status != Status::Pass && self.enforcement_mode == "block"
+        blocks(self.status, &self.enforcement_mode)
     }
 }
 
@@ -67,11 +67,7 @@ pub fn latest_controls(store: Option<&Store>) -> Result<Vec<LatestControl>, Scan
         };
         let results = &payload["results"];
         let policy = &results["policy"];
-        let key = policy["uuid"]
-            .as_str()
-            .or(policy["path"].as_str())
-            .unwrap_or("?")
-            .to_string();
+        let key = policy_key(policy).unwrap_or("?").to_string();
         for c in results["controls"].as_array().into_iter().flatten() {
             let text = |v: &Value| v.as_str().unwrap_or("").to_string();
             let row = LatestControl {

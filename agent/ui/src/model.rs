@@ -22,11 +22,7 @@ impl<'a> Evaluation<'a> {
     }
 
     pub fn policy_title(&self) -> &'a str {
-        let p = &self.results["policy"];
-        p["title"]
-            .as_str()
-            .or_else(|| p["path"].as_str())
-            .unwrap_or("policy")
+        venturalitica_vocab::results::policy_name(&self.results["policy"])
     }
 
     pub fn policy_sha(&self) -> &'a str {
@@ -39,11 +35,7 @@ impl<'a> Evaluation<'a> {
 
     /// Identifies a policy across its versions: its uuid, else its path.
     pub fn policy_key(&self) -> &'a str {
-        let p = &self.results["policy"];
-        p["uuid"]
-            .as_str()
-            .or_else(|| p["path"].as_str())
-            .unwrap_or("")
+        venturalitica_vocab::results::policy_key(&self.results["policy"]).unwrap_or("")
     }
 
     pub fn fingerprint(&self) -> Option<&'a str> {

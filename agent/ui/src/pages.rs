@@ -137,10 +137,7 @@ fn describe(e: &crate::trail::Entry) -> String {
             let r = &p["results"];
             format!(
                 "{}: {}/{} passed on {}",
-                r["policy"]["title"]
-                    .as_str()
-                    .or_else(|| r["policy"]["path"].as_str())
-                    .unwrap_or("policy"),
+                venturalitica_vocab::results::policy_name(&r["policy"]),
                 r["summary"]["passed"],
                 r["summary"]["total"],
                 r["data"]["source"].as_str().unwrap_or("data")

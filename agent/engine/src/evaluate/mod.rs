@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use venturalitica_metrics::compute::MetricValue;
 use venturalitica_metrics::Family;
-use venturalitica_policy::{EnforcementMode, Metric, Policy};
+use venturalitica_policy::{Metric, Policy};
 
 use crate::binding::Mapping;
 use crate::counts::{Counter, Request};
@@ -264,7 +264,7 @@ fn assemble(policy: &Policy, controls: Vec<ControlResult>, data: DataInfo) -> Re
     };
     let passed = controls
         .iter()
-        .all(|c| c.status == Status::Pass || c.enforcement_mode != EnforcementMode::Block.name());
+        .all(|c| !venturalitica_vocab::results::blocks(c.status, c.enforcement_mode));
     let main = policy.main_source();
     Results {
         schema_version: SCHEMA_VERSION,
