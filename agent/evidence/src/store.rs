@@ -30,6 +30,11 @@ use crate::read::{Covered, ReadOptions, Source};
 use crate::root::STORE_DIR;
 use crate::verify::{ChainChecker, Head, HeadFile, VerifyOptions, VerifyReport};
 
+/// The last scan's bill of materials, in the store.
+pub const BOM_FILE: &str = "bom.json";
+/// Where energy bases are kept, in the store.
+pub(crate) const BASIS_DIR: &str = "basis";
+
 /// A store operation that failed, naming the file involved.
 #[derive(Debug, Error)]
 pub enum EvidenceError {
@@ -272,6 +277,45 @@ impl Store {
         Ok(())
     }
 
+    /// Where the copy of the policy version with hash `sha256` is kept;
+    /// `None` unless `sha256` is 64 hex digits (a name from an event must
+    /// never reach another path).
+    pub fn policy_path(&self, sha256: &str) -> Option<PathBuf> {
+        is_sha256(sha256).then(|| self.dir.join("policies").join(format!("{sha256}.yaml")))
+    }
+
+    /// Every policy copy kept, as (path, sha256), sorted; a file of another
+    /// name (a writer's temporary file) is not one.
+    pub fn policy_copies(&self) -> Vec<(PathBuf, String)> {
+        let mut out: Vec<(PathBuf, String)> = fs::read_dir(self.dir.join("policies"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let path = e.path();
+                let sha = path.file_stem()?.to_str()?.to_string();
+                (path.extension()? == "yaml" && is_sha256(&sha)).then_some((path, sha))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Where the evidence chart of event `seq` is kept.
+    pub fn chart_path(&self, seq: u64) -> PathBuf {
+        self.dir.join("charts").join(format!("{seq}.svg"))
+    }
+
+    /// Where the last scan's bill of materials is kept.
+    pub fn bom_path(&self) -> PathBuf {
+        self.dir.join(BOM_FILE)
+    }
+
+    /// Where an exporter keeps its state (`exports/<name>.json`).
+    pub fn export_state_path(&self, name: &str) -> PathBuf {
+        self.dir.join("exports").join(format!("{name}.json"))
+    }
+
     /// Saves a policy file's exact text under its hash (once).
     pub fn save_policy(&self, sha256: &str, text: &str) -> Result<PathBuf, EvidenceError> {
         let path = self.dir.join("policies").join(format!("{sha256}.yaml"));
@@ -304,7 +348,7 @@ impl Store {
         if !known.contains(&sha) {
             let path = self.basis_path(&sha);
             let saved = path.exists()
-                || fs::create_dir_all(self.dir.join("basis"))
+                || fs::create_dir_all(self.dir.join(BASIS_DIR))
                     .map_err(io(&self.dir))
                     .and_then(|()| self.write_atomic(&path, bytes.as_bytes()))
                     .map_err(|e| tracing::warn!(error = %e, "energy basis kept in the event"))
@@ -320,14 +364,14 @@ impl Store {
 
     /// Where the energy basis with digest `sha256` is kept.
     pub fn basis_path(&self, sha256: &str) -> PathBuf {
-        self.dir.join("basis").join(format!("{sha256}.json"))
+        self.dir.join(BASIS_DIR).join(format!("{sha256}.json"))
     }
 
     /// Saves the evidence chart of the event `seq` as `charts/<seq>.svg`.
     pub fn save_chart(&self, seq: u64, svg: &str) -> Result<PathBuf, EvidenceError> {
         let dir = self.dir.join("charts");
         fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let path = dir.join(format!("{seq}.svg"));
+        let path = self.chart_path(seq);
         self.write_atomic(&path, svg.as_bytes())?;
         Ok(path)
     }
@@ -502,6 +546,12 @@ pub(crate) fn each_line(
         }
         end += n as u64;
     }
+}
+
+/// Whether `s` is a SHA-256 in hex: the only names of store files that
+/// come from events.
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The text up to and including its last newline.

@@ -778,7 +778,9 @@ impl ChainChecker {
 impl ChainChecker {
     fn check_bases(&self, store_dir: &Path, report: &mut VerifyReport) {
         for sha in &self.bases {
-            let copy = store_dir.join("basis").join(format!("{sha}.json"));
+            let copy = store_dir
+                .join(crate::store::BASIS_DIR)
+                .join(format!("{sha}.json"));
             report.bases_checked += 1;
             let message = match std::fs::read(&copy) {
                 Ok(bytes) if hex::encode(Sha256::digest(&bytes)) == *sha => continue,

@@ -161,7 +161,7 @@ impl RunState {
 }
 
 fn state_path(store: &Store) -> PathBuf {
-    store.dir().join("exports").join("mlflow.json")
+    store.export_state_path("mlflow")
 }
 
 /// Holds the export lock of `state`'s directory until dropped; waits for
@@ -600,11 +600,9 @@ impl RunExport<'_> {
             .filter_map(|e| e.body["payload"]["results"]["policy"]["sha256"].as_str())
             .collect::<std::collections::BTreeSet<_>>()
         {
-            let policy = self
-                .store
-                .dir()
-                .join("policies")
-                .join(format!("{sha}.yaml"));
+            let Some(policy) = self.store.policy_path(sha) else {
+                continue;
+            };
             if let Ok(text) = std::fs::read(policy) {
                 self.client.put_artifact(
                     self.experiment_id,

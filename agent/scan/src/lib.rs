@@ -21,6 +21,7 @@ pub mod oscal;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
+use venturalitica_evidence::store::BOM_FILE;
 use venturalitica_evidence::{EventKind, EvidenceError, Store};
 use venturalitica_vocab::project::Pyproject;
 use venturalitica_vocab::results::Status;
@@ -136,7 +137,7 @@ pub fn scan(root: &Path) -> Result<Scan, ScanError> {
         let text = serde_json::to_string_pretty(value).unwrap_or_default() + "\n";
         Ok(store.write_file(file, text.as_bytes())?)
     };
-    let bom_path = write("bom.json", &bom)?;
+    let bom_path = write(BOM_FILE, &bom)?;
     let assessment_path = write("assessment-results.json", &assessment)?;
     let failing: Vec<&LatestControl> = controls
         .iter()
@@ -162,7 +163,7 @@ pub fn scan(root: &Path) -> Result<Scan, ScanError> {
         // `verify --head` prove nothing up to this scan changed since.
         "evidence": { "seq": appended.seq, "hash": appended.hash, "anchor": appended.head().to_string() },
         "controls": controls,
-        "bom": "bom.json",
+        "bom": BOM_FILE,
         "assessment_results": "assessment-results.json",
     }))?;
     Ok(Scan {
@@ -178,27 +179,16 @@ pub fn scan(root: &Path) -> Result<Scan, ScanError> {
 
 /// Stored policy copies as (path relative to the root, sha256).
 fn stored_policies(store: &Store, root: &Path) -> Vec<(String, String)> {
-    let dir = store.dir().join("policies");
-    let mut out: Vec<(String, String)> = std::fs::read_dir(&dir)
+    store
+        .policy_copies()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let path = e.path();
-            let sha = path.file_stem()?.to_str()?.to_string();
-            // Only `<sha256>.yaml`: a writer killed mid-save leaves a `.tmp-*`.
-            let named = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
-            if !named || path.extension()? != "yaml" {
-                return None;
-            }
+        .map(|(path, sha)| {
             let rel = path
                 .strip_prefix(root)
                 .unwrap_or(&path)
                 .display()
                 .to_string();
-            Some((rel, sha))
+            (rel, sha)
         })
-        .collect();
-    out.sort();
-    out
+        .collect()
 }

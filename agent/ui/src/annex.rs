@@ -21,7 +21,7 @@ use venturalitica_vocab::project::{Pyproject, PyprojectError};
 use crate::html::{esc, num, short_hash};
 use crate::model::{self, ControlStatus, Evaluation};
 use crate::trail::{Entry, Snapshot};
-use venturalitica_evidence::EventKind;
+use venturalitica_evidence::{EventKind, Store};
 
 /// The prose a person supplies: `[tool.venturalitica.annex-iv]`.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -124,7 +124,7 @@ pub struct Document {
 pub fn build(
     s: &Snapshot,
     facts: &ProjectFacts,
-    store_dir: &Path,
+    store: &Store,
     project: &str,
     generated_at: &str,
 ) -> Document {
@@ -166,7 +166,7 @@ pub fn build(
         generated_at: generated_at.to_string(),
         integrity,
         sections: vec![
-            b.general(store_dir),
+            b.general(store),
             b.development(),
             b.monitoring(),
             b.metrics(),
@@ -220,7 +220,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn general(&self, store_dir: &Path) -> Section {
+    fn general(&self, store: &Store) -> Section {
         let (mut st, mut missing) = (Vec::new(), Vec::new());
         let f = self.facts;
         self.declared(
@@ -267,7 +267,7 @@ impl<'a> Builder<'a> {
             .iter()
             .rev()
             .find(|e| e.kind == Some(EventKind::Scan));
-        let bom: Option<Value> = std::fs::read_to_string(store_dir.join("bom.json"))
+        let bom: Option<Value> = std::fs::read_to_string(store.bom_path())
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
         match (scan, bom) {

@@ -77,12 +77,11 @@ fn project_name(root: &std::path::Path) -> String {
 pub fn annex_iv(root: &std::path::Path, generated_at: &str) -> Result<annex::Document, UiError> {
     let store = Store::existing(root).ok_or_else(|| UiError::NoStore(root.to_path_buf()))?;
     let facts = annex::ProjectFacts::read(root)?;
-    let dir = store.dir().to_path_buf();
-    let snapshot = trail::Trail::new(store).verified();
+    let snapshot = trail::Trail::new(store.clone()).verified();
     Ok(annex::build(
         &snapshot,
         &facts,
-        &dir,
+        &store,
         &project_name(root),
         generated_at,
     ))
@@ -116,17 +115,15 @@ impl Ui {
                 uuid::Uuid::new_v4().simple()
             )),
         };
-        let exports = std::fs::read_to_string(store.dir().join("exports").join("mlflow.json"))
+        let exports = std::fs::read_to_string(store.export_state_path("mlflow"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or(serde_json::Value::Null);
         let context = pages::Context {
             project: project_name(&options.root),
             exports,
-            charts_dir: store.dir().join("charts"),
             root: options.root.clone(),
-            store_dir: store.dir().to_path_buf(),
-            trace: store.trace_path(),
+            store: store.clone(),
         };
         let trail = trail::Trail::new(store);
         trail.verified();

@@ -21,14 +21,10 @@ pub struct Context {
     pub project: String,
     /// `.venturalitica/exports/mlflow.json`, or null.
     pub exports: Value,
-    /// `.venturalitica/charts/`.
-    pub charts_dir: std::path::PathBuf,
     /// The project root (its `pyproject.toml` holds the Annex IV prose).
     pub root: std::path::PathBuf,
-    /// `.venturalitica/`.
-    pub store_dir: std::path::PathBuf,
-    /// `.venturalitica/trace.jsonl`, where a cell's whole payload is read.
-    pub trace: std::path::PathBuf,
+    /// The evidence store: its files are named by it.
+    pub store: venturalitica_evidence::Store,
 }
 
 fn verification(s: &Snapshot) -> String {
@@ -481,13 +477,10 @@ fn filter_form(s: &Snapshot, evals: &[Evaluation<'_>], f: &Filter) -> String {
 /// anchored (`#control-ID`), its hash checked against its name.
 pub fn policy_text(s: &Snapshot, ctx: &Context, sha: &str) -> Option<String> {
     // The name is the hash: 64 hex digits, so no path can leave the store.
-    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
+    let path = ctx.store.policy_path(sha)?;
     let evals = evaluations(s);
     let used: Vec<&Evaluation<'_>> = evals.iter().filter(|e| e.policy_sha() == sha).collect();
     let first = used.first()?;
-    let path = ctx.store_dir.join("policies").join(format!("{sha}.yaml"));
     let mut body = format!(
         "<h1>Policy {title}{version}</h1><table><tr><th>file</th><td class=\"mono\">{file}</td></tr>\
          <tr><th>sha256</th><td class=\"mono\">{sha}</td></tr><tr><th>evaluations</th><td>{n}: \
@@ -684,7 +677,7 @@ pub fn report(s: &Snapshot, ctx: &Context, generated_at: &str) -> String {
         Ok(f) => (f, None),
         Err(e) => (annex::ProjectFacts::default(), Some(e.to_string())),
     };
-    let doc = annex::build(s, &facts, &ctx.store_dir, &ctx.project, generated_at);
+    let doc = annex::build(s, &facts, &ctx.store, &ctx.project, generated_at);
     let mut body = String::from(
         "<p class=\"noprint\"><a href=\"javascript:print()\">Print</a> · the same document: <code>venturalitica report annex-iv --format md|html|pdf</code></p>",
     );
@@ -713,7 +706,7 @@ pub fn event(s: &Snapshot, ctx: &Context, seq: u64) -> Option<String> {
     );
     if e.kind == Some(EventKind::Enforce) {
         let results = &e.payload["results"];
-        if ctx.charts_dir.join(format!("{}.svg", e.seq)).is_file() {
+        if ctx.store.chart_path(e.seq).is_file() {
             let _ = write!(
                 body,
                 "<h2>Chart</h2><img alt=\"evidence chart\" src=\"/charts/{}.svg\">",
@@ -762,7 +755,7 @@ pub fn event(s: &Snapshot, ctx: &Context, seq: u64) -> Option<String> {
             esc(&energy.cpu_method)
         );
     }
-    let pretty = match e.full_payload(&ctx.trace) {
+    let pretty = match e.full_payload(&ctx.store) {
         Ok(payload) => serde_json::to_string_pretty(&payload).unwrap_or_default(),
         Err(why) => format!("the payload cannot be shown: {why}"),
     };

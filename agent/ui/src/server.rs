@@ -290,7 +290,7 @@ async fn chart(State(s): State<Arc<AppState>>, Path(file): Path<String>) -> Resp
     else {
         return not_found().await.into_response();
     };
-    let path = s.context.charts_dir.join(format!("{seq}.svg"));
+    let path = s.context.store.chart_path(seq);
     match tokio::task::spawn_blocking(move || std::fs::read(path)).await {
         Ok(Ok(bytes)) => (
             [(
@@ -349,7 +349,7 @@ async fn events(State(s): State<Arc<AppState>>, Query(q): Query<EventsQuery>) ->
             .take(q.limit.min(5000))
             .map(|e| {
                 let payload = e
-                    .full_payload(&s.context.trace)
+                    .full_payload(&s.context.store)
                     .unwrap_or_else(|why| json!({ "error": why }));
                 json!({"seq": e.seq, "kind": e.kind_name, "ts": e.ts, "pid": e.pid, "hash": e.hash, "payload": payload})
             })

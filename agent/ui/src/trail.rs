@@ -58,7 +58,7 @@ impl Entry {
     /// The whole payload: a cell's is read from its line in `trace` (its
     /// hash checked), with its energy basis from the copy its digest names
     /// (checked too) back in place; any other's was read with the trail.
-    pub fn full_payload(&self, trace: &std::path::Path) -> Result<Value, String> {
+    pub fn full_payload(&self, store: &Store) -> Result<Value, String> {
         if self.cell.is_none() {
             return Ok(self.payload.clone());
         }
@@ -72,9 +72,8 @@ impl Entry {
             pid: None,
             cell: None,
         };
-        let mut payload = read_payload(trace, &at).map_err(|e| e.to_string())?;
-        let dir = trace.parent().unwrap_or(std::path::Path::new("."));
-        restore_basis(&mut payload, dir);
+        let mut payload = read_payload(&store.trace_path(), &at).map_err(|e| e.to_string())?;
+        restore_basis(&mut payload, store);
         Ok(payload)
     }
 
@@ -380,17 +379,17 @@ impl Trail {
     }
 }
 
-/// Puts a cell's energy basis back from `basis/<sha256>.json` in `dir`,
-/// when the copy is there and matches its digest (otherwise the digest
-/// stays, and `verify` names the copy).
-fn restore_basis(payload: &mut Value, dir: &std::path::Path) {
+/// Puts a cell's energy basis back from the store's copy, when it is there
+/// and matches its digest (otherwise the digest stays, and `verify` names
+/// the copy).
+fn restore_basis(payload: &mut Value, store: &Store) {
     let Some(energy) = payload.get_mut("energy").and_then(Value::as_object_mut) else {
         return;
     };
     let Some(sha) = energy.get("basis_sha256").and_then(Value::as_str) else {
         return;
     };
-    let Ok(bytes) = std::fs::read(dir.join("basis").join(format!("{sha}.json"))) else {
+    let Ok(bytes) = std::fs::read(store.basis_path(sha)) else {
         return;
     };
     let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
