@@ -149,7 +149,7 @@ def test_settings_come_from_env_then_pyproject(kernel_env, monkeypatch):
     assert abs(e["co2e_g"] - e["total_j"] / 3.6e6 * 56.0 * 1.2) < 1e-12
 
 
-def test_the_trail_keeps_a_sessions_energy_basis_once_by_its_hash(kernel_env, vl_bin):
+def test_the_trail_keeps_a_sessions_energy_basis_once_by_its_hash(kernel_env):
     """A cell event refers to its energy basis by SHA-256; the basis itself
     is kept once in .venturalitica/basis/, the same as the reply's, and
     `verify` checks the copy as it checks policy copies."""
@@ -164,22 +164,10 @@ def test_the_trail_keeps_a_sessions_energy_basis_once_by_its_hash(kernel_env, vl
     assert hashlib.sha256(copy.read_bytes()).hexdigest() == sha
     assert json.loads(copy.read_text()) == _energy(replies[0])["basis"]
     assert json.loads(copy.read_text())["grid"]["g_per_kwh"] > 0
-    verify = subprocess.run(
-        [str(vl_bin), "verify", "--root", str(kernel_env.project), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert verify.returncode == 0 and json.loads(verify.stdout)["bases_checked"] == 1, verify.stdout
+    verify = kernel_env.vl("verify", "--root", kernel_env.project, "--json")
+    assert json.loads(verify.stdout)["bases_checked"] == 1, verify.stdout
     copy.write_text(copy.read_text().replace('"pue"', '"PUE"'))
-    altered = subprocess.run(
-        [str(vl_bin), "verify", "--root", str(kernel_env.project), "--full"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    altered = kernel_env.vl("verify", "--root", kernel_env.project, "--full", check=False)
     assert altered.returncode == 1 and f"energy basis {copy} was altered" in altered.stdout, altered.stdout
 
 

@@ -182,23 +182,7 @@ impl Store {
         for seq in &options.remember {
             checker.remember(*seq);
         }
-        let mut events = Vec::new();
-        let mut malformed = Vec::new();
-        let (end, torn) = self.read_after(
-            0,
-            &mut checker,
-            options.payloads,
-            &mut events,
-            &mut malformed,
-        )?;
-        Ok(TrailRead {
-            events,
-            checker: checker.immediate(),
-            end,
-            torn,
-            source: Source::Trail { why },
-            malformed,
-        })
+        self.read_rest(0, checker, Vec::new(), options, Source::Trail { why })
     }
 
     fn read_from_checkpoint(
@@ -250,9 +234,27 @@ impl Store {
         if options.payloads {
             load_payloads(&self.trace_path(), &mut events)?;
         }
+        let source = Source::Checkpoint {
+            head: cp.head(),
+            signer: cp.signer.id(),
+            written_at: cp.header.written_at.clone(),
+        };
+        Ok(self.read_rest(cp.header.covers.end, checker, events, options, source)?)
+    }
+
+    /// `events` read so far, and every complete line from `offset` checked
+    /// and indexed after them.
+    fn read_rest(
+        &self,
+        offset: u64,
+        mut checker: ChainChecker,
+        mut events: Vec<ReadEvent>,
+        options: &ReadOptions,
+        source: Source,
+    ) -> Result<TrailRead, EvidenceError> {
         let mut malformed = Vec::new();
         let (end, torn) = self.read_after(
-            cp.header.covers.end,
+            offset,
             &mut checker,
             options.payloads,
             &mut events,
@@ -263,11 +265,7 @@ impl Store {
             checker: checker.immediate(),
             end,
             torn,
-            source: Source::Checkpoint {
-                head: cp.head(),
-                signer: cp.signer.id(),
-                written_at: cp.header.written_at.clone(),
-            },
+            source,
             malformed,
         })
     }

@@ -755,48 +755,44 @@ impl ChainChecker {
     }
 
     fn check_policies(&self, store_dir: &Path, report: &mut VerifyReport) {
-        for sha in &self.policies {
-            let copy = store_dir.join("policies").join(format!("{sha}.yaml"));
-            report.policies_checked += 1;
-            let message = match std::fs::read(&copy) {
-                Ok(bytes) if hex::encode(Sha256::digest(&bytes)) == *sha => continue,
-                Ok(_) => format!(
-                    "policy copy {} was altered: its content no longer matches its name",
-                    copy.display()
-                ),
-                Err(_) => format!("policy copy {} is missing", copy.display()),
-            };
-            report.findings.push(Finding {
-                line: None,
-                seq: None,
-                message,
-            });
-        }
+        let dir = store_dir.join("policies");
+        report.policies_checked +=
+            check_copies(&self.policies, &dir, "yaml", "policy copy", report);
+    }
+
+    fn check_bases(&self, store_dir: &Path, report: &mut VerifyReport) {
+        let dir = store_dir.join(crate::store::BASIS_DIR);
+        report.bases_checked += check_copies(&self.bases, &dir, "json", "energy basis", report);
     }
 }
 
-impl ChainChecker {
-    fn check_bases(&self, store_dir: &Path, report: &mut VerifyReport) {
-        for sha in &self.bases {
-            let copy = store_dir
-                .join(crate::store::BASIS_DIR)
-                .join(format!("{sha}.json"));
-            report.bases_checked += 1;
-            let message = match std::fs::read(&copy) {
-                Ok(bytes) if hex::encode(Sha256::digest(&bytes)) == *sha => continue,
-                Ok(_) => format!(
-                    "energy basis {} was altered: its content no longer matches its name",
-                    copy.display()
-                ),
-                Err(_) => format!("energy basis {} is missing", copy.display()),
-            };
-            report.findings.push(Finding {
-                line: None,
-                seq: None,
-                message,
-            });
-        }
+/// Checks that `dir/<sha>.<ext>` exists and hashes to `<sha>` for each of
+/// `shas`, a finding naming `what` for each that does not; how many were
+/// checked.
+fn check_copies(
+    shas: &BTreeSet<String>,
+    dir: &Path,
+    ext: &str,
+    what: &str,
+    report: &mut VerifyReport,
+) -> usize {
+    for sha in shas {
+        let copy = dir.join(format!("{sha}.{ext}"));
+        let message = match std::fs::read(&copy) {
+            Ok(bytes) if hex::encode(Sha256::digest(&bytes)) == *sha => continue,
+            Ok(_) => format!(
+                "{what} {} was altered: its content no longer matches its name",
+                copy.display()
+            ),
+            Err(_) => format!("{what} {} is missing", copy.display()),
+        };
+        report.findings.push(Finding {
+            line: None,
+            seq: None,
+            message,
+        });
     }
+    shas.len()
 }
 
 /// The energy bases a cell refers to (`"basis_sha256":"<64 hex>"`, a key
