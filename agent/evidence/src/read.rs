@@ -19,7 +19,7 @@ use crate::checkpoint::{Checkpoint, CheckpointPolicy, Refused, Section, FILE};
 use crate::index::Indexed;
 use crate::key::PublicKey;
 use crate::store::{each_line, EvidenceError, Store};
-use crate::verify::{ChainChecker, Head};
+use crate::verify::{ChainChecker, Checked, Head};
 
 /// What to read.
 #[derive(Debug, Clone, Default)]
@@ -291,13 +291,7 @@ impl Store {
         let mut line_no = first_line;
         let fed = each_line(file, offset, |start, line| {
             match checker.check(line) {
-                Some(checked) => events.push(read_event(
-                    checked.event,
-                    checked.body,
-                    start,
-                    line.len(),
-                    payloads,
-                )),
+                Some(checked) => events.push(ReadEvent::of(checked, start, line.len(), payloads)),
                 None => malformed.push(line_no),
             }
             line_no += 1;
@@ -356,19 +350,19 @@ impl From<EvidenceError> for ReadError {
     }
 }
 
-fn read_event(
-    event: Event,
-    body: Option<Value>,
-    offset: u64,
-    len: usize,
-    payloads: bool,
-) -> ReadEvent {
-    let indexed = Indexed::of(&event, body.as_ref(), offset, len);
-    let payload = (payloads && indexed.payload_needed()).then(|| {
-        body.and_then(|mut b| b.get_mut("payload").map(Value::take))
-            .unwrap_or(Value::Null)
-    });
-    ReadEvent { indexed, payload }
+impl ReadEvent {
+    /// The event of a checked line that starts at `offset` and is `len`
+    /// bytes long, with its payload when `payloads` asks and it is not
+    /// indexed: how every reader turns a line into an event.
+    pub fn of(checked: Checked, offset: u64, len: usize, payloads: bool) -> ReadEvent {
+        let Checked { event, body } = checked;
+        let indexed = Indexed::of(&event, body.as_ref(), offset, len);
+        let payload = (payloads && indexed.payload_needed()).then(|| {
+            body.and_then(|mut b| b.get_mut("payload").map(Value::take))
+                .unwrap_or(Value::Null)
+        });
+        ReadEvent { indexed, payload }
+    }
 }
 
 /// Reads the payload of every event that needs one from its line, checking

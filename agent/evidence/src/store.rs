@@ -362,6 +362,28 @@ impl Store {
         energy.insert("basis_sha256".into(), Value::String(sha));
     }
 
+    /// Puts an energy report's `basis` back in `payload` from the copy its
+    /// `basis_sha256` names, when that copy is there and matches its digest
+    /// (otherwise the digest stays, and `verify` names the copy): the
+    /// inverse of [`Store::move_basis_out`], for showing a cell whole.
+    pub fn restore_basis(&self, payload: &mut Value) {
+        let Some(energy) = payload.get_mut("energy").and_then(Value::as_object_mut) else {
+            return;
+        };
+        let Some(sha) = energy.get("basis_sha256").and_then(Value::as_str) else {
+            return;
+        };
+        let Ok(bytes) = fs::read(self.basis_path(sha)) else {
+            return;
+        };
+        if hex::encode(sha2::Sha256::digest(&bytes)) != sha {
+            return;
+        }
+        if let Ok(basis) = serde_json::from_slice::<Value>(&bytes) {
+            energy.insert("basis".into(), basis);
+        }
+    }
+
     /// Where the energy basis with digest `sha256` is kept.
     pub fn basis_path(&self, sha256: &str) -> PathBuf {
         self.dir.join(BASIS_DIR).join(format!("{sha256}.json"))
@@ -1007,6 +1029,9 @@ mod tests {
         let copy = s.basis_path(&sha);
         let kept: Value = serde_json::from_str(&fs::read_to_string(&copy).unwrap()).unwrap();
         assert_eq!(kept, basis);
+        let mut shown = cells[0].clone();
+        s.restore_basis(&mut shown);
+        assert_eq!(shown["energy"]["basis"], basis);
         s.append_all(EventKind::Cell, cells).unwrap();
         let r = verify(&s);
         assert!(r.ok() && r.bases_checked == 1, "{r:?}");

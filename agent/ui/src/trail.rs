@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use venturalitica_evidence::read::read_payload;
 use venturalitica_evidence::{
-    CellFacts, ChainChecker, Checked, EventKind, Indexed, ReadEvent, ReadOptions, Source, Store,
+    CellFacts, ChainChecker, EventKind, Indexed, ReadEvent, ReadOptions, Source, Store,
     VerifyOptions, VerifyReport,
 };
 
@@ -73,7 +73,7 @@ impl Entry {
             cell: None,
         };
         let mut payload = read_payload(&store.trace_path(), &at).map_err(|e| e.to_string())?;
-        restore_basis(&mut payload, store);
+        store.restore_basis(&mut payload);
         Ok(payload)
     }
 
@@ -291,13 +291,8 @@ impl Trail {
                 Ok(text) => state.checker.check(text),
                 Err(_) => state.checker.check(&String::from_utf8_lossy(text)),
             };
-            if let Some(Checked { event, body }) = checked {
-                let indexed = Indexed::of(&event, body.as_ref(), start, text.len());
-                let payload = indexed
-                    .payload_needed()
-                    .then(|| body.and_then(|mut b| b.get_mut("payload").map(Value::take)))
-                    .flatten();
-                new.push(Entry::of(ReadEvent { indexed, payload }));
+            if let Some(checked) = checked {
+                new.push(Entry::of(ReadEvent::of(checked, start, text.len(), true)));
             }
             start += line.len() as u64;
         }
@@ -376,28 +371,6 @@ impl Trail {
         state.verified_at = Some(state.offset);
         state.snapshot = Arc::new(next);
         state.snapshot.clone()
-    }
-}
-
-/// Puts a cell's energy basis back from the store's copy, when it is there
-/// and matches its digest (otherwise the digest stays, and `verify` names
-/// the copy).
-fn restore_basis(payload: &mut Value, store: &Store) {
-    let Some(energy) = payload.get_mut("energy").and_then(Value::as_object_mut) else {
-        return;
-    };
-    let Some(sha) = energy.get("basis_sha256").and_then(Value::as_str) else {
-        return;
-    };
-    let Ok(bytes) = std::fs::read(store.basis_path(sha)) else {
-        return;
-    };
-    let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
-    if hex::encode(digest) != sha {
-        return;
-    }
-    if let Ok(basis) = serde_json::from_slice::<Value>(&bytes) {
-        energy.insert("basis".into(), basis);
     }
 }
 
