@@ -14,7 +14,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Deserialize;
 use thiserror::Error;
-use venturalitica_vocab::results::Status;
+use venturalitica_vocab::results::{ControlResult, Results, Status};
 
 /// Why no chart could be drawn.
 #[derive(Debug, Error)]
@@ -23,48 +23,6 @@ pub enum ChartError {
     Shape(#[from] serde_json::Error),
     #[error("cannot draw the chart: {0}")]
     Draw(String),
-}
-
-#[derive(Debug, Deserialize)]
-struct Results {
-    passed: bool,
-    #[serde(default)]
-    policy: Option<Policy>,
-    controls: Vec<Control>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Policy {
-    title: Option<String>,
-    path: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Control {
-    id: String,
-    metric_key: String,
-    operator: String,
-    threshold: f64,
-    actual_value: Option<f64>,
-    status: Status,
-    #[serde(default)]
-    groups: Vec<Group>,
-    ci: Option<Interval>,
-    reason: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Group {
-    group: String,
-    n: u64,
-    #[serde(default)]
-    rates: std::collections::BTreeMap<String, Option<f64>>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Interval {
-    lower: f64,
-    upper: f64,
 }
 
 const WIDTH: u32 = 640;
@@ -90,31 +48,36 @@ const RATE_COLOURS: [RGBColor; 4] = [
     RGBColor(0, 137, 123),
 ];
 
+/// Draws the chart for a results document given as JSON (the Python
+/// package's): an error names what is not in the results shape.
+pub fn render_json(results: &serde_json::Value) -> Result<String, ChartError> {
+    render(&Results::deserialize(results)?)
+}
+
 /// Draws the chart for a results document.
-pub fn render(results: &serde_json::Value) -> Result<String, ChartError> {
-    let results = Results::deserialize(results)?;
+pub fn render(results: &Results) -> Result<String, ChartError> {
     let height = HEADER + results.controls.iter().map(control_height).sum::<u32>() + 8;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
-        draw(&root, &results).map_err(|e| ChartError::Draw(e.to_string()))?;
+        draw(&root, results).map_err(|e| ChartError::Draw(e.to_string()))?;
         root.present()
             .map_err(|e| ChartError::Draw(e.to_string()))?;
     }
     Ok(svg)
 }
 
-fn control_height(c: &Control) -> u32 {
+fn control_height(c: &ControlResult) -> u32 {
     let rates = rate_names(c).len().max(1) as u32;
     CONTROL_HEAD + c.groups.len() as u32 * (rates * BAR + GROUP_GAP) + 10
 }
 
 /// The rate names a control's groups carry, in a stable order.
-fn rate_names(c: &Control) -> Vec<&str> {
+fn rate_names(c: &ControlResult) -> Vec<&str> {
     let mut names: Vec<&str> = Vec::new();
     for g in &c.groups {
         for k in g.rates.keys() {
-            if !names.contains(&k.as_str()) {
+            if !names.contains(&k.as_ref()) {
                 names.push(k);
             }
         }
@@ -127,15 +90,11 @@ type DrawResult = Result<(), DrawingAreaErrorKind<std::io::Error>>;
 
 fn draw(root: &Area<'_>, results: &Results) -> DrawResult {
     root.fill(&WHITE)?;
-    let title = results
-        .policy
-        .as_ref()
-        .and_then(|p| p.title.clone().or_else(|| p.path.clone()))
-        .unwrap_or_else(|| "policy".to_string());
+    let title = results.policy.name();
     let verdict = if results.passed { "PASSED" } else { "FAILED" };
     let colour = if results.passed { PASS } else { FAIL };
     root.draw(&Text::new(
-        format!("Compliance evidence: {}", clip(&title, 60)),
+        format!("Compliance evidence: {}", clip(title, 60)),
         (8, 8),
         font(14, &INK),
     ))?;
@@ -152,7 +111,7 @@ fn draw(root: &Area<'_>, results: &Results) -> DrawResult {
     Ok(())
 }
 
-fn draw_control(root: &Area<'_>, c: &Control, top: i32) -> DrawResult {
+fn draw_control(root: &Area<'_>, c: &ControlResult, top: i32) -> DrawResult {
     let colour = match c.status {
         Status::Pass => PASS,
         Status::Fail => FAIL,
@@ -244,7 +203,7 @@ fn draw_control(root: &Area<'_>, c: &Control, top: i32) -> DrawResult {
     draw_groups(root, c, &axis, groups_top)
 }
 
-fn draw_groups(root: &Area<'_>, c: &Control, axis: &Axis, top: i32) -> DrawResult {
+fn draw_groups(root: &Area<'_>, c: &ControlResult, axis: &Axis, top: i32) -> DrawResult {
     let names = rate_names(c);
     if c.groups.is_empty() {
         return Ok(());
@@ -339,19 +298,25 @@ mod tests {
 
     fn results(group: &str, id: &str) -> serde_json::Value {
         json!({
-            "passed": false,
-            "policy": {"title": "Loan <policy>", "path": "p.yaml"},
+            "schema_version": 1, "passed": false,
+            "summary": {"total": 2, "passed": 0, "failed": 1, "errors": 1},
+            "evaluated_at": "2026-01-01T00:00:00.000Z",
+            "engine": {"name": "venturalitica", "version": "0"},
+            "policy": {"title": "Loan <policy>", "path": "p.yaml", "version": null, "uuid": null,
+                       "shape": "control-list", "sha256": "0"},
+            "data": {"source": "d.csv", "fingerprint": null, "rows": 22},
             "controls": [{
-                "id": id, "metric_key": "disparate_impact", "operator": ">=",
-                "threshold": 0.8, "actual_value": 0.5, "status": "fail",
-                "ci": {"lower": 0.25, "upper": 0.75},
+                "id": id, "description": null, "metric_key": "disparate_impact", "operator": ">=",
+                "threshold": 0.8, "actual_value": 0.5, "status": "fail", "passed": false, "severity": null,
+                "ci": {"lower": 0.25, "upper": 0.75, "level": 0.95, "method": "m", "resamples": 10,
+                       "seed": 1, "undefined_resamples": 0},
                 "groups": [
                     {"group": group, "n": 10, "rates": {"positive_rate": 0.5}},
                     {"group": "b", "n": 12, "rates": {"positive_rate": null}}
                 ]
             }, {
-                "id": "acc", "metric_key": "accuracy", "operator": ">",
-                "threshold": 0.7, "actual_value": null, "status": "error",
+                "id": "acc", "description": null, "metric_key": "accuracy", "operator": ">",
+                "threshold": 0.7, "actual_value": null, "status": "error", "passed": false, "severity": null,
                 "reason": "column \"y\" not found", "groups": []
             }]
         })
@@ -359,7 +324,7 @@ mod tests {
 
     #[test]
     fn user_strings_are_escaped() {
-        let svg = render(&results("<script>alert(1)</script>", "a&b\"c")).unwrap();
+        let svg = render_json(&results("<script>alert(1)</script>", "a&b\"c")).unwrap();
         assert!(!svg.contains("<script>"), "{svg}");
         assert!(svg.contains("&lt;script&gt;"));
         assert!(svg.contains("a&amp;b&quot;c"));
@@ -368,7 +333,7 @@ mod tests {
 
     #[test]
     fn draws_value_threshold_groups_and_errors() {
-        let svg = render(&results("f", "gender-di")).unwrap();
+        let svg = render_json(&results("f", "gender-di")).unwrap();
         assert!(svg.starts_with("<svg"));
         for text in [
             "FAILED",
@@ -396,7 +361,7 @@ mod tests {
     #[test]
     fn rejects_other_shapes() {
         assert!(matches!(
-            render(&json!({"x": 1})),
+            render_json(&json!({"x": 1})),
             Err(ChartError::Shape(_))
         ));
     }

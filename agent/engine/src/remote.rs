@@ -237,7 +237,10 @@ mod tests {
         assert_eq!(pick(&results), pick(&rows));
         assert_eq!(results.data.rows, Some(10));
         assert_eq!(results.data.counted_by.as_deref(), Some("test"));
-        assert_eq!(results.data.fingerprint_method, Some("rowset-md5-v1"));
+        assert_eq!(
+            results.data.fingerprint_method.as_deref(),
+            Some("rowset-md5-v1")
+        );
     }
 
     #[test]

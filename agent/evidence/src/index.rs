@@ -7,7 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use venturalitica_vocab::energy::EnergyTotals;
+use venturalitica_vocab::energy::{EnergyTotals, Measured};
+use venturalitica_vocab::events::CellPayload;
 
 use crate::chain::Event;
 use crate::kind::EventKind;
@@ -42,16 +43,23 @@ pub struct CellFacts {
 }
 
 impl CellFacts {
-    /// The facts of a cell payload.
+    /// The facts of a cell payload; a payload that is not a cell's gives
+    /// none (the event is still indexed, and shown as it is).
     pub fn of(payload: &Value) -> CellFacts {
-        let text = |key: &str| payload[key].as_str().map(str::to_string);
+        let Ok(cell) = CellPayload::deserialize(payload) else {
+            return CellFacts::default();
+        };
         CellFacts {
-            execution_count: payload["execution_count"].as_u64(),
-            duration_s: payload["duration_s"].as_f64(),
-            status: text("status"),
-            notebook: text("notebook"),
-            kernel: text("kernel"),
-            energy: EnergyTotals::from_report(&payload["energy"]).map(Box::new),
+            execution_count: cell.execution_count,
+            duration_s: cell.duration_s,
+            energy: cell
+                .energy
+                .as_ref()
+                .and_then(Measured::report)
+                .map(|r| Box::new(EnergyTotals::of(r))),
+            status: cell.status,
+            notebook: cell.notebook,
+            kernel: cell.kernel,
         }
     }
 }

@@ -473,7 +473,7 @@ impl RunExport<'_> {
         let run = match ledger.run(pid).cloned() {
             Some(r) if client.run_exists(&r.run_id)? => r,
             _ => {
-                let start = evs.first().map_or(0, |e| plan::millis(&e.body["ts"]));
+                let start = evs.first().map_or(0, plan::Parsed::millis);
                 let run_id = client.create_run(self.experiment_id, &name, start, &tags)?;
                 let r = RunState {
                     run_id,
@@ -584,7 +584,7 @@ impl RunExport<'_> {
                 Err(e) => return Err(e),
             }
         }
-        let end = evs.last().map_or(0, |e| plan::millis(&e.body["ts"]));
+        let end = evs.last().map_or(0, plan::Parsed::millis);
         client.finish_run(run_id, end)?;
         Ok(rs)
     }
@@ -595,11 +595,7 @@ impl RunExport<'_> {
         let trail = serde_json::to_vec_pretty(&trail).unwrap_or_default();
         self.client
             .put_artifact(self.experiment_id, run_id, "compliance_trace.json", &trail)?;
-        for sha in evs
-            .iter()
-            .filter_map(|e| e.body["payload"]["results"]["policy"]["sha256"].as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-        {
+        for sha in plan::policies(evs) {
             let Some(policy) = self.store.policy_path(sha) else {
                 continue;
             };
@@ -698,11 +694,7 @@ mod tests {
     #[test]
     fn pack_ends_batches_on_event_boundaries() {
         let events: Vec<plan::Parsed> = (1..=5)
-            .map(|seq| plan::Parsed {
-                seq,
-                hash: String::new(),
-                body: serde_json::Value::Null,
-            })
+            .map(|seq| plan::Parsed::new(seq, String::new(), serde_json::Value::Null))
             .collect();
         let refs: Vec<&plan::Parsed> = events.iter().collect();
         // Event 3 has more items than a batch holds: alone, in pieces.

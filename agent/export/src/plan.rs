@@ -18,10 +18,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use venturalitica_evidence::chain::Event;
 use venturalitica_evidence::{EventKind, Indexed};
+use venturalitica_vocab::energy::{Component, Measured};
+use venturalitica_vocab::events::{CellPayload, Payload};
+use venturalitica_vocab::results::Status;
 
 /// One metric point, as MLflow's `log-batch` takes it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -32,13 +35,63 @@ pub struct Metric {
     pub step: i64,
 }
 
-/// An event with its parsed body.
+/// An event with its parsed body, and its payload typed by its kind.
 #[derive(Debug, Clone)]
 pub struct Parsed {
     pub seq: u64,
     /// The event's hash in the chain (hex).
     pub hash: String,
+    /// The body as written: the run's `compliance_trace.json` keeps it.
     pub body: Value,
+    pub kind: Option<EventKind>,
+    pub ts: Option<String>,
+    /// `None` for a kind this version does not write; the reason for a
+    /// payload that is not of its kind's shape (it gives no metric or span).
+    pub payload: Option<Result<Payload, String>>,
+}
+
+impl Parsed {
+    pub fn new(seq: u64, hash: String, body: Value) -> Parsed {
+        let head = Head::deserialize(&body).unwrap_or_default();
+        let kind = head.kind.as_deref().and_then(EventKind::parse);
+        let payload = kind
+            .map(|k| Payload::decode(k, &head.payload).map_err(|e| format!("event {seq}: {e}")));
+        Parsed {
+            seq,
+            hash,
+            kind,
+            ts: head.ts,
+            payload,
+            body,
+        }
+    }
+
+    /// The payload, when it is of its kind's shape.
+    pub fn typed(&self) -> Option<&Payload> {
+        self.payload.as_ref()?.as_ref().ok()
+    }
+
+    /// The event's time in milliseconds since the epoch; 0 if absent.
+    pub fn millis(&self) -> i64 {
+        self.ts.as_deref().map_or(0, millis)
+    }
+
+    /// The cell's notebook and kernel, as the recorder names them.
+    pub fn cell(&self) -> Option<&CellPayload> {
+        match self.typed()? {
+            Payload::Cell(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// What an event body says besides its payload.
+#[derive(Debug, Default, Deserialize)]
+struct Head {
+    kind: Option<String>,
+    ts: Option<String>,
+    #[serde(default)]
+    payload: Value,
 }
 
 /// Events grouped by the process that wrote them, in trail order.
@@ -56,13 +109,7 @@ pub fn group_by_process<'a>(
 pub fn parsed(events: Vec<Event>) -> Vec<Parsed> {
     events
         .into_iter()
-        .filter_map(|e| {
-            Some(Parsed {
-                body: e.json()?,
-                seq: e.seq,
-                hash: e.hash,
-            })
-        })
+        .filter_map(|e| Some(Parsed::new(e.seq, e.hash.clone(), e.json()?)))
         .collect()
 }
 
@@ -81,20 +128,18 @@ pub fn metric_key(raw: &str) -> String {
 }
 
 /// An RFC 3339 timestamp in nanoseconds since the epoch.
-pub fn nanos(ts: &Value) -> Option<u64> {
-    let t = chrono::DateTime::parse_from_rfc3339(ts.as_str()?).ok()?;
+pub fn nanos(ts: &str) -> Option<u64> {
+    let t = chrono::DateTime::parse_from_rfc3339(ts).ok()?;
     u64::try_from(t.timestamp_nanos_opt()?).ok()
 }
 
-/// An event timestamp (RFC 3339) in milliseconds since the epoch; 0 if absent.
-pub fn millis(ts: &Value) -> i64 {
+/// An RFC 3339 timestamp in milliseconds since the epoch; 0 if it is not one.
+pub fn millis(ts: &str) -> i64 {
     nanos(ts).map_or(0, |n| i64::try_from(n / 1_000_000).unwrap_or(i64::MAX))
 }
 
 /// The metric points of one event.
 pub fn metrics(event: &Parsed) -> Vec<Metric> {
-    let b = &event.body;
-    let p = &b["payload"];
     let seq = i64::try_from(event.seq).unwrap_or(i64::MAX);
     let mut out = Vec::new();
     let mut push = |key: String, value: Option<f64>, timestamp: i64, step: i64| {
@@ -107,104 +152,94 @@ pub fn metrics(event: &Parsed) -> Vec<Metric> {
             });
         }
     };
-    match EventKind::of(b) {
-        Some(EventKind::Cell) => {
-            let ts = p["end"]
-                .as_str()
-                .map_or_else(|| millis(&b["ts"]), |_| millis(&p["end"]));
-            let step = p["execution_count"].as_i64().unwrap_or(seq);
-            push("cell.duration_s".into(), p["duration_s"].as_f64(), ts, step);
-            let e = &p["energy"];
-            push("energy.total_j".into(), e["total_j"].as_f64(), ts, step);
-            push(
-                "energy.total_low_j".into(),
-                e["total_low_j"].as_f64(),
-                ts,
-                step,
-            );
-            push(
-                "energy.total_high_j".into(),
-                e["total_high_j"].as_f64(),
-                ts,
-                step,
-            );
-            push("energy.cpu_j".into(), e["cpu"]["joules"].as_f64(), ts, step);
-            push("energy.ram_j".into(), e["ram"]["joules"].as_f64(), ts, step);
-            push("energy.gpu_j".into(), e["gpu"]["joules"].as_f64(), ts, step);
-            push("energy.co2e_g".into(), e["co2e_g"].as_f64(), ts, step);
-            let mb = e["peak_rss_bytes"].as_f64().map(|b| b / 1e6);
-            push("energy.peak_rss_mb".into(), mb, ts, step);
-        }
-        Some(EventKind::Enforce) => {
-            let ts = millis(&b["ts"]);
-            let results = &p["results"];
-            for c in results["controls"].as_array().into_iter().flatten() {
-                let id = c["id"].as_str().unwrap_or("control");
-                push(
-                    format!("compliance.{id}.value"),
-                    c["actual_value"].as_f64(),
-                    ts,
-                    seq,
-                );
-                let passed = c["status"]
-                    .as_str()
-                    .map(|s| if s == "pass" { 1.0 } else { 0.0 });
-                push(format!("compliance.{id}.passed"), passed, ts, seq);
+    let joules = |c: &Option<Component>| c.as_ref().map(|c| c.joules);
+    match event.typed() {
+        Some(Payload::Cell(p)) => {
+            let ts = p.end.as_deref().map_or_else(|| event.millis(), millis);
+            let step = p
+                .execution_count
+                .and_then(|n| i64::try_from(n).ok())
+                .unwrap_or(seq);
+            push("cell.duration_s".into(), p.duration_s, ts, step);
+            if let Some(e) = p.energy.as_ref().and_then(Measured::report) {
+                push("energy.total_j".into(), Some(e.total_j), ts, step);
+                push("energy.total_low_j".into(), e.total_low_j, ts, step);
+                push("energy.total_high_j".into(), e.total_high_j, ts, step);
+                push("energy.cpu_j".into(), joules(&e.cpu), ts, step);
+                push("energy.ram_j".into(), joules(&e.ram), ts, step);
+                push("energy.gpu_j".into(), joules(&e.gpu), ts, step);
+                push("energy.co2e_g".into(), e.co2e_g, ts, step);
+                let mb = e.peak_rss_bytes.map(|b| b as f64 / 1e6);
+                push("energy.peak_rss_mb".into(), mb, ts, step);
             }
-            let score = results["passed"]
-                .as_bool()
-                .map(|p| if p { 1.0 } else { 0.0 });
-            push("compliance_score".into(), score, ts, seq);
         }
-        Some(EventKind::Monitor) => {
-            let ts = millis(&b["ts"]);
-            let name = p["name"].as_str().unwrap_or("monitor");
-            let e = &p["energy"];
-            push(
-                format!("monitor.{name}.energy_j"),
-                e["total_j"].as_f64(),
-                ts,
-                seq,
-            );
-            for end in ["low", "high"] {
-                push(
-                    format!("monitor.{name}.energy_{end}_j"),
-                    e[format!("total_{end}_j")].as_f64(),
-                    ts,
-                    seq,
-                );
+        Some(Payload::Enforce(p)) => {
+            let ts = event.millis();
+            let one = |yes: bool| if yes { 1.0 } else { 0.0 };
+            for c in &p.results.controls {
+                let id = &c.id;
+                push(format!("compliance.{id}.value"), c.actual_value, ts, seq);
+                let passed = one(c.status == Status::Pass);
+                push(format!("compliance.{id}.passed"), Some(passed), ts, seq);
             }
             push(
-                format!("monitor.{name}.co2e_g"),
-                e["co2e_g"].as_f64(),
+                "compliance_score".into(),
+                Some(one(p.results.passed)),
+                ts,
+                seq,
+            );
+        }
+        Some(Payload::Monitor(p)) => {
+            let ts = event.millis();
+            let (name, e) = (&p.name, &p.energy);
+            push(format!("monitor.{name}.energy_j"), Some(e.total_j), ts, seq);
+            push(
+                format!("monitor.{name}.energy_low_j"),
+                e.total_low_j,
                 ts,
                 seq,
             );
             push(
-                format!("monitor.{name}.wall_s"),
-                e["wall_s"].as_f64(),
+                format!("monitor.{name}.energy_high_j"),
+                e.total_high_j,
                 ts,
                 seq,
             );
+            push(format!("monitor.{name}.co2e_g"), e.co2e_g, ts, seq);
+            push(format!("monitor.{name}.wall_s"), Some(e.wall_s), ts, seq);
         }
-        Some(EventKind::Scan) => {
-            let score = p["passed"].as_bool().map(|p| if p { 1.0 } else { 0.0 });
-            push("scan.compliance_score".into(), score, millis(&b["ts"]), seq);
+        Some(Payload::Scan(p)) => {
+            let score = if p.passed { 1.0 } else { 0.0 };
+            push(
+                "scan.compliance_score".into(),
+                Some(score),
+                event.millis(),
+                seq,
+            );
         }
-        _ => {}
+        Some(Payload::Export(_)) | None => {}
     }
     out
 }
 
+/// The SHA-256 of every policy the events evaluated, sorted, once each.
+pub fn policies(events: &[Parsed]) -> Vec<&str> {
+    let mut policies: Vec<&str> = events
+        .iter()
+        .filter_map(|e| Some(e.typed()?.results()?.policy.sha256.as_str()))
+        .collect();
+    policies.sort_unstable();
+    policies.dedup();
+    policies
+}
+
 /// The run's name and tags, from its events.
 pub fn run_identity(pid: u64, events: &[Parsed]) -> (String, Vec<(String, String)>) {
-    let notebook = events
-        .iter()
-        .find_map(|e| e.body["payload"]["notebook"].as_str().map(str::to_string));
+    let notebook = events.iter().find_map(|e| e.cell()?.notebook.clone());
     // Sorted by name, as run names and tags have always been.
     let kinds: Vec<&str> = events
         .iter()
-        .filter_map(|e| EventKind::of(&e.body))
+        .filter_map(|e| e.kind)
         .map(EventKind::as_str)
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
@@ -216,12 +251,7 @@ pub fn run_identity(pid: u64, events: &[Parsed]) -> (String, Vec<(String, String
         }
         None => format!("venturalitica {} (pid {pid})", kinds.join("+")),
     };
-    let mut policies: Vec<&str> = events
-        .iter()
-        .filter_map(|e| e.body["payload"]["results"]["policy"]["sha256"].as_str())
-        .collect();
-    policies.sort_unstable();
-    policies.dedup();
+    let policies = policies(events);
     let mut tags = vec![
         ("mlflow.runName".to_string(), name.clone()),
         (
@@ -233,10 +263,7 @@ pub fn run_identity(pid: u64, events: &[Parsed]) -> (String, Vec<(String, String
         ("venturalitica.pid".to_string(), pid.to_string()),
         ("venturalitica.events".to_string(), kinds.join(",")),
     ];
-    if let Some(kernel) = events
-        .iter()
-        .find_map(|e| e.body["payload"]["kernel"].as_str())
-    {
+    if let Some(kernel) = events.iter().find_map(|e| e.cell()?.kernel.as_deref()) {
         tags.push(("venturalitica.kernel".to_string(), kernel.to_string()));
     }
     if !policies.is_empty() {
@@ -264,14 +291,14 @@ mod tests {
 
     #[test]
     fn a_cell_event_gives_its_metrics_at_its_execution_count() {
-        let e = Parsed {
-            seq: 9,
-            hash: String::new(),
-            body: json!({"kind": "cell", "ts": "2026-01-01T00:00:01.000Z", "pid": 1, "payload": {
+        let e = Parsed::new(
+            9,
+            String::new(),
+            json!({"kind": "cell", "ts": "2026-01-01T00:00:01.000Z", "pid": 1, "payload": {
                 "execution_count": 3, "duration_s": 0.5, "end": "2026-01-01T00:00:00.500Z",
-                "energy": {"total_j": 2.0, "cpu": {"joules": 1.5}, "ram": {"joules": 0.5}, "co2e_g": 0.1, "peak_rss_bytes": 2e6}
+                "energy": {"wall_s": 0.5, "total_j": 2.0, "cpu": {"joules": 1.5}, "ram": {"joules": 0.5}, "co2e_g": 0.1, "peak_rss_bytes": 2000000}
             }}),
-        };
+        );
         let m = metrics(&e);
         let keys: Vec<&str> = m.iter().map(|m| m.key.as_str()).collect();
         assert_eq!(

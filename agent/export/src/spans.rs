@@ -30,6 +30,9 @@ use sha2::{Digest, Sha256};
 
 use crate::plan::{nanos, Parsed};
 use venturalitica_evidence::EventKind;
+use venturalitica_vocab::energy::{EnergyReport, Measured};
+use venturalitica_vocab::events::{EnforcePayload, Payload};
+use venturalitica_vocab::results::{ControlResult, Status as ResultStatus};
 
 /// The ids of one run's trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,28 +176,27 @@ fn compact(v: Value) -> Value {
 
 /// When an event's span starts and ends, in nanoseconds.
 pub fn bounds(e: &Parsed) -> Option<(u64, u64)> {
-    let b = &e.body;
-    let p = &b["payload"];
-    let ts = nanos(&b["ts"]);
-    match EventKind::of(b)? {
-        EventKind::Cell => {
-            let start = nanos(&p["start"]).or(ts)?;
-            let end = nanos(&p["end"]).or(ts)?.max(start);
+    let ts = e.ts.as_deref().and_then(nanos);
+    let at = |t: &Option<String>| t.as_deref().and_then(nanos);
+    match e.typed()? {
+        Payload::Cell(p) => {
+            let start = at(&p.start).or(ts)?;
+            let end = at(&p.end).or(ts)?.max(start);
             Some((start, end))
         }
-        EventKind::Enforce => {
-            let at = nanos(&p["results"]["evaluated_at"]).or(ts)?;
+        Payload::Enforce(p) => {
+            let at = nanos(&p.results.evaluated_at).or(ts)?;
             Some((at, at))
         }
-        EventKind::Monitor => {
+        Payload::Monitor(p) => {
             let end = ts?;
-            let wall = p["energy"]["wall_s"].as_f64().filter(|w| *w >= 0.0);
+            let wall = Some(p.energy.wall_s).filter(|w| *w >= 0.0);
             // Whole nanoseconds; a wall time beyond u64 nanoseconds is not a real window.
             let wall_ns = wall.map_or(0, |w| (w * 1e9).round().min(end as f64) as u64);
             Some((end - wall_ns, end))
         }
-        EventKind::Scan => ts.map(|t| (t, t)),
-        EventKind::Export => None,
+        Payload::Scan(_) => ts.map(|t| (t, t)),
+        Payload::Export(_) => None,
     }
 }
 
@@ -209,7 +211,7 @@ impl Cells {
     pub fn of(trace: &SessionTrace, events: &[Parsed]) -> Cells {
         let mut spans: Vec<(u64, u64, String)> = events
             .iter()
-            .filter(|e| EventKind::of(&e.body) == Some(EventKind::Cell))
+            .filter(|e| e.kind == Some(EventKind::Cell))
             .filter_map(|e| bounds(e).map(|(s, end)| (s, end, trace.span_id(e.seq, ""))))
             .collect();
         spans.sort_unstable();
@@ -228,7 +230,10 @@ impl Cells {
 fn evidence_attributes(e: &Parsed, span_type: &str) -> Map<String, Value> {
     let mut a = Map::new();
     a.insert("mlflow.spanType".into(), span_type.into());
-    a.insert("venturalitica.kind".into(), e.body["kind"].clone());
+    a.insert(
+        "venturalitica.kind".into(),
+        e.kind.map(EventKind::as_str).into(),
+    );
     a.insert("venturalitica.seq".into(), e.seq.into());
     a.insert("venturalitica.hash".into(), e.hash.clone().into());
     a
@@ -236,51 +241,45 @@ fn evidence_attributes(e: &Parsed, span_type: &str) -> Map<String, Value> {
 
 /// `energy.*` attributes, and the energy object shown as the span's output
 /// (the figures without their `basis`, which stays in the evidence).
-fn energy_attributes(energy: &Value, a: &mut Map<String, Value>) -> Value {
+fn energy_attributes(energy: &EnergyReport, a: &mut Map<String, Value>) -> Value {
     let mut summary = Map::new();
-    for key in [
-        "total_j",
-        "total_low_j",
-        "total_high_j",
-        "co2e_g",
-        "co2e_low_g",
-        "co2e_high_g",
-        "wall_s",
-        "cpu_s",
-        "peak_rss_bytes",
+    let peak = energy.peak_rss_bytes.map(Value::from);
+    for (key, value) in [
+        ("total_j", Some(Value::from(energy.total_j))),
+        ("total_low_j", energy.total_low_j.map(Value::from)),
+        ("total_high_j", energy.total_high_j.map(Value::from)),
+        ("co2e_g", energy.co2e_g.map(Value::from)),
+        ("co2e_low_g", energy.co2e_low_g.map(Value::from)),
+        ("co2e_high_g", energy.co2e_high_g.map(Value::from)),
+        ("wall_s", Some(Value::from(energy.wall_s))),
+        ("cpu_s", energy.cpu_s.map(Value::from)),
+        ("peak_rss_bytes", peak),
     ] {
-        if !energy[key].is_null() {
-            a.insert(format!("energy.{key}"), energy[key].clone());
-            summary.insert(key.into(), energy[key].clone());
+        if let Some(value) = value {
+            a.insert(format!("energy.{key}"), value.clone());
+            summary.insert(key.into(), value);
         }
     }
-    for component in ["cpu", "ram", "gpu"] {
-        let c = &energy[component];
-        if c.is_null() {
-            continue;
-        }
-        a.insert(format!("energy.{component}_j"), c["joules"].clone());
-        a.insert(format!("energy.{component}_method"), c["method"].clone());
-        a.insert(format!("energy.{component}_low_j"), c["low_j"].clone());
-        a.insert(format!("energy.{component}_high_j"), c["high_j"].clone());
-        let mut part = Map::new();
-        for key in [
-            "joules",
-            "method",
-            "low_j",
-            "high_j",
-            "share_basis",
-            "activity",
-        ] {
-            if !c[key].is_null() {
-                part.insert(key.into(), c[key].clone());
-            }
-        }
-        summary.insert(component.into(), Value::Object(part));
+    for (component, c) in energy.components() {
+        let Some(c) = c else { continue };
+        a.insert(format!("energy.{component}_j"), c.joules.into());
+        a.insert(
+            format!("energy.{component}_method"),
+            c.method.clone().into(),
+        );
+        a.insert(format!("energy.{component}_low_j"), c.low_j.into());
+        a.insert(format!("energy.{component}_high_j"), c.high_j.into());
+        summary.insert(
+            component.into(),
+            compact(json!({
+                "joules": c.joules, "method": c.method, "low_j": c.low_j, "high_j": c.high_j,
+                "activity": c.activity,
+            })),
+        );
     }
-    if let Some(notes) = energy["notes"].as_array().filter(|n| !n.is_empty()) {
-        a.insert("energy.notes".into(), Value::Array(notes.clone()));
-        summary.insert("notes".into(), Value::Array(notes.clone()));
+    if !energy.notes.is_empty() {
+        a.insert("energy.notes".into(), json!(energy.notes));
+        summary.insert("notes".into(), json!(energy.notes));
     }
     Value::Object(summary)
 }
@@ -289,13 +288,11 @@ fn energy_attributes(energy: &Value, a: &mut Map<String, Value>) -> Value {
 /// or scan, and one per `enforce` plus one per control under it. `cells`
 /// gives the parent of what ran inside a cell.
 pub fn event_spans(trace: &SessionTrace, cells: &Cells, e: &Parsed) -> Vec<Span> {
-    let Some((start_ns, end_ns)) = bounds(e) else {
+    let (Some((start_ns, end_ns)), Some(payload)) = (bounds(e), e.typed()) else {
         return Vec::new();
     };
-    let b = &e.body;
-    let p = &b["payload"];
-    let parent = match EventKind::of(b) {
-        Some(EventKind::Cell) => None,
+    let parent = match payload {
+        Payload::Cell(_) => None,
         // The end: a window's start is its millisecond timestamp minus its
         // exact length, which can fall a little before its cell's start.
         _ => cells.around(end_ns),
@@ -311,165 +308,181 @@ pub fn event_spans(trace: &SessionTrace, cells: &Cells, e: &Parsed) -> Vec<Span>
         status,
         attributes,
     };
-    match EventKind::of(b) {
-        Some(EventKind::Cell) => {
+    match payload {
+        Payload::Cell(p) => {
             let mut a = evidence_attributes(e, "TASK");
-            for key in [
-                "execution_count",
-                "code_sha256",
-                "cell_id",
-                "status",
-                "ename",
-                "duration_s",
-                "silent",
+            for (key, value) in [
+                ("execution_count", json!(p.execution_count)),
+                ("code_sha256", json!(p.code_sha256)),
+                ("cell_id", json!(p.cell_id)),
+                ("status", json!(p.status)),
+                ("ename", json!(p.ename)),
+                ("duration_s", json!(p.duration_s)),
+                ("silent", json!(p.silent)),
             ] {
-                a.insert(format!("cell.{key}"), p[key].clone());
+                a.insert(format!("cell.{key}"), value);
             }
-            let output = energy_attributes(&p["energy"], &mut a);
+            let output = match p.energy.as_ref().and_then(Measured::report) {
+                Some(report) => energy_attributes(report, &mut a),
+                None => Value::Object(Map::new()),
+            };
             a.insert(
                 "mlflow.spanInputs".into(),
                 compact(json!({
-                    "execution_count": p["execution_count"],
-                    "code_sha256": p["code_sha256"],
-                    "cell_id": p["cell_id"],
+                    "execution_count": p.execution_count,
+                    "code_sha256": p.code_sha256,
+                    "cell_id": p.cell_id,
                 })),
             );
             a.insert(
                 "mlflow.spanOutputs".into(),
                 compact(json!({
-                    "status": p["status"],
-                    "duration_s": p["duration_s"],
+                    "status": p.status,
+                    "duration_s": p.duration_s,
                     "energy": output,
                 })),
             );
-            let status = match p["status"].as_str() {
+            let status = match p.status.as_deref() {
                 Some("ok") => Status::Ok,
-                Some(s) => Status::Error(p["ename"].as_str().unwrap_or(s).to_string()),
+                Some(s) => Status::Error(p.ename.as_deref().unwrap_or(s).to_string()),
                 None => Status::Error("no status recorded".into()),
             };
-            let name = match p["execution_count"].as_u64() {
+            let name = match p.execution_count {
                 Some(n) => format!("cell [{n}]"),
                 None => "cell".to_string(),
             };
             vec![span(name, status, a)]
         }
-        Some(EventKind::Enforce) => enforce_spans(trace, e, span),
-        Some(EventKind::Monitor) => {
+        Payload::Enforce(p) => enforce_spans(trace, e, p, span),
+        Payload::Monitor(p) => {
             let mut a = evidence_attributes(e, "TASK");
-            a.insert("monitor.name".into(), p["name"].clone());
-            a.insert("monitor.origin".into(), p["origin"].clone());
-            let output = energy_attributes(&p["energy"], &mut a);
+            a.insert("monitor.name".into(), p.name.clone().into());
+            a.insert("monitor.origin".into(), p.origin.clone().into());
+            let output = energy_attributes(&p.energy, &mut a);
             a.insert(
                 "mlflow.spanInputs".into(),
-                compact(json!({ "name": p["name"] })),
+                compact(json!({ "name": p.name })),
             );
             a.insert("mlflow.spanOutputs".into(), compact(output));
-            let name = format!("monitor {}", p["name"].as_str().unwrap_or(""));
+            let name = format!("monitor {}", p.name);
             vec![span(name.trim_end().to_string(), Status::Ok, a)]
         }
-        Some(EventKind::Scan) => {
+        Payload::Scan(p) => {
             let mut a = evidence_attributes(e, "TASK");
-            a.insert("scan.passed".into(), p["passed"].clone());
-            let status = match p["passed"].as_bool() {
-                Some(false) => Status::Error("the scan found failing controls".into()),
-                _ => Status::Ok,
+            a.insert("scan.passed".into(), p.passed.into());
+            let status = if p.passed {
+                Status::Ok
+            } else {
+                Status::Error("the scan found failing controls".into())
             };
             vec![span("scan".into(), status, a)]
         }
-        Some(EventKind::Export) | None => Vec::new(),
+        Payload::Export(_) => Vec::new(),
     }
 }
 
 fn enforce_spans(
     trace: &SessionTrace,
     e: &Parsed,
+    p: &EnforcePayload,
     span: impl Fn(String, Status, Map<String, Value>) -> Span,
 ) -> Vec<Span> {
-    let r = &e.body["payload"]["results"];
+    let r = &p.results;
     let mut a = evidence_attributes(e, "GUARDRAIL");
-    a.insert("enforce.origin".into(), e.body["payload"]["origin"].clone());
-    for key in ["title", "version", "sha256", "path"] {
-        a.insert(format!("policy.{key}"), r["policy"][key].clone());
-    }
-    for key in ["source", "fingerprint", "rows"] {
-        a.insert(format!("data.{key}"), r["data"][key].clone());
-    }
-    a.insert("compliance.passed".into(), r["passed"].clone());
-    for key in ["total", "passed", "failed", "errors"] {
-        a.insert(format!("compliance.{key}"), r["summary"][key].clone());
+    a.insert("enforce.origin".into(), p.origin.clone().into());
+    let policy = &r.policy;
+    a.insert("policy.title".into(), policy.title.clone().into());
+    a.insert("policy.version".into(), policy.version.clone().into());
+    a.insert("policy.sha256".into(), policy.sha256.clone().into());
+    a.insert("policy.path".into(), policy.path.clone().into());
+    a.insert("data.source".into(), r.data.source.clone().into());
+    a.insert("data.fingerprint".into(), r.data.fingerprint.clone().into());
+    a.insert("data.rows".into(), r.data.rows.into());
+    a.insert("compliance.passed".into(), r.passed.into());
+    let s = &r.summary;
+    for (key, n) in [
+        ("total", s.total),
+        ("passed", s.passed),
+        ("failed", s.failed),
+        ("errors", s.errors),
+    ] {
+        a.insert(format!("compliance.{key}"), n.into());
     }
     a.insert(
         "mlflow.spanInputs".into(),
-        compact(json!({ "policy": r["policy"], "data": r["data"] })),
+        compact(json!({ "policy": policy, "data": r.data })),
     );
     a.insert(
         "mlflow.spanOutputs".into(),
-        compact(json!({ "passed": r["passed"], "summary": r["summary"] })),
+        compact(json!({ "passed": r.passed, "summary": s })),
     );
-    let status = if r["passed"].as_bool() == Some(true) {
+    let status = if r.passed {
         Status::Ok
     } else {
-        let s = &r["summary"];
         Status::Error(format!(
             "{} of {} controls failed, {} could not be evaluated",
-            s["failed"], s["total"], s["errors"]
+            s.failed, s.total, s.errors
         ))
     };
-    let title = venturalitica_vocab::results::policy_name(&r["policy"]);
-    let parent = span(format!("enforce {title}"), status, a);
+    let parent = span(format!("enforce {}", policy.name()), status, a);
     let mut spans = Vec::new();
-    for (i, c) in r["controls"].as_array().into_iter().flatten().enumerate() {
+    for (i, c) in r.controls.iter().enumerate() {
         spans.push(control_span(trace, e, i, c, &parent));
     }
     spans.insert(0, parent);
     spans
 }
 
-fn control_span(trace: &SessionTrace, e: &Parsed, index: usize, c: &Value, parent: &Span) -> Span {
+fn control_span(
+    trace: &SessionTrace,
+    e: &Parsed,
+    index: usize,
+    c: &ControlResult,
+    parent: &Span,
+) -> Span {
     let mut a = evidence_attributes(e, "EVALUATOR");
-    for key in [
-        "id",
-        "metric_key",
-        "operator",
-        "threshold",
-        "status",
-        "passed",
-        "severity",
-        "enforcement_mode",
-        "reason",
+    // Numbers as JSON writes them (a threshold of 1 is `1.0`), as before.
+    let threshold = Value::from(c.threshold);
+    let value = json!(c.actual_value);
+    for (key, v) in [
+        ("id", json!(c.id)),
+        ("metric_key", json!(c.metric_key)),
+        ("operator", json!(c.operator)),
+        ("threshold", threshold.clone()),
+        ("status", json!(c.status)),
+        ("passed", json!(c.passed)),
+        ("severity", json!(c.severity)),
+        ("enforcement_mode", json!(c.enforcement_mode)),
+        ("reason", json!(c.reason)),
     ] {
-        a.insert(format!("control.{key}"), c[key].clone());
+        a.insert(format!("control.{key}"), v);
     }
-    a.insert("control.value".into(), c["actual_value"].clone());
-    a.insert("control.ci_lower".into(), c["ci"]["lower"].clone());
-    a.insert("control.ci_upper".into(), c["ci"]["upper"].clone());
+    a.insert("control.value".into(), value.clone());
+    let ci = c.ci.as_ref();
+    a.insert("control.ci_lower".into(), ci.map(|ci| ci.lower).into());
+    a.insert("control.ci_upper".into(), ci.map(|ci| ci.upper).into());
     a.insert(
         "mlflow.spanInputs".into(),
-        compact(
-            json!({ "metric_key": c["metric_key"], "inputs": c["inputs"], "params": c["params"] }),
-        ),
+        compact(json!({ "metric_key": c.metric_key, "inputs": c.inputs, "params": c.params })),
     );
     a.insert(
         "mlflow.spanOutputs".into(),
         compact(json!({
-            "value": c["actual_value"],
-            "rule": format!("{} {}", c["operator"].as_str().unwrap_or("?"), c["threshold"]),
-            "status": c["status"],
-            "ci": c["ci"],
+            "value": value,
+            "rule": format!("{} {threshold}", c.operator),
+            "status": c.status,
+            "ci": c.ci,
         })),
     );
-    let status = match c["status"].as_str() {
-        Some("pass") => Status::Ok,
-        Some("fail") => Status::Error(format!(
-            "{} = {} does not satisfy {} {}",
-            c["metric_key"].as_str().unwrap_or("value"),
-            c["actual_value"],
-            c["operator"].as_str().unwrap_or("?"),
-            c["threshold"]
+    let status = match c.status {
+        ResultStatus::Pass => Status::Ok,
+        ResultStatus::Fail => Status::Error(format!(
+            "{} = {value} does not satisfy {} {threshold}",
+            c.metric_key, c.operator
         )),
-        _ => Status::Error(
-            c["reason"]
-                .as_str()
+        ResultStatus::Error => Status::Error(
+            c.reason
+                .as_deref()
                 .unwrap_or("the control could not be evaluated")
                 .to_string(),
         ),
@@ -477,7 +490,7 @@ fn control_span(trace: &SessionTrace, e: &Parsed, index: usize, c: &Value, paren
     Span {
         span_id: trace.span_id(e.seq, &format!("control/{index}")),
         parent: Some(parent.span_id.clone()),
-        name: c["id"].as_str().unwrap_or("control").to_string(),
+        name: c.id.clone(),
         start_ns: parent.start_ns,
         end_ns: parent.end_ns,
         status,
@@ -493,26 +506,16 @@ pub fn root_span(trace: &SessionTrace, name: &str, pid: u64, events: &[Parsed]) 
         .iter()
         .filter_map(bounds)
         .reduce(|(s0, e0), (s1, e1)| (s0.min(s1), e0.max(e1)))?;
-    let count = |kind: EventKind| {
-        events
-            .iter()
-            .filter(|e| EventKind::of(&e.body) == Some(kind))
-            .count()
-    };
+    let count = |kind: EventKind| events.iter().filter(|e| e.kind == Some(kind)).count();
     // The cells' energy, if the run had cells (a script's has none).
     let cells_j: Option<f64> = (count(EventKind::Cell) > 0).then(|| {
         events
             .iter()
-            .filter(|e| EventKind::of(&e.body) == Some(EventKind::Cell))
-            .filter_map(|e| e.body["payload"]["energy"]["total_j"].as_f64())
+            .filter_map(|e| e.cell()?.energy.as_ref()?.report().map(|r| r.total_j))
             .sum()
     });
-    let notebook = events
-        .iter()
-        .find_map(|e| e.body["payload"]["notebook"].as_str());
-    let kernel = events
-        .iter()
-        .find_map(|e| e.body["payload"]["kernel"].as_str());
+    let notebook = events.iter().find_map(|e| e.cell()?.notebook.as_deref());
+    let kernel = events.iter().find_map(|e| e.cell()?.kernel.as_deref());
     let last = events.last();
     let mut a = Map::new();
     a.insert("mlflow.spanType".into(), "WORKFLOW".into());
@@ -563,11 +566,7 @@ mod tests {
     use super::*;
 
     fn parsed(seq: u64, body: Value) -> Parsed {
-        Parsed {
-            seq,
-            hash: format!("{seq:064x}"),
-            body,
-        }
+        Parsed::new(seq, format!("{seq:064x}"), body)
     }
 
     fn cell(seq: u64, n: u64, start: &str, end: &str, status: &str) -> Parsed {
@@ -645,15 +644,19 @@ mod tests {
         let e = parsed(
             5,
             json!({"kind": "enforce", "ts": "2026-01-01T00:00:02Z", "pid": 7, "payload": {"origin": "cli", "results": {
-            "passed": false, "evaluated_at": "2026-01-01T00:00:01.500Z",
+            "schema_version": 1, "passed": false, "evaluated_at": "2026-01-01T00:00:01.500Z",
             "summary": {"total": 3, "passed": 1, "failed": 1, "errors": 1},
-            "policy": {"title": "Fair lending", "sha256": "cd"}, "data": {"fingerprint": "ef", "rows": 4},
+            "engine": {"name": "venturalitica", "version": "0"},
+            "policy": {"title": "Fair lending", "path": "p.yaml", "version": null, "uuid": null, "shape": "control-list", "sha256": "cd"},
+            "data": {"source": "d.csv", "fingerprint": "ef", "rows": 4},
             "controls": [
-                {"id": "di", "metric_key": "disparate_impact", "operator": ">=", "threshold": 0.8, "actual_value": 0.5, "status": "fail"},
-                {"id": "dp", "metric_key": "demographic_parity_diff", "operator": "<=", "threshold": 0.1, "actual_value": 0.0, "status": "pass",
-                 "ci": {"lower": 0.0, "upper": 0.2}},
-                {"id": "acc", "metric_key": "accuracy_score", "operator": ">=", "threshold": 0.7, "actual_value": null, "status": "error",
-                 "reason": "column 'y' is missing"}
+                {"id": "di", "description": null, "metric_key": "disparate_impact", "operator": ">=", "threshold": 0.8, "actual_value": 0.5,
+                 "status": "fail", "passed": false, "severity": null},
+                {"id": "dp", "description": null, "metric_key": "demographic_parity_diff", "operator": "<=", "threshold": 0.1, "actual_value": 0.0,
+                 "status": "pass", "passed": true, "severity": null,
+                 "ci": {"lower": 0.0, "upper": 0.2, "level": 0.95, "method": "m", "resamples": 10, "seed": 1, "undefined_resamples": 0}},
+                {"id": "acc", "description": null, "metric_key": "accuracy_score", "operator": ">=", "threshold": 0.7, "actual_value": null,
+                 "status": "error", "passed": false, "severity": null, "reason": "column 'y' is missing"}
             ]}}}),
         );
         let t = SessionTrace::of("1", &e);
@@ -686,12 +689,12 @@ mod tests {
             parsed(
                 2,
                 json!({"kind": "monitor", "ts": "2026-01-01T00:00:01.500Z", "pid": 7, "payload": {
-                    "name": "fit", "energy": {"wall_s": 1.0}}}),
+                    "name": "fit", "energy": {"wall_s": 1.0, "total_j": 1.0}}}),
             ),
             parsed(
                 3,
                 json!({"kind": "monitor", "ts": "2026-01-01T00:00:09Z", "pid": 7, "payload": {
-                    "name": "later", "energy": {"wall_s": 1.0}}}),
+                    "name": "later", "energy": {"wall_s": 1.0, "total_j": 1.0}}}),
             ),
         ];
         let t = SessionTrace::of("1", &events[0]);

@@ -33,18 +33,7 @@ impl Default for BootstrapSpec {
     }
 }
 
-/// A percentile interval, with how many resamples had no defined value
-/// (a group vanished, a denominator became zero) and were left out.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ConfidenceInterval {
-    pub lower: f64,
-    pub upper: f64,
-    pub level: f64,
-    pub method: &'static str,
-    pub resamples: u32,
-    pub seed: u64,
-    pub undefined_resamples: u32,
-}
+pub use venturalitica_vocab::results::ConfidenceInterval;
 
 /// One multinomial draw of `n` over the cells, written into `out`.
 fn multinomial(rng: &mut StdRng, cells: &[u64], n: u64, out: &mut [u64]) {
@@ -106,7 +95,7 @@ pub fn percentile_interval(
         lower: quantile(&values, alpha),
         upper: quantile(&values, 1.0 - alpha),
         level: spec.level,
-        method: "percentile bootstrap, multinomial over the contingency table",
+        method: "percentile bootstrap, multinomial over the contingency table".into(),
         resamples: spec.resamples,
         seed: spec.seed,
         undefined_resamples: undefined,

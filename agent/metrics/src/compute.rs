@@ -6,8 +6,6 @@
 //! threshold: fairlearn reports a TPR of 0 for a group without positives, we
 //! report the reason instead (see `docs/metrics.md`).
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 use thiserror::Error;
 
@@ -40,18 +38,7 @@ pub enum MetricError {
     },
 }
 
-/// One group's counts and the rates derived from them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct GroupBreakdown {
-    pub group: String,
-    pub n: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub positives: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub counts: Option<BinaryCounts>,
-    /// Named rates; `None` where the rate is 0/0 for this group.
-    pub rates: BTreeMap<&'static str, Option<f64>>,
-}
+pub use venturalitica_vocab::results::GroupBreakdown;
 
 /// A computed metric: the value compared with the threshold, and its evidence.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -90,7 +77,10 @@ pub fn outcome_breakdown(table: &GroupTable<OutcomeCounts>) -> Vec<GroupBreakdow
             n: c.n,
             positives: Some(c.positives),
             counts: None,
-            rates: BTreeMap::from([("positive_rate", ratio(c.positives, c.n))]),
+            rates: venturalitica_vocab::results::rates([(
+                "positive_rate",
+                ratio(c.positives, c.n),
+            )]),
         })
         .collect()
 }
@@ -159,7 +149,7 @@ pub fn binary_breakdown(table: &GroupTable<BinaryCounts>) -> Vec<GroupBreakdown>
             n: c.n(),
             positives: None,
             counts: Some(*c),
-            rates: BTreeMap::from([
+            rates: venturalitica_vocab::results::rates([
                 ("selection_rate", ratio(c.predicted_positives(), c.n())),
                 ("true_positive_rate", ratio(c.tp, c.label_positives())),
                 ("false_positive_rate", ratio(c.fp, c.label_negatives())),
@@ -360,7 +350,7 @@ pub fn class_imbalance(counts: &ClassCounts) -> Result<MetricValue, MetricError>
             n: *n,
             positives: None,
             counts: None,
-            rates: BTreeMap::from([("share", ratio(*n, total))]),
+            rates: venturalitica_vocab::results::rates([("share", ratio(*n, total))]),
         })
         .collect();
     Ok(MetricValue { value, groups })
@@ -394,6 +384,7 @@ pub fn class_imbalance_value(counts: &ClassCounts) -> Result<f64, MetricError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn outcome(groups: &[(&str, u64, u64)]) -> GroupTable<OutcomeCounts> {
         GroupTable::new(

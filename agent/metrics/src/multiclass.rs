@@ -3,8 +3,6 @@
 //! classes. docs/metrics.md has the formulas; the tests cross-check them
 //! against fairlearn's `MetricFrame` on one-vs-rest labels.
 
-use std::collections::BTreeMap;
-
 use crate::bootstrap::{percentile_interval, resample_cells, BootstrapSpec, ConfidenceInterval};
 use crate::catalog::MetricKey;
 use crate::compute::{GroupBreakdown, MetricError, MetricValue};
@@ -183,7 +181,7 @@ fn breakdown(classes: &[String], groups: &[Group<'_>]) -> Vec<GroupBreakdown> {
         let name = g.name;
         for (c, class) in classes.iter().enumerate() {
             let fp = g.predicted(c) - g.tp(c);
-            let rates = BTreeMap::from([
+            let rates = venturalitica_vocab::results::rates([
                 ("selection_rate", ratio(g.predicted(c), g.n())),
                 ("tpr", ratio(g.tp(c), g.actual(c))),
                 ("ppv", ratio(g.tp(c), g.predicted(c))),
@@ -202,7 +200,7 @@ fn breakdown(classes: &[String], groups: &[Group<'_>]) -> Vec<GroupBreakdown> {
             n: g.n(),
             positives: None,
             counts: None,
-            rates: BTreeMap::from([("accuracy", ratio(g.correct(), g.n()))]),
+            rates: venturalitica_vocab::results::rates([("accuracy", ratio(g.correct(), g.n()))]),
         });
     }
     out

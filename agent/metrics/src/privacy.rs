@@ -18,7 +18,7 @@ fn breakdown(group: &str, n: u64, rate: (&'static str, f64)) -> GroupBreakdown {
         n,
         positives: None,
         counts: None,
-        rates: BTreeMap::from([(rate.0, Some(rate.1))]),
+        rates: venturalitica_vocab::results::rates([(rate.0, Some(rate.1))]),
     }
 }
 

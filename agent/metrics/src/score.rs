@@ -7,8 +7,6 @@
 //! `docs/metrics.md`; undefined cases (0/0, one group for a disparity) are
 //! errors, never a number that could pass a threshold.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::MetricKey;
@@ -223,7 +221,7 @@ pub fn score_breakdown(table: &GroupTable<ScoreCell>) -> Vec<GroupBreakdown> {
             n: c.n,
             positives: None,
             counts: None,
-            rates: BTreeMap::from([
+            rates: venturalitica_vocab::results::rates([
                 ("mean_score", c.mean()),
                 ("min_score", (c.n > 0).then_some(c.min)),
                 ("max_score", (c.n > 0).then_some(c.max)),

@@ -2,45 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Confusion counts of a binary label against a binary prediction.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BinaryCounts {
-    pub tp: u64,
-    pub fp: u64,
-    pub tn: u64,
-    #[serde(rename = "fn")]
-    pub fn_: u64,
-}
-
-impl BinaryCounts {
-    pub fn n(&self) -> u64 {
-        self.tp + self.fp + self.tn + self.fn_
-    }
-    /// Rows whose label is positive.
-    pub fn label_positives(&self) -> u64 {
-        self.tp + self.fn_
-    }
-    /// Rows whose label is negative.
-    pub fn label_negatives(&self) -> u64 {
-        self.fp + self.tn
-    }
-    /// Rows predicted positive.
-    pub fn predicted_positives(&self) -> u64 {
-        self.tp + self.fp
-    }
-    /// The four cells in a fixed order, for resampling.
-    pub fn cells(&self) -> [u64; 4] {
-        [self.tp, self.fp, self.tn, self.fn_]
-    }
-    pub fn from_cells(c: [u64; 4]) -> Self {
-        Self {
-            tp: c[0],
-            fp: c[1],
-            tn: c[2],
-            fn_: c[3],
-        }
-    }
-}
+pub use venturalitica_vocab::results::BinaryCounts;
 
 /// Rows and positive outcomes of one column (label or prediction).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

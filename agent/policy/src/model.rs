@@ -198,36 +198,7 @@ impl fmt::Display for Operator {
     }
 }
 
-/// What a failing control does to the overall verdict.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum EnforcementMode {
-    /// Recorded only.
-    Monitor,
-    /// Reported as a warning; does not fail the run.
-    Warn,
-    /// Fails the run (the default).
-    #[default]
-    Block,
-}
-
-impl EnforcementMode {
-    pub fn parse(s: &str) -> Option<EnforcementMode> {
-        Some(match s.trim().to_ascii_lowercase().as_str() {
-            "monitor" | "observe" | "audit" => EnforcementMode::Monitor,
-            "warn" | "warning" => EnforcementMode::Warn,
-            "block" | "enforce" | "blocking" => EnforcementMode::Block,
-            _ => return None,
-        })
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            EnforcementMode::Monitor => "monitor",
-            EnforcementMode::Warn => "warn",
-            EnforcementMode::Block => "block",
-        }
-    }
-}
+pub use venturalitica_vocab::results::EnforcementMode;
 
 #[cfg(test)]
 mod tests {

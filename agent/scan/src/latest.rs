@@ -8,11 +8,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 use venturalitica_evidence::read::Covered;
 use venturalitica_evidence::{EventKind, ReadOptions, Store};
-use venturalitica_vocab::results::{blocks, policy_key, Status};
+use venturalitica_vocab::events::EnforcePayload;
+use venturalitica_vocab::results::{blocks, latest_per_control, EnforcementMode, Status};
 
 use crate::ScanError;
 
@@ -28,7 +28,7 @@ pub struct LatestControl {
     pub actual_value: Option<f64>,
     pub operator: String,
     pub threshold: Option<f64>,
-    pub enforcement_mode: String,
+    pub enforcement_mode: EnforcementMode,
     pub reason: Option<String>,
     pub evaluated_at: String,
     /// The evidence event it came from.
@@ -41,16 +41,17 @@ pub struct LatestControl {
 impl LatestControl {
     /// Whether this control makes the project fail.
     pub fn blocks(&self) -> bool {
-        blocks(self.status, &self.enforcement_mode)
+        blocks(self.status, self.enforcement_mode)
     }
 }
 
-/// The latest controls, sorted by policy then control id.
+/// The latest controls, sorted by policy then control id. An `enforce`
+/// event whose results cannot be read is an error: the verdict would
+/// otherwise pass over what it does not understand.
 pub fn latest_controls(store: Option<&Store>) -> Result<Vec<LatestControl>, ScanError> {
     let Some(store) = store else {
         return Ok(Vec::new());
     };
-    let mut latest: BTreeMap<(String, String), LatestControl> = BTreeMap::new();
     // From the last checkpoint on: only the evaluations' lines are read.
     let read = store.read_trail(&ReadOptions {
         payloads: true,
@@ -58,6 +59,7 @@ pub fn latest_controls(store: Option<&Store>) -> Result<Vec<LatestControl>, Scan
         ..ReadOptions::default()
     })?;
     read.complete(store)?;
+    let mut evaluations = Vec::new();
     for event in &read.events {
         if event.indexed.kind() != Some(EventKind::Enforce) {
             continue;
@@ -65,38 +67,32 @@ pub fn latest_controls(store: Option<&Store>) -> Result<Vec<LatestControl>, Scan
         let Some(payload) = &event.payload else {
             continue;
         };
-        let results = &payload["results"];
-        let policy = &results["policy"];
-        let key = policy_key(policy).unwrap_or("?").to_string();
-        for c in results["controls"].as_array().into_iter().flatten() {
-            let text = |v: &Value| v.as_str().unwrap_or("").to_string();
-            let row = LatestControl {
-                policy: key.clone(),
-                policy_title: policy["title"].as_str().map(str::to_string),
-                policy_sha256: text(&policy["sha256"]),
-                control_id: text(&c["id"]),
-                metric_key: text(&c["metric_key"]),
-                // A status this version does not know is not a pass.
-                status: c["status"]
-                    .as_str()
-                    .and_then(Status::parse)
-                    .unwrap_or(Status::Error),
-                actual_value: c["actual_value"].as_f64(),
-                operator: text(&c["operator"]),
-                threshold: c["threshold"].as_f64(),
-                enforcement_mode: text(&c["enforcement_mode"]),
-                reason: c["reason"].as_str().map(str::to_string),
-                evaluated_at: text(&results["evaluated_at"]),
-                seq: event.indexed.seq,
-                risk: c["risk"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect(),
-            };
-            latest.insert((key.clone(), row.control_id.clone()), row);
-        }
+        let enforce = EnforcePayload::deserialize(payload).map_err(|e| ScanError::Unreadable {
+            seq: event.indexed.seq,
+            reason: e.to_string(),
+        })?;
+        evaluations.push((event.indexed.seq, enforce.results));
     }
-    Ok(latest.into_values().collect())
+    let mut latest: Vec<LatestControl> =
+        latest_per_control(evaluations.iter().map(|(seq, r)| (*seq, r)))
+            .into_iter()
+            .map(|(seq, results, c)| LatestControl {
+                policy: results.policy.key().to_string(),
+                policy_title: results.policy.title.clone(),
+                policy_sha256: results.policy.sha256.clone(),
+                control_id: c.id.clone(),
+                metric_key: c.metric_key.clone(),
+                status: c.status,
+                actual_value: c.actual_value,
+                operator: c.operator.to_string(),
+                threshold: Some(c.threshold),
+                enforcement_mode: c.enforcement_mode,
+                reason: c.reason.clone(),
+                evaluated_at: results.evaluated_at.clone(),
+                seq,
+                risk: c.risk.clone(),
+            })
+            .collect();
+    latest.sort_by(|a, b| (&a.policy, &a.control_id).cmp(&(&b.policy, &b.control_id)));
+    Ok(latest)
 }

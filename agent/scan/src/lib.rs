@@ -36,6 +36,9 @@ pub enum ScanError {
     Parse { path: PathBuf, reason: String },
     #[error(transparent)]
     Evidence(#[from] EvidenceError),
+    /// An `enforce` event whose results are not a results document.
+    #[error("evidence event {seq} is an evaluation whose results cannot be read: {reason}")]
+    Unreadable { seq: u64, reason: String },
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,

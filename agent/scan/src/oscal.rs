@@ -49,7 +49,7 @@ pub fn assessment_results(project: &str, controls: &[LatestControl], now: &str) 
         let mut props = vec![
             prop("metric-key", &c.metric_key),
             prop("status", c.status.name()),
-            prop("enforcement-mode", &c.enforcement_mode),
+            prop("enforcement-mode", c.enforcement_mode.name()),
             prop("policy-sha256", &c.policy_sha256),
             prop("evidence-seq", &c.seq.to_string()),
         ];

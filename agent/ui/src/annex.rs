@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 use venturalitica_vocab::project::{Pyproject, PyprojectError};
+use venturalitica_vocab::results::Status;
 
 use crate::html::{esc, num, short_hash};
 use crate::model::{self, ControlStatus, Evaluation};
@@ -341,13 +342,7 @@ impl<'a> Builder<'a> {
         }
         for (fp, uses) in &data {
             let (first, last) = (uses[0], uses[uses.len() - 1]);
-            let d = &first.results["data"];
-            let columns: Vec<&str> = d["columns_used"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
+            let d = &first.results.data;
             let mut refs = vec![Ref::of(first.entry)];
             if last.seq() != first.seq() {
                 refs.push(Ref::of(last.entry));
@@ -356,8 +351,8 @@ impl<'a> Builder<'a> {
                 format!(
                     "Data: {} ({} rows; columns used: {}), fingerprint {fp}, evaluated {} time(s).",
                     first.source(),
-                    d["rows"],
-                    columns.join(", "),
+                    d.rows.map_or_else(|| "null".to_string(), |n| n.to_string()),
+                    d.columns_used.join(", "),
                     uses.len()
                 ),
                 refs,
@@ -465,21 +460,20 @@ impl<'a> Builder<'a> {
     fn monitoring(&self) -> Section {
         let (mut st, mut missing) = (Vec::new(), Vec::new());
         for c in self.controls {
-            let groups: Vec<String> = c.control["groups"]
-                .as_array()
-                .into_iter()
-                .flatten()
+            let groups: Vec<String> = c
+                .control
+                .groups
+                .iter()
                 .map(|g| {
-                    let rates: Vec<String> = g["rates"]
-                        .as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, v)| format!("{k} {}", num(v.as_f64())))
+                    let rates: Vec<String> = g
+                        .rates
+                        .iter()
+                        .map(|(k, v)| format!("{k} {}", num(*v)))
                         .collect();
                     format!(
                         "{} (n = {}{}{})",
-                        g["group"].as_str().unwrap_or("?"),
-                        g["n"],
+                        g.group,
+                        g.n,
                         if rates.is_empty() { "" } else { ", " },
                         rates.join(", ")
                     )
@@ -490,20 +484,21 @@ impl<'a> Builder<'a> {
                     format!(
                         "Performance by group for `{}` ({}): {}.",
                         c.id(),
-                        c.control["metric_key"].as_str().unwrap_or("?"),
+                        c.control.metric_key,
                         groups.join("; ")
                     ),
                     vec![Ref::of(c.latest.entry)],
                 ));
             }
-            if c.status() != "pass" {
+            if c.status() != Status::Pass {
                 st.push(said(
                     format!(
                         "Limitation: `{}` is {} in its latest evaluation{}.",
                         c.id(),
-                        c.status().to_uppercase(),
-                        c.control["reason"]
-                            .as_str()
+                        c.status().name().to_uppercase(),
+                        c.control
+                            .reason
+                            .as_deref()
                             .map(|r| format!(" ({r})"))
                             .unwrap_or_default()
                     ),
@@ -518,11 +513,12 @@ impl<'a> Builder<'a> {
             }
         }
         for (_, e) in inputs.iter().rev() {
-            let mapping: Vec<String> = e.results["data"]["mapping"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(slot, col)| format!("{slot} = {}", col.as_str().unwrap_or("?")))
+            let mapping: Vec<String> = e
+                .results
+                .data
+                .mapping
+                .iter()
+                .map(|(slot, col)| format!("{slot} = {col}"))
                 .collect();
             st.push(said(
                 format!(
@@ -554,26 +550,25 @@ impl<'a> Builder<'a> {
     fn metrics(&self) -> Section {
         let (mut st, mut missing) = (Vec::new(), Vec::new());
         for c in self.controls {
-            let ci = &c.control["ci"];
-            let interval = match (ci["lower"].as_f64(), ci["upper"].as_f64()) {
-                (Some(l), Some(u)) => format!(
+            let interval = match &c.control.ci {
+                Some(ci) => format!(
                     ", {:.0}% CI [{}, {}]",
-                    ci["level"].as_f64().unwrap_or(0.95) * 100.0,
-                    num(Some(l)),
-                    num(Some(u))
+                    ci.level * 100.0,
+                    num(Some(ci.lower)),
+                    num(Some(ci.upper))
                 ),
-                _ => String::new(),
+                None => String::new(),
             };
-            let why = c.control["risk"]["threshold_justification"].as_str();
+            let why = c.control.risk.get("threshold_justification");
             st.push(said(
                 format!(
                     "`{}`: {} = {}{interval}; rule {} {}; {}{}.",
                     c.id(),
-                    c.control["metric_key"].as_str().unwrap_or("?"),
-                    num(c.control["actual_value"].as_f64()),
-                    c.control["operator"].as_str().unwrap_or("?"),
-                    num(c.control["threshold"].as_f64()),
-                    c.status().to_uppercase(),
+                    c.control.metric_key,
+                    num(c.control.actual_value),
+                    c.control.operator,
+                    num(Some(c.control.threshold)),
+                    c.status().name().to_uppercase(),
                     why.map(|w| format!("; threshold chosen because: {w}"))
                         .unwrap_or_default()
                 ),
@@ -600,21 +595,18 @@ impl<'a> Builder<'a> {
     fn risk(&self) -> Section {
         let (mut st, mut missing) = (Vec::new(), Vec::new());
         for c in self.controls {
-            let risk = c.control["risk"].as_object();
-            let Some(risk) = risk.filter(|r| !r.is_empty()) else {
+            let risk = &c.control.risk;
+            if risk.is_empty() {
                 continue;
-            };
-            let fields: Vec<String> = risk
-                .iter()
-                .map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or("?")))
-                .collect();
+            }
+            let fields: Vec<String> = risk.iter().map(|(k, v)| format!("{k} {v}")).collect();
             st.push(said(
                 format!(
                     "Risk treated by control `{}` ({}): {}; latest status {}.",
                     c.id(),
                     c.latest.policy_title(),
                     fields.join(", "),
-                    c.status().to_uppercase()
+                    c.status().name().to_uppercase()
                 ),
                 vec![Ref::of(c.latest.entry)],
             ));
@@ -697,7 +689,7 @@ impl<'a> Builder<'a> {
         }
         let mut shapes: Vec<(&str, &Evaluation<'a>)> = Vec::new();
         for e in self.evals {
-            let shape = e.results["policy"]["shape"].as_str().unwrap_or("policy");
+            let shape: &str = &e.results.policy.shape;
             if !shapes.iter().any(|(s, _)| *s == shape) {
                 shapes.push((shape, e));
             }

@@ -146,7 +146,7 @@ pub fn history(points: &[Point], threshold: f64) -> Option<String> {
             .draw_series(LineSeries::new(values.iter().copied(), CPU.stroke_width(1)))
             .ok()?;
         let dots = points.iter().enumerate().filter_map(|(i, p)| {
-            let colour = if p.status == "pass" {
+            let colour = if p.status == venturalitica_vocab::results::Status::Pass {
                 RGBColor(46, 125, 50)
             } else {
                 RGBColor(198, 40, 40)

@@ -183,9 +183,8 @@ fn lane_svg(out: &mut String, lane: &Lane<'_>, y: u32, width: u32, filter: &Filt
 }
 
 fn node_svg(out: &mut String, e: &Evaluation<'_>, x: u32, y: u32, filter: &Filter) {
-    let summary = &e.results["summary"];
-    let passed = summary["passed"].as_u64().unwrap_or(0);
-    let total = summary["total"].as_u64().unwrap_or(0);
+    let summary = &e.results.summary;
+    let (passed, total) = (summary.passed, summary.total);
     let verdict = if e.passed() { "pass" } else { "fail" };
     let open = if filter.open == Some(e.seq()) {
         " open"
@@ -204,8 +203,10 @@ fn node_svg(out: &mut String, e: &Evaluation<'_>, x: u32, y: u32, filter: &Filte
         ),
         None => (String::new(), "no fingerprint".to_string()),
     };
-    let rows = e.results["data"]["rows"]
-        .as_u64()
+    let rows = e
+        .results
+        .data
+        .rows
         .map(|r| format!(" · {r} rows"))
         .unwrap_or_default();
     let origin = match (e.origin(), e.entry.pid) {
@@ -274,8 +275,9 @@ pub fn details(s: &Snapshot, e: &Evaluation<'_>, exports: &Value) -> String {
         "<tr><th>data</th><td>{} <span class=\"muted\">{} · {} rows</span></td></tr>",
         data_link(e),
         esc(e.source()),
-        e.results["data"]["rows"]
-            .as_u64()
+        e.results
+            .data
+            .rows
             .map_or_else(|| "?".to_string(), |r| r.to_string()),
     );
     let _ = write!(out, "<tr><th>cell</th><td>{}</td></tr>", cell_link(e, cell));
@@ -310,13 +312,14 @@ pub fn details(s: &Snapshot, e: &Evaluation<'_>, exports: &Value) -> String {
     );
     out += "<table class=\"controls\"><tr><th>status</th><th>control</th><th>metric</th><th>value</th><th>rule</th><th>95% CI</th><th>paths</th></tr>";
     for c in e.controls() {
-        let id = c["id"].as_str().unwrap_or("?");
-        let ci = match (c["ci"]["lower"].as_f64(), c["ci"]["upper"].as_f64()) {
-            (Some(l), Some(u)) => format!("[{}, {}]", num(Some(l)), num(Some(u))),
-            _ => "—".to_string(),
+        let id = c.id.as_str();
+        let ci = match &c.ci {
+            Some(ci) => format!("[{}, {}]", num(Some(ci.lower)), num(Some(ci.upper))),
+            None => "—".to_string(),
         };
-        let reason = c["reason"]
-            .as_str()
+        let reason = c
+            .reason
+            .as_deref()
             .map(|r| format!("<div class=\"muted\">{}</div>", esc(r)))
             .unwrap_or_default();
         let _ = write!(
@@ -327,11 +330,11 @@ pub fn details(s: &Snapshot, e: &Evaluation<'_>, exports: &Value) -> String {
              <span class=\"to-data\">{data}</span> · <span class=\"to-cell\">{cell}</span> · <span class=\"to-energy\">{energy}</span> · \
              <a href=\"/event/{seq}#control-{id_attr}\">groups</a></td></tr>",
             id_attr = esc(id),
-            status = pill(c["status"].as_str().unwrap_or("error")),
-            metric = esc(c["metric_key"].as_str().unwrap_or("")),
-            value = num(c["actual_value"].as_f64()),
-            op = esc(c["operator"].as_str().unwrap_or("")),
-            threshold = num(c["threshold"].as_f64()),
+            status = pill(c.status.name()),
+            metric = esc(&c.metric_key),
+            value = num(c.actual_value),
+            op = esc(&c.operator),
+            threshold = num(Some(c.threshold)),
             sha_attr = esc(sha),
             data = data_link(e),
             cell = cell_link(e, cell),

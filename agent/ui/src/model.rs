@@ -4,16 +4,17 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use venturalitica_vocab::results::{latest_per_control, ControlResult, Results, Status};
 
 use crate::trail::{Entry, Snapshot};
 use venturalitica_evidence::EventKind;
+use venturalitica_vocab::events::Payload;
 
 /// An `enforce` event.
 #[derive(Debug, Clone, Copy)]
 pub struct Evaluation<'a> {
     pub entry: &'a Entry,
-    pub results: &'a Value,
+    pub results: &'a Results,
 }
 
 impl<'a> Evaluation<'a> {
@@ -22,50 +23,69 @@ impl<'a> Evaluation<'a> {
     }
 
     pub fn policy_title(&self) -> &'a str {
-        venturalitica_vocab::results::policy_name(&self.results["policy"])
+        self.results.policy.name()
     }
 
     pub fn policy_sha(&self) -> &'a str {
-        self.results["policy"]["sha256"].as_str().unwrap_or("")
+        &self.results.policy.sha256
     }
 
     pub fn policy_version(&self) -> Option<&'a str> {
-        self.results["policy"]["version"].as_str()
+        self.results.policy.version.as_deref()
     }
 
     /// Identifies a policy across its versions: its uuid, else its path.
     pub fn policy_key(&self) -> &'a str {
-        venturalitica_vocab::results::policy_key(&self.results["policy"]).unwrap_or("")
+        self.results.policy.key()
     }
 
     pub fn fingerprint(&self) -> Option<&'a str> {
-        self.results["data"]["fingerprint"].as_str()
+        self.results.data.fingerprint.as_deref()
     }
 
     pub fn source(&self) -> &'a str {
-        self.results["data"]["source"].as_str().unwrap_or("")
+        &self.results.data.source
     }
 
     pub fn passed(&self) -> bool {
-        self.results["passed"].as_bool().unwrap_or(false)
+        self.results.passed
     }
 
+    /// Who asked: `cli` or `kernel` ("" for an event that does not say).
     pub fn origin(&self) -> &'a str {
-        self.entry.payload["origin"].as_str().unwrap_or("")
+        match &self.entry.typed {
+            Some(Ok(Payload::Enforce(p))) => p.origin.as_deref().unwrap_or(""),
+            _ => "",
+        }
     }
 
-    pub fn controls(&self) -> impl Iterator<Item = &'a Value> {
-        self.results["controls"].as_array().into_iter().flatten()
+    pub fn controls(&self) -> impl Iterator<Item = &'a ControlResult> {
+        self.results.controls.iter()
     }
 }
 
+/// Every `enforce` event whose payload is an evaluation; [`unreadable`]
+/// lists the others.
 pub fn evaluations(s: &Snapshot) -> Vec<Evaluation<'_>> {
     s.entries
         .iter()
-        .filter(|e| e.kind == Some(EventKind::Enforce))
-        .map(|entry| Evaluation {
-            entry,
-            results: &entry.payload["results"],
+        .filter_map(|entry| {
+            Some(Evaluation {
+                entry,
+                results: entry.results()?,
+            })
+        })
+        .collect()
+}
+
+/// Events of a kind this version writes whose payload is not of that
+/// kind's shape, with why: shown on the overview, never skipped silently.
+pub fn unreadable(s: &Snapshot) -> Vec<(&Entry, &str)> {
+    s.entries
+        .iter()
+        .filter_map(|e| match &e.typed {
+            Some(Err(why)) => Some((e, why.as_str())),
+            _ => None,
         })
         .collect()
 }
@@ -74,14 +94,14 @@ pub fn evaluations(s: &Snapshot) -> Vec<Evaluation<'_>> {
 #[derive(Debug, Clone)]
 pub struct Point {
     pub value: Option<f64>,
-    pub status: String,
+    pub status: Status,
 }
 
 /// A control's latest result, with everything before it.
 #[derive(Debug, Clone)]
 pub struct ControlStatus<'a> {
     pub latest: Evaluation<'a>,
-    pub control: &'a Value,
+    pub control: &'a ControlResult,
     pub history: Vec<Point>,
     /// Policy versions (sha256) this control was evaluated under, oldest first.
     pub versions: Vec<&'a str>,
@@ -89,55 +109,48 @@ pub struct ControlStatus<'a> {
 
 impl ControlStatus<'_> {
     pub fn id(&self) -> &str {
-        self.control["id"].as_str().unwrap_or("?")
+        &self.control.id
     }
 
-    pub fn status(&self) -> &str {
-        self.control["status"].as_str().unwrap_or("error")
+    pub fn status(&self) -> Status {
+        self.control.status
     }
 }
 
 /// The latest result of every control, keyed by policy and control id, in
-/// the order they were first seen.
+/// the order they were first seen, with its history.
 pub fn control_status<'a>(evals: &[Evaluation<'a>]) -> Vec<ControlStatus<'a>> {
-    let mut order: Vec<(String, String)> = Vec::new();
-    let mut by_key: BTreeMap<(String, String), ControlStatus<'a>> = BTreeMap::new();
+    let latest = latest_per_control(evals.iter().map(|e| (*e, e.results)));
+    let mut rows: Vec<ControlStatus<'a>> = latest
+        .into_iter()
+        .map(|(latest, _, control)| ControlStatus {
+            latest,
+            control,
+            history: Vec::new(),
+            versions: Vec::new(),
+        })
+        .collect();
+    let index: BTreeMap<(&str, &str), usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ((r.latest.policy_key(), r.control.id.as_str()), i))
+        .collect();
     for eval in evals {
         for control in eval.controls() {
-            let id = control["id"].as_str().unwrap_or("?").to_string();
-            let key = (eval.policy_key().to_string(), id);
-            let point = Point {
-                value: control["actual_value"].as_f64(),
-                status: control["status"].as_str().unwrap_or("error").to_string(),
+            let Some(&i) = index.get(&(eval.policy_key(), control.id.as_str())) else {
+                continue;
             };
-            match by_key.get_mut(&key) {
-                Some(row) => {
-                    row.latest = *eval;
-                    row.control = control;
-                    row.history.push(point);
-                    if !row.versions.contains(&eval.policy_sha()) {
-                        row.versions.push(eval.policy_sha());
-                    }
-                }
-                None => {
-                    order.push(key.clone());
-                    by_key.insert(
-                        key,
-                        ControlStatus {
-                            latest: *eval,
-                            control,
-                            history: vec![point],
-                            versions: vec![eval.policy_sha()],
-                        },
-                    );
-                }
+            let row = &mut rows[i];
+            row.history.push(Point {
+                value: control.actual_value,
+                status: control.status,
+            });
+            if !row.versions.contains(&eval.policy_sha()) {
+                row.versions.push(eval.policy_sha());
             }
         }
     }
-    order
-        .into_iter()
-        .filter_map(|k| by_key.remove(&k))
-        .collect()
+    rows
 }
 
 pub use venturalitica_vocab::energy::EnergyTotals as Energy;
@@ -215,10 +228,12 @@ pub fn energy(s: &Snapshot) -> EnergyView<'_> {
                 view.cells.push(cell);
             }
             Some(EventKind::Monitor) => {
-                if let Some(energy) = entry.energy.as_deref() {
+                if let (Some(energy), Some(Ok(Payload::Monitor(m)))) =
+                    (entry.energy.as_deref(), &entry.typed)
+                {
                     view.windows.push(Window {
                         entry,
-                        name: entry.payload["name"].as_str().unwrap_or("?"),
+                        name: &m.name,
                         energy,
                     });
                 }

@@ -13,6 +13,8 @@ use crate::trail::Snapshot;
 use crate::{annex, charts, graph};
 use venturalitica_chart::clip;
 use venturalitica_evidence::EventKind;
+use venturalitica_vocab::events::Payload;
+use venturalitica_vocab::results::Status;
 
 /// What the pages need besides the trail.
 #[derive(Debug, Clone)]
@@ -82,7 +84,10 @@ fn card(title: &str, big: &str, note: &str) -> String {
 pub fn overview(s: &Snapshot, ctx: &Context) -> String {
     let evals = evaluations(s);
     let controls = control_status(&evals);
-    let failing = controls.iter().filter(|c| c.status() != "pass").count();
+    let failing = controls
+        .iter()
+        .filter(|c| c.status() != Status::Pass)
+        .count();
     let energy = model::energy(s);
     let total = energy.total();
     let mut body = format!(
@@ -107,7 +112,26 @@ pub fn overview(s: &Snapshot, ctx: &Context) -> String {
             energy.windows.len()
         ),
     );
-    body += "</div><h2>Latest results</h2>";
+    body += "</div>";
+    let unreadable = model::unreadable(s);
+    if !unreadable.is_empty() {
+        let _ = write!(
+            body,
+            "<p>{} {} event(s) cannot be read as their kind says, and are left out of every table:</p><ul>",
+            pill("error"),
+            unreadable.len()
+        );
+        for (e, why) in unreadable.iter().take(20) {
+            let _ = write!(
+                body,
+                "<li><a href=\"/event/{0}\">#{0}</a> {1}</li>",
+                e.seq,
+                esc(why)
+            );
+        }
+        body += "</ul>";
+    }
+    body += "<h2>Latest results</h2>";
     body += &control_table(&controls, false);
     body +=
         "<h2>Latest events</h2><table><tr><th>#</th><th>kind</th><th>time</th><th>what</th></tr>";
@@ -127,18 +151,28 @@ pub fn overview(s: &Snapshot, ctx: &Context) -> String {
 
 /// One line about an event.
 fn describe(e: &crate::trail::Entry) -> String {
-    let p = &e.payload;
-    match e.kind {
-        Some(EventKind::Enforce) => {
-            let r = &p["results"];
-            format!(
+    match &e.typed {
+        Some(Err(why)) => return format!("unreadable: {why}"),
+        Some(Ok(Payload::Enforce(p))) => {
+            let r = &p.results;
+            return format!(
                 "{}: {}/{} passed on {}",
-                venturalitica_vocab::results::policy_name(&r["policy"]),
-                r["summary"]["passed"],
-                r["summary"]["total"],
-                r["data"]["source"].as_str().unwrap_or("data")
-            )
+                r.policy.name(),
+                r.summary.passed,
+                r.summary.total,
+                r.data.source
+            );
         }
+        Some(Ok(Payload::Monitor(m))) => {
+            let total_j = m.energy.total_j;
+            return format!("{}: {:.2} J", m.name, total_j);
+        }
+        Some(Ok(Payload::Scan(scan))) => {
+            return format!("scan: {}", if scan.passed { "passed" } else { "failed" });
+        }
+        _ => {}
+    }
+    match e.kind {
         Some(EventKind::Cell) => format!(
             "cell [{}] {} in {:.3} s{}",
             e.execution_count
@@ -150,20 +184,7 @@ fn describe(e: &crate::trail::Entry) -> String {
                 .map(|energy| format!(", {:.2} J", energy.total_j))
                 .unwrap_or_default()
         ),
-        Some(EventKind::Monitor) => format!(
-            "{}: {:.2} J",
-            p["name"].as_str().unwrap_or("monitor"),
-            p["energy"]["total_j"].as_f64().unwrap_or(0.0)
-        ),
-        Some(EventKind::Scan) => format!(
-            "scan: {}",
-            if p["passed"].as_bool() == Some(true) {
-                "passed"
-            } else {
-                "failed"
-            }
-        ),
-        Some(EventKind::Export) | None => String::new(),
+        _ => String::new(),
     }
 }
 
@@ -180,27 +201,25 @@ fn control_table(controls: &[ControlStatus<'_>], history: bool) -> String {
     out += "</tr>";
     for c in controls {
         let ctl = c.control;
-        let ci = match (ctl["ci"]["lower"].as_f64(), ctl["ci"]["upper"].as_f64()) {
-            (Some(l), Some(u)) => format!("[{}, {}]", num(Some(l)), num(Some(u))),
-            _ => "—".to_string(),
+        let ci = match &ctl.ci {
+            Some(ci) => format!("[{}, {}]", num(Some(ci.lower)), num(Some(ci.upper))),
+            None => "—".to_string(),
         };
         let mut risk = String::new();
-        if let Some(map) = ctl["risk"].as_object() {
-            for (k, v) in map {
-                let _ = write!(
-                    risk,
-                    "<div><span class=\"muted\">{}</span> {}</div>",
-                    esc(k),
-                    esc(v.as_str().unwrap_or(""))
-                );
-            }
+        for (k, v) in &ctl.risk {
+            let _ = write!(
+                risk,
+                "<div><span class=\"muted\">{}</span> {}</div>",
+                esc(k),
+                esc(v)
+            );
         }
-        let reason = if c.status() == "pass" {
+        let reason = if c.status() == Status::Pass {
             String::new()
         } else {
             format!(
                 "<div class=\"muted\">{}</div>",
-                esc(ctl["reason"].as_str().unwrap_or(""))
+                esc(ctl.reason.as_deref().unwrap_or(""))
             )
         };
         let version = c
@@ -215,7 +234,7 @@ fn control_table(controls: &[ControlStatus<'_>], history: bool) -> String {
              <td class=\"num\">{value}</td><td>{op} {threshold}</td><td>{ci}</td><td>{risk}</td>\
              <td title=\"{source}\">{fp} <a href=\"/event/{seq}\">#{seq}</a></td>",
             id = esc(c.id()),
-            status = pill(c.status()),
+            status = pill(c.status().name()),
             reason = reason,
             sha = esc(c.latest.policy_sha()),
             title = esc(c.latest.policy_title()),
@@ -227,10 +246,10 @@ fn control_table(controls: &[ControlStatus<'_>], history: bool) -> String {
             } else {
                 String::new()
             },
-            metric = esc(ctl["metric_key"].as_str().unwrap_or("")),
-            value = num(ctl["actual_value"].as_f64()),
-            op = esc(ctl["operator"].as_str().unwrap_or("")),
-            threshold = num(ctl["threshold"].as_f64()),
+            metric = esc(&ctl.metric_key),
+            value = num(ctl.actual_value),
+            op = esc(&ctl.operator),
+            threshold = num(Some(ctl.threshold)),
             ci = ci,
             risk = risk,
             fp = c
@@ -242,8 +261,7 @@ fn control_table(controls: &[ControlStatus<'_>], history: bool) -> String {
             seq = c.latest.seq(),
         );
         if history {
-            let threshold = ctl["threshold"].as_f64().unwrap_or(0.0);
-            let spark = charts::history(&c.history, threshold).unwrap_or_default();
+            let spark = charts::history(&c.history, ctl.threshold).unwrap_or_default();
             let _ = write!(
                 out,
                 "<td>{spark}<div class=\"muted\">{} evaluation(s)</div></td>",
@@ -487,7 +505,7 @@ pub fn policy_text(s: &Snapshot, ctx: &Context, sha: &str) -> Option<String> {
          <a href=\"{lane}\">its lane in the Evidence Graph</a></td></tr></table>",
         title = esc(first.policy_title()),
         version = first.policy_version().map(|v| format!(" v{}", esc(v))).unwrap_or_default(),
-        file = esc(first.results["policy"]["path"].as_str().unwrap_or("")),
+        file = esc(&first.results.policy.path),
         n = used.len(),
         lane = esc(&Filter { policy: Some(sha.to_string()), ..Filter::default() }.href(None, None)),
     );
@@ -519,11 +537,7 @@ pub fn policy_text(s: &Snapshot, ctx: &Context, sha: &str) -> Option<String> {
     }
     let text = String::from_utf8_lossy(&text);
     // Where each control starts, from the policy parser itself.
-    let source = std::path::Path::new(
-        first.results["policy"]["path"]
-            .as_str()
-            .unwrap_or("policy.yaml"),
-    );
+    let source = std::path::Path::new(&first.results.policy.path);
     let mut anchors: std::collections::HashMap<usize, String> = std::collections::HashMap::new();
     match venturalitica_policy::parse_policy(source, &text) {
         Ok(policy) => {
@@ -704,8 +718,7 @@ pub fn event(s: &Snapshot, ctx: &Context, seq: u64) -> Option<String> {
         esc(&e.hash),
         e.pid.map(|p| p.to_string()).unwrap_or_default()
     );
-    if e.kind == Some(EventKind::Enforce) {
-        let results = &e.payload["results"];
+    if let Some(results) = e.results() {
         if ctx.store.chart_path(e.seq).is_file() {
             let _ = write!(
                 body,
@@ -714,33 +727,32 @@ pub fn event(s: &Snapshot, ctx: &Context, seq: u64) -> Option<String> {
             );
         }
         body += "<h2>Controls</h2><table><tr><th>status</th><th>control</th><th>value</th><th>rule</th><th>groups (n, rates)</th><th>mapping</th></tr>";
-        for c in results["controls"].as_array().into_iter().flatten() {
+        for c in &results.controls {
             let mut groups = String::new();
-            for g in c["groups"].as_array().into_iter().flatten() {
-                let rates: Vec<String> = g["rates"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| format!("{} {}", k.replace('_', " "), num(v.as_f64())))
+            for g in &c.groups {
+                let rates: Vec<String> = g
+                    .rates
+                    .iter()
+                    .map(|(k, v)| format!("{} {}", k.replace('_', " "), num(*v)))
                     .collect();
                 let _ = write!(
                     groups,
                     "<div><code>{}</code> n={} · {}</div>",
-                    esc(g["group"].as_str().unwrap_or("")),
-                    g["n"],
+                    esc(&g.group),
+                    g.n,
                     esc(&rates.join(", "))
                 );
             }
             let _ = write!(
                 body,
                 "<tr id=\"control-{id}\"><td>{}</td><td><code>{id}</code><div class=\"muted\">{}</div></td><td class=\"num\">{}</td><td>{} {}</td><td>{groups}</td><td class=\"mono\">{}</td></tr>",
-                pill(c["status"].as_str().unwrap_or("error")),
-                esc(c["reason"].as_str().unwrap_or("")),
-                num(c["actual_value"].as_f64()),
-                esc(c["operator"].as_str().unwrap_or("")),
-                num(c["threshold"].as_f64()),
-                esc(&c["inputs"].to_string()),
-                id = esc(c["id"].as_str().unwrap_or("?")),
+                pill(c.status.name()),
+                esc(c.reason.as_deref().unwrap_or("")),
+                num(c.actual_value),
+                esc(&c.operator),
+                num(Some(c.threshold)),
+                esc(&serde_json::to_string(&c.inputs).unwrap_or_default()),
+                id = esc(&c.id),
             );
         }
         body += "</table>";

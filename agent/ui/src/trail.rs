@@ -13,6 +13,8 @@ use venturalitica_evidence::{
     CellFacts, ChainChecker, EventKind, Indexed, ReadEvent, ReadOptions, Source, Store,
     VerifyOptions, VerifyReport,
 };
+use venturalitica_vocab::events::Payload;
+use venturalitica_vocab::results::Results;
 
 /// One event, parsed.
 #[derive(Debug, Clone)]
@@ -25,7 +27,13 @@ pub struct Entry {
     pub kind_name: String,
     pub ts: String,
     pub pid: Option<u64>,
+    /// The payload as written (shown whole on the event's page); `Null`
+    /// for a cell, whose payload is read from its line when shown.
     pub payload: Value,
+    /// The payload of a kind this version writes, other than a cell's,
+    /// typed; the reason when it is not of its kind's shape (shown, never
+    /// skipped silently).
+    pub typed: Option<Result<Payload, String>>,
     /// A cell's or window's energy, read out of the payload once: the
     /// Energy page sums it over every event on each request.
     pub energy: Option<Box<crate::model::Energy>>,
@@ -41,18 +49,20 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// A text fact of the event: a cell's from its indexed facts, any
-    /// other's from its payload.
+    /// A cell's status, notebook or kernel, from its indexed facts.
     pub fn text(&self, key: &str) -> Option<&str> {
-        match &self.cell {
-            Some(facts) => match key {
-                "status" => facts.status.as_deref(),
-                "notebook" => facts.notebook.as_deref(),
-                "kernel" => facts.kernel.as_deref(),
-                _ => None,
-            },
-            None => self.payload[key].as_str(),
+        let facts = self.cell.as_ref()?;
+        match key {
+            "status" => facts.status.as_deref(),
+            "notebook" => facts.notebook.as_deref(),
+            "kernel" => facts.kernel.as_deref(),
+            _ => None,
         }
+    }
+
+    /// The evaluation of an `enforce` event whose payload is one.
+    pub fn results(&self) -> Option<&Results> {
+        self.typed.as_ref()?.as_ref().ok()?.results()
     }
 
     /// The whole payload: a cell's is read from its line in `trace` (its
@@ -84,20 +94,23 @@ impl Entry {
         let kind = indexed.kind();
         let mut payload = payload.unwrap_or(Value::Null);
         let mut cell = indexed.cell;
-        let (energy, execution_count, duration_s) = match cell.as_mut() {
-            Some(facts) => (facts.energy.take(), facts.execution_count, facts.duration_s),
-            None => (
-                (kind == Some(EventKind::Monitor))
-                    .then(|| crate::model::Energy::from_report(&payload["energy"]))
-                    .flatten()
-                    .map(Box::new),
-                payload["execution_count"].as_u64(),
-                payload["duration_s"].as_f64(),
-            ),
-        };
         if kind == Some(EventKind::Cell) {
             payload = Value::Null;
         }
+        let typed = kind.filter(|k| *k != EventKind::Cell).map(|k| {
+            Payload::decode(k, &payload)
+                .map_err(|e| format!("its {k} payload is not of that kind's shape: {e}"))
+        });
+        let (energy, execution_count, duration_s) = match cell.as_mut() {
+            Some(facts) => (facts.energy.take(), facts.execution_count, facts.duration_s),
+            None => {
+                let window = match &typed {
+                    Some(Ok(Payload::Monitor(m))) => Some(crate::model::Energy::of(&m.energy)),
+                    _ => None,
+                };
+                (window.map(Box::new), None, None)
+            }
+        };
         Entry {
             seq: indexed.seq,
             hash: indexed.hash,
@@ -106,6 +119,7 @@ impl Entry {
             ts: indexed.ts,
             pid: indexed.pid,
             payload,
+            typed,
             energy,
             execution_count,
             duration_s,
@@ -428,6 +442,7 @@ mod tests {
             ts: String::new(),
             pid: None,
             payload: Value::Null,
+            typed: None,
             energy: None,
             execution_count: None,
             duration_s: None,

@@ -214,6 +214,7 @@ impl EngineHandler {
             source.sha256.clone(),
             error.message,
             described,
+            venturalitica_engine::results::now_rfc3339(),
         );
         self.record(h, &[source], &results)
     }
@@ -434,7 +435,7 @@ fn chart(request: &AgentRequest) -> Result<Value, AgentError> {
         .header
         .get("results")
         .ok_or_else(|| AgentError::request("chart needs the \"results\" to draw"))?;
-    let svg = venturalitica_chart::render(results).map_err(AgentError::request)?;
+    let svg = venturalitica_chart::render_json(results).map_err(AgentError::request)?;
     Ok(json!({ "svg": svg }))
 }
 

@@ -81,7 +81,7 @@ pub fn record(
         EventKind::Enforce,
         json!({ "origin": origin, "results": document }),
     )?;
-    let chart = venturalitica_chart::render(&document)
+    let chart = venturalitica_chart::render(results)
         .map(|svg| store.save_chart(appended.seq, &svg))
         .with_context(|| "cannot draw the evidence chart")?
         .with_context(|| "cannot save the evidence chart")?;

@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Context;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
 use serde_json::json;
-use venturalitica_engine::Status;
+use venturalitica_engine::results::{EnforcementMode, Status};
 
 use crate::args::{Format, ScanArgs};
 use crate::output::{junit, number, table::use_colour};
@@ -54,7 +54,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
                 ]);
             for c in &scan.controls {
                 let mut label = c.status.name().to_uppercase();
-                if c.status != Status::Pass && c.enforcement_mode != "block" {
+                if c.status != Status::Pass && c.enforcement_mode != EnforcementMode::Block {
                     label = format!("{label} ({})", c.enforcement_mode);
                 }
                 let mut status = Cell::new(label);

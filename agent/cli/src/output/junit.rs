@@ -4,6 +4,7 @@
 
 use quick_xml::events::{BytesDecl, BytesText, Event};
 use quick_xml::Writer;
+use venturalitica_engine::results::EnforcementMode;
 use venturalitica_engine::{Results, Status};
 use venturalitica_scan::LatestControl;
 
@@ -19,7 +20,7 @@ pub struct Case<'a> {
     pub message: String,
     pub detail: &'a str,
     /// The failure's type: the enforcement mode.
-    pub mode: &'a str,
+    pub mode: EnforcementMode,
 }
 
 /// A report of `cases` as one suite named `suite`.
@@ -74,7 +75,7 @@ fn write_case(w: &mut Writer<Vec<u8>>, c: &Case) -> std::io::Result<()> {
             match c.status {
                 Status::Fail => {
                     w.create_element("failure")
-                        .with_attributes([("message", c.message.as_str()), ("type", c.mode)])
+                        .with_attributes([("message", c.message.as_str()), ("type", c.mode.name())])
                         .write_text_content(BytesText::new(c.detail))?;
                 }
                 Status::Error => {
@@ -111,7 +112,12 @@ pub fn render(results: &Results) -> String {
             classname: &c.metric_key,
             name: &c.id,
             status: c.status,
-            message: message(&c.metric_key, c.actual_value, c.operator, Some(c.threshold)),
+            message: message(
+                &c.metric_key,
+                c.actual_value,
+                &c.operator,
+                Some(c.threshold),
+            ),
             detail: c.reason.as_deref().unwrap_or(""),
             mode: c.enforcement_mode,
         })
@@ -129,7 +135,7 @@ pub fn render_latest(controls: &[LatestControl], timestamp: &str) -> String {
             status: c.status,
             message: message(&c.metric_key, c.actual_value, &c.operator, c.threshold),
             detail: c.reason.as_deref().unwrap_or(""),
-            mode: &c.enforcement_mode,
+            mode: c.enforcement_mode,
         })
         .collect();
     render_cases("venturalitica scan", timestamp, &cases)
@@ -149,7 +155,7 @@ mod tests {
                 status: Status::Fail,
                 message: "disparate_impact = 0.5 (rule >= 0.8)".into(),
                 detail: "0.5 < 0.8 & <b>",
-                mode: "block",
+                mode: EnforcementMode::Block,
             },
             Case {
                 classname: "a&b",
@@ -157,7 +163,7 @@ mod tests {
                 status: Status::Error,
                 message: "m".into(),
                 detail: "column \"x\" <missing>",
-                mode: "warn",
+                mode: EnforcementMode::Warn,
             },
             Case {
                 classname: "k",
@@ -165,7 +171,7 @@ mod tests {
                 status: Status::Pass,
                 message: String::new(),
                 detail: "",
-                mode: "block",
+                mode: EnforcementMode::Block,
             },
         ];
         let got = render_cases("suite <1>", "2026-12-06T00:00:00Z", &cases);

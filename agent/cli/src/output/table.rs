@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
-use venturalitica_engine::{Results, Status};
+use venturalitica_engine::results::{EnforcementMode, Results, Status};
 
 use super::number;
 
@@ -24,7 +24,7 @@ pub fn render(results: &Results, colour: bool) -> String {
                 .map(|ci| format!("[{}, {}]", number(ci.lower), number(ci.upper)))
                 .unwrap_or_else(|| "-".into());
         let mut label = c.status.name().to_uppercase();
-        if c.status != Status::Pass && c.enforcement_mode != "block" {
+        if c.status != Status::Pass && c.enforcement_mode != EnforcementMode::Block {
             label = format!("{label} ({})", c.enforcement_mode);
         }
         let mut status = Cell::new(label);

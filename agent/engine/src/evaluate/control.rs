@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde_json::Value;
 use venturalitica_metrics::bootstrap::{bootstrap_ci, bootstrap_classes};
 use venturalitica_metrics::compute::{self, MetricValue};
 use venturalitica_metrics::multiclass::{self, Aggregation};
@@ -13,7 +12,7 @@ use venturalitica_metrics::{BinaryCounts, Family, GroupTable, MetricKey, Outcome
 use venturalitica_policy::Control;
 
 use crate::counts::Counter;
-use crate::results::{ControlResult, Status};
+use crate::results::{Binding, ControlResult, Status};
 use crate::tables::{self, Grouping};
 
 use super::plan::Plan;
@@ -257,13 +256,13 @@ pub(super) fn control_result(
         id: control.id.clone(),
         description: control.description.clone(),
         metric_key: control.metric_name().to_string(),
-        operator: control.operator.symbol(),
+        operator: control.operator.symbol().into(),
         threshold: control.threshold,
         actual_value: None,
         status: Status::Error,
         passed: false,
         severity: control.severity.clone(),
-        enforcement_mode: control.enforcement_mode.name(),
+        enforcement_mode: control.enforcement_mode,
         enforcement_declared: control.enforcement_declared,
         inputs: BTreeMap::new(),
         params: control.params.clone(),
@@ -285,8 +284,8 @@ pub(super) fn control_result(
         .iter()
         .map(|(slot, cols)| {
             let v = match cols.first() {
-                Some(first) if !slot.is_list() => Value::from(first.clone()),
-                _ => Value::from(cols.clone()),
+                Some(first) if !slot.is_list() => Binding::Column(first.clone()),
+                _ => Binding::Columns(cols.clone()),
             };
             (slot.name().to_string(), v)
         })

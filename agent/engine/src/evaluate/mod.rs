@@ -117,7 +117,7 @@ fn evaluate_unguarded(
             columns_used: used,
             mapping: bound,
             counted_by: Some("polars".into()),
-            fingerprint_method: Some("columns-sha256-v1"),
+            fingerprint_method: Some("columns-sha256-v1".into()),
         },
     ))
 }
@@ -199,7 +199,7 @@ pub fn evaluate_counts(
             columns_used: used,
             mapping: bound,
             counted_by: Some(engine.to_string()),
-            fingerprint_method: method,
+            fingerprint_method: method.map(Into::into),
         },
     ))))
 }
@@ -277,7 +277,7 @@ fn assemble(policy: &Policy, controls: Vec<ControlResult>, data: DataInfo) -> Re
             title: policy.title.clone(),
             version: policy.version.clone(),
             uuid: policy.uuid.clone(),
-            shape: policy.shape.name(),
+            shape: policy.shape.name().into(),
             sha256: main.sha256.clone(),
             imports: policy.sources[1..]
                 .iter()
