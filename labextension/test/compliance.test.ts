@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { readCompliance, thresholdText, valueText } from '../src/compliance';
 import { monitorParts, readMonitor } from '../src/energy';
-import { PROXY_RECORD } from './fixtures';
+import { PROXY_RECORD, RESULTS } from './fixtures';
 
 const RESULT = {
   passed: false,
@@ -45,6 +45,19 @@ describe('readCompliance', () => {
     // An unknown status is shown as an error, never as a pass.
     expect(broken.status).toBe('error');
     expect(valueText(broken)).toBe('—');
+  });
+
+  it("reads the agent's own results document whole", () => {
+    const result = readCompliance(RESULTS);
+    expect(result.title).toBe('Loan credit scoring - data policy');
+    expect(result.source).toBe('german_credit.csv');
+    expect(result.controls.map(c => [c.id, c.status, c.mode])).toEqual([
+      ['credit-class-balance', 'pass', 'block'],
+      ['credit-gender-disparity', 'pass', 'block'],
+      ['credit-age-disparity', 'fail', 'block']
+    ]);
+    expect(result.summary).toEqual({ total: 3, passed: 2, failed: 1, errors: 0 });
+    expect(thresholdText(result.controls[1])).toBe('>= 0.8');
   });
 
   it('names a policy without a title by its file', () => {

@@ -49,7 +49,7 @@ pub use key::{EvidenceKey, KeyError, PublicKey};
 pub use kind::EventKind;
 pub use read::{ReadEvent, ReadOptions, Source, TrailRead};
 pub use root::find_root;
-pub use store::{Appended, EvidenceError, Signing, Store};
+pub use store::{Appended, CopyError, EvidenceError, Signing, Store};
 pub use verify::{
     ChainChecker, ChainState, Checked, Finding, Head, HeadFile, VerifyOptions, VerifyReport,
 };

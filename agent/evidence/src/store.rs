@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Value};
-use sha2::Digest as _;
+use sha2::{Digest as _, Sha256};
 use thiserror::Error;
 
 use crate::chain::{Event, GENESIS};
@@ -49,6 +49,20 @@ pub enum EvidenceError {
     MalformedTail { path: PathBuf },
     #[error("evidence signing key: {0}")]
     Key(#[from] KeyError),
+}
+
+/// Why a kept copy (a policy's text) cannot be given out.
+#[derive(Debug, Error)]
+pub enum CopyError {
+    #[error("{0:?} is not a SHA-256, so it names no copy")]
+    NotADigest(String),
+    #[error("{}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} was altered: its SHA-256 is {actual}, not the one it is named by", path.display())]
+    Altered { path: PathBuf, actual: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EvidenceError + '_ {
@@ -282,6 +296,23 @@ impl Store {
     /// never reach another path).
     pub fn policy_path(&self, sha256: &str) -> Option<PathBuf> {
         is_sha256(sha256).then(|| self.dir.join("policies").join(format!("{sha256}.yaml")))
+    }
+
+    /// The text of the policy copy named `sha256`, checked against it: a
+    /// reader never shows or exports an altered copy as the one evaluated.
+    pub fn read_policy(&self, sha256: &str) -> Result<Vec<u8>, CopyError> {
+        let path = self
+            .policy_path(sha256)
+            .ok_or_else(|| CopyError::NotADigest(sha256.to_string()))?;
+        let bytes = fs::read(&path).map_err(|source| CopyError::Unreadable {
+            path: path.clone(),
+            source,
+        })?;
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != sha256 {
+            return Err(CopyError::Altered { path, actual });
+        }
+        Ok(bytes)
     }
 
     /// Every policy copy kept, as (path, sha256), sorted; a file of another
@@ -1061,5 +1092,28 @@ mod tests {
         assert!(has(&verify(&s), "was altered"));
         fs::remove_file(&copy).unwrap();
         assert!(has(&verify(&s), "is missing"));
+    }
+
+    #[test]
+    fn a_policy_copy_is_given_out_only_as_the_text_its_name_hashes() {
+        let (_t, s) = store();
+        let text = "- id: a\n";
+        let sha = hex::encode(Sha256::digest(text.as_bytes()));
+        let copy = s.save_policy(&sha, text).unwrap();
+        assert_eq!(s.read_policy(&sha).unwrap(), text.as_bytes());
+        fs::write(&copy, "- id: b\n").unwrap();
+        assert!(matches!(
+            s.read_policy(&sha),
+            Err(CopyError::Altered { .. })
+        ));
+        fs::remove_file(&copy).unwrap();
+        assert!(matches!(
+            s.read_policy(&sha),
+            Err(CopyError::Unreadable { .. })
+        ));
+        assert!(matches!(
+            s.read_policy("../x"),
+            Err(CopyError::NotADigest(_))
+        ));
     }
 }

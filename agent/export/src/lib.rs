@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use venturalitica_evidence::read::read_events;
-use venturalitica_evidence::{EvidenceError, Indexed, ReadOptions, Store};
+use venturalitica_evidence::{CopyError, EvidenceError, Indexed, ReadOptions, Store};
 
 pub use client::{Auth, Client, Ingest};
 
@@ -65,6 +65,9 @@ pub enum ExportError {
     /// again as a new one.
     #[error("{}: the export state is not valid ({reason}); move it away to export everything again as new runs", path.display())]
     CorruptState { path: PathBuf, reason: String },
+    /// A policy copy the run used cannot be uploaded as the one evaluated.
+    #[error("policy copy: {0}")]
+    PolicyCopy(#[from] CopyError),
 }
 
 /// Where to export.
@@ -596,17 +599,22 @@ impl RunExport<'_> {
         self.client
             .put_artifact(self.experiment_id, run_id, "compliance_trace.json", &trail)?;
         for sha in plan::policies(evs) {
-            let Some(policy) = self.store.policy_path(sha) else {
-                continue;
+            // An altered copy is not the policy that was evaluated: the
+            // export stops rather than upload it; a missing one is said.
+            let text = match self.store.read_policy(sha) {
+                Ok(text) => text,
+                Err(CopyError::Unreadable { path, source }) => {
+                    tracing::warn!("policy copy {} not uploaded: {source}", path.display());
+                    continue;
+                }
+                Err(e) => return Err(ExportError::PolicyCopy(e)),
             };
-            if let Ok(text) = std::fs::read(policy) {
-                self.client.put_artifact(
-                    self.experiment_id,
-                    run_id,
-                    &format!("policies/{sha}.yaml"),
-                    &text,
-                )?;
-            }
+            self.client.put_artifact(
+                self.experiment_id,
+                run_id,
+                &format!("policies/{sha}.yaml"),
+                &text,
+            )?;
         }
         Ok(())
     }

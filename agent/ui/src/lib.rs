@@ -23,6 +23,8 @@ mod html;
 mod model;
 mod pages;
 mod server;
+#[cfg(test)]
+mod snapshot_tests;
 mod trail;
 
 use std::net::{IpAddr, SocketAddr};

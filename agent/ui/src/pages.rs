@@ -12,7 +12,7 @@ use crate::model::{
 use crate::trail::Snapshot;
 use crate::{annex, charts, graph};
 use venturalitica_chart::clip;
-use venturalitica_evidence::EventKind;
+use venturalitica_evidence::{CopyError, EventKind};
 use venturalitica_vocab::events::Payload;
 use venturalitica_vocab::results::Status;
 
@@ -509,32 +509,32 @@ pub fn policy_text(s: &Snapshot, ctx: &Context, sha: &str) -> Option<String> {
         n = used.len(),
         lane = esc(&Filter { policy: Some(sha.to_string()), ..Filter::default() }.href(None, None)),
     );
-    let text = match std::fs::read(&path) {
+    let text = match ctx.store.read_policy(sha) {
         Ok(bytes) => bytes,
+        Err(CopyError::Altered { actual, .. }) => {
+            let _ = write!(
+                body,
+                "<p>{} the stored copy's SHA-256 is {}, not the one the evaluations recorded: it is not shown.</p>",
+                pill("error"),
+                short_hash(&actual)
+            );
+            return Some(page("", "Policy", s.head(), false, &body));
+        }
         Err(e) => {
+            let why = match &e {
+                CopyError::Unreadable { source, .. } => source.to_string(),
+                other => other.to_string(),
+            };
             let _ = write!(
                 body,
                 "<p>{} the stored copy <code>{}</code> cannot be read: {}</p>",
                 pill("error"),
                 esc(&path.display().to_string()),
-                esc(&e.to_string())
+                esc(&why)
             );
             return Some(page("", "Policy", s.head(), false, &body));
         }
     };
-    let actual = {
-        use sha2::{Digest, Sha256};
-        hex::encode(Sha256::digest(&text))
-    };
-    if actual != sha {
-        let _ = write!(
-            body,
-            "<p>{} the stored copy's SHA-256 is {}, not the one the evaluations recorded: it is not shown.</p>",
-            pill("error"),
-            short_hash(&actual)
-        );
-        return Some(page("", "Policy", s.head(), false, &body));
-    }
     let text = String::from_utf8_lossy(&text);
     // Where each control starts, from the policy parser itself.
     let source = std::path::Path::new(&first.results.policy.path);

@@ -179,5 +179,16 @@ mod tests {
         assert_eq!(got, want);
     }
 
+    /// The report of the agent's own results document (the fixture the
+    /// TypeScript tests read, checked against the schema by pytest).
+    #[test]
+    fn the_report_of_a_results_document() {
+        let results: Results = serde_json::from_str(include_str!(
+            "../../../../labextension/test/fixtures/results.json"
+        ))
+        .expect("the results fixture");
+        insta::assert_snapshot!(render(&results));
+    }
+
     const SNAPSHOT: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"venturalitica\" tests=\"3\" failures=\"1\" errors=\"1\">\n  <testsuite name=\"suite &lt;1&gt;\" tests=\"3\" failures=\"1\" errors=\"1\" timestamp=\"2026-12-06T00:00:00Z\">\n    <testcase classname=\"disparate_impact\" name=\"di &lt;&amp;&gt; &quot;quoted&quot; &apos;single&apos;\">\n      <failure message=\"disparate_impact = 0.5 (rule &gt;= 0.8)\" type=\"block\">0.5 &lt; 0.8 &amp; &lt;b&gt;</failure>\n      <system-out>disparate_impact = 0.5 (rule &gt;= 0.8)</system-out>\n    </testcase>\n    <testcase classname=\"a&amp;b\" name=\"err\">\n      <error message=\"column &quot;x&quot; &lt;missing&gt;\" type=\"error\">column &quot;x&quot; &lt;missing&gt;</error>\n      <system-out>m</system-out>\n    </testcase>\n    <testcase classname=\"k\" name=\"ok\">\n      <system-out></system-out>\n    </testcase>\n  </testsuite>\n</testsuites>\n";
 }
