@@ -7,39 +7,23 @@
 
 use std::fs::File;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
+pub use venturalitica_vocab::events::{Artifact, Artifacts, Fingerprint};
 
-/// One file's fingerprint, or why there is none.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Artifact {
-    pub path: PathBuf,
-    #[serde(flatten)]
-    pub fingerprint: Fingerprint,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum Fingerprint {
-    Hashed { sha256: String, bytes: u64 },
-    Unreadable { error: String },
-}
-
-impl Artifact {
-    /// Reads `path` now (streamed, so a large data set costs no memory).
-    pub fn read(path: &Path) -> Artifact {
-        let fingerprint = match sha256_file(path) {
-            Ok((sha256, bytes)) => Fingerprint::Hashed { sha256, bytes },
-            Err(e) => Fingerprint::Unreadable {
-                error: e.to_string(),
-            },
-        };
-        Artifact {
-            path: path.to_path_buf(),
-            fingerprint,
-        }
+/// `path`'s fingerprint now (streamed, so a large data set costs no
+/// memory), or why there is none.
+pub fn read(path: &Path) -> Artifact {
+    let fingerprint = match sha256_file(path) {
+        Ok((sha256, bytes)) => Fingerprint::Hashed { sha256, bytes },
+        Err(e) => Fingerprint::Unreadable {
+            error: e.to_string(),
+        },
+    };
+    Artifact {
+        path: path.to_path_buf(),
+        fingerprint,
     }
 }
 
@@ -59,7 +43,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("data.csv");
         std::fs::write(&path, b"abc").expect("write");
-        let found = Artifact::read(&path);
+        let found = read(&path);
         assert_eq!(
             found.fingerprint,
             Fingerprint::Hashed {
@@ -70,7 +54,7 @@ mod tests {
         );
         let json = serde_json::to_value(&found).expect("json");
         assert_eq!(json["bytes"], 3);
-        let missing = Artifact::read(&dir.path().join("model.pkl"));
+        let missing = read(&dir.path().join("model.pkl"));
         assert!(
             matches!(missing.fingerprint, Fingerprint::Unreadable { ref error } if error.contains("No such file"))
         );

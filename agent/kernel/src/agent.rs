@@ -8,16 +8,20 @@
 //! (an Arrow IPC stream for `enforce`), and `signature` is the hex
 //! HMAC-SHA256 of the header and every payload frame, as Jupyter signs its
 //! messages. The reply has the same shape; its header holds `id`, `ok` and
-//! `result` or `error`. docs/agent-protocol.md is the reference.
+//! `result` or `error`. The requests and replies are typed in
+//! [`crate::protocol`]; docs/agent-protocol.md is the reference.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::BufReader;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
+use crate::protocol::{Reply, Request};
 use crate::wire::Signer;
 use crate::zmtp::{self, Incoming, Mechanism, SocketType};
 use crate::KernelError;
@@ -27,24 +31,31 @@ pub const ENV_ENDPOINT: &str = "VENTURALITICA_AGENT";
 /// Environment variable with the key (hex; used as bytes, like Jupyter's).
 pub const ENV_KEY: &str = "VENTURALITICA_AGENT_KEY";
 
-/// One request, verified.
+/// One request, verified and typed.
 #[derive(Debug)]
 pub struct AgentRequest {
-    pub header: Value,
+    pub request: Request,
+    /// The caller's working directory (a script's own agent records in
+    /// the project found from there).
+    pub cwd: Option<PathBuf>,
+    /// The payload frames (an Arrow IPC file for `enforce`).
     pub payload: Vec<Bytes>,
 }
 
-impl AgentRequest {
-    /// The header's `op`.
-    pub fn op(&self) -> &str {
-        self.header["op"].as_str().unwrap_or("")
-    }
-}
-
-/// Answers requests other than `ping` (the CLI plugs the policy engine in).
+/// Answers requests other than `ping` (`venturalitica-serve` plugs the
+/// policy engine in).
 pub trait AgentHandler: Send + Sync + std::fmt::Debug {
     /// The result for `request`, or what was wrong with it.
-    fn handle(&self, request: &AgentRequest) -> Result<Value, AgentError>;
+    fn handle(&self, request: AgentRequest) -> Result<Reply, AgentError>;
+}
+
+/// What every request header carries besides its op's fields.
+#[derive(Debug, Default, Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    id: Value,
+    #[serde(default)]
+    cwd: Option<PathBuf>,
 }
 
 /// What a failed request ran into; the reply carries it as `kind`, and the
@@ -216,22 +227,25 @@ async fn serve_connection(
                 Ok(_) => continue,
                 Err(_) => return,
             };
-            let Some(request) = split_request(frames, &signer) else {
+            let Some((header, payload)) = split_request(frames, &signer) else {
                 tracing::warn!("agent endpoint: dropped an unsigned or malformed request");
                 continue;
             };
             let (handler, signer, replies) = (handler.clone(), signer.clone(), replies.clone());
             tokio::spawn(async move {
-                let id = request.header["id"].clone();
-                let answer =
-                    tokio::task::spawn_blocking(move || answer(handler.as_ref(), &request))
-                        .await
-                        .unwrap_or_else(|e| {
-                            Err(AgentError::new(
-                                ErrorKind::Internal,
-                                format!("the agent failed: {e}"),
-                            ))
-                        });
+                let envelope = Envelope::deserialize(&header).unwrap_or_default();
+                let id = envelope.id;
+                let cwd = envelope.cwd;
+                let answer = tokio::task::spawn_blocking(move || {
+                    answer(handler.as_ref(), &header, cwd, payload)
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    Err(AgentError::new(
+                        ErrorKind::Internal,
+                        format!("the agent failed: {e}"),
+                    ))
+                });
                 let header = match answer {
                     Ok(result) => json!({"id": id, "ok": true, "result": result}),
                     Err(e) => {
@@ -251,8 +265,9 @@ async fn serve_connection(
     }
 }
 
-/// `[signature, header, payload...]`, verified.
-fn split_request(frames: Vec<Bytes>, signer: &Signer) -> Option<AgentRequest> {
+/// `[signature, header, payload...]`, verified: the header and the
+/// payload frames.
+fn split_request(frames: Vec<Bytes>, signer: &Signer) -> Option<(Value, Vec<Bytes>)> {
     let mut it = frames.into_iter();
     let signature = it.next()?;
     let rest: Vec<Bytes> = it.collect();
@@ -261,21 +276,27 @@ fn split_request(frames: Vec<Bytes>, signer: &Signer) -> Option<AgentRequest> {
     }
     let mut rest = rest.into_iter();
     let header: Value = serde_json::from_slice(&rest.next()?).ok()?;
-    Some(AgentRequest {
-        header,
-        payload: rest.collect(),
-    })
+    Some((header, rest.collect()))
 }
 
-fn answer(handler: &dyn AgentHandler, request: &AgentRequest) -> Result<Value, AgentError> {
-    match request.op() {
-        "ping" => Ok(json!({
-            "agent": concat!("venturalitica ", env!("CARGO_PKG_VERSION")),
-            "pid": std::process::id(),
-        })),
-        "" => Err(AgentError::request("the request header has no \"op\"")),
-        _ => handler.handle(request),
-    }
+fn answer(
+    handler: &dyn AgentHandler,
+    header: &Value,
+    cwd: Option<PathBuf>,
+    payload: Vec<Bytes>,
+) -> Result<Value, AgentError> {
+    let reply = match Request::parse(header)? {
+        Request::Ping => Reply::Ping {
+            agent: concat!("venturalitica ", env!("CARGO_PKG_VERSION")).to_string(),
+            pid: std::process::id(),
+        },
+        request => handler.handle(AgentRequest {
+            request,
+            cwd,
+            payload,
+        })?,
+    };
+    serde_json::to_value(reply).map_err(|e| AgentError::new(ErrorKind::Internal, e))
 }
 
 #[cfg(test)]

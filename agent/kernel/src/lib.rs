@@ -12,6 +12,7 @@
 //! - [`child`]: the real kernel as a child process; signals and exit.
 //! - [`recorder`]: writes cell events to the evidence trail off the hot path.
 //! - [`agent`]: the endpoint the kernel's Python package talks to.
+//! - [`protocol`]: its requests and replies, typed.
 //! - [`attach`]: passive timing of a kernel that was not started by the proxy.
 //! - [`kernelspec`]: `kernel install / list / uninstall`.
 
@@ -22,6 +23,7 @@ pub mod connection;
 pub mod frontend;
 pub mod intercept;
 pub mod kernelspec;
+pub mod protocol;
 pub mod proxy;
 pub mod recorder;
 pub mod upstream;

@@ -60,6 +60,20 @@ pub struct Scan {
 }
 
 impl Scan {
+    /// The scan as `scan --format json` prints it and the agent's `scan` op
+    /// answers.
+    pub fn report(&self) -> Value {
+        json!({
+            "passed": self.passed,
+            "controls": self.controls,
+            "components": self.component_counts(),
+            "bom": self.bom_path,
+            "assessment_results": self.assessment_path,
+            "trace_latest": self.latest_path,
+            "anchor": self.anchor.to_string(),
+        })
+    }
+
     /// Component counts by CycloneDX type.
     pub fn component_counts(&self) -> std::collections::BTreeMap<String, usize> {
         let mut counts = std::collections::BTreeMap::new();

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -94,7 +95,36 @@ pub struct MonitorPayload {
     pub exit_code: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
+    /// What the block was called in the notebook (`%%vl_monitor`'s label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     pub energy: EnergyReport,
+    /// The files it read and wrote, fingerprinted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<Artifacts>,
+}
+
+/// The files a monitored block names: inputs fingerprinted when it starts,
+/// outputs when it ends.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Artifacts {
+    pub inputs: Vec<Artifact>,
+    pub outputs: Vec<Artifact>,
+}
+
+/// One file's fingerprint, or why there is none (never skipped).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Artifact {
+    pub path: PathBuf,
+    #[serde(flatten)]
+    pub fingerprint: Fingerprint,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Fingerprint {
+    Hashed { sha256: String, bytes: u64 },
+    Unreadable { error: String },
 }
 
 /// A `scan` event's payload: the project's verdict when it was scanned.
@@ -216,9 +246,9 @@ pub struct EventBody {
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", content = "payload", rename_all = "lowercase")]
 pub enum TaggedPayload {
-    Cell(CellPayload),
-    Enforce(EnforcePayload),
-    Monitor(MonitorPayload),
+    Cell(Box<CellPayload>),
+    Enforce(Box<EnforcePayload>),
+    Monitor(Box<MonitorPayload>),
     Scan(ScanPayload),
     Export(BTreeMap<String, Value>),
 }

@@ -13,12 +13,12 @@ use venturalitica_kernel::proxy::{self, Energy, ProxyOptions};
 use venturalitica_kernel::recorder::Recorder;
 use venturalitica_kernel::{attach, connection};
 
-use super::agent::{EngineHandler, Root};
 use crate::args::{
     KernelAttachArgs, KernelCommand, KernelInstallArgs, KernelListArgs, KernelProxyArgs,
     KernelUninstallArgs, LogLevel,
 };
 use crate::Outcome;
+use venturalitica_serve::{energy_setting, EngineHandler, Root};
 
 pub fn run(command: KernelCommand) -> anyhow::Result<Outcome> {
     match command {
@@ -143,7 +143,7 @@ fn run_proxy(args: KernelProxyArgs) -> anyhow::Result<Outcome> {
     let energy = if args.no_energy {
         Energy::Off
     } else {
-        super::agent::energy_setting(&root)
+        energy_setting(&root)
     };
     let code = proxy::run(ProxyOptions {
         connection_file: args.connection_file,

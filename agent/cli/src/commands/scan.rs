@@ -5,25 +5,11 @@ use std::io::Write;
 
 use anyhow::Context;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, Color, ContentArrangement, Table};
-use serde_json::json;
 use venturalitica_engine::results::{EnforcementMode, Status};
 
 use crate::args::{Format, ScanArgs};
 use crate::output::{junit, number, table::use_colour};
 use crate::Outcome;
-
-/// The scan as `--format json` prints it and the agent's `scan` op answers.
-pub fn report(scan: &venturalitica_scan::Scan) -> serde_json::Value {
-    json!({
-        "passed": scan.passed,
-        "controls": scan.controls,
-        "components": scan.component_counts(),
-        "bom": scan.bom_path,
-        "assessment_results": scan.assessment_path,
-        "trace_latest": scan.latest_path,
-        "anchor": scan.anchor.to_string(),
-    })
-}
 
 pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
     let root = super::project_root(args.root.as_deref())?;
@@ -37,7 +23,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
     let counts = scan.component_counts();
     let mut out = std::io::stdout().lock();
     match args.format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report(&scan))?)?,
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&scan.report())?)?,
         Format::Table => {
             let colour = use_colour();
             let mut t = Table::new();
