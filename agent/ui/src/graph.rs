@@ -3,16 +3,18 @@
 //! fingerprint as a colour chip shared across lanes. An opened evaluation
 //! lists its controls, each one click from its policy text, data, cell and
 //! energy. Drawn as plain SVG at 1:1 (labels at body size); pan and zoom
-//! come from `/static/app.js`, so the page keeps its strict CSP.
+//! come from `/static/app.js`, so the page keeps its strict CSP. The SVG is
+//! a drawing, written here element by element (every label through
+//! [`esc`]), as plotters writes the charts; the page around it and the
+//! opened evaluation are templates (`pages::graph`).
 
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use serde_json::Value;
 use venturalitica_chart::clip;
 
 use crate::filter::Filter;
-use crate::html::{esc, file_name, num, pill, short_hash};
+use crate::html::{esc, file_name};
 use crate::model::Evaluation;
 use crate::trail::{Entry, Snapshot};
 use venturalitica_evidence::EventKind;
@@ -249,146 +251,4 @@ pub fn cell_of<'a>(s: &'a Snapshot, e: &Evaluation<'_>) -> Option<&'a Entry> {
     (e.seq() + 1..=s.head())
         .filter_map(|seq| s.get(seq))
         .find(|c| c.pid == Some(pid) && c.kind == Some(EventKind::Cell))
-}
-
-/// An opened evaluation: its context, and every control with its paths
-/// back to the policy text, the data, the cell and its energy.
-pub fn details(s: &Snapshot, e: &Evaluation<'_>, exports: &Value) -> String {
-    let sha = e.policy_sha();
-    let cell = cell_of(s, e);
-    let version = e
-        .policy_version()
-        .map(|v| format!(" v{}", esc(v)))
-        .unwrap_or_default();
-    let mut out = format!(
-        "<section id=\"details\" class=\"details\" data-seq=\"{seq}\"><h2>Evaluation #{seq} {verdict} <span class=\"muted\">{ts}</span></h2><table>\
-         <tr><th>policy</th><td><a href=\"/policy/{sha_attr}\">{title}{version}</a> {sha_short}</td></tr>",
-        seq = e.seq(),
-        verdict = pill(if e.passed() { "pass" } else { "fail" }),
-        ts = esc(&e.entry.ts),
-        sha_attr = esc(sha),
-        title = esc(e.policy_title()),
-        sha_short = short_hash(sha),
-    );
-    let _ = write!(
-        out,
-        "<tr><th>data</th><td>{} <span class=\"muted\">{} · {} rows</span></td></tr>",
-        data_link(e),
-        esc(e.source()),
-        e.results
-            .data
-            .rows
-            .map_or_else(|| "?".to_string(), |r| r.to_string()),
-    );
-    let _ = write!(out, "<tr><th>cell</th><td>{}</td></tr>", cell_link(e, cell));
-    let _ = write!(
-        out,
-        "<tr><th>energy</th><td>{}</td></tr>",
-        energy_link(cell)
-    );
-    if let Some(pid) = e.entry.pid.filter(|_| e.origin() == "kernel") {
-        let mut runs = String::new();
-        for (target, state) in exports["targets"].as_object().into_iter().flatten() {
-            if let Some(run) = state["runs"][pid.to_string()]["run_id"].as_str() {
-                let server = target.split('|').next().unwrap_or("");
-                let _ = write!(
-                    runs,
-                    " · MLflow run <code>{}</code> on {}",
-                    esc(run),
-                    esc(server)
-                );
-            }
-        }
-        let _ = write!(
-            out,
-            "<tr><th>session</th><td><a href=\"/energy#session-{pid}\">notebook session, pid {pid}</a>{runs}</td></tr>"
-        );
-    }
-    let _ = write!(
-        out,
-        "<tr><th>evidence</th><td><a href=\"/event/{seq}\">event #{seq}</a> {}</td></tr></table>",
-        short_hash(&e.entry.hash),
-        seq = e.seq()
-    );
-    out += "<table class=\"controls\"><tr><th>status</th><th>control</th><th>metric</th><th>value</th><th>rule</th><th>95% CI</th><th>paths</th></tr>";
-    for c in e.controls() {
-        let id = c.id.as_str();
-        let ci = match &c.ci {
-            Some(ci) => format!("[{}, {}]", num(Some(ci.lower)), num(Some(ci.upper))),
-            None => "—".to_string(),
-        };
-        let reason = c
-            .reason
-            .as_deref()
-            .map(|r| format!("<div class=\"muted\">{}</div>", esc(r)))
-            .unwrap_or_default();
-        let _ = write!(
-            out,
-            "<tr id=\"control-{id_attr}\" class=\"control\"><td>{status}</td><td><code>{id_attr}</code>{reason}</td><td>{metric}</td>\
-             <td class=\"num\">{value}</td><td>{op} {threshold}</td><td>{ci}</td>\
-             <td class=\"paths\"><a class=\"to-policy\" href=\"/policy/{sha_attr}#control-{id_attr}\">policy text</a> · \
-             <span class=\"to-data\">{data}</span> · <span class=\"to-cell\">{cell}</span> · <span class=\"to-energy\">{energy}</span> · \
-             <a href=\"/event/{seq}#control-{id_attr}\">groups</a></td></tr>",
-            id_attr = esc(id),
-            status = pill(c.status.name()),
-            metric = esc(&c.metric_key),
-            value = num(c.actual_value),
-            op = esc(&c.operator),
-            threshold = num(Some(c.threshold)),
-            sha_attr = esc(sha),
-            data = data_link(e),
-            cell = cell_link(e, cell),
-            energy = energy_link(cell),
-            seq = e.seq(),
-        );
-    }
-    out += "</table></section>";
-    out
-}
-
-fn data_link(e: &Evaluation<'_>) -> String {
-    match e.fingerprint() {
-        Some(fp) => format!(
-            "<a href=\"{}\" title=\"every evaluation of this data\">data {}</a>",
-            esc(&Filter::on_data(fp)),
-            esc(fp.get(..12).unwrap_or(fp))
-        ),
-        None => "<span class=\"muted\">no fingerprint</span>".to_string(),
-    }
-}
-
-fn cell_link(e: &Evaluation<'_>, cell: Option<&Entry>) -> String {
-    match cell {
-        Some(c) => format!(
-            "<a href=\"/event/{seq}\">cell [{count}] #{seq}</a>",
-            seq = c.seq,
-            count = c
-                .execution_count
-                .map_or_else(|| "?".to_string(), |n| n.to_string())
-        ),
-        None if e.origin() == "kernel" => {
-            "<span class=\"muted\">cell not recorded yet</span>".to_string()
-        }
-        None => format!(
-            "<span class=\"muted\">no cell: {}</span>",
-            esc(if e.origin().is_empty() {
-                "cli"
-            } else {
-                e.origin()
-            })
-        ),
-    }
-}
-
-fn energy_link(cell: Option<&Entry>) -> String {
-    match cell.and_then(|c| c.energy.as_ref().map(|en| (c, en))) {
-        Some((c, en)) => format!(
-            "<a href=\"/event/{}#energy\" title=\"the cell's energy, {}–{} J\">{} J</a>",
-            c.seq,
-            num(Some(en.low_j)),
-            num(Some(en.high_j)),
-            num(Some(en.total_j))
-        ),
-        None => "<span class=\"muted\">no energy</span>".to_string(),
-    }
 }

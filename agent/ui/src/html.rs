@@ -1,9 +1,11 @@
-//! HTML building blocks: escaping, the page frame, status pills.
+//! HTML building blocks: the page frame, status pills, numbers and hashes.
 //!
-//! Every string that comes from the trail (policy titles, control ids,
-//! group and column names, paths) goes through [`esc`].
+//! Pages are maud templates: every string interpolated into one (policy
+//! titles, control ids, group and column names, paths) is escaped by the
+//! template itself; [`esc`] is for the few places that build markup by
+//! hand (the SVG of the Evidence Graph).
 
-use std::fmt::Write;
+use maud::{html, Markup, PreEscaped};
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn esc(text: &str) -> String {
@@ -39,44 +41,56 @@ const STYLE: &str = include_str!("../assets/app.css");
 pub const SCRIPT: &str = include_str!("../assets/app.js");
 
 /// A whole page around `body`. `live`: reload when the trail grows.
-pub fn page(path: &str, title: &str, head_seq: u64, live: bool, body: &str) -> String {
-    let mut nav = String::new();
-    for (href, name) in PAGES {
-        let here = if href == path { " class=\"here\"" } else { "" };
-        let _ = write!(nav, "<a href=\"{href}\"{here}>{name}</a>");
+pub fn page(path: &str, title: &str, head_seq: u64, live: bool, body: Markup) -> String {
+    html! {
+        (PreEscaped("<!doctype html>"))
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Venturalitica" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body data-head=(head_seq) data-live[live] {
+                header {
+                    b { "Venturalitica" }
+                    @for (href, name) in PAGES {
+                        a href=(href) class=[(href == path).then_some("here")] { (name) }
+                    }
+                }
+                main { (body) }
+                script src="/static/app.js" {}
+            }
+        }
     }
-    let live = if live { " data-live" } else { "" };
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · Venturalitica</title><style>{STYLE}</style></head>\
-         <body data-head=\"{head_seq}\"{live}><header><b>Venturalitica</b>{nav}</header>\
-         <main>{body}</main><script src=\"/static/app.js\"></script></body></html>",
-        esc(title)
-    )
+    .into_string()
 }
 
 /// A page on its own (a file, a PDF): the dashboard's style, no navigation
 /// and no script.
-pub fn standalone(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>{}</title><style>{STYLE}</style></head><body><main>{body}</main></body></html>",
-        esc(title)
-    )
+pub fn standalone(title: &str, body: Markup) -> String {
+    html! {
+        (PreEscaped("<!doctype html>"))
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { main { (body) } }
+        }
+    }
+    .into_string()
 }
 
 /// A status pill: PASS / FAIL / ERROR.
-pub fn pill(status: &str) -> String {
+pub fn pill(status: &str) -> Markup {
     let class = match status {
         "pass" => "pass",
         "fail" => "fail",
         _ => "error",
     };
-    format!(
-        "<span class=\"pill {class}\">{}</span>",
-        esc(&status.to_uppercase())
-    )
+    html! { span class=(format!("pill {class}")) { (status.to_uppercase()) } }
 }
 
 /// A number for a table: 4 significant digits, or a dash.
@@ -101,9 +115,9 @@ pub fn file_name(s: &str) -> &str {
 }
 
 /// The first 12 characters of a hash, with the full one on hover.
-pub fn short_hash(hash: &str) -> String {
+pub fn short_hash(hash: &str) -> Markup {
     let short: String = hash.chars().take(12).collect();
-    format!("<code title=\"{}\">{}</code>", esc(hash), esc(&short))
+    html! { code title=(hash) { (short) } }
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ pub fn annex_iv(root: &std::path::Path, generated_at: &str) -> Result<annex::Doc
     Ok(annex::build(
         &snapshot,
         &facts,
-        &store,
+        annex::bom(&store).as_ref(),
         &project_name(root),
         generated_at,
     ))
@@ -91,7 +91,7 @@ pub fn annex_iv(root: &std::path::Path, generated_at: &str) -> Result<annex::Doc
 
 /// `doc` as an HTML file of its own.
 pub fn annex_iv_page(doc: &annex::Document) -> String {
-    html::standalone(&format!("Annex IV: {}", doc.system), &doc.to_html())
+    html::standalone(&format!("Annex IV: {}", doc.system), doc.to_html())
 }
 
 /// A bound server, ready to run.

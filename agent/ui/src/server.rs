@@ -14,9 +14,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::annex;
 use crate::filter::Filter;
-use crate::pages::{self, Context};
+use crate::pages::{self, Context, EventFiles};
 use crate::trail::{Snapshot, Trail};
+use venturalitica_evidence::CopyError;
 
 /// Shared by the handlers.
 #[derive(Debug)]
@@ -129,7 +131,13 @@ async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next)
                     "Token required",
                     0,
                     false,
-                    "<h1>Token required</h1><p>Open the URL <code>venturalitica ui</code> printed (it ends in <code>?token=…</code>).</p>",
+                    maud::html! {
+                        h1 { "Token required" }
+                        p {
+                            "Open the URL " code { "venturalitica ui" } " printed (it ends in "
+                            code { "?token=…" } ")."
+                        }
+                    },
                 )),
             )
                 .into_response();
@@ -253,7 +261,11 @@ async fn graph(
 
 async fn policy(State(s): State<Arc<AppState>>, Path(sha): Path<String>) -> Response {
     render(s, false, move |snap, ctx| {
-        pages::policy_text(snap, ctx, &sha)
+        // The name is the hash: 64 hex digits, so no path can leave the store.
+        match ctx.store.read_policy(&sha) {
+            Err(CopyError::NotADigest(_)) => None,
+            copy => pages::policy_text(snap, &sha, copy),
+        }
     })
     .await
 }
@@ -269,7 +281,9 @@ async fn energy(State(s): State<Arc<AppState>>) -> Response {
 async fn report(State(s): State<Arc<AppState>>) -> Response {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     render(s, true, move |snap, ctx| {
-        Some(pages::report(snap, ctx, &now))
+        let facts = annex::ProjectFacts::read(&ctx.root).map_err(|e| e.to_string());
+        let bom = annex::bom(&ctx.store);
+        Some(pages::report(snap, &ctx.project, facts, bom.as_ref(), &now))
     })
     .await
 }
@@ -278,7 +292,16 @@ async fn event(State(s): State<Arc<AppState>>, Path(seq): Path<String>) -> Respo
     let Ok(seq) = seq.parse::<u64>() else {
         return not_found().await.into_response();
     };
-    render(s, false, move |snap, ctx| pages::event(snap, ctx, seq)).await
+    render(s, false, move |snap, ctx| {
+        let files = EventFiles {
+            chart: ctx.store.chart_path(seq).is_file(),
+            payload: snap
+                .get(seq)
+                .map_or(Ok(Value::Null), |e| e.full_payload(&ctx.store)),
+        };
+        pages::event(snap, seq, files)
+    })
+    .await
 }
 
 /// `charts/<seq>.svg` from the store, and nothing else: the name must be a
@@ -369,7 +392,7 @@ async fn not_found() -> (StatusCode, Html<String>) {
             "Not found",
             0,
             false,
-            "<h1>Not found</h1><p><a href=\"/\">Overview</a></p>",
+            maud::html! { h1 { "Not found" } p { a href="/" { "Overview" } } },
         )),
     )
 }

@@ -77,6 +77,18 @@ fn fixture() -> Fixture {
     }
 }
 
+/// What the server reads for an event's page.
+fn files(f: &Fixture, seq: u64) -> pages::EventFiles {
+    let snapshot = f.trail.verified();
+    pages::EventFiles {
+        chart: f.ctx.store.chart_path(seq).is_file(),
+        payload: snapshot
+            .get(seq)
+            .expect("the event")
+            .full_payload(&f.ctx.store),
+    }
+}
+
 /// Masks what differs per run: times, hashes, keys, process ids.
 fn settings() -> insta::Settings {
     let mut s = insta::Settings::clone_current();
@@ -85,6 +97,9 @@ fn settings() -> insta::Settings {
         "[time]",
     );
     s.add_filter(r"\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?", "[time]");
+    s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d", "[time]");
+    s.add_filter(r"sha256 [0-9a-f]{12}", "sha256 [short]");
+    s.add_filter(r#"<option value="\d+""#, r#"<option value="[pid]""#);
     s.add_filter(r"[0-9a-f]{64}", "[sha256]");
     s.add_filter(
         r#"title="\[sha256\]">[0-9a-f]{12}<"#,
@@ -117,7 +132,7 @@ fn the_policy_status_page() {
 #[test]
 fn an_evaluations_event_page() {
     let f = fixture();
-    let html = pages::event(&f.trail.verified(), &f.ctx, 1).expect("event 1");
+    let html = pages::event(&f.trail.verified(), 1, files(&f, 1)).expect("event 1");
     settings().bind(|| insta::assert_snapshot!(html));
 }
 
@@ -128,9 +143,83 @@ fn the_annex_iv_markdown() {
     let doc = annex::build(
         &f.trail.verified(),
         &facts,
-        &f.ctx.store,
+        annex::bom(&f.ctx.store).as_ref(),
         "demo",
         "2026-12-06T00:00:00Z",
     );
     settings().bind(|| insta::assert_snapshot!(doc.to_markdown()));
+}
+
+#[test]
+fn the_evidence_graph_with_an_evaluation_open() {
+    let f = fixture();
+    let filter = crate::filter::Filter {
+        open: Some(1),
+        ..crate::filter::Filter::default()
+    };
+    let html = pages::graph_page(&f.trail.verified(), &f.ctx, Ok(filter));
+    settings().bind(|| insta::assert_snapshot!(html));
+}
+
+#[test]
+fn the_evidence_graph_says_why_a_filter_is_refused() {
+    let f = fixture();
+    let html = pages::graph_page(
+        &f.trail.verified(),
+        &f.ctx,
+        Err("from: \"<soon>\" is not a date".into()),
+    );
+    settings().bind(|| insta::assert_snapshot!(html));
+}
+
+#[test]
+fn a_policy_versions_text() {
+    let f = fixture();
+    let sha = hex::encode(Sha256::digest(POLICY.as_bytes()));
+    let html = pages::policy_text(&f.trail.verified(), &sha, f.ctx.store.read_policy(&sha))
+        .expect("the policy page");
+    settings().bind(|| insta::assert_snapshot!(html));
+}
+
+#[test]
+fn the_energy_page() {
+    let f = fixture();
+    let html = pages::energy(&f.trail.verified());
+    settings().bind(|| insta::assert_snapshot!(html));
+}
+
+#[test]
+fn the_report_page() {
+    let f = fixture();
+    let facts = ProjectFacts::read(&f.ctx.root).map_err(|e| e.to_string());
+    let bom = annex::bom(&f.ctx.store);
+    let html = pages::report(
+        &f.trail.verified(),
+        "demo",
+        facts,
+        bom.as_ref(),
+        "2026-12-06T00:00:00Z",
+    );
+    settings().bind(|| insta::assert_snapshot!(html));
+}
+
+#[test]
+fn a_cells_event_page() {
+    let f = fixture();
+    let html = pages::event(&f.trail.verified(), 2, files(&f, 2)).expect("event 2");
+    settings().bind(|| insta::assert_snapshot!(html));
+}
+
+#[test]
+fn the_annex_iv_as_a_file() {
+    let f = fixture();
+    let facts = ProjectFacts::read(&f.ctx.root).expect("the project's facts");
+    let doc = annex::build(
+        &f.trail.verified(),
+        &facts,
+        annex::bom(&f.ctx.store).as_ref(),
+        "demo",
+        "2026-12-06T00:00:00Z",
+    );
+    settings().bind(|| insta::assert_snapshot!(crate::annex_iv_page(&doc)));
 }

@@ -1,131 +1,25 @@
-//! The technical documentation of the EU AI Act (Article 11, Annex IV),
-//! filled from the evidence: one document, rendered as Markdown (the CLI),
-//! as HTML (the CLI, the dashboard's Report page, and through Chromium as
-//! PDF).
-//!
-//! Every statement drawn from the evidence names the events it rests on
-//! (sequence number and hash). What the evidence cannot say is listed as
-//! missing, never invented: the prose only a person can write (intended
-//! purpose, provider, human oversight, standards, the declaration of
-//! conformity, the post-market plan) comes from `[tool.venturalitica.annex-iv]`
-//! in the project's `pyproject.toml`.
+//! The Annex IV document built from the trail's snapshot and the declared
+//! facts: one section per point of Annex IV, each statement with the events
+//! it rests on, and what is missing.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use serde_json::Value;
-use venturalitica_vocab::project::{Pyproject, PyprojectError};
+use venturalitica_evidence::EventKind;
+use venturalitica_vocab::events::Payload;
 use venturalitica_vocab::results::Status;
 
-use crate::html::{esc, num, short_hash};
+use super::{Document, ProjectFacts, Ref, Section, Statement};
+use crate::html::num;
 use crate::model::{self, ControlStatus, Evaluation};
 use crate::trail::{Entry, Snapshot};
-use venturalitica_evidence::{EventKind, Store};
-
-/// The prose a person supplies: `[tool.venturalitica.annex-iv]`.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct ProjectFacts {
-    pub system_name: Option<String>,
-    pub system_version: Option<String>,
-    pub provider: Option<String>,
-    pub intended_purpose: Option<String>,
-    /// How the system is placed on the market or put into service, and the
-    /// hardware it runs on.
-    pub deployment: Option<String>,
-    pub instructions_for_use: Option<String>,
-    pub human_oversight: Option<String>,
-    pub cybersecurity: Option<String>,
-    pub limitations: Option<String>,
-    pub predetermined_changes: Option<String>,
-    pub standards: Option<Vec<String>>,
-    pub declaration_of_conformity: Option<String>,
-    pub post_market_monitoring: Option<String>,
-}
-
-/// Why the project file could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {reason}", path.display())]
-pub struct FactsError {
-    pub path: PathBuf,
-    pub reason: String,
-}
-
-impl ProjectFacts {
-    /// `[tool.venturalitica.annex-iv]` of `root/pyproject.toml`; empty when
-    /// the file or the table is absent, an error naming the key when a key
-    /// is unknown or of the wrong type.
-    pub fn read(root: &Path) -> Result<ProjectFacts, FactsError> {
-        let facts = |e: PyprojectError| FactsError {
-            path: e.path,
-            reason: e.reason,
-        };
-        let Some(pyproject) = Pyproject::read(root).map_err(facts)? else {
-            return Ok(ProjectFacts::default());
-        };
-        let Some(table) = pyproject.tool_table(&["annex-iv"]) else {
-            return Ok(ProjectFacts::default());
-        };
-        let err = |reason: String| facts(pyproject.error(reason));
-        toml::Value::Table(table.clone())
-            .try_into()
-            .map_err(|e: toml::de::Error| err(format!("[tool.venturalitica.annex-iv]: {e}")))
-    }
-}
-
-/// An event a statement rests on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ref {
-    pub seq: u64,
-    pub hash: String,
-}
-
-impl Ref {
-    fn of(e: &Entry) -> Ref {
-        Ref {
-            seq: e.seq,
-            hash: e.hash.clone(),
-        }
-    }
-}
-
-/// One statement and its evidence (none for the project's own prose).
-#[derive(Debug, Clone)]
-pub struct Statement {
-    pub text: String,
-    pub evidence: Vec<Ref>,
-    /// From `pyproject.toml`, written by a person, not derived.
-    pub declared: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct Section {
-    /// The point of Annex IV, 1 to 9.
-    pub number: u8,
-    pub title: &'static str,
-    pub statements: Vec<Statement>,
-    /// What this point asks for that neither the evidence nor the project
-    /// file supplies.
-    pub missing: Vec<String>,
-}
-
-/// The whole document.
-#[derive(Debug, Clone)]
-pub struct Document {
-    pub system: String,
-    pub generated_at: String,
-    pub integrity: Statement,
-    pub sections: Vec<Section>,
-}
 
 /// Builds the document from the trail, the project file and the files
-/// `scan` writes (`bom.json`).
+/// `scan` writes (`bom`: `bom.json`, read by [`super::bom`]).
 pub fn build(
     s: &Snapshot,
     facts: &ProjectFacts,
-    store: &Store,
+    bom: Option<&Value>,
     project: &str,
     generated_at: &str,
 ) -> Document {
@@ -167,7 +61,7 @@ pub fn build(
         generated_at: generated_at.to_string(),
         integrity,
         sections: vec![
-            b.general(store),
+            b.general(bom),
             b.development(),
             b.monitoring(),
             b.metrics(),
@@ -221,7 +115,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn general(&self, store: &Store) -> Section {
+    fn general(&self, bom: Option<&Value>) -> Section {
         let (mut st, mut missing) = (Vec::new(), Vec::new());
         let f = self.facts;
         self.declared(
@@ -268,11 +162,15 @@ impl<'a> Builder<'a> {
             .iter()
             .rev()
             .find(|e| e.kind == Some(EventKind::Scan));
-        let bom: Option<Value> = std::fs::read_to_string(store.bom_path())
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
+        let serial = |scan: &Entry| match &scan.typed {
+            Some(Ok(Payload::Scan(p))) => p.bom_serial.clone(),
+            _ => None,
+        };
         match (scan, bom) {
-            (Some(scan), Some(bom)) if bom["serialNumber"] == scan.payload["bom_serial"] => {
+            (Some(scan), Some(bom))
+                if bom["serialNumber"].as_str().is_some()
+                    && bom["serialNumber"].as_str().map(str::to_string) == serial(scan) =>
+            {
                 let components: Vec<String> = bom["components"]
                     .as_array()
                     .into_iter()
@@ -754,114 +652,4 @@ impl<'a> Builder<'a> {
             missing,
         }
     }
-}
-
-impl Document {
-    /// Markdown; each statement's evidence as `#SEQ sha256:HASH`.
-    pub fn to_markdown(&self) -> String {
-        let mut out = format!(
-            "# Technical documentation (EU AI Act, Annex IV): {}\n\nGenerated {} by venturalitica {} from the evidence in `.venturalitica/`. Statements marked *declared* come from `pyproject.toml`; every other statement names the events it rests on.\n\n## Evidence integrity\n\n{}\n",
-            self.system,
-            self.generated_at,
-            env!("CARGO_PKG_VERSION"),
-            md_statement(&self.integrity)
-        );
-        for s in &self.sections {
-            let _ = write!(out, "\n## {}. {}\n\n", s.number, s.title);
-            for st in &s.statements {
-                out += &md_statement(st);
-            }
-            if s.statements.is_empty() {
-                out += "Nothing in the evidence.\n";
-            }
-            if !s.missing.is_empty() {
-                out += "\n**Missing:**\n\n";
-                for m in &s.missing {
-                    let _ = writeln!(out, "- {m}");
-                }
-            }
-        }
-        out += "\n## Sign-off\n\n| role | name | date | signature |\n|---|---|---|---|\n| Provider | | | |\n| Compliance / risk | | | |\n";
-        out
-    }
-
-    /// The document's HTML (a fragment: the dashboard frames it, the CLI
-    /// wraps it in a page). Every string from the evidence is escaped.
-    pub fn to_html(&self) -> String {
-        let mut out = format!(
-            "<h1>Technical documentation (EU AI Act, Annex IV): {}</h1><p class=\"muted\">Generated {} by venturalitica {} from the evidence in <code>.venturalitica/</code>. Statements marked <em>declared</em> come from <code>pyproject.toml</code>; every other statement names the events it rests on.</p><h2 id=\"integrity\">Evidence integrity</h2><ul>{}</ul>",
-            esc(&self.system),
-            esc(&self.generated_at),
-            env!("CARGO_PKG_VERSION"),
-            html_statement(&self.integrity)
-        );
-        for s in &self.sections {
-            let _ = write!(
-                out,
-                "<section id=\"annex-{n}\"><h2>{n}. {}</h2><ul>",
-                esc(s.title),
-                n = s.number
-            );
-            for st in &s.statements {
-                out += &html_statement(st);
-            }
-            if s.statements.is_empty() {
-                out += "<li class=\"muted\">Nothing in the evidence.</li>";
-            }
-            out += "</ul>";
-            if !s.missing.is_empty() {
-                out += "<p><b>Missing:</b></p><ul class=\"missing\">";
-                for m in &s.missing {
-                    let _ = write!(out, "<li>{}</li>", html_text(m));
-                }
-                out += "</ul>";
-            }
-            out += "</section>";
-        }
-        out += "<h2>Sign-off</h2><table><tr><th>role</th><th>name</th><th>date</th><th>signature</th></tr><tr><td>Provider</td><td></td><td></td><td></td></tr><tr><td>Compliance / risk</td><td></td><td></td><td></td></tr></table>";
-        out
-    }
-}
-
-fn md_statement(st: &Statement) -> String {
-    let mut line = format!("- {}", st.text);
-    if st.declared {
-        line += " *(declared)*";
-    }
-    for r in &st.evidence {
-        let _ = write!(line, " [#{} sha256:{}]", r.seq, r.hash);
-    }
-    line + "\n"
-}
-
-/// Escaped text with `code` spans as `<code>`.
-fn html_text(text: &str) -> String {
-    esc(text)
-        .split('`')
-        .enumerate()
-        .map(|(i, part)| {
-            if i % 2 == 1 {
-                format!("<code>{part}</code>")
-            } else {
-                part.to_string()
-            }
-        })
-        .collect()
-}
-
-fn html_statement(st: &Statement) -> String {
-    let mut li = format!("<li>{}", html_text(&st.text));
-    if st.declared {
-        li += " <em class=\"muted\">(declared)</em>";
-    }
-    for r in &st.evidence {
-        let _ = write!(
-            li,
-            " <a class=\"ev\" href=\"/event/{seq}\" data-seq=\"{seq}\" data-hash=\"{hash}\">#{seq}&nbsp;{short}</a>",
-            seq = r.seq,
-            hash = esc(&r.hash),
-            short = short_hash(&r.hash),
-        );
-    }
-    li + "</li>"
 }

@@ -1,0 +1,109 @@
+//! The Annex IV document as Markdown (the CLI) and as HTML (the CLI, the
+//! dashboard's Report page, and through Chromium as PDF).
+
+use std::fmt::Write;
+
+use super::{Document, Statement};
+use maud::{html, Markup, PreEscaped};
+
+use crate::html::short_hash;
+
+impl Document {
+    /// Markdown; each statement's evidence as `#SEQ sha256:HASH`.
+    pub fn to_markdown(&self) -> String {
+        let mut out = format!(
+            "# Technical documentation (EU AI Act, Annex IV): {}\n\nGenerated {} by venturalitica {} from the evidence in `.venturalitica/`. Statements marked *declared* come from `pyproject.toml`; every other statement names the events it rests on.\n\n## Evidence integrity\n\n{}\n",
+            self.system,
+            self.generated_at,
+            env!("CARGO_PKG_VERSION"),
+            md_statement(&self.integrity)
+        );
+        for s in &self.sections {
+            let _ = write!(out, "\n## {}. {}\n\n", s.number, s.title);
+            for st in &s.statements {
+                out += &md_statement(st);
+            }
+            if s.statements.is_empty() {
+                out += "Nothing in the evidence.\n";
+            }
+            if !s.missing.is_empty() {
+                out += "\n**Missing:**\n\n";
+                for m in &s.missing {
+                    let _ = writeln!(out, "- {m}");
+                }
+            }
+        }
+        out += "\n## Sign-off\n\n| role | name | date | signature |\n|---|---|---|---|\n| Provider | | | |\n| Compliance / risk | | | |\n";
+        out
+    }
+
+    /// The document's HTML (a fragment: the dashboard frames it, the CLI
+    /// wraps it in a page). Every string from the evidence is escaped by the
+    /// template.
+    pub fn to_html(&self) -> Markup {
+        html! {
+            h1 { "Technical documentation (EU AI Act, Annex IV): " (self.system) }
+            p.muted {
+                "Generated " (self.generated_at) " by venturalitica " (env!("CARGO_PKG_VERSION"))
+                " from the evidence in " code { ".venturalitica/" } ". Statements marked " em { "declared" }
+                " come from " code { "pyproject.toml" } "; every other statement names the events it rests on."
+            }
+            h2 #integrity { "Evidence integrity" }
+            ul { (html_statement(&self.integrity)) }
+            @for s in &self.sections {
+                section id=(format!("annex-{}", s.number)) {
+                    h2 { (s.number) ". " (s.title) }
+                    ul {
+                        @for st in &s.statements { (html_statement(st)) }
+                        @if s.statements.is_empty() { li.muted { "Nothing in the evidence." } }
+                    }
+                    @if !s.missing.is_empty() {
+                        p { b { "Missing:" } }
+                        ul.missing { @for m in &s.missing { li { (html_text(m)) } } }
+                    }
+                }
+            }
+            h2 { "Sign-off" }
+            table {
+                tr { th { "role" } th { "name" } th { "date" } th { "signature" } }
+                tr { td { "Provider" } td {} td {} td {} }
+                tr { td { "Compliance / risk" } td {} td {} td {} }
+            }
+        }
+    }
+}
+
+fn md_statement(st: &Statement) -> String {
+    let mut line = format!("- {}", st.text);
+    if st.declared {
+        line += " *(declared)*";
+    }
+    for r in &st.evidence {
+        let _ = write!(line, " [#{} sha256:{}]", r.seq, r.hash);
+    }
+    line + "\n"
+}
+
+/// Text with its `code` spans as `<code>`.
+fn html_text(text: &str) -> Markup {
+    html! {
+        @for (i, part) in text.split('`').enumerate() {
+            @if i % 2 == 1 { code { (part) } } @else { (part) }
+        }
+    }
+}
+
+fn html_statement(st: &Statement) -> Markup {
+    html! {
+        li {
+            (html_text(&st.text))
+            @if st.declared { " " em.muted { "(declared)" } }
+            @for r in &st.evidence {
+                " "
+                a.ev href=(format!("/event/{}", r.seq)) data-seq=(r.seq) data-hash=(r.hash) {
+                    "#" (r.seq) (PreEscaped("&nbsp;")) (short_hash(&r.hash))
+                }
+            }
+        }
+    }
+}
