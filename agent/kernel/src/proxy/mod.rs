@@ -12,9 +12,15 @@
 //! One reader task per connection feeds a single loop that owns all state,
 //! so the order within each channel is kept and nothing needs a lock; the
 //! loop only puts messages in per-connection queues, so it never waits for
-//! a frontend or the kernel.
+//! a frontend or the kernel. Its rules are pure parts, tested on their own
+//! as [`crate::intercept`] is: which energy window opens when
+//! ([`windows`]), IOPub held until its reply ([`hold`]) and JEP 65's
+//! welcome ([`welcome`]).
 
-use std::collections::{HashMap, VecDeque};
+mod hold;
+mod welcome;
+mod windows;
+
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -35,13 +41,15 @@ use crate::frontend::{self, Channel, ConnId, Frontends};
 use crate::intercept::{annotate, CellRecord, Tracker};
 use crate::recorder::Recorder;
 use crate::upstream::{self, FromKernel, Upstream};
-use crate::wire::{new_message, RawMessage, Signer};
+use crate::wire::{RawMessage, Signer};
 use crate::zmtp::Mechanism;
 use crate::KernelError;
+use hold::Hold;
+use welcome::Welcomes;
+use windows::Windows;
 
 /// How long an IOPub `status: idle` waits for its `execute_reply` before it
 /// goes out anyway (the reply normally arrives within microseconds).
-const HOLD_IDLE_AT_MOST: Duration = Duration::from_secs(2);
 /// How long the proxy waits for the kernel's sockets after starting it.
 const KERNEL_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Messages already on their way when the kernel exits still get forwarded.
@@ -130,8 +138,7 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
         kernel_pid: kernel.pid(),
         energy: options.energy,
         meter,
-        windows: HashMap::new(),
-        queued: VecDeque::new(),
+        windows: Windows::default(),
         signer,
         session: uuid::Uuid::new_v4().to_string(),
         front,
@@ -139,16 +146,12 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
         tracker: Tracker::default(),
         recorder: options.recorder,
         records: Vec::new(),
-        opening: None,
-        upstream_ready: false,
-        pending_welcomes: Vec::new(),
-        held: Vec::new(),
-        holding_for: None,
-        hold_deadline: None,
+        welcomes: Welcomes::default(),
+        hold: Hold::default(),
     };
 
     let code = loop {
-        let deadline = state.hold_deadline;
+        let deadline = state.hold.deadline();
         tokio::select! {
             Some(msg) = rx.recv() => state.on_kernel(msg),
             Some(event) = front_rx.recv() => state.on_frontend(event),
@@ -293,11 +296,8 @@ struct State {
     kernel_pid: u32,
     energy: Energy,
     meter: Arc<OnceLock<Arc<Meter>>>,
-    /// Energy windows of the executions in flight.
-    windows: HashMap<String, Window>,
-    /// Executions forwarded while another ran: the kernel takes them in
-    /// order, so each one's window opens when the one before it replies.
-    queued: VecDeque<String>,
+    /// Energy windows of the executions in flight, and those waiting.
+    windows: Windows<Window>,
     signer: Signer,
     /// The proxy's own session id, for the messages it creates.
     session: String,
@@ -307,16 +307,9 @@ struct State {
     recorder: Option<Recorder>,
     /// Cell records waiting for the writes in flight (see `after_writes`).
     records: Vec<CellRecord>,
-    /// The execution whose window opens once its request is written.
-    opening: Option<String>,
-    /// Whether the proxy's own IOPub subscription to the kernel is live.
-    upstream_ready: bool,
-    /// Subscriptions waiting for `upstream_ready` to be welcomed.
-    pending_welcomes: Vec<(ConnId, Bytes)>,
+    welcomes: Welcomes,
     /// IOPub messages held back until an `execute_reply` has gone out.
-    held: Vec<Vec<Bytes>>,
-    holding_for: Option<String>,
-    hold_deadline: Option<Instant>,
+    hold: Hold,
 }
 
 impl State {
@@ -342,10 +335,8 @@ impl State {
             frontend::Event::Left { channel, conn } => self.front.leave(channel, conn),
             frontend::Event::Subscription { conn, topic, on } => {
                 if self.front.iopub.subscribe(conn, topic.clone(), on) && on {
-                    if self.upstream_ready {
+                    if let Some((conn, topic)) = self.welcomes.subscribed(conn, topic) {
                         self.welcome(conn, topic);
-                    } else {
-                        self.pending_welcomes.push((conn, topic));
                     }
                 }
             }
@@ -398,8 +389,10 @@ impl State {
                 if let Some(record) = record {
                     self.record(record);
                 }
-                if reply_to.is_some() && reply_to == self.holding_for {
-                    self.release_held();
+                if let Some(parent) = &reply_to {
+                    for frames in self.hold.replied(parent) {
+                        self.front.iopub.publish(frames);
+                    }
                 }
             }
             Channel::Control => self.front.control.send(raw.into_frames()),
@@ -416,19 +409,14 @@ impl State {
     /// `busy` would miss what the kernel did before the proxy read that
     /// message). Otherwise it waits its turn.
     fn open_or_queue(&mut self, msg_id: String) {
-        if self.meter.get().is_none() {
-            return;
-        }
-        if self.windows.is_empty() && self.opening.is_none() {
-            self.opening = Some(msg_id);
-        } else {
-            self.queued.push_back(msg_id);
+        if self.meter.get().is_some() {
+            self.windows.requested(msg_id);
         }
     }
 
     /// Whether work waits for the writes just queued (see `after_writes`).
     fn has_work_after_writes(&self) -> bool {
-        self.opening.is_some() || !self.records.is_empty()
+        self.windows.has_opening() || !self.records.is_empty()
     }
 
     /// What follows the writes just queued, off the frontend's wait: the
@@ -436,7 +424,7 @@ impl State {
     /// recorder thread, whose signing and fsync would otherwise compete
     /// with the kernel and the frontend while the reply is on its way.
     fn after_writes(&mut self) {
-        if let (Some(msg_id), Some(meter)) = (self.opening.take(), self.meter.get()) {
+        if let (Some(msg_id), Some(meter)) = (self.windows.take_opening(), self.meter.get()) {
             self.windows.insert(msg_id, meter.start(self.kernel_pid));
         }
         self.send_records();
@@ -447,11 +435,9 @@ impl State {
         let Some(meter) = self.meter.get() else {
             return;
         };
-        while let Some(next) = self.queued.pop_front() {
-            if self.tracker.is_running(&next) && !self.windows.contains_key(&next) {
-                self.windows.insert(next, meter.start(self.kernel_pid));
-                return;
-            }
+        let tracker = &self.tracker;
+        if let Some(next) = self.windows.next(|id| tracker.is_running(id)) {
+            self.windows.insert(next, meter.start(self.kernel_pid));
         }
     }
 
@@ -461,7 +447,7 @@ impl State {
             Energy::Off => None,
             Energy::Broken(why) => Some(serde_json::json!({ "error": why })),
             Energy::On(_) => {
-                let report = match self.windows.remove(msg_id) {
+                let report = match self.windows.close(msg_id) {
                     Some(window) => serde_json::to_value(window.finish()).ok(),
                     None => {
                         Some(serde_json::json!({ "error": "the energy meter was still starting" }))
@@ -497,45 +483,32 @@ impl State {
             let content = raw.content().unwrap_or(Value::Null);
             // The first `busy` opens a window only where none is open yet
             // (the meter became ready after the request went in).
-            if self.tracker.on_iopub(&parent, &header.msg_type, &content)
-                && !self.windows.contains_key(&parent)
-            {
+            if self.tracker.on_iopub(&parent, &header.msg_type, &content) {
                 if let Some(meter) = self.meter.get() {
-                    self.queued.retain(|q| q != &parent);
-                    self.windows
-                        .insert(parent.clone(), meter.start(self.kernel_pid));
+                    if self.windows.busy(&parent) {
+                        self.windows
+                            .insert(parent.clone(), meter.start(self.kernel_pid));
+                    }
                 }
             }
             starts_hold = header.msg_type == "status" && content["execution_state"] == "idle";
         }
-        let frames = raw.into_frames();
-        if starts_hold && self.held.is_empty() {
-            // The reply has not passed yet: keep the idle (and what follows)
-            // until it has, so the annotated reply reaches frontends first.
-            self.holding_for = Some(parent);
-            self.hold_deadline = Some(Instant::now() + HOLD_IDLE_AT_MOST);
-        }
-        if self.holding_for.is_some() {
-            self.held.push(frames);
-        } else {
+        // An idle waits for its reply, so the annotated reply reaches
+        // frontends first.
+        let idle_of = starts_hold.then_some(parent);
+        if let Some(frames) = self.hold.iopub(raw.into_frames(), idle_of, Instant::now()) {
             self.front.iopub.publish(frames);
         }
     }
 
     fn release_held(&mut self) {
-        self.holding_for = None;
-        self.hold_deadline = None;
-        for frames in std::mem::take(&mut self.held) {
+        for frames in self.hold.release() {
             self.front.iopub.publish(frames);
         }
     }
 
     fn set_upstream_ready(&mut self) {
-        if self.upstream_ready {
-            return;
-        }
-        self.upstream_ready = true;
-        for (conn, topic) in std::mem::take(&mut self.pending_welcomes) {
+        for (conn, topic) in self.welcomes.upstream_ready() {
             self.welcome(conn, topic);
         }
     }
@@ -543,20 +516,7 @@ impl State {
     /// JEP 65: tells a new subscriber, and only it, that its subscription
     /// is live.
     fn welcome(&mut self, conn: ConnId, topic: Bytes) {
-        let content = serde_json::json!({"subscription": String::from_utf8_lossy(&topic)});
-        let ids = if topic.is_empty() {
-            vec![]
-        } else {
-            vec![topic]
-        };
-        let msg = new_message(
-            &self.signer,
-            ids,
-            "iopub_welcome",
-            &self.session,
-            b"{}",
-            &content,
-        );
+        let msg = welcome::message(&self.signer, &self.session, topic);
         self.front.iopub.send_to(conn, msg.into_frames());
     }
 
