@@ -1,6 +1,6 @@
 //! The pipeline: bind every control (`plan`), read the columns they use
 //! once, fingerprint them, then compute, compare and bootstrap each control
-//! over count tables shared between controls (`control`); the results
+//! over count tables shared between controls (`compute`); the results
 //! document is assembled here.
 
 use std::collections::BTreeMap;
@@ -22,10 +22,10 @@ use crate::results::{
 use crate::source::Source;
 use crate::tables::{self};
 
-mod control;
+mod compute;
 mod plan;
 
-use control::{compute, control_result, Computed, TableCache};
+use self::compute::{compute, control_result, Computed, TableCache};
 use plan::{plans, used_columns, Plan};
 
 /// Data to evaluate: a lazy frame and a description of where it came from.
