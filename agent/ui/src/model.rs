@@ -244,3 +244,160 @@ pub fn energy(s: &Snapshot) -> EnergyView<'_> {
     view.sessions = sessions.into_values().collect();
     view
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::trail::Entries;
+
+    fn results(uuid: &str, sha: &str, controls: Value) -> Value {
+        json!({
+            "schema_version": 1, "passed": false,
+            "summary": {"total": 1, "passed": 0, "failed": 1, "errors": 0},
+            "evaluated_at": "2026-01-01T00:00:00.000Z",
+            "engine": {"name": "venturalitica", "version": "0"},
+            "policy": {"title": "Loans", "path": "p.yaml", "uuid": uuid, "version": null,
+                       "shape": "catalog", "sha256": sha},
+            "data": {"source": "d.csv", "fingerprint": null, "rows": 3},
+            "controls": controls,
+        })
+    }
+
+    fn control(id: &str, value: f64, status: &str) -> Value {
+        json!({"id": id, "description": null, "metric_key": "m", "operator": ">",
+               "threshold": 0.5, "actual_value": value, "status": status,
+               "passed": status == "pass", "severity": null})
+    }
+
+    fn entry(seq: u64, kind: EventKind, pid: u64, payload: Value) -> Entry {
+        let typed = (kind != EventKind::Cell)
+            .then(|| Payload::decode(kind, &payload).map_err(|e| e.to_string()));
+        let energy = match (&typed, kind) {
+            (Some(Ok(Payload::Monitor(m))), _) => Some(Box::new(Energy::of(&m.energy))),
+            (_, EventKind::Cell) => payload["energy"]["total_j"].as_f64().map(|total_j| {
+                Box::new(Energy {
+                    total_j,
+                    ..Energy::default()
+                })
+            }),
+            _ => None,
+        };
+        Entry {
+            seq,
+            hash: format!("{seq:064x}"),
+            kind: Some(kind),
+            kind_name: kind.to_string(),
+            ts: format!("2026-01-01T00:00:{seq:02}Z"),
+            pid: Some(pid),
+            payload,
+            typed,
+            energy,
+            execution_count: Some(seq),
+            duration_s: Some(0.5),
+            cell: None,
+            offset: 0,
+            len: 0,
+        }
+    }
+
+    fn snapshot(entries: Vec<Entry>) -> Snapshot {
+        Snapshot {
+            entries: Entries::default().extended(entries),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn a_controls_latest_result_keeps_its_history_across_policy_versions() {
+        let s = snapshot(vec![
+            entry(
+                1,
+                EventKind::Enforce,
+                7,
+                json!({"results": results("u", "v1", json!([control("a", 0.4, "fail")]))}),
+            ),
+            entry(
+                2,
+                EventKind::Enforce,
+                7,
+                json!({"results": results("other", "w1", json!([control("a", 0.9, "pass")]))}),
+            ),
+            entry(
+                3,
+                EventKind::Enforce,
+                7,
+                json!({"results": results("u", "v2", json!([control("a", 0.6, "pass")]))}),
+            ),
+        ]);
+        let evals = evaluations(&s);
+        let rows = control_status(&evals);
+        assert_eq!(rows.len(), 2, "one row per policy and control");
+        let a = &rows[0];
+        assert_eq!(
+            (a.latest.seq(), a.status(), a.latest.policy_key()),
+            (3, Status::Pass, "u")
+        );
+        let history: Vec<(Option<f64>, Status)> =
+            a.history.iter().map(|p| (p.value, p.status)).collect();
+        assert_eq!(
+            history,
+            [(Some(0.4), Status::Fail), (Some(0.6), Status::Pass)]
+        );
+        assert_eq!(a.versions, ["v1", "v2"]);
+        assert_eq!(rows[1].latest.policy_key(), "other");
+    }
+
+    #[test]
+    fn an_evaluation_that_cannot_be_read_is_listed_not_counted() {
+        let s = snapshot(vec![
+            entry(1, EventKind::Enforce, 7, json!({"origin": "cli"})),
+            entry(
+                2,
+                EventKind::Enforce,
+                7,
+                json!({"origin": "kernel", "results": results("u", "v1", json!([]))}),
+            ),
+        ]);
+        let evals = evaluations(&s);
+        assert_eq!(
+            evals
+                .iter()
+                .map(|e| (e.seq(), e.origin()))
+                .collect::<Vec<_>>(),
+            [(2, "kernel")]
+        );
+        let unreadable = unreadable(&s);
+        assert_eq!(unreadable.len(), 1);
+        assert_eq!(unreadable[0].0.seq, 1);
+        assert!(unreadable[0].1.contains("results"), "{}", unreadable[0].1);
+    }
+
+    #[test]
+    fn energy_is_summed_per_session_and_windows_are_named() {
+        let s = snapshot(vec![
+            entry(1, EventKind::Cell, 7, json!({"energy": {"total_j": 2.0}})),
+            entry(2, EventKind::Cell, 8, json!({"energy": {"total_j": 3.0}})),
+            entry(3, EventKind::Cell, 7, json!({"energy": {"total_j": 4.0}})),
+            entry(
+                4,
+                EventKind::Monitor,
+                7,
+                json!({"name": "fit", "energy": {"wall_s": 1.0, "total_j": 5.0}}),
+            ),
+        ]);
+        let view = energy(&s);
+        let sessions: Vec<(u64, usize, f64)> = view
+            .sessions
+            .iter()
+            .map(|s| (s.pid, s.cells, s.energy.total_j))
+            .collect();
+        assert_eq!(sessions, [(7, 2, 6.0), (8, 1, 3.0)]);
+        assert_eq!(
+            view.windows.iter().map(|w| w.name).collect::<Vec<_>>(),
+            ["fit"]
+        );
+        assert_eq!(view.total().total_j, 14.0);
+    }
+}

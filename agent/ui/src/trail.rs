@@ -174,7 +174,7 @@ impl Entries {
 
     /// These entries and `new` after them. A last chunk under [`CHUNK`]
     /// takes them (a copy of its pointers); otherwise they start a chunk.
-    fn extended(&self, new: Vec<Entry>) -> Entries {
+    pub(crate) fn extended(&self, new: Vec<Entry>) -> Entries {
         let mut next = self.clone();
         if new.is_empty() {
             return next;
