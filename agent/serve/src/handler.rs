@@ -73,33 +73,7 @@ impl AgentHandler for EngineHandler {
                     }
                     loaded => loaded?,
                 };
-                let results = match metrics {
-                    // JSON has no NaN: a client sends null, which the engine
-                    // reports as an `error` result ("not a finite number").
-                    Some(values) => {
-                        let values: BTreeMap<String, f64> = values
-                            .into_iter()
-                            .map(|(k, v)| (k, v.unwrap_or(f64::NAN)))
-                            .collect();
-                        evaluate_metrics(&loaded, &values)
-                    }
-                    None => {
-                        let data = payload.first().ok_or_else(|| {
-                            AgentError::request(
-                                "the request carries no data frame (an Arrow IPC file)",
-                            )
-                        })?;
-                        let source = evaluation.source.as_deref().unwrap_or("dataframe");
-                        let frame = read_ipc_bytes(data, source).map_err(data_error)?;
-                        let data = DataSet {
-                            frame,
-                            source: source.to_string(),
-                            streaming: false,
-                        };
-                        evaluate(&loaded, data, &mapping(&evaluation.mapping))
-                            .map_err(data_error)?
-                    }
-                };
+                let results = enforce(&loaded, &evaluation, metrics, &payload)?;
                 self.record(&evaluation, &loaded.sources, &results, root)
             }
             Request::EnforceCounts {
@@ -252,6 +226,36 @@ fn load(policy: &PolicyRef) -> Result<Policy, AgentError> {
 /// result, as the SDK's default mode goes on.
 fn unloadable_is_a_result(policy: &PolicyRef, error: &AgentError) -> bool {
     !policy.strict && error.kind == ErrorKind::Policy
+}
+
+/// A policy on the frame in the first payload frame, or on metric values
+/// computed elsewhere.
+fn enforce(
+    policy: &Policy,
+    evaluation: &Evaluation,
+    metrics: Option<BTreeMap<String, Option<f64>>>,
+    payload: &[Bytes],
+) -> Result<Results, AgentError> {
+    if let Some(values) = metrics {
+        // JSON has no NaN: a client sends null, which the engine reports as
+        // an `error` result ("not a finite number").
+        let values: BTreeMap<String, f64> = values
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or(f64::NAN)))
+            .collect();
+        return Ok(evaluate_metrics(policy, &values));
+    }
+    let data = payload.first().ok_or_else(|| {
+        AgentError::request("the request carries no data frame (an Arrow IPC file)")
+    })?;
+    let source = evaluation.source.as_deref().unwrap_or("dataframe");
+    let frame = read_ipc_bytes(data, source).map_err(data_error)?;
+    let data = DataSet {
+        frame,
+        source: source.to_string(),
+        streaming: false,
+    };
+    evaluate(policy, data, &mapping(&evaluation.mapping)).map_err(data_error)
 }
 
 /// Which of `columns` the policy reads with `mapping`. Not strict, a

@@ -77,6 +77,18 @@ fn fixture() -> Fixture {
     }
 }
 
+/// The fixture's Annex IV document, as `report annex-iv` builds it.
+fn annex_iv(f: &Fixture) -> annex::Document {
+    let facts = ProjectFacts::read(&f.ctx.root).expect("the project's facts");
+    annex::build(
+        &f.trail.verified(),
+        &facts,
+        annex::bom(&f.ctx.store).as_ref(),
+        "demo",
+        "2026-12-06T00:00:00Z",
+    )
+}
+
 /// What the server reads for an event's page.
 fn files(f: &Fixture, seq: u64) -> pages::EventFiles {
     let snapshot = f.trail.verified();
@@ -139,14 +151,7 @@ fn an_evaluations_event_page() {
 #[test]
 fn the_annex_iv_markdown() {
     let f = fixture();
-    let facts = ProjectFacts::read(&f.ctx.root).expect("the project's facts");
-    let doc = annex::build(
-        &f.trail.verified(),
-        &facts,
-        annex::bom(&f.ctx.store).as_ref(),
-        "demo",
-        "2026-12-06T00:00:00Z",
-    );
+    let doc = annex_iv(&f);
     settings().bind(|| insta::assert_snapshot!(doc.to_markdown()));
 }
 
@@ -213,13 +218,6 @@ fn a_cells_event_page() {
 #[test]
 fn the_annex_iv_as_a_file() {
     let f = fixture();
-    let facts = ProjectFacts::read(&f.ctx.root).expect("the project's facts");
-    let doc = annex::build(
-        &f.trail.verified(),
-        &facts,
-        annex::bom(&f.ctx.store).as_ref(),
-        "demo",
-        "2026-12-06T00:00:00Z",
-    );
+    let doc = annex_iv(&f);
     settings().bind(|| insta::assert_snapshot!(crate::annex_iv_page(&doc)));
 }
