@@ -15,13 +15,14 @@ PY=$VENV/bin/python
 step() { printf '\n==> %s\n' "$*"; }
 
 # A venv at DIR with REQUIREMENTS installed, made from scratch unless a
-# finished one is there (a venv whose install was cut short is remade).
+# finished one is there (a venv whose install was cut short is remade);
+# PYTHON (default python3) makes it.
 ensure_venv_at() {
-  local dir=$1 requirements=$2
+  local dir=$1 requirements=$2 python=${3:-python3}
   if [[ ! -f $dir/.complete ]]; then
     step "Python environment ($dir)"
     rm -rf "$dir"
-    python3 -m venv "$dir"
+    "$python" -m venv "$dir"
     "$dir/bin/pip" install --quiet --upgrade pip
     "$dir/bin/pip" install --quiet -r "$requirements"
     touch "$dir/.complete"
@@ -30,6 +31,23 @@ ensure_venv_at() {
 
 ensure_venv() {
   ensure_venv_at "$VENV" "$REPO/tests/requirements.txt"
+}
+
+# The oldest Python the package declares (`requires-python = ">=X.Y"` in
+# kernel-ext/pyproject.toml): its version, and its interpreter from PATH or
+# pyenv (empty when this machine has none).
+FLOOR_VERSION=$(sed -n 's/^requires-python = ">=\([0-9.]*\)"$/\1/p' "$REPO/kernel-ext/pyproject.toml")
+floor_python() {
+  local candidate
+  # A pyenv shim answers on PATH even where that version is not selected:
+  # each candidate must run.
+  for candidate in $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}/versions/$FLOOR_VERSION".*/bin/"python$FLOOR_VERSION" 2>/dev/null | sort -rV) \
+    $(command -v "python$FLOOR_VERSION" 2>/dev/null); do
+    if "$candidate" -c '' 2>/dev/null; then
+      echo "$candidate"
+      return
+    fi
+  done
 }
 
 build_agent() {

@@ -33,6 +33,20 @@ install_package
 step "Python tests (real agent binary, fairlearn and scikit-learn as oracles)"
 (cd "$REPO" && "$PY" -m pytest -q tests)
 
+# The package's Python code on the oldest Python it declares: the Python API,
+# the SDK's surface and the metric cross-checks, against the same agent.
+step "Python tests on Python $FLOOR_VERSION (the oldest the package declares)"
+FLOOR_PY=$(floor_python || true)
+if [[ -n $FLOOR_PY ]]; then
+  FLOOR_VENV=$VL_CACHE/venv-py$FLOOR_VERSION-$(sha256sum <"$REPO/tests/requirements-floor.txt" | cut -c1-12)
+  ensure_venv_at "$FLOOR_VENV" "$REPO/tests/requirements-floor.txt" "$FLOOR_PY"
+  (cd "$REPO" && PYTHONPATH="$REPO/kernel-ext/python" VENTURALITICA_BIN="$VL_BIN" \
+    "$FLOOR_VENV/bin/python" -m pytest -q -p no:cacheprovider tests/test_python_api.py \
+    tests/test_sdk_surface.py tests/test_crosscheck.py tests/test_never_pass_silently.py)
+else
+  echo "skipped: no python$FLOOR_VERSION on PATH or in pyenv on this machine"
+fi
+
 # The release build (polars with LTO for glibc 2.17, twice: the zig wheel and
 # the sdist) takes about 40 minutes cold on 2 cores, which CI's budget cannot
 # add to a cold test run. It runs once a release build has succeeded on this

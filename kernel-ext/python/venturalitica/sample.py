@@ -145,6 +145,15 @@ class AssuranceWrapper:
             raise AttributeError(name) from None
         return getattr(model, name)
 
+    # copy and pickle keep the wrapper's own state. Before Python 3.11
+    # `object` has no __getstate__, so without these the lookup reached
+    # __getattr__ and copied the model's state instead of the wrapper's.
+    def __getstate__(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._venturalitica_model(*args, **kwargs)
 
