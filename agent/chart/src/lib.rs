@@ -1,7 +1,8 @@
 //! The SVG evidence chart of one policy evaluation.
 //!
-//! Input is the results JSON (`schemas/results.schema.json`), so the chart
-//! needs neither polars nor the engine: the agent draws it for the Python
+//! Input is a results document (`venturalitica_vocab::results::Results`,
+//! `schemas/results.schema.json`; [`render_json`] reads it from JSON), so
+//! the chart needs neither polars nor the engine: the agent draws it for the Python
 //! package, the evidence store keeps it under `.venturalitica/charts/`, and
 //! the dashboard shows it. Per control, a bullet row shows the value with its
 //! bootstrap interval against the threshold; below it, one bar per group and
