@@ -54,8 +54,11 @@ impl Parsed {
     pub fn new(seq: u64, hash: String, body: Value) -> Parsed {
         let head = Head::deserialize(&body).unwrap_or_default();
         let kind = head.kind.as_deref().and_then(EventKind::parse);
-        let payload = kind
-            .map(|k| Payload::decode(k, &head.payload).map_err(|e| format!("event {seq}: {e}")));
+        // Decoded from the body in place: the payload is not copied first.
+        let payload = kind.map(|k| {
+            let payload = body.get("payload").unwrap_or(&Value::Null);
+            Payload::decode(k, payload).map_err(|e| format!("event {seq}: {e}"))
+        });
         Parsed {
             seq,
             hash,
@@ -90,8 +93,6 @@ impl Parsed {
 struct Head {
     kind: Option<String>,
     ts: Option<String>,
-    #[serde(default)]
-    payload: Value,
 }
 
 /// Events grouped by the process that wrote them, in trail order.

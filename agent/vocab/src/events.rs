@@ -186,15 +186,17 @@ pub struct CellPayload {
     pub kernel: Option<String>,
 }
 
-/// An event's payload, by its kind.
-#[derive(Debug, Clone, PartialEq)]
+/// An event's payload, by its kind; an event body writes the kind as its
+/// tag (`{"kind": …, "payload": …}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", content = "payload", rename_all = "lowercase")]
 pub enum Payload {
     Cell(Box<CellPayload>),
     Enforce(Box<EnforcePayload>),
     Monitor(Box<MonitorPayload>),
     Scan(ScanPayload),
     /// Written by no version yet: kept as it is.
-    Export(Value),
+    Export(BTreeMap<String, Value>),
 }
 
 impl Payload {
@@ -207,7 +209,7 @@ impl Payload {
             EventKind::Enforce => Payload::Enforce(Box::new(EnforcePayload::deserialize(payload)?)),
             EventKind::Monitor => Payload::Monitor(Box::new(MonitorPayload::deserialize(payload)?)),
             EventKind::Scan => Payload::Scan(ScanPayload::deserialize(payload)?),
-            EventKind::Export => Payload::Export(payload.clone()),
+            EventKind::Export => Payload::Export(BTreeMap::deserialize(payload)?),
         })
     }
 
@@ -239,18 +241,7 @@ pub struct EventBody {
     pub pid: Option<u64>,
     pub tool: Option<String>,
     #[serde(flatten)]
-    pub payload: TaggedPayload,
-}
-
-/// [`Payload`] with its kind as the tag, as an event body writes it.
-#[derive(Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", content = "payload", rename_all = "lowercase")]
-pub enum TaggedPayload {
-    Cell(Box<CellPayload>),
-    Enforce(Box<EnforcePayload>),
-    Monitor(Box<MonitorPayload>),
-    Scan(ScanPayload),
-    Export(BTreeMap<String, Value>),
+    pub payload: Payload,
 }
 
 #[cfg(test)]
