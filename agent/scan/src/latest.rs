@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use venturalitica_evidence::read::Covered;
 use venturalitica_evidence::{EventKind, ReadOptions, Store};
 use venturalitica_vocab::events::EnforcePayload;
@@ -60,17 +60,19 @@ pub fn latest_controls(store: Option<&Store>) -> Result<Vec<LatestControl>, Scan
     })?;
     read.complete(store)?;
     let mut evaluations = Vec::new();
-    for event in &read.events {
+    for event in read.events {
         if event.indexed.kind() != Some(EventKind::Enforce) {
             continue;
         }
-        let Some(payload) = &event.payload else {
+        let Some(payload) = event.payload else {
             continue;
         };
-        let enforce = EnforcePayload::deserialize(payload).map_err(|e| ScanError::Unreadable {
-            seq: event.indexed.seq,
-            reason: e.to_string(),
-        })?;
+        // From the payload as read, moved rather than copied.
+        let enforce: EnforcePayload =
+            serde_json::from_value(payload).map_err(|e| ScanError::Unreadable {
+                seq: event.indexed.seq,
+                reason: e.to_string(),
+            })?;
         evaluations.push((event.indexed.seq, enforce.results));
     }
     let mut latest: Vec<LatestControl> =
