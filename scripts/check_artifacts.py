@@ -1,10 +1,16 @@
 """Checks the release artefacts scripts/release.sh built.
 
 Usage: python scripts/check_artifacts.py WHEEL SDIST MAX_WHEEL_BYTES < auditwheel-show-output
+       python scripts/check_artifacts.py --cross WHEEL MAX_WHEEL_BYTES
 
-- auditwheel says the wheel is manylinux 2.17 (manylinux2014) and needs no
-  library outside the manylinux policy (nothing to vendor);
-- the wheel holds one agent binary: `vl` is the small exec alias;
+The first form checks the Linux wheel and the sdist, the second a macOS or
+Windows wheel built from this machine (maturin --zig):
+
+- auditwheel says the Linux wheel is manylinux 2.17 (manylinux2014) and
+  needs no library outside the manylinux policy (nothing to vendor);
+- the wheel holds one agent binary (`vl` is the small alias), and both are
+  executables of the wheel's platform: ELF on Linux, Mach-O for the wheel's
+  CPU (arm64 or x86_64) on macOS, PE for x86-64 on Windows (`.exe`);
 - the wheel is within MAX_WHEEL_BYTES, compressed;
 - the wheel and the sdist carry the prebuilt Lab extension;
 - the wheel, the sdist and the Lab extension have the workspace's version.
@@ -25,6 +31,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 TAGS = ("manylinux_2_17_x86_64", "manylinux2014_x86_64")
+# Mach-O 64-bit magic (little-endian) and the CPU types of its header.
+MACHO_64 = b"\xcf\xfa\xed\xfe"
+MACHO_CPU = {"arm64": 0x0100000C, "x86_64": 0x01000007}
+PE_AMD64 = 0x8664
 LAB = "share/jupyter/labextensions/venturalitica-jupyterlab/"
 # `vl` links only the standard library; the agent links polars.
 MAX_ALIAS_BYTES = 2 * 1024 * 1024
@@ -48,23 +58,57 @@ def check_auditwheel(show: str) -> None:
     print(f"ok: auditwheel: {tag.group(1)}, no library to vendor")
 
 
+def platform_of(wheel: Path) -> str:
+    """`linux`, `macos-arm64`, `macos-x86_64` or `windows`, from the tag."""
+    tag = wheel.name.removesuffix(".whl").rsplit("-", 1)[-1]
+    if any(t in tag.split(".") for t in TAGS):
+        return "linux"
+    if tag.startswith("macosx_") and tag.endswith(("_arm64", "_x86_64")):
+        return "macos-" + ("arm64" if tag.endswith("_arm64") else "x86_64")
+    if tag == "win_amd64":
+        return "windows"
+    fail(f"{wheel.name}: a platform tag this project does not build ({tag})")
+    raise AssertionError
+
+
+def executable_of(head: bytes, platform: str) -> bool:
+    """Whether a file starting with `head` runs on `platform`."""
+    if platform == "linux":
+        return head[:4] == b"\x7fELF"
+    if platform.startswith("macos-"):
+        cpu = MACHO_CPU[platform.removeprefix("macos-")]
+        return head[:4] == MACHO_64 and int.from_bytes(head[4:8], "little") == cpu
+    # PE: "MZ", the PE header's offset at 0x3c, then "PE\0\0" and the machine.
+    if head[:2] != b"MZ" or len(head) < 0x40:
+        return False
+    at = int.from_bytes(head[0x3C:0x40], "little")
+    return head[at : at + 4] == b"PE\0\0" and int.from_bytes(head[at + 4 : at + 6], "little") == PE_AMD64
+
+
 def check_wheel(wheel: Path, version: str, max_bytes: int) -> None:
-    if not any(f"-{tag}" in wheel.name or f".{tag}" in wheel.name for tag in TAGS):
-        fail(f"{wheel.name} is not tagged manylinux2014")
+    platform = platform_of(wheel)
+    exe = ".exe" if platform == "windows" else ""
     size = wheel.stat().st_size
     if size > max_bytes:
         fail(f"{wheel.name} is {mib(size)}, over the {mib(max_bytes)} budget")
     with zipfile.ZipFile(wheel) as z:
         infos = z.infolist()
         scripts = {Path(i.filename).name: i for i in infos if ".data/scripts/" in i.filename}
-        if sorted(scripts) != ["venturalitica", "vl"]:
-            fail(f"the wheel's scripts are {sorted(scripts)}, not venturalitica and vl")
-        agent, alias = scripts["venturalitica"], scripts["vl"]
+        if sorted(scripts) != [f"venturalitica{exe}", f"vl{exe}"]:
+            fail(f"the wheel's scripts are {sorted(scripts)}, not venturalitica{exe} and vl{exe}")
+        agent, alias = scripts[f"venturalitica{exe}"], scripts[f"vl{exe}"]
         if alias.file_size > MAX_ALIAS_BYTES:
-            fail(f"vl is {mib(alias.file_size)}: a second copy of the agent, not the exec alias")
-        elves = [i.filename for i in infos if z.read(i.filename)[:4] == b"\x7fELF"]
-        if len(elves) != 2:
-            fail(f"the wheel holds {len(elves)} executables: {elves}")
+            fail(f"vl is {mib(alias.file_size)}: a second copy of the agent, not the alias")
+        # Every executable of any of the platforms, so a stray one is seen.
+        found = {
+            i.filename: p
+            for i in infos
+            for head in [z.open(i).read(4096)]
+            for p in ("linux", "macos-arm64", "macos-x86_64", "windows")
+            if executable_of(head, p)
+        }
+        if sorted(found) != sorted([agent.filename, alias.filename]) or set(found.values()) != {platform}:
+            fail(f"the wheel's executables are {found}, not the two agent binaries for {platform}")
         metadata = email.parser.Parser().parsestr(
             z.read(next(i.filename for i in infos if i.filename.endswith(".dist-info/METADATA"))).decode()
         )
@@ -74,7 +118,7 @@ def check_wheel(wheel: Path, version: str, max_bytes: int) -> None:
     if metadata["Version"] != version or lab["version"] != version:
         fail(f"versions differ: workspace {version}, wheel {metadata['Version']}, Lab extension {lab['version']}")
     print(
-        f"ok: {wheel.name}: {mib(size)} compressed; agent {mib(agent.file_size)} "
+        f"ok: {wheel.name} ({platform}): {mib(size)} compressed; agent {mib(agent.file_size)} "
         f"({mib(agent.compress_size)} compressed), vl {alias.file_size // 1024} KiB; "
         f"version {version}, Lab extension inside"
     )
@@ -97,8 +141,13 @@ def check_sdist(sdist: Path, version: str) -> None:
 
 
 def main() -> None:
-    wheel, sdist, max_bytes = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     version = tomllib.loads((REPO / "Cargo.toml").read_text())["workspace"]["package"]["version"]
+    if sys.argv[1] == "--cross":
+        check_wheel(Path(sys.argv[2]), version, int(sys.argv[3]))
+        return
+    wheel, sdist, max_bytes = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    if platform_of(wheel) != "linux":
+        fail(f"{wheel.name} is not tagged manylinux2014")
     check_auditwheel(sys.stdin.read())
     check_wheel(wheel, version, max_bytes)
     check_sdist(sdist, version)

@@ -29,6 +29,24 @@ ensure_venv_at() {
   fi
 }
 
+# The release toolchain (maturin, ziglang, auditwheel, jupyter-builder) in
+# its own venv, keyed by scripts/release-requirements.txt: release.sh builds
+# wheels with it, cross.sh compiles the darwin builds' C with its zig.
+TOOLS=$VL_CACHE/release-tools-$(sha256sum <"$REPO/scripts/release-requirements.txt" | cut -c1-12)
+ensure_release_tools() {
+  ensure_venv_at "$TOOLS" "$REPO/scripts/release-requirements.txt"
+}
+
+# Runs a command with the C compiler and archiver for macOS target $1
+# (aarch64-apple-darwin, x86_64-apple-darwin) set to zig's, from the release
+# tools: ring and the other -sys crates then build from Linux.
+with_darwin_cc() {
+  local target=$1 triple=${1//-/_}
+  shift
+  VL_ZIG_TARGET=${target%%-*}-macos VL_ZIG_PYTHON=$TOOLS/bin/python \
+    env "CC_$triple=$REPO/scripts/cross/zig-cc" "AR_$triple=$REPO/scripts/cross/zig-ar" "$@"
+}
+
 ensure_venv() {
   ensure_venv_at "$VENV" "$REPO/tests/requirements.txt"
 }

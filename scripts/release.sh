@@ -16,14 +16,18 @@
 #    jupyterlab, ipykernel and pandas from PyPI plus the wheel, and again
 #    with the sdist installed by pip (a release build with cargo, no Node.js).
 #
+# With VL_RELEASE_CROSS=1 it also cross-builds, with `maturin --zig`, the
+# macOS (arm64, x86_64) and Windows (win_amd64) wheels and checks each holds
+# its platform's two executables (scripts/check_artifacts.py --cross); they
+# cannot be installed or run here (docs/platforms.md). Each is a release
+# build of polars for another target: about 15 minutes cold on 2 cores.
+#
 # VL_RELEASE_SDIST_CHECK=0 skips installing the sdist (a second release build).
 # Uses VL_CACHE like the other scripts: the cargo target, the toolchain venv
 # and pip's cache live there, outside the clone.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 DIST=${VL_DIST:-$REPO/dist}
-TOOLS_HASH=$(sha256sum "$REPO/scripts/release-requirements.txt" | cut -c1-12)
-TOOLS=$VL_CACHE/release-tools-$TOOLS_HASH
 export PIP_CACHE_DIR=$VL_CACHE/pip
 # The wheel may be at most this large, compressed (issue 30's target).
 MAX_WHEEL_BYTES=$((30 * 1024 * 1024))
@@ -31,7 +35,7 @@ VERSION=$(python3 -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], 
 
 elapsed() { echo "($((SECONDS - $1)) s)"; }
 
-ensure_venv_at "$TOOLS" "$REPO/scripts/release-requirements.txt"
+ensure_release_tools
 
 build_labextension "$TOOLS"
 
@@ -88,6 +92,25 @@ if [[ ${VL_RELEASE_SDIST_CHECK:-1} != 0 ]]; then
   fresh_venv_check sdist "$SDIST"
 else
   echo "skipped: the sdist install check (VL_RELEASE_SDIST_CHECK=0)"
+fi
+
+if [[ ${VL_RELEASE_CROSS:-0} == 1 ]]; then
+  bash "$REPO/scripts/cross.sh" targets
+  for target in aarch64-apple-darwin x86_64-apple-darwin x86_64-pc-windows-gnu; do
+    step "Wheel for $target: maturin build --release --zig --target $target"
+    start=$SECONDS
+    build=(maturin build --release --locked --zig --target "$target" --out "$DIST")
+    if [[ $target == *-apple-darwin ]]; then
+      (cd "$REPO/kernel-ext" && PATH="$TOOLS/bin:$PATH" with_darwin_cc "$target" "${build[@]}")
+    else
+      (cd "$REPO/kernel-ext" && PATH="$TOOLS/bin:$PATH" "${build[@]}")
+    fi
+    echo "built $(elapsed $start)"
+  done
+  step "Checking the cross-built wheels"
+  for wheel in "$DIST"/venturalitica-"$VERSION"-*-{macosx_*,win_amd64}.whl; do
+    "$TOOLS/bin/python" "$REPO/scripts/check_artifacts.py" --cross "$wheel" "$MAX_WHEEL_BYTES"
+  done
 fi
 
 # scripts/test.sh runs this script only once the release build is warm.

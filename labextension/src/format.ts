@@ -93,6 +93,8 @@ export function describeMethod(method: string): string {
   switch (method) {
     case 'rapl':
       return 'measured (RAPL counters)';
+    case 'os-energy':
+      return 'measured (energy macOS attributes to the process)';
     case 'nvml-energy':
       return 'measured (NVML energy counter)';
     case 'nvml-power':

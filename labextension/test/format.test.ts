@@ -65,6 +65,7 @@ describe('formatBytes and describeMethod', () => {
   it('says which methods are measured and which modelled', () => {
     expect(describeMethod('rapl')).toMatch(/^measured/);
     expect(describeMethod('nvml-power')).toMatch(/^measured/);
+    expect(describeMethod('os-energy')).toMatch(/^measured/);
     expect(describeMethod('tdp-model')).toMatch(/^modelled/);
     expect(describeMethod('something-new')).toBe('something-new');
   });

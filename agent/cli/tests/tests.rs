@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // a panic is the failure message in a test
 
+mod portable;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 

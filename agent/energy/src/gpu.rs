@@ -49,8 +49,11 @@ pub trait GpuBackend: Send + Sync + std::fmt::Debug {
     /// Per-process activity samples taken after `since_us` (Unix µs);
     /// `None` when the device cannot tell.
     fn process_activity(&self, device: u32, since_us: u64) -> Option<Vec<ProcessActivity>>;
-    /// The device's minor number: it is `/dev/nvidia<minor>`.
-    fn minor_number(&self, device: u32) -> Option<u32>;
+    /// The device's minor number: it is `/dev/nvidia<minor>` (Linux only;
+    /// other OSes have no such file, and no number).
+    fn minor_number(&self, _device: u32) -> Option<u32> {
+        None
+    }
 }
 
 /// How the kernel's share of a device was found (see the module docs).
@@ -177,6 +180,9 @@ impl GpuBackend for Nvml {
         }
     }
 
+    // The /dev/nvidiaN device files are Linux's; elsewhere the trait's
+    // default (none) stands.
+    #[cfg(target_os = "linux")]
     fn minor_number(&self, device: u32) -> Option<u32> {
         self.0.device_by_index(device).ok()?.minor_number().ok()
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::gpu::{self, GpuBackend, ShareBasis};
-use crate::procfs::ProcFs;
+use crate::process::ProcessTree;
 use crate::uncertainty::{self, Banded};
 
 /// What the tree was doing on a device.
@@ -77,7 +77,7 @@ fn unix_us() -> u64 {
 
 impl GpuTrack {
     /// Reads the counters at the window's start.
-    pub fn start(g: &dyn GpuBackend, procfs: &ProcFs, pids: &[u32]) -> GpuTrack {
+    pub fn start(g: &dyn GpuBackend, procfs: &dyn ProcessTree, pids: &[u32]) -> GpuTrack {
         let mut track = GpuTrack {
             started_us: unix_us(),
             devices: (0..g.device_count())
@@ -92,7 +92,7 @@ impl GpuTrack {
     }
 
     /// One reading of power, processes and utilisation on every device.
-    pub fn observe(&mut self, g: &dyn GpuBackend, procfs: &ProcFs, pids: &[u32]) {
+    pub fn observe(&mut self, g: &dyn GpuBackend, procfs: &dyn ProcessTree, pids: &[u32]) {
         let now = Instant::now();
         for (d, t) in self.devices.iter_mut().enumerate() {
             let device = d as u32;
@@ -129,7 +129,7 @@ impl GpuTrack {
     pub fn finish(
         mut self,
         g: &dyn GpuBackend,
-        procfs: &ProcFs,
+        procfs: &dyn ProcessTree,
         pids: &[u32],
         wall_s: f64,
         notes: &mut Vec<String>,

@@ -9,6 +9,9 @@
 //! - [`config`]: settings and their precedence (env, pyproject.toml, defaults).
 //! - [`carbon`]: grid carbon intensity tables.
 //! - [`cpu_model`]: the CPU's model name and TDP table.
+//! - [`process`]: a process tree's CPU time, memory and OS-kept energy: one
+//!   interface, one reader per OS: [`procfs`] and `linux` (Linux), [`darwin`]
+//!   (macOS), [`win32`] (Windows).
 //! - [`procfs`]: CPU time and RSS of a process tree, from `/proc`.
 //! - [`rapl`]: RAPL energy counters under a (configurable) powercap root.
 //! - [`gpu`]: GPUs behind a trait; NVML is the real backend; share rules.
@@ -19,12 +22,17 @@
 pub mod carbon;
 pub mod config;
 pub mod cpu_model;
+pub mod darwin;
 pub mod gpu;
 pub mod gpu_window;
+#[cfg(target_os = "linux")]
+pub mod linux;
 pub mod meter;
+pub mod process;
 pub mod procfs;
 pub mod rapl;
 pub mod uncertainty;
+pub mod win32;
 
 pub use config::EnergyConfig;
 pub use meter::{EnergyReport, Meter, Window};

@@ -30,7 +30,7 @@ use crate::config::{EnergyConfig, Origin, Setting};
 use crate::cpu_model;
 use crate::gpu::{self, GpuBackend};
 use crate::gpu_window::{self, Activity, GpuDevice, GpuTrack};
-use crate::procfs::{CpuClock, ProcFs, TreeSample};
+use crate::process::{self, ProcessTree, TreeSample};
 use crate::rapl::{Rapl, Reading};
 use crate::uncertainty::{self, Banded, METHOD_BANDS};
 
@@ -53,7 +53,7 @@ pub struct Tdp {
 #[derive(Debug)]
 pub struct Meter {
     config: EnergyConfig,
-    procfs: ProcFs,
+    processes: Box<dyn ProcessTree>,
     rapl: Option<Rapl>,
     /// Why RAPL is not used, for the report.
     rapl_note: Option<String>,
@@ -80,9 +80,11 @@ impl Meter {
             .then(gpu::Nvml::shared)
             .flatten()
             .map(|n| Arc::new(n) as Arc<dyn GpuBackend>);
+        // /proc/cpuinfo is Linux's; elsewhere the model is not read and the
+        // configured or default TDP applies (where the TDP model is used).
         Meter::with_parts(
             config,
-            ProcFs::system(),
+            process::system(),
             gpu,
             std::path::Path::new("/proc/cpuinfo"),
         )
@@ -91,7 +93,7 @@ impl Meter {
     /// A meter from explicit parts (tests pass fake trees and a fake GPU).
     pub fn with_parts(
         config: EnergyConfig,
-        procfs: ProcFs,
+        processes: Box<dyn ProcessTree>,
         gpu: Option<Arc<dyn GpuBackend>>,
         cpuinfo: &std::path::Path,
     ) -> Meter {
@@ -121,10 +123,10 @@ impl Meter {
                 matched: None,
             },
         };
-        let cpus = procfs.logical_cpus();
+        let cpus = processes.logical_cpus();
         Meter {
             config,
-            procfs,
+            processes,
             rapl,
             rapl_note,
             tdp,
@@ -147,14 +149,14 @@ impl Meter {
     /// The tree under `pid`, walked again when older than [`TREE_FRESH_FOR`].
     fn tree(&self, pid: u32) -> Vec<u32> {
         let Ok(mut cache) = self.tree_cache.lock() else {
-            return self.procfs.tree(pid);
+            return self.processes.tree(pid);
         };
         if let Some((p, at, pids)) = cache.as_ref() {
             if *p == pid && at.elapsed() < TREE_FRESH_FOR {
                 return pids.clone();
             }
         }
-        let pids = self.procfs.tree(pid);
+        let pids = self.processes.tree(pid);
         *cache = Some((pid, Instant::now(), pids.clone()));
         pids
     }
@@ -162,11 +164,11 @@ impl Meter {
     /// Opens a window over `pid` and its descendants.
     pub fn start(self: &Arc<Self>, pid: u32) -> Window {
         let pids = self.tree(pid);
-        let tree0 = self.procfs.sample(&pids);
+        let tree0 = self.processes.sample(&pids);
         let gpu = self
             .gpu
             .as_ref()
-            .map(|g| GpuTrack::start(g.as_ref(), &self.procfs, &pids));
+            .map(|g| GpuTrack::start(g.as_ref(), self.processes.as_ref(), &pids));
         let shared = Arc::new(Mutex::new(Sampled {
             pid,
             pids,
@@ -183,7 +185,10 @@ impl Meter {
             started: Instant::now(),
             tree0,
             // Only the RAPL share needs the machine's busy time.
-            machine0: self.rapl.as_ref().and(self.procfs.machine_busy_seconds()),
+            machine0: self
+                .rapl
+                .as_ref()
+                .and(self.processes.machine_busy_seconds()),
             rapl0: self.rapl.as_ref().and_then(Rapl::read),
             shared,
         }
@@ -216,10 +221,10 @@ impl Meter {
         if s.rounds % 4 == 1 {
             s.pids = self.tree(s.pid); // children started since
         }
-        let now = self.procfs.sample(&s.pids);
+        let now = self.processes.sample(&s.pids);
         s.observe(now.rss_bytes);
         if let (Some(g), Some(track)) = (&self.gpu, s.gpu.as_mut()) {
-            track.observe(g.as_ref(), &self.procfs, &s.pids);
+            track.observe(g.as_ref(), self.processes.as_ref(), &s.pids);
         }
     }
 }
@@ -297,7 +302,8 @@ pub struct Window {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Component {
     pub joules: f64,
-    /// `rapl`, `tdp-model`, `ram-model`, `nvml-energy` or `nvml-power`.
+    /// `rapl`, `os-energy`, `tdp-model`, `ram-model`, `nvml-energy` or
+    /// `nvml-power`.
     pub method: &'static str,
     /// The truth lies within `[low_j, high_j]` (docs/energy.md).
     pub low_j: f64,
@@ -366,7 +372,7 @@ impl Window {
 
     /// For a process that has exited and been waited for (its `/proc`
     /// entries are gone): the caller gives the tree's CPU seconds and peak
-    /// RSS from `getrusage(RUSAGE_CHILDREN)`.
+    /// memory from the OS's accounting (`venturalitica_os::AccountedChild`).
     pub fn finish_exited(self, cpu_s: f64, peak_rss_bytes: u64) -> EnergyReport {
         self.close(Some((cpu_s, peak_rss_bytes)))
     }
@@ -384,7 +390,7 @@ impl Window {
         }
         let mut s = lock();
         let wall = self.started.elapsed().as_secs_f64();
-        let end = m.procfs.sample(&s.pids);
+        let end = m.processes.sample(&s.pids);
         s.observe(end.rss_bytes);
         let mean = if wall > 0.0 {
             s.rss_seconds / wall
@@ -393,7 +399,7 @@ impl Window {
         };
         let mut notes = Vec::new();
         let (cpu_s, peak, cpu_time) = match exited {
-            // getrusage reports microseconds.
+            // getrusage reports microseconds; a Windows job 100 ns units.
             Some((cpu_s, exited_peak)) => (cpu_s, s.peak_rss.max(exited_peak), CpuTime::Rusage),
             None => {
                 // A member that exited unwaited between reads can make this dip.
@@ -401,10 +407,14 @@ impl Window {
                 let quantum = if end.tick_seconds == self.tree0.tick_seconds {
                     0.0
                 } else {
-                    2.0 * m.procfs.tick_seconds()
+                    2.0 * m.processes.tick_seconds()
                         * end.tick_processes.max(self.tree0.tick_processes) as f64
                 };
-                (cpu_s, s.peak_rss, CpuTime::Proc(m.procfs.clock(), quantum))
+                (
+                    cpu_s,
+                    s.peak_rss,
+                    CpuTime::Proc(m.processes.cpu_source(), quantum),
+                )
             }
         };
         let quantum_s = cpu_time.quantum_s();
@@ -419,12 +429,22 @@ impl Window {
             (Some(r), Some(r0)) => r.read().map(|r1| r.energy(r0, &r1)),
             _ => None,
         };
-        let machine = match (self.machine0, m.procfs.machine_busy_seconds()) {
+        let machine = match (self.machine0, m.processes.machine_busy_seconds()) {
             (Some(a), Some(b)) if b > a => Some(b - a),
             _ => None,
         };
-        let (cpu, ram) = match (rapl, machine) {
-            (Some(e), Some(busy)) => {
+        // The energy the OS attributes to the tree's live members (Apple
+        // Silicon), where it was readable at both ends.
+        let os_energy = match (exited, self.tree0.energy_j, end.energy_j) {
+            (None, Some(a), Some(b)) => Some((b - a).max(0.0)),
+            _ => None,
+        };
+        let (cpu, ram) = match (os_energy, rapl, machine) {
+            (Some(joules), _, _) => {
+                let cpu = Banded::of("os-energy", joules, 0.0);
+                (Component::new("os-energy", cpu), ram_model(m, mean, wall))
+            }
+            (None, Some(e), Some(busy)) => {
                 let share = (cpu_s / busy).min(1.0);
                 let per_cpu_s = e.package_j / busy;
                 if wall < uncertainty::update_period_s("rapl") {
@@ -447,7 +467,7 @@ impl Window {
 
         let gpu_devices: Vec<GpuDevice> = match (&m.gpu, s.gpu.take()) {
             (Some(g), Some(track)) => {
-                track.finish(g.as_ref(), &m.procfs, &s.pids, wall, &mut notes)
+                track.finish(g.as_ref(), m.processes.as_ref(), &s.pids, wall, &mut notes)
             }
             _ => Vec::new(),
         };
@@ -475,7 +495,7 @@ impl Window {
                 "origin": c.grid.origin,
             },
             "pue": c.pue,
-            "cpu_tdp": (!m.uses_rapl()).then_some(&m.tdp),
+            "cpu_tdp": (cpu.method == "tdp-model").then_some(&m.tdp),
             "logical_cpus": m.cpus,
             "ram_w_per_gb": c.ram_w_per_gb,
             "rapl": m.rapl_note.as_ref().map_or_else(
@@ -512,9 +532,9 @@ impl Window {
 /// Where a window's CPU time came from, and its resolution.
 #[derive(Debug, Clone, Copy)]
 enum CpuTime {
-    /// `/proc` and the per-process CPU clocks; the seconds read in ticks
-    /// bound the error.
-    Proc(CpuClock, f64),
+    /// The OS's process tree reader (its source named); the seconds read
+    /// in ticks bound the error.
+    Proc(&'static str, f64),
     /// `getrusage` of the exited, waited-for command.
     Rusage,
 }
@@ -531,11 +551,10 @@ impl CpuTime {
 impl Serialize for CpuTime {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let source = match self {
-            CpuTime::Proc(CpuClock::Posix, _) => {
-                "per-process CPU clocks (ns), reaped children in clock ticks"
+            CpuTime::Proc(source, _) => source,
+            CpuTime::Rusage => {
+                "the OS's accounting of the exited command (getrusage; a Windows job)"
             }
-            CpuTime::Proc(CpuClock::Ticks, _) => "/proc/<pid>/stat (clock ticks)",
-            CpuTime::Rusage => "getrusage of the exited command (µs)",
         };
         serde_json::json!({"source": source, "quantum_s": self.quantum_s()}).serialize(s)
     }

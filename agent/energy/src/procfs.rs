@@ -11,15 +11,20 @@
 //!   clock ticks, so this part is quantised; the sample says how much of
 //!   its total came from ticks, and the meter turns that into an error band.
 //!
-//! The root is configurable so tests can use a fake tree.
+//! The root is configurable so tests can use a fake tree; reading one needs
+//! no OS call, so the fake-tree tests run on every OS. The real `/proc`,
+//! with the CPU clocks, is [`ProcFs::system`] (Linux only, `crate::linux`).
 
 use std::path::{Path, PathBuf};
 
+use crate::process::ProcessTree;
+pub use crate::process::TreeSample;
+
 /// How a process's own CPU time is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum CpuClock {
     /// The kernel's per-process CPU clock, nanoseconds (the real `/proc`).
-    Posix,
+    Posix(fn(u32) -> Option<f64>),
     /// `utime + stime` from the stat line, clock ticks (fake trees).
     Ticks,
 }
@@ -31,22 +36,6 @@ pub struct ProcFs {
     ticks_per_second: f64,
     page_size: u64,
     clock: CpuClock,
-}
-
-/// The tree's totals at one moment.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct TreeSample {
-    /// CPU seconds used so far by the tree (live and reaped members).
-    pub cpu_seconds: f64,
-    /// The part of `cpu_seconds` read in clock ticks (reaped children, and
-    /// processes whose CPU clock could not be read), per process; with
-    /// `tick_processes` it bounds the quantisation error.
-    pub tick_seconds: f64,
-    /// How many processes contributed tick-quantised time.
-    pub tick_processes: usize,
-    /// Resident memory of the live members, bytes.
-    pub rss_bytes: u64,
-    pub processes: usize,
 }
 
 /// Per-process figures from one stat line.
@@ -74,31 +63,7 @@ pub fn parse_stat(line: &str) -> Option<ProcStat> {
     })
 }
 
-/// CPU seconds of `pid`'s own threads (live and exited) from its
-/// per-process CPU clock; `None` when the process is gone or not ours to see.
-pub fn process_cpu_clock(pid: u32) -> Option<f64> {
-    use nix::time::{clock_getcpuclockid, clock_gettime};
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).ok()?);
-    let t = clock_gettime(clock_getcpuclockid(pid).ok()?).ok()?;
-    Some(t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
-}
-
 impl ProcFs {
-    /// The real `/proc`, with this machine's tick rate and page size, and
-    /// CPU time from the per-process CPU clocks.
-    pub fn system() -> ProcFs {
-        use nix::unistd::{sysconf, SysconfVar};
-        let ticks = sysconf(SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100);
-        let page = sysconf(SysconfVar::PAGE_SIZE)
-            .ok()
-            .flatten()
-            .unwrap_or(4096);
-        ProcFs {
-            clock: CpuClock::Posix,
-            ..ProcFs::new("/proc", ticks as f64, u64::try_from(page).unwrap_or(4096))
-        }
-    }
-
     /// A proc tree at `root` read from its stat lines alone (CPU time in
     /// ticks): for fake trees.
     pub fn new(root: impl Into<PathBuf>, ticks_per_second: f64, page_size: u64) -> ProcFs {
@@ -107,6 +72,15 @@ impl ProcFs {
             ticks_per_second,
             page_size,
             clock: CpuClock::Ticks,
+        }
+    }
+
+    /// The same tree with each process's own CPU time read by `clock`
+    /// (nanoseconds) instead of its stat line's ticks.
+    pub fn with_clock(self, clock: fn(u32) -> Option<f64>) -> ProcFs {
+        ProcFs {
+            clock: CpuClock::Posix(clock),
+            ..self
         }
     }
 
@@ -175,7 +149,7 @@ impl ProcFs {
                 continue;
             };
             let own = match self.clock {
-                CpuClock::Posix => process_cpu_clock(*pid),
+                CpuClock::Posix(read) => read(*pid),
                 CpuClock::Ticks => None,
             };
             let ticks = stat.children_ticks + own.map_or(stat.own_ticks, |_| 0);
@@ -220,6 +194,43 @@ impl ProcFs {
     }
 }
 
+impl ProcessTree for ProcFs {
+    fn tree(&self, pid: u32) -> Vec<u32> {
+        ProcFs::tree(self, pid)
+    }
+
+    fn sample(&self, pids: &[u32]) -> TreeSample {
+        ProcFs::sample(self, pids)
+    }
+
+    fn machine_busy_seconds(&self) -> Option<f64> {
+        ProcFs::machine_busy_seconds(self)
+    }
+
+    fn logical_cpus(&self) -> usize {
+        ProcFs::logical_cpus(self)
+    }
+
+    fn tick_seconds(&self) -> f64 {
+        ProcFs::tick_seconds(self)
+    }
+
+    fn cpu_source(&self) -> &'static str {
+        match self.clock {
+            CpuClock::Posix(_) => "per-process CPU clocks (ns), reaped children in clock ticks",
+            CpuClock::Ticks => "/proc/<pid>/stat (clock ticks)",
+        }
+    }
+
+    fn exists(&self, pid: u32) -> bool {
+        ProcFs::exists(self, pid)
+    }
+
+    fn holds_open(&self, pids: &[u32], path: &str) -> bool {
+        ProcFs::holds_open(self, pids, path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +252,7 @@ mod tests {
         assert!(parse_stat("garbage").is_none());
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn reads_the_real_proc_for_this_process() {
         let fs = ProcFs::system();

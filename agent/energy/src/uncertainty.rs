@@ -21,12 +21,18 @@ pub struct MethodBand {
 }
 
 /// The bands of every method the meter uses.
-pub const METHOD_BANDS: [MethodBand; 5] = [
+pub const METHOD_BANDS: [MethodBand; 6] = [
     MethodBand {
         method: "rapl",
         below: 0.10,
         above: 0.10,
         source: "assumption: RAPL tracks plug power closely (Khan et al. 2018, ACM TOMPECS 3(2); Hackenberg et al. 2015), and the CPU-time share assumes every busy CPU-second costs the same",
+    },
+    MethodBand {
+        method: "os-energy",
+        below: 0.25,
+        above: 0.25,
+        source: "assumption: Apple states no accuracy for ri_energy_nj (proc_pid_rusage), the energy macOS attributes to a process's threads from the SoC's energy model; ±25 % until compared with a wall meter",
     },
     MethodBand {
         method: "tdp-model",

@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use venturalitica_energy::config::{EnergyConfig, Origin, Setting};
+use venturalitica_energy::darwin::{Darwin, DarwinTree, Rusage};
 use venturalitica_energy::gpu::{GpuBackend, GpuProcess, ProcessActivity, ShareBasis};
 use venturalitica_energy::gpu_window::Activity;
 use venturalitica_energy::meter::Meter;
 use venturalitica_energy::procfs::ProcFs;
 use venturalitica_energy::rapl::{Rapl, Unavailable};
+use venturalitica_energy::win32::{Win32, Win32Tree};
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -154,7 +156,7 @@ fn tdp_model_charges_tdp_times_cpu_time_over_cpus() {
     let proc = FakeProc::new(tmp.path());
     let meter = Arc::new(Meter::with_parts(
         config(&tmp.path().join("no-powercap")),
-        proc.procfs(),
+        Box::new(proc.procfs()),
         None,
         &tmp.path().join("no-cpuinfo"),
     ));
@@ -203,7 +205,7 @@ fn rapl_energy_is_shared_by_cpu_time() {
             },
             ..config(&powercap)
         },
-        proc.procfs(),
+        Box::new(proc.procfs()),
         None,
         &tmp.path().join("no-cpuinfo"),
     ));
@@ -273,7 +275,7 @@ fn gpu_meter(tmp: &Path, proc: &FakeProc, gpu: &Arc<FakeGpu>, config: EnergyConf
     let gpu: Arc<dyn GpuBackend> = gpu.clone();
     Arc::new(Meter::with_parts(
         config,
-        proc.procfs(),
+        Box::new(proc.procfs()),
         Some(gpu),
         &tmp.join("no-cpuinfo"),
     ))
@@ -381,6 +383,7 @@ fn sm_activity_beats_memory_for_the_share() {
     assert_eq!((d0.share, d0.activity), (0.0, Activity::Idle));
 }
 
+#[cfg(unix)] // the fake tree's fd links are symlinks
 #[test]
 fn host_pids_seen_from_a_container_are_reported_not_guessed() {
     let tmp = tempfile::tempdir().unwrap();
@@ -466,6 +469,7 @@ fn no_gpu_library_means_no_gpu_section() {
 }
 
 /// Burns CPU on this thread for about `ms` milliseconds of CPU time.
+#[cfg(target_os = "linux")]
 fn burn_cpu(ms: u64) {
     use nix::time::{clock_gettime, ClockId};
     let now = || {
@@ -479,6 +483,7 @@ fn burn_cpu(ms: u64) {
     }
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn cpu_time_of_a_real_process_is_exact_not_ticks() {
     let fs = ProcFs::system();
@@ -531,6 +536,7 @@ fn cpu_time_of_a_real_process_is_exact_not_ticks() {
     assert!(used >= 0.020, "the exited thread's 20 ms read as {used} s");
 }
 
+#[cfg(target_os = "linux")]
 #[test]
 fn a_reaped_childs_cpu_time_counts_with_its_tick_band() {
     let fs = ProcFs::system();
@@ -546,4 +552,120 @@ fn a_reaped_childs_cpu_time_counts_with_its_tick_band() {
     assert!(child_s > 0.0, "the waited-for child's time shows in cutime");
     assert!(after.cpu_seconds - before.cpu_seconds >= child_s);
     assert_eq!(after.tick_processes, 1);
+}
+
+/// A Mac whose kernel 100 reports the energy the OS attributes to it.
+#[derive(Debug, Default, Clone)]
+struct FakeMac {
+    rusage: Arc<Mutex<std::collections::HashMap<u32, Rusage>>>,
+}
+
+impl Darwin for FakeMac {
+    fn rusage(&self, pid: u32) -> Option<Rusage> {
+        self.rusage.lock().unwrap().get(&pid).copied()
+    }
+    fn children(&self, _pid: u32) -> Vec<u32> {
+        Vec::new()
+    }
+    fn timebase(&self) -> (u32, u32) {
+        (125, 3)
+    }
+    fn logical_cpus(&self) -> usize {
+        8
+    }
+}
+
+#[test]
+fn apple_silicon_energy_is_measured_per_process_not_modelled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mac = FakeMac::default();
+    let at = |units: u64, nj: Option<u64>| Rusage {
+        user_time: units,
+        resident_size: 1 << 30,
+        energy_nj: nj,
+        ..Rusage::default()
+    };
+    mac.rusage
+        .lock()
+        .unwrap()
+        .insert(100, at(0, Some(5_000_000_000)));
+    let meter = Arc::new(Meter::with_parts(
+        config(&tmp.path().join("no-powercap")),
+        Box::new(DarwinTree::new(mac.clone())),
+        None,
+        &tmp.path().join("no-cpuinfo"),
+    ));
+    let w = meter.start(100);
+    // 48,000,000 units × 125/3 ns = 2 s; the OS charged 3.25 J meanwhile.
+    mac.rusage
+        .lock()
+        .unwrap()
+        .insert(100, at(48_000_000, Some(8_250_000_000)));
+    let r = w.finish();
+    assert_eq!(r.cpu.method, "os-energy");
+    assert!((r.cpu.joules - 3.25).abs() < 1e-9, "{r:?}");
+    assert!((r.cpu_s - 2.0).abs() < 1e-9, "{r:?}");
+    // Its own band (±25 %), and no TDP in the basis: none was used.
+    assert!((r.cpu.low_j - 3.25 * 0.75).abs() < 1e-9);
+    assert!(r.basis["cpu_tdp"].is_null(), "{}", r.basis);
+    assert_eq!(r.basis["bands"][0]["method"], "os-energy");
+    assert_eq!(r.ram.method, "ram-model");
+
+    // An Intel Mac keeps no energy: the TDP model over the same CPU time,
+    // 100 W × 2 s / 8 CPUs.
+    mac.rusage.lock().unwrap().insert(100, at(0, None));
+    let w = meter.start(100);
+    mac.rusage.lock().unwrap().insert(100, at(48_000_000, None));
+    let r = w.finish();
+    assert_eq!(r.cpu.method, "tdp-model");
+    assert!((r.cpu.joules - 25.0).abs() < 1e-9, "{r:?}");
+}
+
+/// A Windows machine whose kernel 100 runs in a job (it has seen 1.5 s).
+#[derive(Debug, Default, Clone)]
+struct FakeWindows {
+    job_100ns: Arc<Mutex<u64>>,
+}
+
+impl Win32 for FakeWindows {
+    fn job_cpu(&self, root: u32) -> Option<u64> {
+        (root == 100).then(|| *self.job_100ns.lock().unwrap())
+    }
+    fn process(&self, pid: u32) -> Option<(u64, u64)> {
+        (pid == 100).then_some((0, 200 << 20))
+    }
+    fn parents(&self) -> Vec<(u32, u32)> {
+        vec![(100, 1)]
+    }
+    fn logical_cpus(&self) -> usize {
+        4
+    }
+}
+
+#[test]
+fn a_windows_jobs_cpu_time_is_modelled_with_its_tick_band() {
+    let tmp = tempfile::tempdir().unwrap();
+    let win = FakeWindows::default();
+    let meter = Arc::new(Meter::with_parts(
+        config(&tmp.path().join("no-powercap")),
+        Box::new(Win32Tree::new(win.clone())),
+        None,
+        &tmp.path().join("no-cpuinfo"),
+    ));
+    let w = meter.start(100);
+    *win.job_100ns.lock().unwrap() = 15_000_000;
+    let r = w.finish();
+    assert_eq!(r.cpu.method, "tdp-model");
+    assert!((r.cpu_s - 1.5).abs() < 1e-9, "{r:?}");
+    // 100 W × 1.5 s / 4 CPUs = 37.5 J, ±50 %, widened by 2 ticks of
+    // 15.625 ms at 25 W per CPU-second (±0.78 J).
+    assert!((r.cpu.joules - 37.5).abs() < 1e-9, "{r:?}");
+    assert!(
+        (r.cpu.high_j - (37.5 * 1.5 + 2.0 * 0.015_625 * 25.0)).abs() < 1e-9,
+        "{r:?}"
+    );
+    assert_eq!(
+        r.basis["cpu_time"]["source"],
+        "Job Object accounting, else GetProcessTimes (charged per 15.625 ms tick)"
+    );
 }

@@ -10,7 +10,6 @@ use std::path::Path;
 
 use std::time::Duration;
 
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -21,7 +20,7 @@ use crate::upstream;
 use crate::wire::{RawMessage, Signer};
 use crate::KernelError;
 
-/// Follows the kernel of `connection_file` until SIGINT or SIGTERM;
+/// Follows the kernel of `connection_file` until stopped (Ctrl-C, SIGTERM);
 /// returns how many executions were recorded.
 pub fn run(connection_file: &Path, recorder: Recorder) -> Result<u64, KernelError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -44,8 +43,7 @@ pub fn run(connection_file: &Path, recorder: Recorder) -> Result<u64, KernelErro
         let (tx, mut iopub) = mpsc::channel(1024);
         upstream::subscribe(&endpoint, tx, Instant::now() + Duration::from_secs(10)).await?;
         tracing::info!(%endpoint, "attached to IOPub");
-        let mut interrupt = signal(SignalKind::interrupt()).map_err(KernelError::Runtime)?;
-        let mut terminate = signal(SignalKind::terminate()).map_err(KernelError::Runtime)?;
+        let mut stop = venturalitica_os::Notices::stop_only().map_err(KernelError::Runtime)?;
         let mut tracker = Tracker::default();
         let mut count = 0u64;
         loop {
@@ -54,8 +52,7 @@ pub fn run(connection_file: &Path, recorder: Recorder) -> Result<u64, KernelErro
                     Some(m) => m.frames,
                     None => break,
                 },
-                _ = interrupt.recv() => break,
-                _ = terminate.recv() => break,
+                _ = stop.next() => break,
             };
             let raw = match RawMessage::parse(frames, &signer) {
                 Ok(raw) => raw,

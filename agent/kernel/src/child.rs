@@ -1,18 +1,12 @@
-//! The real kernel as a child process.
-//!
-//! The child runs in its own process group. Jupyter interrupts a kernel by
-//! signalling the launched process's group; with the child in that group too
-//! it would get SIGINT twice (once from the server, once forwarded by the
-//! proxy). In its own group it gets exactly the one the proxy forwards. It is
-//! not put in a new session, and it is killed if the proxy dies
-//! (`PR_SET_PDEATHSIG`), so no kernel outlives its proxy.
+//! The real kernel as a child process, tied to the proxy's life
+//! ([`venturalitica_os::TiedChild`]: its own process group and a death
+//! signal on Linux, the kernel's parent poller on macOS, a Job Object with
+//! kill-on-close on Windows), so no kernel outlives its proxy.
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Command;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use venturalitica_os::{Notice, TiedChild, Waiter};
 
 use crate::KernelError;
 
@@ -22,7 +16,7 @@ pub const CONNECTION_FILE: &str = "{connection_file}";
 /// A started kernel.
 #[derive(Debug)]
 pub struct ChildKernel {
-    pub child: Child,
+    child: TiedChild,
 }
 
 impl ChildKernel {
@@ -33,7 +27,8 @@ impl ChildKernel {
     /// connection file (`outer`) in `argv` is replaced too.
     ///
     /// Must be called on a thread that lives as long as the proxy (the main
-    /// thread): the death signal fires when the spawning thread exits.
+    /// thread): on Linux the death signal fires when the spawning thread
+    /// exits.
     pub fn spawn(
         argv: &[String],
         outer: &Path,
@@ -59,11 +54,8 @@ impl ChildKernel {
             });
         }
         let mut cmd = Command::new(program);
-        cmd.args(&args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .process_group(0);
-        set_parent_death_signal(&mut cmd);
-        let child = cmd.spawn().map_err(|source| KernelError::Spawn {
+        cmd.args(&args).envs(env.iter().map(|(k, v)| (k, v)));
+        let child = TiedChild::spawn(&mut cmd).map_err(|source| KernelError::Spawn {
             program: program.clone(),
             source,
         })?;
@@ -71,36 +63,17 @@ impl ChildKernel {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.pid()
     }
 
-    /// Sends `signal` to the kernel; a kernel already gone is not an error.
-    pub fn signal(&self, signal: Signal) {
-        let Ok(pid) = i32::try_from(self.child.id()) else {
-            return;
-        };
-        if let Err(e) = kill(Pid::from_raw(pid), signal) {
-            tracing::debug!(%e, ?signal, "signal to kernel not delivered");
-        }
+    /// Passes `notice` on to the kernel; a kernel already gone is not an
+    /// error.
+    pub fn deliver(&self, notice: Notice) {
+        self.child.deliver(notice);
     }
-}
 
-#[allow(unsafe_code)]
-fn set_parent_death_signal(cmd: &mut Command) {
-    // SAFETY: the closure runs in the forked child before exec and calls only
-    // prctl(2), which is async-signal-safe; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
-        });
+    /// What waits for the kernel's exit.
+    pub fn waiter(&self) -> Result<Waiter, KernelError> {
+        self.child.waiter().map_err(KernelError::Runtime)
     }
-}
-
-/// The exit code a shell would report for `status` (128 + signal if killed).
-pub fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(1)
 }

@@ -95,6 +95,12 @@ pub struct Inner {
     _private: Option<tempfile::TempDir>,
 }
 
+/// Whether the proxy can serve encrypted frontends: the kernel's side then
+/// runs over ipc (Unix sockets), which the `zeromq` crate has on Unix only;
+/// on Windows it would need a CURVE client for loopback TCP, not yet
+/// written (docs/platforms.md).
+pub const CAN_ENCRYPT: bool = cfg!(unix);
+
 /// A connection for the real kernel: the proxy's key and transport, new ports.
 ///
 /// TCP ports are found by binding port 0 and releasing it, as jupyter_client
@@ -107,13 +113,18 @@ pub fn for_child(outer: &Connection) -> Result<Inner, KernelError> {
     let outer = &outer.info;
     let mut private = None;
     match outer.transport {
+        Transport::TCP if encrypted && !CAN_ENCRYPT => {
+            return Err(KernelError::Socket {
+                endpoint: format!("tcp://{}", outer.ip),
+                reason: "the frontends' side is encrypted (CurveZMQ), and on this OS the proxy \
+                         cannot encrypt its hop to the kernel: start the kernel with \
+                         transport_encryption disabled"
+                    .into(),
+            });
+        }
         Transport::TCP if encrypted => {
-            use std::os::unix::fs::PermissionsExt;
-            let dir = tempfile::Builder::new()
-                .prefix("vl-")
-                .permissions(std::fs::Permissions::from_mode(0o700))
-                .tempdir()
-                .map_err(|source| KernelError::Io {
+            let dir =
+                venturalitica_os::private::temp_dir("vl-").map_err(|source| KernelError::Io {
                     path: std::env::temp_dir(),
                     source,
                 })?;
@@ -189,23 +200,13 @@ pub fn write_child_file(outer_path: &Path, info: &ConnectionInfo) -> Result<Path
         .unwrap_or_else(|| "kernel".to_string());
     let path = outer_path.with_file_name(format!("{stem}-vl-inner.json"));
     let text = serde_json::to_string_pretty(info).unwrap_or_default();
-    write_private(&path, text.as_bytes()).map_err(|source| KernelError::Io {
-        path: path.clone(),
-        source,
+    venturalitica_os::private::write_file(&path, text.as_bytes()).map_err(|source| {
+        KernelError::Io {
+            path: path.clone(),
+            source,
+        }
     })?;
     Ok(path)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)
 }
 
 #[cfg(test)]

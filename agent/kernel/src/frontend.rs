@@ -17,12 +17,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 use crate::connection::Endpoints;
 use crate::zmtp::endpoint::Endpoint;
-use crate::zmtp::{self, Incoming, Mechanism, SocketType};
+use crate::zmtp::{self, ipc, Incoming, Mechanism, SocketType};
 use crate::KernelError;
 
 /// The Jupyter channels.
@@ -397,16 +397,12 @@ impl Drop for Bound {
 async fn bind(endpoint: &str, ctx: ConnContext) -> Result<Bound, KernelError> {
     match Endpoint::parse(endpoint).map_err(|e| KernelError::bind(endpoint, e))? {
         Endpoint::Ipc(path) => {
-            // libzmq replaces a stale socket file the same way.
-            let _ = std::fs::remove_file(&path);
-            let listener = UnixListener::bind(&path).map_err(|e| KernelError::bind(endpoint, e))?;
+            let listener =
+                ipc::Listener::bind(&path).map_err(|e| KernelError::bind(endpoint, e))?;
             tokio::spawn(async move {
                 loop {
                     match listener.accept().await {
-                        Ok((stream, _)) => {
-                            let (r, w) = stream.into_split();
-                            ctx.spawn(r, w);
-                        }
+                        Ok((r, w)) => ctx.spawn(r, w),
                         Err(e) => accept_failed(e).await,
                     }
                 }

@@ -2,8 +2,10 @@
 //!
 //! Directories are searched in jupyter_core's order: each `JUPYTER_PATH`
 //! entry, the user data dir (`JUPYTER_DATA_DIR`, else
-//! `~/.local/share/jupyter`), the environment's prefix (`VIRTUAL_ENV` or
-//! `CONDA_PREFIX`), then `/usr/local/share/jupyter` and `/usr/share/jupyter`.
+//! `~/.local/share/jupyter`; `~/Library/Jupyter` on macOS,
+//! `%APPDATA%\jupyter` on Windows), the environment's prefix (`VIRTUAL_ENV`
+//! or `CONDA_PREFIX`), then `/usr/local/share/jupyter` and
+//! `/usr/share/jupyter` (`%PROGRAMDATA%\jupyter` on Windows).
 //! ipykernel's `python3` is often not a file at all (Jupyter synthesises it
 //! from the running Python); when no file is found, Python is asked for it.
 
@@ -94,7 +96,12 @@ pub fn launcher_python(agent: &Path) -> Option<PathBuf> {
         .into_iter()
         .collect();
     if let Some(dir) = agent.parent() {
-        candidates.extend([dir.join("python3"), dir.join("python")]);
+        // A venv's `bin/` (Windows: `Scripts\`, with `python.exe` only).
+        let exe = std::env::consts::EXE_SUFFIX;
+        candidates.extend([
+            dir.join(format!("python3{exe}")),
+            dir.join(format!("python{exe}")),
+        ]);
     }
     candidates.push(PathBuf::from("python3"));
     let ask = format!("import sys, {LAUNCHER_MODULE}; print(sys.executable)");
@@ -119,8 +126,7 @@ pub fn search_dirs() -> Vec<PathBuf> {
         .unwrap_or_default();
     dirs.extend(user_data_dir());
     dirs.extend(env_prefix().map(|p| p.join("share/jupyter")));
-    dirs.push(PathBuf::from("/usr/local/share/jupyter"));
-    dirs.push(PathBuf::from("/usr/share/jupyter"));
+    dirs.extend(system_data_dirs());
     let mut seen = std::collections::HashSet::new();
     dirs.into_iter()
         .map(|d| d.join("kernels"))
@@ -132,10 +138,30 @@ fn user_data_dir() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("JUPYTER_DATA_DIR") {
         return Some(PathBuf::from(d));
     }
+    if cfg!(windows) {
+        return std::env::var_os("APPDATA").map(|d| PathBuf::from(d).join("jupyter"));
+    }
+    if cfg!(target_os = "macos") {
+        return std::env::var_os("HOME").map(|h| PathBuf::from(h).join("Library/Jupyter"));
+    }
     if let Some(d) = std::env::var_os("XDG_DATA_HOME") {
         return Some(PathBuf::from(d).join("jupyter"));
     }
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share/jupyter"))
+}
+
+/// jupyter_core's `SYSTEM_JUPYTER_PATH`.
+fn system_data_dirs() -> Vec<PathBuf> {
+    if cfg!(windows) {
+        return std::env::var_os("PROGRAMDATA")
+            .map(|d| PathBuf::from(d).join("jupyter"))
+            .into_iter()
+            .collect();
+    }
+    vec![
+        PathBuf::from("/usr/local/share/jupyter"),
+        PathBuf::from("/usr/share/jupyter"),
+    ]
 }
 
 fn env_prefix() -> Option<PathBuf> {
@@ -366,6 +392,13 @@ pub fn wrap_spec(
         MARK.to_string(),
         json!({"wraps": wrapped.name, "version": env!("CARGO_PKG_VERSION")}),
     );
+    if !crate::connection::CAN_ENCRYPT {
+        // Declared only where the proxy speaks it (jupyter_client then
+        // refuses `transport_encryption = required` up front, with a reason).
+        if let Some(Value::Array(kinds)) = metadata.get_mut("supported_encryption") {
+            kinds.retain(|k| k != "curve");
+        }
+    }
     spec.insert("metadata".to_string(), Value::Object(metadata));
     Value::Object(spec)
 }

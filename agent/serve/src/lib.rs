@@ -23,7 +23,7 @@ use venturalitica_kernel::proxy::Energy;
 /// the user their kernel: they are reported in the log and on every cell.
 pub fn energy_setting(root: &Path) -> Energy {
     match EnergyConfig::load(root) {
-        Ok(config) if config.enabled => Energy::On(config),
+        Ok(config) if config.enabled => Energy::On(Box::new(config)),
         Ok(_) => Energy::Off,
         Err(e) => {
             tracing::error!(%e, "energy settings; cells are not metered");

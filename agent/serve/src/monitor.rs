@@ -54,7 +54,7 @@ impl Windows {
     /// token closes it.
     pub fn start(&self, opening: Opening) -> Result<String, AgentError> {
         let config = match &self.energy {
-            Energy::On(config) => config.clone(),
+            Energy::On(config) => config.as_ref().clone(),
             Energy::Off => {
                 return Err(AgentError::request(
                     "energy measurement is off for this kernel",

@@ -13,7 +13,8 @@ use serde_json::Value;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Component {
     pub joules: f64,
-    /// `rapl`, `tdp-model`, `ram-model`, `nvml-energy` or `nvml-power`.
+    /// `rapl`, `os-energy`, `tdp-model`, `ram-model`, `nvml-energy` or
+    /// `nvml-power`.
     #[serde(default)]
     pub method: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -27,10 +27,26 @@ def main(argv: list[str] | None = None) -> None:
             binary = str(find_agent_binary())
         except FileNotFoundError as e:
             sys.exit(f"venturalitica.kernel: {e}")
+    argv = [binary, "kernel", "proxy", *args]
     try:
-        os.execv(binary, [binary, "kernel", "proxy", *args])
+        if os.name == "nt":
+            sys.exit(_spawn_and_wait(argv))
+        os.execv(binary, argv)
     except OSError as e:
         sys.exit(f"venturalitica.kernel: cannot start the agent {binary}: {e}")
+
+
+def _spawn_and_wait(argv: list[str]) -> int:
+    """Windows: the agent as a child; its exit code."""
+    # close_fds=False: on Windows that is what lets inheritable handles
+    # (Jupyter's interrupt event and parent handle) reach the child.
+    child = subprocess.Popen(argv, close_fds=False)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            # A console's Ctrl-C reaches the agent too, which passes it on.
+            continue
 
 
 if __name__ == "__main__":

@@ -183,21 +183,20 @@ fn export_at_shutdown(root: &Path, log: Option<&Path>) {
 }
 
 fn spawn_exporter(root: &Path, uri: &str, log: Option<&Path>) -> anyhow::Result<u32> {
-    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let exe = std::env::current_exe().context("cannot find the venturalitica binary")?;
     let output = || -> Stdio {
         log.and_then(|p| std::fs::OpenOptions::new().append(true).open(p).ok())
             .map_or_else(Stdio::null, Stdio::from)
     };
-    let child = Command::new(exe)
+    let mut cmd = Command::new(exe);
+    let child = venturalitica_os::detach(&mut cmd)
         .args(["export", "mlflow", "--tracking-uri", uri, "--root"])
         .arg(root)
         .args(["--session", &std::process::id().to_string()])
         .stdin(Stdio::null())
         .stdout(output())
         .stderr(output())
-        .process_group(0)
         .spawn()
         .context("cannot spawn `venturalitica export mlflow`")?;
     Ok(child.id())

@@ -5,10 +5,10 @@ use std::process::Command;
 use std::sync::Arc;
 
 use anyhow::Context;
-use nix::sys::resource::{getrusage, UsageWho};
 use serde_json::json;
 use venturalitica_energy::{EnergyConfig, EnergyReport, Meter};
 use venturalitica_evidence::{EventKind, Store};
+use venturalitica_os::AccountedChild;
 
 use crate::args::MonitorArgs;
 use crate::Outcome;
@@ -23,19 +23,15 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<Outcome> {
         .context("no command to monitor: give it after `--`")?;
     let name = args.name.clone().unwrap_or_else(|| args.command.join(" "));
 
-    let before = children_usage()?;
     let started = chrono::Utc::now();
-    let mut child = Command::new(program)
-        .args(rest)
-        .spawn()
+    let child = AccountedChild::spawn(Command::new(program).args(rest))
         .with_context(|| format!("cannot run {program:?}"))?;
-    let window = meter.start(child.id());
-    let status = child
+    let window = meter.start(child.pid());
+    let (status, used) = child
         .wait()
         .with_context(|| format!("waiting for {program:?}"))?;
-    let after = children_usage()?;
-    let report = window.finish_exited(after.0 - before.0, after.1);
-    let code = venturalitica_kernel::child::exit_code(status);
+    let report = window.finish_exited(used.cpu_seconds, used.peak_memory_bytes);
+    let code = venturalitica_os::exit_code(status);
 
     let mut err = std::io::stderr().lock();
     if args.json {
@@ -59,15 +55,6 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<Outcome> {
             .context("cannot record the run in the evidence trail")?;
     }
     Ok(Outcome::Exit(u8::try_from(code).unwrap_or(1)))
-}
-
-/// (CPU seconds, peak RSS bytes) of this process's waited-for children.
-fn children_usage() -> anyhow::Result<(f64, u64)> {
-    let u = getrusage(UsageWho::RUSAGE_CHILDREN).context("getrusage")?;
-    let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-    // Linux reports ru_maxrss in KiB.
-    let peak = u64::try_from(u.max_rss()).unwrap_or(0) * 1024;
-    Ok((secs(u.user_time()) + secs(u.system_time()), peak))
 }
 
 /// The `time`-like summary.

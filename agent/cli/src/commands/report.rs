@@ -38,16 +38,50 @@ fn emit(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
 }
 
 /// The browser that prints: VENTURALITICA_CHROMIUM, else the first of the
-/// usual names on PATH.
+/// usual names on PATH, else where Chrome, Chromium or Edge install
+/// themselves on macOS and Windows.
 fn chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("VENTURALITICA_CHROMIUM") {
         return Some(PathBuf::from(path));
     }
-    let dirs = std::env::var_os("PATH")?;
-    ["chromium", "chromium-browser", "google-chrome"]
+    let exe = std::env::consts::EXE_SUFFIX;
+    let dirs = std::env::var_os("PATH").unwrap_or_default();
+    let on_path = [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "chrome",
+        "msedge",
+    ]
+    .iter()
+    .flat_map(|name| std::env::split_paths(&dirs).map(move |d| d.join(format!("{name}{exe}"))));
+    let macos = [
+        "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
+        "/Applications/Chromium.app/Contents/MacOS/Chromium",
+        "/Applications/Microsoft Edge.app/Contents/MacOS/Microsoft Edge",
+    ]
+    .map(PathBuf::from);
+    let windows = ["ProgramFiles", "ProgramFiles(x86)", "LOCALAPPDATA"]
         .iter()
-        .flat_map(|name| std::env::split_paths(&dirs).map(move |d| d.join(name)))
-        .find(|p| p.is_file())
+        .filter_map(std::env::var_os)
+        .flat_map(|base| {
+            let base = PathBuf::from(base);
+            [
+                base.join(r"Google\Chrome\Application\chrome.exe"),
+                base.join(r"Microsoft\Edge\Application\msedge.exe"),
+            ]
+        });
+    on_path.chain(macos).chain(windows).find(|p| p.is_file())
+}
+
+/// A `file:` URL for an absolute path (`/tmp/x` or `C:\Users\x`), with what a
+/// URL cannot hold (spaces, `#`, `%`, `?`) percent-encoded.
+fn file_url(path: &Path) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+    const UNSAFE: &AsciiSet = &CONTROLS.add(b' ').add(b'#').add(b'%').add(b'?').add(b'"');
+    let text = path.to_string_lossy().replace('\\', "/");
+    let slash = if text.starts_with('/') { "" } else { "/" };
+    format!("file://{slash}{}", utf8_percent_encode(&text, UNSAFE))
 }
 
 /// Prints `html` to `out` with headless Chromium (A4, no header or footer).
@@ -71,14 +105,12 @@ fn print_pdf(html: &str, out: &Path) -> anyhow::Result<()> {
         dir.path().join("profile").display()
     ))
     .arg(format!("--print-to-pdf={}", out_abs.display()));
-    // Chromium refuses to run its sandbox as root (containers, CI); /proc/self
-    // belongs to the effective user.
-    let root = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self")?) == 0;
-    if root {
+    // Chromium refuses to run its sandbox as root (containers, CI).
+    if venturalitica_os::is_superuser() {
         cmd.arg("--no-sandbox");
     }
     let run = cmd
-        .arg(format!("file://{}", page.display()))
+        .arg(file_url(&page))
         .output()
         .with_context(|| format!("cannot run {}", browser.display()))?;
     if !run.status.success() || !out_abs.is_file() {
@@ -93,4 +125,21 @@ fn print_pdf(html: &str, out: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_urls_of_unix_and_windows_paths() {
+        assert_eq!(
+            file_url(Path::new("/tmp/a b/x.html")),
+            "file:///tmp/a%20b/x.html"
+        );
+        assert_eq!(
+            file_url(Path::new(r"C:\Users\Jo Doe\#1\x.html")),
+            "file:///C:/Users/Jo%20Doe/%231/x.html"
+        );
+    }
 }

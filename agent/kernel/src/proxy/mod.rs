@@ -26,13 +26,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use nix::sys::signal::Signal;
 use serde_json::Value;
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use venturalitica_energy::{EnergyConfig, Meter, Window};
+use venturalitica_os::{Notices, Waiter};
 
 use crate::agent::{AgentEndpoint, AgentHandler};
 use crate::child::ChildKernel;
@@ -54,14 +53,13 @@ use windows::Windows;
 const KERNEL_START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Messages already on their way when the kernel exits still get forwarded.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(200);
-/// How often the proxy checks that the process that started it is alive.
-const PARENT_POLL: Duration = Duration::from_secs(1);
 
 /// Whether and how cells are metered.
 #[derive(Debug, Clone)]
 pub enum Energy {
     Off,
-    On(EnergyConfig),
+    /// Boxed: the settings are far larger than the other variants.
+    On(Box<EnergyConfig>),
     /// The settings are broken: cells carry this message instead of figures,
     /// and the kernel runs as usual.
     Broken(String),
@@ -97,7 +95,9 @@ pub fn run(options: ProxyOptions) -> Result<i32, KernelError> {
 async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
     // Installed first: an early interrupt must not kill the proxy (the
     // default action); it is forwarded once the kernel runs.
-    let mut signals = Signals::new()?;
+    // What the proxy passes on: Unix signals, or Jupyter's interrupt event
+    // on Windows, and the death of the process that started it.
+    let mut notices = Notices::new().map_err(KernelError::Runtime)?;
     let outer = connection::read(&options.connection_file)?;
     let signer = Signer::new(outer.info.key.as_bytes());
     let mechanism = match &outer.curve {
@@ -107,7 +107,7 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
     let (front_tx, mut front_rx) = mpsc::channel::<frontend::Event>(1024);
     let front = Frontends::bind(&Endpoints::of(&outer.info), &mechanism, front_tx).await?;
 
-    let mut env = vec![("JPY_PARENT_PID".to_string(), std::process::id().to_string())];
+    let mut env = Vec::new();
     let _agent = match options.agent {
         Some(handler) => {
             let endpoint = AgentEndpoint::start(handler).await?;
@@ -122,7 +122,7 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
     let inner_file = connection::write_child_file(&options.connection_file, &inner.info)?;
     let kernel = ChildKernel::spawn(&options.argv, &options.connection_file, &inner_file, &env)?;
     tracing::info!(pid = kernel.pid(), argv = ?options.argv, encrypted = outer.curve.is_some(), "kernel started");
-    let mut exited = watch_exit(kernel.pid());
+    let mut exited = watch_exit(kernel.waiter()?);
 
     let (tx, mut rx) = mpsc::channel::<FromKernel>(1024);
     let inner_ends = Endpoints::of(&inner.info);
@@ -156,9 +156,9 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
             Some(msg) = rx.recv() => state.on_kernel(msg),
             Some(event) = front_rx.recv() => state.on_frontend(event),
             code = &mut exited => break code,
-            Some(sig) = signals.next() => {
-                tracing::info!(?sig, "forwarding signal to the kernel");
-                kernel.signal(sig);
+            Some(notice) = notices.next() => {
+                tracing::info!(?notice, "passing on to the kernel");
+                kernel.deliver(notice);
             }
             _ = sleep_until(deadline) => {
                 tracing::warn!("execute_reply late: releasing held IOPub messages");
@@ -200,82 +200,12 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// Resolves with the kernel's exit code.
-fn watch_exit(pid: u32) -> std::pin::Pin<Box<dyn std::future::Future<Output = i32>>> {
+fn watch_exit(waiter: Waiter) -> std::pin::Pin<Box<dyn std::future::Future<Output = i32>>> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::spawn(move || {
-        let code = wait_pid(pid);
-        let _ = tx.send(code);
+        let _ = tx.send(waiter.wait());
     });
     Box::pin(async move { rx.await.unwrap_or(1) })
-}
-
-fn wait_pid(pid: u32) -> i32 {
-    use nix::sys::wait::{waitpid, WaitStatus};
-    let Ok(raw) = i32::try_from(pid) else {
-        return 1;
-    };
-    loop {
-        match waitpid(nix::unistd::Pid::from_raw(raw), None) {
-            Ok(WaitStatus::Exited(_, code)) => return code,
-            Ok(WaitStatus::Signaled(_, sig, _)) => return 128 + sig as i32,
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return 1,
-        }
-    }
-}
-
-/// The signals the proxy passes on to the kernel, and the death of the
-/// process that started it (a Jupyter server killed with SIGKILL), which is
-/// passed on as SIGTERM: ipykernel polls its parent the same way, and the
-/// proxy, not the server, is the kernel's parent.
-struct Signals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-    hangup: tokio::signal::unix::Signal,
-    quit: tokio::signal::unix::Signal,
-    parent: nix::unistd::Pid,
-    parent_poll: Option<tokio::time::Interval>,
-}
-
-impl Signals {
-    fn new() -> Result<Signals, KernelError> {
-        let on = |kind| signal(kind).map_err(KernelError::Runtime);
-        Ok(Signals {
-            interrupt: on(SignalKind::interrupt())?,
-            terminate: on(SignalKind::terminate())?,
-            hangup: on(SignalKind::hangup())?,
-            quit: on(SignalKind::quit())?,
-            parent: nix::unistd::getppid(),
-            parent_poll: Some(tokio::time::interval(PARENT_POLL)),
-        })
-    }
-
-    /// Resolves once, when the proxy's parent has gone.
-    async fn orphaned(poll: &mut Option<tokio::time::Interval>, parent: nix::unistd::Pid) {
-        let Some(interval) = poll else {
-            return std::future::pending().await;
-        };
-        loop {
-            interval.tick().await;
-            if nix::unistd::getppid() != parent {
-                *poll = None;
-                tracing::warn!(%parent, "the process that started the proxy is gone: stopping the kernel");
-                return;
-            }
-        }
-    }
-
-    async fn next(&mut self) -> Option<Signal> {
-        tokio::select! {
-            Some(()) = self.interrupt.recv() => Some(Signal::SIGINT),
-            Some(()) = self.terminate.recv() => Some(Signal::SIGTERM),
-            Some(()) = self.hangup.recv() => Some(Signal::SIGHUP),
-            Some(()) = self.quit.recv() => Some(Signal::SIGQUIT),
-            () = Self::orphaned(&mut self.parent_poll, self.parent) => Some(Signal::SIGTERM),
-            else => None,
-        }
-    }
 }
 
 /// Builds the meter off the main thread (opening NVML can take seconds);
@@ -283,7 +213,7 @@ impl Signals {
 fn start_meter(energy: &Energy) -> Arc<OnceLock<Arc<Meter>>> {
     let cell = Arc::new(OnceLock::new());
     if let Energy::On(config) = energy {
-        let (cell, config) = (Arc::clone(&cell), config.clone());
+        let (cell, config) = (Arc::clone(&cell), config.as_ref().clone());
         std::thread::spawn(move || {
             let _ = cell.set(Arc::new(Meter::new(config)));
         });

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpStream, UnixStream};
+use tokio::net::TcpStream;
 
 /// A parsed endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,10 +51,7 @@ impl Endpoint {
                 let (r, w) = stream.into_split();
                 (Box::new(r), Box::new(w))
             }
-            Endpoint::Ipc(path) => {
-                let (r, w) = UnixStream::connect(path).await?.into_split();
-                (Box::new(r), Box::new(w))
-            }
+            Endpoint::Ipc(path) => super::ipc::connect(path).await?,
         })
     }
 }

@@ -10,6 +10,7 @@
 pub mod curve;
 pub mod endpoint;
 pub mod frame;
+pub mod ipc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

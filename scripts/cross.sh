@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The macOS and Windows builds, checked from this Linux machine:
+#
+#   lint   cargo clippy -D warnings, whole workspace and all targets, for
+#          x86_64-pc-windows-gnu, aarch64-apple-darwin and x86_64-apple-darwin
+#          (C dependencies of the darwin builds compiled by zig's clang:
+#          scripts/cross/zig-cc);
+#   test   cargo test for x86_64-pc-windows-gnu, run under wine (Debian's
+#          wine64 8.0, with the bcryptprimitives.dll shim in scripts/wine/):
+#          the platform services (venturalitica-os), the energy readers, the
+#          policy, metrics, engine, evidence and scan crates, and the CLI's
+#          tests (enforce, verify, scan, monitor, ui, concurrent writers).
+#
+#   bash scripts/cross.sh [lint|test|all|targets]     (default: all;
+#   `targets` only installs the rustup targets and wine)
+#
+# Installs what it needs where it can (rustup targets; as root, Debian's
+# wine64 and mingw-w64; ziglang in the release tools' venv). Uses VL_CACHE's
+# cargo target dir like the other scripts. A macOS build cannot be linked or
+# run here: docs/platforms.md says what only the release workflow's runners
+# check.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+WHAT=${1:-all}
+WINDOWS=x86_64-pc-windows-gnu
+DARWIN=(aarch64-apple-darwin x86_64-apple-darwin)
+# The crates whose tests run under wine: all but the kernel proxy (its tests
+# start ipykernel, and no Windows CPython can be had here), the exporter and
+# the dashboard crates (their servers' own tests need Python tools too).
+WINE_CRATES=(venturalitica-os venturalitica-energy venturalitica-policy venturalitica-metrics
+  venturalitica-vocab venturalitica-engine venturalitica-evidence venturalitica-scan
+  venturalitica-chart venturalitica)
+
+ensure_targets() {
+  local installed missing=()
+  installed=$(rustup target list --installed)
+  for t in "$WINDOWS" "${DARWIN[@]}"; do
+    grep -qx "$t" <<<"$installed" || missing+=("$t")
+  done
+  if ((${#missing[@]})); then
+    step "rustup target add ${missing[*]}"
+    rustup target add "${missing[@]}"
+  fi
+}
+
+ensure_wine() {
+  if ! command -v wine >/dev/null || ! command -v x86_64-w64-mingw32-gcc >/dev/null; then
+    step "Debian wine64 and mingw-w64 (Windows builds and their tests)"
+    [[ $(id -u) == 0 ]] || {
+      echo "wine64 and gcc-mingw-w64-x86-64 are needed, and this is not root: install them" >&2
+      exit 1
+    }
+    apt-get update -q >/dev/null && apt-get install -y -q wine64 gcc-mingw-w64-x86-64 >/dev/null
+  fi
+}
+
+lint() {
+  step "cargo clippy -D warnings --target $WINDOWS"
+  (cd "$REPO" && cargo clippy --locked --workspace --all-targets --target "$WINDOWS" -- -D warnings)
+  ensure_release_tools
+  for target in "${DARWIN[@]}"; do
+    step "cargo clippy -D warnings --target $target (C by zig cc)"
+    (cd "$REPO" && with_darwin_cc "$target" \
+      cargo clippy --locked --workspace --all-targets --target "$target" -- -D warnings)
+  done
+}
+
+windows_tests() {
+  step "cargo test --target $WINDOWS under wine (${#WINE_CRATES[@]} crates)"
+  local packages=()
+  for c in "${WINE_CRATES[@]}"; do packages+=(-p "$c"); done
+  (cd "$REPO" && CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$REPO/scripts/wine/runner.sh" \
+    cargo test --locked --target "$WINDOWS" "${packages[@]}")
+}
+
+ensure_targets
+ensure_wine
+case $WHAT in
+  lint) lint ;;
+  test) windows_tests ;;
+  all)
+    lint
+    windows_tests
+    # scripts/test.sh runs this script only once it has passed here.
+    touch "$VL_CACHE/cross-warm"
+    ;;
+  targets) ;;
+  *)
+    echo "usage: $0 [lint|test|all|targets]" >&2
+    exit 2
+    ;;
+esac
