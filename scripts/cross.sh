@@ -66,6 +66,8 @@ lint() {
 }
 
 windows_tests() {
+  ensure_venv
+  ensure_credit_data # the CLI's German Credit test
   step "cargo test --target $WINDOWS under wine (${#WINE_CRATES[@]} crates)"
   local packages=()
   for c in "${WINE_CRATES[@]}"; do packages+=(-p "$c"); done
@@ -73,14 +75,41 @@ windows_tests() {
     cargo test --locked --target "$WINDOWS" "${packages[@]}")
 }
 
+# The loan tutorial's policy on German Credit, by the Linux build and by the
+# Windows build under wine: every control's result must be the same.
+compare_enforce() {
+  step "enforce on German Credit: the Linux and Windows builds agree"
+  (cd "$REPO" && cargo build --locked -q -p venturalitica --bin venturalitica)
+  local work args
+  work=$(mktemp -d "${TMPDIR:-/tmp}/vl-cross-XXXXXX")
+  args=(enforce --format json --no-record --target class --data "$VL_CREDIT_CSV"
+    --policy "$REPO/notebooks/data_policy.yaml")
+  # Exit 1: the age control fails, as the tutorial says.
+  (cd "$work" && "$CARGO_TARGET_DIR/debug/venturalitica" "${args[@]}" >linux.json) || true
+  (cd "$work" && "$REPO/scripts/wine/runner.sh" \
+    "$CARGO_TARGET_DIR/$WINDOWS/debug/venturalitica.exe" "${args[@]}" >windows.json) || true
+  python3 - "$work/linux.json" "$work/windows.json" <<'PY'
+import json, sys
+linux, windows = (json.load(open(p))["controls"] for p in sys.argv[1:3])
+if not linux or linux != windows:
+    sys.exit(f"the Windows build's controls differ from Linux's:\n{linux}\n{windows}")
+print(f"ok: {len(linux)} controls, identical (values, intervals, groups, statuses)")
+PY
+  rm -rf "$work"
+}
+
 ensure_targets
 ensure_wine
 case $WHAT in
   lint) lint ;;
-  test) windows_tests ;;
+  test)
+    windows_tests
+    compare_enforce
+    ;;
   all)
     lint
     windows_tests
+    compare_enforce
     # scripts/test.sh runs this script only once it has passed here.
     touch "$VL_CACHE/cross-warm"
     ;;

@@ -55,8 +55,15 @@ mod tests {
         let json = serde_json::to_value(&found).expect("json");
         assert_eq!(json["bytes"], 3);
         let missing = read(&dir.path().join("model.pkl"));
+        // The OS's own words for a missing file ("No such file or directory",
+        // "The system cannot find the file specified").
+        let os_words = std::fs::metadata(dir.path().join("model.pkl"))
+            .expect_err("missing")
+            .to_string();
         assert!(
-            matches!(missing.fingerprint, Fingerprint::Unreadable { ref error } if error.contains("No such file"))
+            matches!(missing.fingerprint, Fingerprint::Unreadable { ref error } if *error == os_words),
+            "{:?}",
+            missing.fingerprint
         );
     }
 }

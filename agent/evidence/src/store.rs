@@ -466,8 +466,9 @@ impl Store {
             .map_err(io(dir))?;
         tmp.write_all(bytes).map_err(io(tmp.path()))?;
         tmp.as_file().sync_data().map_err(io(tmp.path()))?;
-        tmp.persist(path).map_err(|e| io(path)(e.error))?;
-        Ok(())
+        // Windows refuses a rename over a file another writer is replacing
+        // at that moment: `replace` waits that out, within a bound.
+        venturalitica_os::replace(tmp, path).map_err(io(path))
     }
 
     /// Every complete event, in order; a torn last line is skipped.
@@ -980,11 +981,16 @@ mod tests {
                 }
                 (runs, alarms)
             });
-            for w in writers {
-                w.join().unwrap();
-            }
+            // Every writer joined before any result is looked at: a writer
+            // that failed must stop the checker too, or the test would hang
+            // instead of failing.
+            let written: Vec<_> = writers.into_iter().map(|w| w.join()).collect();
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            checker.join().unwrap()
+            let checked = checker.join().unwrap();
+            for (w, result) in written.into_iter().enumerate() {
+                assert!(result.is_ok(), "writer {w} failed");
+            }
+            checked
         });
         assert!(
             alarms.is_empty(),

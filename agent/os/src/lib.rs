@@ -15,6 +15,9 @@
 //!   Object's accounting).
 //! - [`private`]: files and directories only this user can read (Unix modes
 //!   0600/0700; Windows an ACL naming only the user).
+//! - [`replace`]: a file replaced by renaming a finished one over it
+//!   (Windows' transient "access denied" while another rename is under way
+//!   waited out, within a bound).
 //! - [`hand_over`]: run another program in this one's place (Unix `exec`;
 //!   Windows spawn, wait and pass the exit code on).
 //!
@@ -28,6 +31,9 @@ mod imp;
 mod imp;
 
 pub mod private;
+mod replace;
+
+pub use replace::replace;
 
 pub use imp::{
     detach, exit_code, hand_over, is_superuser, AccountedChild, Notices, TiedChild, Waiter,

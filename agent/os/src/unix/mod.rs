@@ -183,6 +183,11 @@ pub fn exit_code(status: ExitStatus) -> i32 {
         .unwrap_or(1)
 }
 
+/// `rename(2)` over an existing file has no transient failure.
+pub(crate) fn transient_replace_error(_e: &std::io::Error) -> bool {
+    false
+}
+
 /// Whether this process runs as root (Chromium then needs `--no-sandbox`).
 pub fn is_superuser() -> bool {
     nix::unistd::geteuid().is_root()

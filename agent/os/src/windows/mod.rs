@@ -252,6 +252,12 @@ pub fn exit_code(status: ExitStatus) -> i32 {
     status.code().unwrap_or(1)
 }
 
+/// `MoveFileExW` refuses while the target is being replaced or is open
+/// without `FILE_SHARE_DELETE`: "access denied", which passes.
+pub(crate) fn transient_replace_error(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::PermissionDenied
+}
+
 /// Chromium's sandbox only has to be turned off for root on Linux.
 pub fn is_superuser() -> bool {
     false
