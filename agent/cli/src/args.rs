@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Compliance as metadata for ML: evaluate fairness and data-quality
 /// policies, and keep a tamper-evident evidence trail.
 #[derive(Debug, Parser)]
-#[command(name = "venturalitica", version, about, long_about = None)]
+#[command(name = "venturalitica", bin_name = "venturalitica", version, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -128,8 +128,9 @@ impl<D: Darwin> ProcessTree for DarwinTree<D> {
     }
 }
 
-/// The real calls (libc's bindings; `RUSAGE_INFO_V6`'s layout is XNU's
-/// `sys/resource.h`, which libc stops at V4).
+/// The real calls (libc's bindings for libproc, mach2's for the timebase;
+/// `RUSAGE_INFO_V6`'s layout is XNU's `sys/resource.h`, which libc stops at
+/// V4).
 #[cfg(target_os = "macos")]
 #[derive(Debug, Clone, Copy)]
 pub struct Libproc;
@@ -221,11 +222,10 @@ mod sys {
         }
 
         fn timebase(&self) -> (u32, u32) {
-            let mut info = libc::mach_timebase_info { numer: 0, denom: 0 };
+            let mut info = mach2::mach_time::mach_timebase_info { numer: 0, denom: 0 };
             // SAFETY: `info` outlives the call, which only writes it.
-            #[allow(deprecated)]
-            let rc = unsafe { libc::mach_timebase_info(&mut info) };
-            if rc == 0 {
+            let rc = unsafe { mach2::mach_time::mach_timebase_info(&mut info) };
+            if rc == mach2::kern_return::KERN_SUCCESS {
                 (info.numer, info.denom)
             } else {
                 (1, 1)

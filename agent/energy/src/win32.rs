@@ -79,8 +79,10 @@ impl<W: Win32> ProcessTree for Win32Tree<W> {
             s.rss_bytes += working_set;
             s.processes += 1;
         }
+        // The job counts exited members too, so it is never less than the
+        // live ones' sum where the OS keeps job times (wine keeps none).
         let job = pids.first().and_then(|&root| self.os.job_cpu(root));
-        s.cpu_seconds = job.unwrap_or(own_100ns) as f64 / 1e7;
+        s.cpu_seconds = job.unwrap_or(0).max(own_100ns) as f64 / 1e7;
         // Every member's time is charged in ticks.
         s.tick_seconds = s.cpu_seconds;
         s.tick_processes = s.processes.max(usize::from(job.is_some()));
@@ -116,7 +118,7 @@ pub struct Kernel32;
 #[cfg(windows)]
 #[allow(unsafe_code)]
 mod sys {
-    use windows_sys::Win32::Foundation::{CloseHandle, FILETIME, INVALID_HANDLE_VALUE};
+    use windows_sys::Win32::Foundation::{CloseHandle, INVALID_HANDLE_VALUE};
     use windows_sys::Win32::System::Diagnostics::ToolHelp::{
         CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W,
         TH32CS_SNAPPROCESS,
@@ -124,16 +126,11 @@ mod sys {
     use windows_sys::Win32::System::ProcessStatus::{
         K32GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS,
     };
-    use windows_sys::Win32::System::Threading::{
-        GetProcessTimes, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
-    };
+    use windows_sys::Win32::System::Threading::{OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION};
 
     use super::{Kernel32, Win32};
     use venturalitica_os::job::{name_for, Job};
-
-    fn ticks(t: FILETIME) -> u64 {
-        (u64::from(t.dwHighDateTime) << 32) | u64::from(t.dwLowDateTime)
-    }
+    use venturalitica_os::process_cpu_100ns;
 
     impl Win32 for Kernel32 {
         fn job_cpu(&self, root: u32) -> Option<u64> {
@@ -147,24 +144,17 @@ mod sys {
             if handle.is_null() {
                 return None;
             }
-            let zero = FILETIME {
-                dwLowDateTime: 0,
-                dwHighDateTime: 0,
-            };
-            let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
-            let mut memory = PROCESS_MEMORY_COUNTERS {
-                cb: std::mem::size_of::<PROCESS_MEMORY_COUNTERS>() as u32,
-                ..unsafe { std::mem::zeroed() }
-            };
-            // SAFETY: the handle is open; every out-pointer outlives the call.
+            let cpu = process_cpu_100ns(handle);
+            // SAFETY: all-zero bits are a valid PROCESS_MEMORY_COUNTERS.
+            let mut memory: PROCESS_MEMORY_COUNTERS = unsafe { std::mem::zeroed() };
+            memory.cb = std::mem::size_of::<PROCESS_MEMORY_COUNTERS>() as u32;
+            // SAFETY: the handle is open; `memory` outlives the call.
             let ok = unsafe {
-                let times =
-                    GetProcessTimes(handle, &mut created, &mut exited, &mut kernel, &mut user) != 0;
                 let mem = K32GetProcessMemoryInfo(handle, &mut memory, memory.cb) != 0;
                 CloseHandle(handle);
-                times && mem
+                mem
             };
-            ok.then(|| (ticks(kernel) + ticks(user), memory.WorkingSetSize as u64))
+            Some((cpu?, if ok { memory.WorkingSetSize as u64 } else { 0 }))
         }
 
         fn parents(&self) -> Vec<(u32, u32)> {

@@ -219,18 +219,37 @@ impl AccountedChild {
         self.child.id()
     }
 
-    /// Waits for the command; its status and what its tree used.
+    /// Waits for the command; its status and what its tree used: the job's
+    /// totals, and never less than the command's own process times (which
+    /// the job includes; wine, for one, keeps no job CPU times).
     pub fn wait(mut self) -> std::io::Result<(ExitStatus, TreeUsage)> {
         let status = self.child.wait()?;
         let totals = self.job.accounting()?;
+        let own = process_cpu_100ns(self.child.as_raw_handle() as HANDLE).unwrap_or(0);
         Ok((
             status,
             TreeUsage {
-                cpu_seconds: totals.cpu_seconds(),
+                cpu_seconds: totals.cpu_100ns.max(own) as f64 / 1e7,
                 peak_memory_bytes: totals.peak_job_memory,
             },
         ))
     }
+}
+
+/// User plus kernel time of a process (live or exited, while its handle is
+/// open), 100 ns units.
+pub fn process_cpu_100ns(process: HANDLE) -> Option<u64> {
+    use windows_sys::Win32::Foundation::FILETIME;
+    use windows_sys::Win32::System::Threading::GetProcessTimes;
+    let zero = FILETIME {
+        dwLowDateTime: 0,
+        dwHighDateTime: 0,
+    };
+    let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
+    // SAFETY: the handle is open; every out-pointer outlives the call.
+    let ok = unsafe { GetProcessTimes(process, &mut created, &mut exited, &mut kernel, &mut user) };
+    let ticks = |t: FILETIME| (u64::from(t.dwHighDateTime) << 32) | u64::from(t.dwLowDateTime);
+    (ok != 0).then(|| ticks(kernel) + ticks(user))
 }
 
 /// Puts a background helper (the exporter) in its own process group, so a
