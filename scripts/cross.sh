@@ -9,7 +9,9 @@
 #          wine64 8.0, with the bcryptprimitives.dll shim in scripts/wine/):
 #          the platform services (venturalitica-os), the energy readers, the
 #          policy, metrics, engine, evidence and scan crates, and the CLI's
-#          tests (enforce, verify, scan, monitor, ui, concurrent writers).
+#          tests (enforce, verify, scan, monitor, ui, concurrent writers);
+#          then `enforce` on German Credit by both builds, compared control
+#          by control, and each build's trail verified by the other.
 #
 #   bash scripts/cross.sh [lint|test|all|targets]     (default: all;
 #   `targets` only installs the rustup targets and wine)
@@ -100,6 +102,28 @@ PY
   rm -rf "$work"
 }
 
+# A trail written by the Windows build verifies with the Linux build, and the
+# other way round (line endings, paths, policy copies, signatures).
+cross_verify() {
+  step "A trail written on Windows verifies on Linux, and the other way round"
+  local work linux windows
+  work=$(mktemp -d "${TMPDIR:-/tmp}/vl-trail-XXXXXX")
+  linux=$CARGO_TARGET_DIR/debug/venturalitica
+  windows=$CARGO_TARGET_DIR/$WINDOWS/debug/venturalitica.exe
+  mkdir -p "$work/by-linux" "$work/by-windows"
+  for dir in by-linux by-windows; do
+    touch "$work/$dir/pyproject.toml"
+    cp "$REPO/notebooks/data_policy.yaml" "$work/$dir/"
+  done
+  local args=(enforce --target class --data "$VL_CREDIT_CSV" --policy data_policy.yaml)
+  (cd "$work/by-linux" && VENTURALITICA_CONFIG_DIR=$work/key-linux "$linux" "${args[@]}" >/dev/null) || true
+  (cd "$work/by-windows" && VENTURALITICA_CONFIG_DIR=$work/key-windows \
+    "$REPO/scripts/wine/runner.sh" "$windows" "${args[@]}" >/dev/null) || true
+  "$linux" verify --root "$work/by-windows"
+  "$REPO/scripts/wine/runner.sh" "$windows" verify --root "$work/by-linux"
+  rm -rf "$work"
+}
+
 ensure_targets
 ensure_wine
 case $WHAT in
@@ -107,11 +131,13 @@ case $WHAT in
   test)
     windows_tests
     compare_enforce
+    cross_verify
     ;;
   all)
     lint
     windows_tests
     compare_enforce
+    cross_verify
     # scripts/test.sh runs this script only once it has passed here.
     touch "$VL_CACHE/cross-warm"
     ;;

@@ -92,6 +92,15 @@ fn monitor_measures_a_commands_cpu_time_and_records_it() {
     assert!(text(&verify).contains(" 1 events,"), "{}", text(&verify));
 }
 
+/// `enforce` of the project's policy on its data, recorded; the control
+/// fails (exit 1), which is what the tests want recorded.
+fn enforce(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = bin();
+    cmd.current_dir(dir)
+        .args(["enforce", "--data", "d.csv", "--policy", "p.yaml"]);
+    cmd
+}
+
 /// Processes appending to one trail at once (the lock and the atomic
 /// renames under each OS's file rules) leave every event, in one chain.
 #[test]
@@ -99,9 +108,7 @@ fn concurrent_writers_leave_one_trail_that_verifies() {
     let dir = project();
     let writers: Vec<_> = (0..4)
         .map(|_| {
-            bin()
-                .current_dir(dir.path())
-                .args(["enforce", "--data", "d.csv", "--policy", "p.yaml"])
+            enforce(dir.path())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -120,12 +127,20 @@ fn concurrent_writers_leave_one_trail_that_verifies() {
         .unwrap();
     assert_eq!(verify.status.code(), Some(0), "{}", err(&verify));
     assert!(text(&verify).contains(" 4 events,"), "{}", text(&verify));
+    // The scan reads the same trail: one control, failed, blocking.
     let scan = bin()
         .current_dir(dir.path())
         .args(["scan", "--format", "json"])
         .output()
         .unwrap();
-    assert!(scan.status.code().is_some(), "{}", err(&scan));
+    assert_eq!(scan.status.code(), Some(1), "{}", err(&scan));
+    let report: serde_json::Value = serde_json::from_str(&text(&scan)).unwrap();
+    assert_eq!(report["passed"], false, "{report}");
+    assert_eq!(
+        report["controls"].as_array().map(Vec::len),
+        Some(1),
+        "{report}"
+    );
 }
 
 /// A trail's lines end in `\n` on every OS, so one written on Windows
@@ -133,11 +148,7 @@ fn concurrent_writers_leave_one_trail_that_verifies() {
 #[test]
 fn the_trail_is_written_with_unix_line_endings() {
     let dir = project();
-    let out = bin()
-        .current_dir(dir.path())
-        .args(["enforce", "--data", "d.csv", "--policy", "p.yaml"])
-        .output()
-        .unwrap();
+    let out = enforce(dir.path()).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", err(&out));
     let trail = std::fs::read(dir.path().join(".venturalitica/trace.jsonl")).unwrap();
     assert!(trail.ends_with(b"\n") && !trail.contains(&b'\r'));

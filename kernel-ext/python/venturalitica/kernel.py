@@ -7,11 +7,19 @@ replaces itself with the agent binary (``os.execv``: same process, so
 Jupyter's signals and exit status reach the proxy unchanged, and no Python
 stays in the forwarding path) running ``kernel proxy`` with the arguments
 that follow ``--agent PATH``.
+
+Windows has no ``exec`` (``os.execv`` starts a new process and ends this
+one, so Jupyter would lose the process it started): there the agent is
+started as a child that inherits the handles Jupyter passed
+(``JPY_INTERRUPT_EVENT``, ``JPY_PARENT_PID``), and this process waits for it
+and exits with its code. The agent also watches this process, so killing it
+(Jupyter's last resort) ends the agent and its kernel.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 
 from ._binary import find_agent_binary
