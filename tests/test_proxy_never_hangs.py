@@ -210,6 +210,56 @@ def test_required_encryption_runs_cells_and_refuses_clients_without_the_keys(ker
     assert [c["status"] for c in cells] == ["ok", "ok"]
 
 
+def test_without_ipc_the_kernel_hop_is_loopback_tcp_under_curve(kernel_env):
+    """Windows' path, run here: with no ipc, the proxy reaches its kernel over
+    loopback TCP under CURVE, with keys made for that kernel, as a CURVE
+    client of its own (VENTURALITICA_INNER_TRANSPORT=tcp forces the path)."""
+    km = _encrypted_manager(kernel_env, "required")
+    km.start_kernel(cwd=str(kernel_env.project), env=dict(os.environ, VENTURALITICA_INNER_TRANSPORT="tcp"))
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        reply, outputs = run_cell(kc, "for i in range(3): print(i)")
+        assert reply["content"]["status"] == "ok"
+        assert reply["metadata"]["venturalitica"]["status"] == "ok"
+        assert _lines(outputs) == ["0", "1", "2"]
+
+        outer = json.loads(Path(km.connection_file).read_text())
+        inner_file = Path(km.connection_file).with_name(Path(km.connection_file).stem + "-vl-inner.json")
+        inner = json.loads(inner_file.read_text())
+        assert inner["transport"] == "tcp" and inner["ip"] == "127.0.0.1"
+        assert inner["curve_publickey"] and inner["curve_publickey"] != outer["curve_publickey"]
+        assert stat.S_IMODE(inner_file.stat().st_mode) == 0o600
+
+        # The kernel's own port serves CURVE only: a plain client, even one
+        # that signs with the session key, gets nothing from it.
+        session = Session(key=km.session.key)
+        ctx = zmq.Context()
+        plain = ctx.socket(zmq.DEALER)
+        plain.linger = 0
+        plain.connect(f"tcp://127.0.0.1:{inner['shell_port']}")
+        session.send(plain, "kernel_info_request", {})
+        assert not plain.poll(2000), "the kernel answered a client without its keys"
+        plain.close()
+        ctx.term()
+
+        # input() crosses the encrypted hop too (shell and stdin, one identity).
+        msg_id = kc.execute("x = input('?')", allow_stdin=True)
+        request = kc.get_stdin_msg(timeout=60)
+        assert request["msg_type"] == "input_request"
+        kc.input("typed")
+        while kc.get_shell_msg(timeout=60)["parent_header"].get("msg_id") != msg_id:
+            pass
+        reply, outputs = run_cell(kc, "print(x)")
+        assert _lines(outputs) == ["typed"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+    cells = [e["payload"] for e in kernel_env.events("cell")]
+    assert [c["status"] for c in cells] == ["ok", "ok", "ok"]
+
+
 def test_nbclient_runs_a_notebook_with_auto_encryption(kernel_env):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("x = 20"), nbformat.v4.new_code_cell("x + 22")]

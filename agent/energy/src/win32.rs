@@ -128,6 +128,8 @@ mod sys {
     };
     use windows_sys::Win32::System::Threading::{OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION};
 
+    use std::os::windows::io::{AsHandle, FromRawHandle, OwnedHandle};
+
     use super::{Kernel32, Win32};
     use venturalitica_os::job::{name_for, Job};
     use venturalitica_os::process_cpu_100ns;
@@ -139,22 +141,20 @@ mod sys {
 
         fn process(&self, pid: u32) -> Option<(u64, u64)> {
             // SAFETY: OpenProcess returns null on failure; the handle is
-            // closed below on every path.
+            // owned below and closed on every path.
             let handle = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
             if handle.is_null() {
                 return None;
             }
-            let cpu = process_cpu_100ns(handle);
+            // SAFETY: a handle just opened, owned (and closed) by `owned` alone.
+            let owned = unsafe { OwnedHandle::from_raw_handle(handle) };
+            let cpu = process_cpu_100ns(owned.as_handle())?;
             // SAFETY: all-zero bits are a valid PROCESS_MEMORY_COUNTERS.
             let mut memory: PROCESS_MEMORY_COUNTERS = unsafe { std::mem::zeroed() };
             memory.cb = std::mem::size_of::<PROCESS_MEMORY_COUNTERS>() as u32;
             // SAFETY: the handle is open; `memory` outlives the call.
-            let ok = unsafe {
-                let mem = K32GetProcessMemoryInfo(handle, &mut memory, memory.cb) != 0;
-                CloseHandle(handle);
-                mem
-            };
-            Some((cpu?, if ok { memory.WorkingSetSize as u64 } else { 0 }))
+            let ok = unsafe { K32GetProcessMemoryInfo(handle, &mut memory, memory.cb) != 0 };
+            Some((cpu, if ok { memory.WorkingSetSize as u64 } else { 0 }))
         }
 
         fn parents(&self) -> Vec<(u32, u32)> {

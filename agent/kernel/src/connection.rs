@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use jupyter_protocol::connection_info::{ConnectionInfo, Transport};
 
-use crate::zmtp::curve::ServerKeys;
+use crate::zmtp::curve::{ClientKeys, ServerKeys};
+use crate::zmtp::Mechanism;
 use crate::KernelError;
 
 /// A connection file as the proxy reads it.
@@ -92,37 +93,43 @@ impl Endpoints {
 #[derive(Debug)]
 pub struct Inner {
     pub info: ConnectionInfo,
+    /// The kernel's CURVE keys, when its hop is encrypted loopback TCP.
+    pub curve: Option<ServerKeys>,
     _private: Option<tempfile::TempDir>,
 }
 
-/// Whether the proxy can serve encrypted frontends: the kernel's side then
-/// runs over ipc (Unix sockets), which the `zeromq` crate has on Unix only;
-/// on Windows it would need a CURVE client for loopback TCP, not yet
-/// written (docs/platforms.md).
-pub const CAN_ENCRYPT: bool = cfg!(unix);
+impl Inner {
+    /// How the proxy connects to the kernel.
+    pub fn mechanism(&self) -> Mechanism {
+        match &self.curve {
+            Some(keys) => Mechanism::CurveClient(ClientKeys::for_server(keys)),
+            None => Mechanism::Null,
+        }
+    }
+}
+
+/// Forces the encrypted kernel hop onto loopback TCP with CURVE even where
+/// private ipc exists (`tcp`): Windows' path, run on Linux by the tests.
+pub const INNER_TRANSPORT_ENV: &str = "VENTURALITICA_INNER_TRANSPORT";
 
 /// A connection for the real kernel: the proxy's key and transport, new ports.
 ///
 /// TCP ports are found by binding port 0 and releasing it, as jupyter_client
 /// does; the kernel binds them a moment later. When the frontends' side is
-/// encrypted, the kernel's side is ipc in a directory only this user can
-/// enter, never loopback TCP, which every local user can reach.
+/// encrypted, the kernel's side is never plain loopback TCP, which every
+/// local user can reach: it is ipc in a directory only this user can enter
+/// (Unix), or loopback TCP under CURVE with keys made for this kernel
+/// (Windows, which has no ipc here; or `VENTURALITICA_INNER_TRANSPORT=tcp`).
 pub fn for_child(outer: &Connection) -> Result<Inner, KernelError> {
     let encrypted = outer.curve.is_some();
+    let over_tcp = !cfg!(unix)
+        || std::env::var(INNER_TRANSPORT_ENV).is_ok_and(|v| v.eq_ignore_ascii_case("tcp"));
     let mut inner = outer.info.clone();
     let outer = &outer.info;
     let mut private = None;
+    let mut curve = None;
     match outer.transport {
-        Transport::TCP if encrypted && !CAN_ENCRYPT => {
-            return Err(KernelError::Socket {
-                endpoint: format!("tcp://{}", outer.ip),
-                reason: "the frontends' side is encrypted (CurveZMQ), and on this OS the proxy \
-                         cannot encrypt its hop to the kernel: start the kernel with \
-                         transport_encryption disabled"
-                    .into(),
-            });
-        }
-        Transport::TCP if encrypted => {
+        Transport::TCP if encrypted && !over_tcp => {
             let dir =
                 venturalitica_os::private::temp_dir("vl-").map_err(|source| KernelError::Io {
                     path: std::env::temp_dir(),
@@ -140,6 +147,7 @@ pub fn for_child(outer: &Connection) -> Result<Inner, KernelError> {
             private = Some(dir);
         }
         Transport::TCP => {
+            curve = encrypted.then(ServerKeys::generate);
             inner.ip = "127.0.0.1".to_string();
             let listeners = (0..5)
                 .map(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
@@ -184,6 +192,7 @@ pub fn for_child(outer: &Connection) -> Result<Inner, KernelError> {
     }
     Ok(Inner {
         info: inner,
+        curve,
         _private: private,
     })
 }
@@ -191,15 +200,21 @@ pub fn for_child(outer: &Connection) -> Result<Inner, KernelError> {
 /// `sun_path` holds 108 bytes on Linux, with the final NUL.
 const UNIX_PATH_MAX: usize = 107;
 
-/// Writes `info` for the kernel next to the proxy's connection file,
-/// readable by the user only.
-pub fn write_child_file(outer_path: &Path, info: &ConnectionInfo) -> Result<PathBuf, KernelError> {
+/// Writes the kernel's connection file next to the proxy's, readable by the
+/// user only: with its CURVE keys when its hop is encrypted TCP (ipykernel
+/// then serves CURVE, as under `transport_encryption`).
+pub fn write_child_file(outer_path: &Path, inner: &Inner) -> Result<PathBuf, KernelError> {
     let stem = outer_path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "kernel".to_string());
     let path = outer_path.with_file_name(format!("{stem}-vl-inner.json"));
-    let text = serde_json::to_string_pretty(info).unwrap_or_default();
+    let mut json = serde_json::to_value(&inner.info).unwrap_or_default();
+    if let (Some(keys), Some(fields)) = (&inner.curve, json.as_object_mut()) {
+        fields.insert("curve_publickey".into(), keys.public_z85().into());
+        fields.insert("curve_secretkey".into(), keys.secret_z85().into());
+    }
+    let text = serde_json::to_string_pretty(&json).unwrap_or_default();
     venturalitica_os::private::write_file(&path, text.as_bytes()).map_err(|source| {
         KernelError::Io {
             path: path.clone(),

@@ -392,13 +392,7 @@ pub fn wrap_spec(
         MARK.to_string(),
         json!({"wraps": wrapped.name, "version": env!("CARGO_PKG_VERSION")}),
     );
-    if !crate::connection::CAN_ENCRYPT {
-        // Declared only where the proxy speaks it (jupyter_client then
-        // refuses `transport_encryption = required` up front, with a reason).
-        if let Some(Value::Array(kinds)) = metadata.get_mut("supported_encryption") {
-            kinds.retain(|k| k != "curve");
-        }
-    }
+
     spec.insert("metadata".to_string(), Value::Object(metadata));
     Value::Object(spec)
 }

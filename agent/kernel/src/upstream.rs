@@ -1,5 +1,6 @@
 //! The proxy's connections to the real kernel: a DEALER for each request
-//! channel and a SUB to its IOPub, over loopback TCP or private ipc.
+//! channel and a SUB to its IOPub, over loopback TCP, private ipc, or
+//! loopback TCP under CURVE (encrypted kernels where there is no ipc).
 //!
 //! Each connection has a reader task, which feeds the forwarding loop, and
 //! a writer task draining a bounded queue, so the loop never waits for the
@@ -63,10 +64,11 @@ impl Upstream {
     }
 }
 
-/// Connects to the kernel's five sockets, retrying while it starts, until
-/// `give_up`. Messages from the kernel go to `tx`.
+/// Connects to the kernel's five sockets with `mechanism`, retrying while it
+/// starts, until `give_up`. Messages from the kernel go to `tx`.
 pub async fn connect(
     ends: &Endpoints,
+    mechanism: &Mechanism,
     tx: mpsc::Sender<FromKernel>,
     give_up: Instant,
 ) -> Result<Upstream, KernelError> {
@@ -98,6 +100,7 @@ pub async fn connect(
             endpoint: endpoint.clone(),
             ours,
             identity,
+            mechanism: mechanism.clone(),
         };
         let first = socket.open(give_up).await?;
         // Nothing is sent to a SUB after its subscription.
@@ -132,6 +135,7 @@ pub async fn subscribe(
         endpoint: endpoint.to_string(),
         ours: SocketType::Sub,
         identity: None,
+        mechanism: Mechanism::Null,
     };
     let first = socket.open(give_up).await?;
     tokio::spawn(socket.serve(first, None, tx));
@@ -147,6 +151,7 @@ struct Socket {
     endpoint: String,
     ours: SocketType,
     identity: Option<Bytes>,
+    mechanism: Mechanism,
 }
 
 impl Socket {
@@ -170,7 +175,7 @@ impl Socket {
     async fn try_open(&self, endpoint: &Endpoint) -> Result<(Reader, Writer), zmtp::ZmtpError> {
         let (r, w): Halves = endpoint.connect().await?;
         let r = BufReader::with_capacity(64 * 1024, r);
-        let shake = zmtp::handshake(r, w, self.ours, self.identity.as_deref(), &Mechanism::Null);
+        let shake = zmtp::handshake(r, w, self.ours, self.identity.as_deref(), &self.mechanism);
         let (_, reader, mut writer) = tokio::time::timeout(HANDSHAKE_TIMEOUT, shake)
             .await
             .map_err(|_| {

@@ -119,15 +119,16 @@ async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
     // Only now pick the kernel's ports: the server's ports are bound, so the
     // OS cannot hand one of them out again for the kernel.
     let inner = connection::for_child(&outer)?;
-    let inner_file = connection::write_child_file(&options.connection_file, &inner.info)?;
+    let inner_file = connection::write_child_file(&options.connection_file, &inner)?;
     let kernel = ChildKernel::spawn(&options.argv, &options.connection_file, &inner_file, &env)?;
     tracing::info!(pid = kernel.pid(), argv = ?options.argv, encrypted = outer.curve.is_some(), "kernel started");
     let mut exited = watch_exit(kernel.waiter()?);
 
     let (tx, mut rx) = mpsc::channel::<FromKernel>(1024);
     let inner_ends = Endpoints::of(&inner.info);
+    let inner_mechanism = inner.mechanism();
     let kernel_link = tokio::select! {
-        c = upstream::connect(&inner_ends, tx, Instant::now() + KERNEL_START_TIMEOUT) => c?,
+        c = upstream::connect(&inner_ends, &inner_mechanism, tx, Instant::now() + KERNEL_START_TIMEOUT) => c?,
         code = &mut exited => {
             tracing::error!(code, "kernel exited before it accepted connections");
             return Ok(code);

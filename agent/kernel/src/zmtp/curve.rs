@@ -1,4 +1,7 @@
-//! CurveZMQ (RFC 26), the server side, as libzmq speaks it.
+//! CurveZMQ (RFC 26) as libzmq speaks it: the server side, which the proxy
+//! serves to encrypted frontends, and the client side, with which it
+//! reaches its own kernel over loopback TCP where there is no private ipc
+//! (Windows).
 //!
 //! The handshake proves the client knows the server's public key and gives
 //! both sides short-term keys; every frame after it travels as a `MESSAGE`
@@ -90,16 +93,24 @@ fn seal(b: &SalsaBox, prefix: &[u8], suffix: &[u8], plain: &[u8]) -> Vec<u8> {
         .expect("crypto_box encrypts any length")
 }
 
-/// Boxes outgoing frames (server to client).
+/// The nonce prefix of the `MESSAGE`s each side sends.
+const FROM_CLIENT: &[u8; 16] = b"CurveZMQMESSAGEC";
+const FROM_SERVER: &[u8; 16] = b"CurveZMQMESSAGES";
+
+/// Boxes outgoing frames.
 pub struct Encoder {
     key: SalsaBox,
     nonce: u64,
+    /// This side's `MESSAGE` nonce prefix.
+    prefix: &'static [u8; 16],
 }
 
-/// Opens incoming frames (client to server); nonces must increase.
+/// Opens incoming frames; nonces must increase.
 pub struct Decoder {
     key: SalsaBox,
     peer_nonce: u64,
+    /// The peer's `MESSAGE` nonce prefix.
+    prefix: &'static [u8; 16],
 }
 
 impl std::fmt::Debug for Encoder {
@@ -131,7 +142,7 @@ impl Encoder {
         plain.extend_from_slice(body);
         let n = self.nonce.to_be_bytes();
         self.nonce += 1;
-        let boxed = seal(&self.key, b"CurveZMQMESSAGES", &n, &plain);
+        let boxed = seal(&self.key, self.prefix, &n, &plain);
         frame::put_header(out, false, false, MESSAGE.len() + 8 + boxed.len());
         out.extend_from_slice(MESSAGE);
         out.put_slice(&n);
@@ -152,12 +163,7 @@ impl Decoder {
             return Err(ZmtpError::Crypto("a CURVE nonce was replayed"));
         }
         self.peer_nonce = value;
-        let plain = open(
-            &self.key,
-            b"CurveZMQMESSAGEC",
-            n,
-            &body[MESSAGE.len() + 8..],
-        )?;
+        let plain = open(&self.key, self.prefix, n, &body[MESSAGE.len() + 8..])?;
         let flags = plain[0];
         Ok(frame::Frame {
             more: flags & INNER_MORE != 0,
@@ -264,6 +270,7 @@ where
     let mut encoder = Encoder {
         key: SalsaBox::new(&client_transient, &server_transient),
         nonce: 1,
+        prefix: FROM_SERVER,
     };
     let n = encoder.nonce.to_be_bytes();
     encoder.nonce += 1;
@@ -277,6 +284,126 @@ where
         Decoder {
             key: session,
             peer_nonce,
+            prefix: FROM_CLIENT,
+        },
+    ))
+}
+
+/// What a client brings: the server's public key and a long-term key pair
+/// of its own (the proxy makes one per kernel; nothing checks it).
+#[derive(Clone)]
+pub struct ClientKeys {
+    server: PublicKey,
+    secret: SecretKey,
+}
+
+impl std::fmt::Debug for ClientKeys {
+    // The secret key never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientKeys")
+            .field("server", &z85::encode(self.server.as_bytes()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientKeys {
+    /// A fresh client key pair for the server whose keys are `server`.
+    pub fn for_server(server: &ServerKeys) -> ClientKeys {
+        ClientKeys {
+            server: server.public.clone(),
+            secret: SecretKey::from(random::<32>()),
+        }
+    }
+}
+
+/// The client's side of the handshake, after the greetings: HELLO,
+/// WELCOME, INITIATE, READY (RFC 26, as libzmq's `curve_client.cpp`).
+/// Returns the server's metadata and the codecs.
+pub async fn connect<R, W>(
+    r: &mut R,
+    w: &mut W,
+    keys: &ClientKeys,
+    metadata: &[u8],
+) -> Result<(Properties, Encoder, Decoder), ZmtpError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    const LIMIT: u64 = 64 * 1024;
+    let transient = SecretKey::from(random::<32>());
+    let transient_public = transient.public_key();
+    let to_server = SalsaBox::new(&keys.server, &transient);
+    // Short nonces count up from 1: HELLO, INITIATE, then the messages.
+    let mut next_nonce = 1u64;
+    let mut take_nonce = || {
+        let n = next_nonce.to_be_bytes();
+        next_nonce += 1;
+        n
+    };
+
+    // HELLO: version, 72 bytes of padding (an amplification guard), C',
+    // nonce, Box[64 zeros](C' -> S).
+    let n = take_nonce();
+    let mut hello = vec![1u8, 0];
+    hello.extend_from_slice(&[0u8; 72]);
+    hello.extend_from_slice(transient_public.as_bytes());
+    hello.extend_from_slice(&n);
+    hello.extend(seal(&to_server, b"CurveZMQHELLO---", &n, &[0u8; 64]));
+    w.write_all(&frame::command_frame("HELLO", &hello)).await?;
+    w.flush().await?;
+
+    // WELCOME: nonce, Box[S' + cookie](S -> C').
+    let welcome = expect_command(r, LIMIT, b"WELCOME").await?;
+    if welcome.len() != 16 + 128 + 16 {
+        return Err(ZmtpError::Protocol("malformed CURVE WELCOME".into()));
+    }
+    let plain = open(&to_server, b"WELCOME-", &welcome[..16], &welcome[16..])?;
+    let server_transient = PublicKey::from(<[u8; 32]>::try_from(&plain[..32]).unwrap_or_default());
+    let cookie = &plain[32..128];
+
+    // INITIATE: the cookie back, nonce, Box[C + vouch + metadata](C' -> S'),
+    // the vouch being Box[C' + S](C -> S').
+    let vouch_nonce = random::<16>();
+    let mut vouch_plain = transient_public.as_bytes().to_vec();
+    vouch_plain.extend_from_slice(keys.server.as_bytes());
+    let vouch = seal(
+        &SalsaBox::new(&server_transient, &keys.secret),
+        b"VOUCH---",
+        &vouch_nonce,
+        &vouch_plain,
+    );
+    let mut inner = keys.secret.public_key().as_bytes().to_vec();
+    inner.extend_from_slice(&vouch_nonce);
+    inner.extend(vouch);
+    inner.extend_from_slice(metadata);
+    let session = SalsaBox::new(&server_transient, &transient);
+    let n = take_nonce();
+    let mut initiate = cookie.to_vec();
+    initiate.extend_from_slice(&n);
+    initiate.extend(seal(&session, b"CurveZMQINITIATE", &n, &inner));
+    w.write_all(&frame::command_frame("INITIATE", &initiate))
+        .await?;
+    w.flush().await?;
+
+    // READY: nonce, Box[metadata](S' -> C').
+    let ready = expect_command(r, LIMIT, b"READY").await?;
+    if ready.len() < 8 + 16 {
+        return Err(ZmtpError::Protocol("malformed CURVE READY".into()));
+    }
+    let plain = open(&session, b"CurveZMQREADY---", &ready[..8], &ready[8..])?;
+    let properties = Properties::parse(&plain)?;
+    let peer_nonce = u64::from_be_bytes(ready[..8].try_into().unwrap_or_default());
+    Ok((
+        properties,
+        Encoder {
+            key: SalsaBox::new(&server_transient, &transient),
+            nonce: next_nonce,
+            prefix: FROM_CLIENT,
+        },
+        Decoder {
+            key: session,
+            peer_nonce,
+            prefix: FROM_SERVER,
         },
     ))
 }
@@ -340,6 +467,7 @@ mod tests {
         let mut dec = Decoder {
             key: SalsaBox::new(&b.public, &a.secret),
             peer_nonce: 2,
+            prefix: FROM_CLIENT,
         };
         let opened = dec
             .open(&client_message(&key, 3, INNER_MORE, b"hello"))
@@ -362,6 +490,7 @@ mod tests {
         let mut enc = Encoder {
             key: SalsaBox::new(&b.public, &a.secret),
             nonce: 9,
+            prefix: FROM_SERVER,
         };
         let mut out = BytesMut::new();
         enc.put(&mut out, false, false, b"reply");

@@ -78,19 +78,21 @@ impl SocketType {
     }
 }
 
-/// How a connection is secured. CURVE is served, never asked for: the
-/// agent's own connections (to the kernel) stay on loopback or private ipc.
+/// How a connection is secured: CURVE is served to encrypted frontends,
+/// and asked of the kernel where the proxy's hop to it is loopback TCP
+/// rather than private ipc (Windows).
 #[derive(Debug, Clone)]
 pub enum Mechanism {
     Null,
     Curve(curve::ServerKeys),
+    CurveClient(curve::ClientKeys),
 }
 
 impl Mechanism {
     fn name(&self) -> &'static str {
         match self {
             Mechanism::Null => "NULL",
-            Mechanism::Curve(_) => "CURVE",
+            Mechanism::Curve(_) | Mechanism::CurveClient(_) => "CURVE",
         }
     }
 }
@@ -189,6 +191,10 @@ where
         }
         Mechanism::Curve(keys) => {
             let (p, e, d) = curve::accept(&mut r, &mut w, keys, &metadata).await?;
+            (p, Some(e), Some(d))
+        }
+        Mechanism::CurveClient(keys) => {
+            let (p, e, d) = curve::connect(&mut r, &mut w, keys, &metadata).await?;
             (p, Some(e), Some(d))
         }
     };
@@ -375,6 +381,47 @@ mod tests {
             client_reader.recv().await.expect("recv"),
             Incoming::Message(vec![Bytes::from_static(b"reply")])
         );
+    }
+
+    #[tokio::test]
+    async fn our_curve_client_and_server_talk_and_a_wrong_server_key_fails() {
+        let keys = curve::ServerKeys::generate();
+        let (server, client) = pair(
+            SocketType::Router,
+            SocketType::Dealer,
+            Mechanism::Curve(keys.clone()),
+            Mechanism::CurveClient(curve::ClientKeys::for_server(&keys)),
+        )
+        .await;
+        let (peer, mut server_reader, mut server_writer) = server.expect("server side");
+        let (_, mut client_reader, mut client_writer) = client.expect("client side");
+        assert_eq!(peer.identity.as_deref(), Some(&b"me"[..]));
+        for i in 0..3u8 {
+            let message = vec![Bytes::from(vec![i; 10]), Bytes::from_static(b"x")];
+            client_writer.put(&message);
+            client_writer.flush().await.expect("flush");
+            assert_eq!(
+                server_reader.recv().await.expect("recv"),
+                Incoming::Message(message)
+            );
+            server_writer.put(&[Bytes::from(vec![i; 3])]);
+            server_writer.flush().await.expect("flush");
+            assert_eq!(
+                client_reader.recv().await.expect("recv"),
+                Incoming::Message(vec![Bytes::from(vec![i; 3])])
+            );
+        }
+        // A client that expects another server cannot open its HELLO.
+        let other = curve::ServerKeys::generate();
+        let (server, client) = pair(
+            SocketType::Router,
+            SocketType::Dealer,
+            Mechanism::Curve(keys),
+            Mechanism::CurveClient(curve::ClientKeys::for_server(&other)),
+        )
+        .await;
+        assert!(matches!(server, Err(ZmtpError::Crypto(_))));
+        assert!(client.is_err());
     }
 
     #[tokio::test]

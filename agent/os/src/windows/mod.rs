@@ -225,7 +225,8 @@ impl AccountedChild {
     pub fn wait(mut self) -> std::io::Result<(ExitStatus, TreeUsage)> {
         let status = self.child.wait()?;
         let totals = self.job.accounting()?;
-        let own = process_cpu_100ns(self.child.as_raw_handle() as HANDLE).unwrap_or(0);
+        let own =
+            process_cpu_100ns(std::os::windows::io::AsHandle::as_handle(&self.child)).unwrap_or(0);
         Ok((
             status,
             TreeUsage {
@@ -238,7 +239,8 @@ impl AccountedChild {
 
 /// User plus kernel time of a process (live or exited, while its handle is
 /// open), 100 ns units.
-pub fn process_cpu_100ns(process: HANDLE) -> Option<u64> {
+pub fn process_cpu_100ns(process: std::os::windows::io::BorrowedHandle<'_>) -> Option<u64> {
+    use std::os::windows::io::AsRawHandle;
     use windows_sys::Win32::Foundation::FILETIME;
     use windows_sys::Win32::System::Threading::GetProcessTimes;
     let zero = FILETIME {
@@ -247,7 +249,15 @@ pub fn process_cpu_100ns(process: HANDLE) -> Option<u64> {
     };
     let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
     // SAFETY: the handle is open; every out-pointer outlives the call.
-    let ok = unsafe { GetProcessTimes(process, &mut created, &mut exited, &mut kernel, &mut user) };
+    let ok = unsafe {
+        GetProcessTimes(
+            process.as_raw_handle() as HANDLE,
+            &mut created,
+            &mut exited,
+            &mut kernel,
+            &mut user,
+        )
+    };
     let ticks = |t: FILETIME| (u64::from(t.dwHighDateTime) << 32) | u64::from(t.dwLowDateTime);
     (ok != 0).then(|| ticks(kernel) + ticks(user))
 }
