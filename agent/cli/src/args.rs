@@ -7,10 +7,27 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Compliance as metadata for ML: evaluate fairness and data-quality
 /// policies, and keep a tamper-evident evidence trail.
 #[derive(Debug, Parser)]
-#[command(name = "venturalitica", bin_name = "venturalitica", version, about, long_about = None)]
+#[command(name = "venturalitica", version, about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses this process's arguments. Usage lines name the program as it
+    /// was invoked (`vl` or `venturalitica`), without Windows' `.exe`.
+    pub fn try_parse_invoked() -> Result<Cli, clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let invoked = std::env::args_os()
+            .next()
+            .and_then(|arg0| {
+                let stem = std::path::Path::new(&arg0).file_stem()?;
+                Some(stem.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "venturalitica".to_string());
+        let matches = Cli::command().bin_name(invoked).try_get_matches()?;
+        Cli::from_arg_matches(&matches)
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,7 +16,6 @@ mod output;
 use std::io::Write;
 use std::process::ExitCode;
 
-use clap::Parser;
 
 /// How a command ended, mapped to the documented exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +28,7 @@ pub enum Outcome {
 
 /// Parses the process arguments, runs the command and maps errors to exit codes.
 pub fn main_exit() -> ExitCode {
-    let cli = match args::Cli::try_parse() {
+    let cli = match args::Cli::try_parse_invoked() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
