@@ -93,10 +93,10 @@ pub fn run(options: ProxyOptions) -> Result<i32, KernelError> {
 }
 
 async fn serve(options: ProxyOptions) -> Result<i32, KernelError> {
-    // Installed first: an early interrupt must not kill the proxy (the
-    // default action); it is forwarded once the kernel runs.
-    // What the proxy passes on: Unix signals, or Jupyter's interrupt event
-    // on Windows, and the death of the process that started it.
+    // What the proxy passes on (Unix signals; Jupyter's interrupt event on
+    // Windows; the death of the process that started it), installed first:
+    // an early interrupt must not kill the proxy (the default action); it is
+    // passed on once the kernel runs.
     let mut notices = Notices::new().map_err(KernelError::Runtime)?;
     let outer = connection::read(&options.connection_file)?;
     let signer = Signer::new(outer.info.key.as_bytes());
