@@ -17,10 +17,15 @@
 #    with the sdist installed by pip (a release build with cargo, no Node.js).
 #
 # With VL_RELEASE_CROSS=1 it also cross-builds, with `maturin --zig`, the
-# macOS (arm64, x86_64) and Windows (win_amd64) wheels and checks each holds
-# its platform's two executables (scripts/check_artifacts.py --cross); they
-# cannot be installed or run here (docs/platforms.md). Each is a release
-# build of polars for another target: about 15 minutes cold on 2 cores.
+# Windows (win_amd64) wheel and, where SDKROOT names a macOS SDK, the macOS
+# (arm64, x86_64) ones, and checks each holds its platform's two executables
+# (scripts/check_artifacts.py --cross); they cannot be installed or run here
+# (docs/platforms.md). The agent links Apple frameworks (Security and
+# CoreFoundation come through polars' object_store, reqwest and
+# rustls-native-certs; IOKit too), whose stubs only the SDK has: without one
+# the macOS wheels are left to the release workflow's macOS runners, and
+# this says so. Each
+# is a release build of polars for another target: about 15 minutes cold.
 #
 # VL_RELEASE_SDIST_CHECK=0 skips installing the sdist (a second release build).
 # Uses VL_CACHE like the other scripts: the cargo target, the toolchain venv
@@ -96,7 +101,13 @@ fi
 
 if [[ ${VL_RELEASE_CROSS:-0} == 1 ]]; then
   bash "$REPO/scripts/cross.sh" targets
-  for target in aarch64-apple-darwin x86_64-apple-darwin x86_64-pc-windows-gnu; do
+  targets=(x86_64-pc-windows-gnu)
+  if [[ -d ${SDKROOT:-} ]]; then
+    targets+=(aarch64-apple-darwin x86_64-apple-darwin)
+  else
+    echo "skipped: the macOS wheels (the agent links Apple frameworks: set SDKROOT to a MacOSX.sdk)"
+  fi
+  for target in "${targets[@]}"; do
     step "Wheel for $target: maturin build --release --zig --target $target"
     start=$SECONDS
     build=(maturin build --release --locked --zig --target "$target" --out "$DIST")
@@ -108,6 +119,7 @@ if [[ ${VL_RELEASE_CROSS:-0} == 1 ]]; then
     echo "built $(elapsed $start)"
   done
   step "Checking the cross-built wheels"
+  shopt -s nullglob
   for wheel in "$DIST"/venturalitica-"$VERSION"-*-{macosx_*,win_amd64}.whl; do
     "$TOOLS/bin/python" "$REPO/scripts/check_artifacts.py" --cross "$wheel" "$MAX_WHEEL_BYTES"
   done
