@@ -16,7 +16,6 @@ mod output;
 use std::io::Write;
 use std::process::ExitCode;
 
-
 /// How a command ended, mapped to the documented exit codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
