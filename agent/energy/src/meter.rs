@@ -163,6 +163,14 @@ impl Meter {
 
     /// Opens a window over `pid` and its descendants.
     pub fn start(self: &Arc<Self>, pid: u32) -> Window {
+        self.start_since(pid, Instant::now())
+    }
+
+    /// Opens a window whose wall time runs from `since`: for a command
+    /// started just before (`monitor`), whose CPU time counts from its
+    /// creation, so the wall time must too (process creation can take tens
+    /// of milliseconds, under wine more).
+    pub fn start_since(self: &Arc<Self>, pid: u32, since: Instant) -> Window {
         let pids = self.tree(pid);
         let tree0 = self.processes.sample(&pids);
         let gpu = self
@@ -182,7 +190,7 @@ impl Meter {
         self.watch(Arc::downgrade(&shared));
         Window {
             meter: Arc::clone(self),
-            started: Instant::now(),
+            started: since,
             tree0,
             // Only the RAPL share needs the machine's busy time.
             machine0: self

@@ -24,9 +24,11 @@ pub fn run(args: MonitorArgs) -> anyhow::Result<Outcome> {
     let name = args.name.clone().unwrap_or_else(|| args.command.join(" "));
 
     let started = chrono::Utc::now();
+    let since = std::time::Instant::now();
     let child = AccountedChild::spawn(Command::new(program).args(rest))
         .with_context(|| format!("cannot run {program:?}"))?;
-    let window = meter.start(child.pid());
+    // The command's CPU time counts from its creation: so does the window.
+    let window = meter.start_since(child.pid(), since);
     let (status, used) = child
         .wait()
         .with_context(|| format!("waiting for {program:?}"))?;
