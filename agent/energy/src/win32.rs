@@ -118,11 +118,6 @@ pub struct Kernel32;
 #[cfg(windows)]
 #[allow(unsafe_code)]
 mod sys {
-    use windows_sys::Win32::Foundation::{CloseHandle, INVALID_HANDLE_VALUE};
-    use windows_sys::Win32::System::Diagnostics::ToolHelp::{
-        CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W,
-        TH32CS_SNAPPROCESS,
-    };
     use windows_sys::Win32::System::ProcessStatus::{
         K32GetProcessMemoryInfo, PROCESS_MEMORY_COUNTERS,
     };
@@ -158,24 +153,7 @@ mod sys {
         }
 
         fn parents(&self) -> Vec<(u32, u32)> {
-            // SAFETY: the snapshot handle is checked and closed; the entry's
-            // size field is set before the first call, as the API requires.
-            unsafe {
-                let snapshot = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
-                if snapshot == INVALID_HANDLE_VALUE {
-                    return Vec::new();
-                }
-                let mut entry: PROCESSENTRY32W = std::mem::zeroed();
-                entry.dwSize = std::mem::size_of::<PROCESSENTRY32W>() as u32;
-                let mut out = Vec::new();
-                let mut more = Process32FirstW(snapshot, &mut entry) != 0;
-                while more {
-                    out.push((entry.th32ProcessID, entry.th32ParentProcessID));
-                    more = Process32NextW(snapshot, &mut entry) != 0;
-                }
-                CloseHandle(snapshot);
-                out
-            }
+            venturalitica_os::parent_links()
         }
 
         fn logical_cpus(&self) -> usize {

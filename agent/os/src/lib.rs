@@ -40,7 +40,7 @@ pub use imp::{
 };
 
 #[cfg(windows)]
-pub use imp::{job, process_cpu_100ns};
+pub use imp::{job, parent_links, process_cpu_100ns};
 
 /// What the proxy passes on to the kernel: the signals Jupyter sends on
 /// Unix, the interrupt event and console controls on Windows.

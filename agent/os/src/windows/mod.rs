@@ -348,35 +348,38 @@ impl Notices {
     }
 }
 
-/// This process's parent, opened to wait on; `None` when it is already gone.
-fn own_parent() -> Option<Owned> {
+/// Every process's (pid, parent pid), from a Toolhelp snapshot; empty when
+/// no snapshot can be taken.
+pub fn parent_links() -> Vec<(u32, u32)> {
     use windows_sys::Win32::System::Diagnostics::ToolHelp::{
         CreateToolhelp32Snapshot, Process32FirstW, Process32NextW, PROCESSENTRY32W,
         TH32CS_SNAPPROCESS,
     };
-    use windows_sys::Win32::System::Threading::{OpenProcess, PROCESS_SYNCHRONIZE};
-    let me = std::process::id();
     // SAFETY: the snapshot is checked and closed by `Owned`; the entry's
     // size is set before the first call, as the API requires.
-    let parent = unsafe {
+    unsafe {
         let snapshot = CreateToolhelp32Snapshot(TH32CS_SNAPPROCESS, 0);
         if snapshot == windows_sys::Win32::Foundation::INVALID_HANDLE_VALUE {
-            return None;
+            return Vec::new();
         }
         let snapshot = Owned(snapshot);
         let mut entry: PROCESSENTRY32W = std::mem::zeroed();
         entry.dwSize = std::mem::size_of::<PROCESSENTRY32W>() as u32;
+        let mut out = Vec::new();
         let mut more = Process32FirstW(snapshot.0, &mut entry) != 0;
-        let mut parent = None;
         while more {
-            if entry.th32ProcessID == me {
-                parent = Some(entry.th32ParentProcessID);
-                break;
-            }
+            out.push((entry.th32ProcessID, entry.th32ParentProcessID));
             more = Process32NextW(snapshot.0, &mut entry) != 0;
         }
-        parent?
-    };
+        out
+    }
+}
+
+/// This process's parent, opened to wait on; `None` when it is already gone.
+fn own_parent() -> Option<Owned> {
+    use windows_sys::Win32::System::Threading::{OpenProcess, PROCESS_SYNCHRONIZE};
+    let me = std::process::id();
+    let (_, parent) = parent_links().into_iter().find(|(pid, _)| *pid == me)?;
     // SAFETY: null on failure, checked by `Owned::check`.
     Owned::check(unsafe { OpenProcess(PROCESS_SYNCHRONIZE, 0, parent) }).ok()
 }
