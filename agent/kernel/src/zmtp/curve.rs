@@ -25,12 +25,21 @@ pub struct ServerKeys {
     public: PublicKey,
 }
 
+/// Keys in a log: the public one, Z85; the secret key never reaches one.
+fn debug_public(
+    f: &mut std::fmt::Formatter<'_>,
+    name: &str,
+    field: &str,
+    public: &PublicKey,
+) -> std::fmt::Result {
+    f.debug_struct(name)
+        .field(field, &z85::encode(public.as_bytes()))
+        .finish_non_exhaustive()
+}
+
 impl std::fmt::Debug for ServerKeys {
-    // The secret key never reaches a log.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerKeys")
-            .field("public", &z85::encode(self.public.as_bytes()))
-            .finish_non_exhaustive()
+        debug_public(f, "ServerKeys", "public", &self.public)
     }
 }
 
@@ -298,11 +307,8 @@ pub struct ClientKeys {
 }
 
 impl std::fmt::Debug for ClientKeys {
-    // The secret key never reaches a log.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientKeys")
-            .field("server", &z85::encode(self.server.as_bytes()))
-            .finish_non_exhaustive()
+        debug_public(f, "ClientKeys", "server", &self.server)
     }
 }
 
