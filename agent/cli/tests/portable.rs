@@ -78,7 +78,12 @@ fn monitor_measures_a_commands_cpu_time_and_records_it() {
     });
     let cpu_s = report["cpu_s"].as_f64().unwrap();
     let wall_s = report["wall_s"].as_f64().unwrap();
-    let cpus = std::thread::available_parallelism().unwrap().get() as f64;
+    // The machine's CPUs as the meter counts them, which a container's CPU
+    // quota (what available_parallelism reports) may undercount.
+    let cpus = report["basis"]["logical_cpus"]
+        .as_f64()
+        .unwrap()
+        .max(std::thread::available_parallelism().unwrap().get() as f64);
     // Starting a process and reading a CSV takes CPU, and no more than
     // every CPU for the whole wall time.
     assert!(cpu_s > 0.0 && cpu_s <= wall_s * cpus + 0.02, "{report}");
