@@ -9,16 +9,16 @@
 //! frontend that keeps reading loses nothing even under a flood; one that
 //! stopped costs only its own queue.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use crate::connection::Endpoints;
 use crate::zmtp::endpoint::Endpoint;
@@ -55,11 +55,40 @@ pub const ROUTER_LIMIT: Limit = Limit {
 };
 /// A connection that has not finished its handshake by then is closed.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in progress at once, all sockets together; a connection
+/// over it is closed at once. A frontend opens five connections per
+/// kernel and finishes each within milliseconds.
+pub const HANDSHAKES_LIMIT: usize = 64;
+/// Connections at once on one socket (libzmq is bounded by file
+/// descriptors only). JupyterLab, a console and a few scripts open one each.
+pub const CONNECTIONS_LIMIT: usize = 1024;
+/// Topics one IOPub subscriber may hold: Jupyter's frontends subscribe to
+/// one (everything); each topic costs memory and a lookup per message.
+pub const TOPICS_LIMIT: usize = 256;
 /// The writer sends what it has once this much is buffered.
 const WRITE_BATCH: usize = 1 << 20;
 
 /// Connections refused for their keys or mechanism, for the log.
 static REFUSED: AtomicU64 = AtomicU64::new(0);
+/// Connections closed at once for [`HANDSHAKES_LIMIT`] or
+/// [`CONNECTIONS_LIMIT`], for the log.
+static TURNED_AWAY: AtomicU64 = AtomicU64::new(0);
+
+/// The most a frontend's message may hold: `VENTURALITICA_MESSAGE_LIMIT_MIB`
+/// or [`zmtp::MESSAGE_LIMIT`].
+pub fn message_limit() -> u64 {
+    const VAR: &str = "VENTURALITICA_MESSAGE_LIMIT_MIB";
+    let Ok(text) = std::env::var(VAR) else {
+        return zmtp::MESSAGE_LIMIT;
+    };
+    match text.trim().parse::<u64>() {
+        Ok(mib) if mib > 0 => mib.saturating_mul(1 << 20),
+        _ => {
+            tracing::warn!(value = %text, "{VAR} is not a positive number of MiB: using {} MiB", zmtp::MESSAGE_LIMIT >> 20);
+            zmtp::MESSAGE_LIMIT
+        }
+    }
+}
 
 /// A connection's number, unique for the proxy's life.
 pub type ConnId = u64;
@@ -93,7 +122,8 @@ pub enum Event {
 
 enum Outgoing {
     Message(Vec<Bytes>),
-    Pong(Bytes),
+    /// A `PONG` is waiting in [`Load::pong`].
+    Pong,
 }
 
 /// One connection's outgoing queue.
@@ -119,6 +149,10 @@ struct Load {
     bytes: AtomicUsize,
     dropped: AtomicU64,
     dropping: AtomicBool,
+    /// The context of the one `PONG` owed, as libzmq keeps one: a newer
+    /// `PING` replaces it, so a peer that pings and never reads costs at
+    /// most this.
+    pong: Mutex<Option<Bytes>>,
 }
 
 /// Whether a message was queued.
@@ -154,6 +188,24 @@ impl Queue {
             Ok(()) => Offer::Queued,
             Err(_) => Offer::Closed,
         }
+    }
+
+    /// Owes the peer a `PONG` with `context`, replacing one not yet sent.
+    fn pong(&self, context: Bytes) {
+        let mut slot = self.load.pong.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.replace(context).is_none() {
+            // Only the first owes a wake-up: at most one is ever queued.
+            let _ = self.tx.send(Outgoing::Pong);
+        }
+    }
+
+    /// The `PONG` owed, if any.
+    fn take_pong(&self) -> Option<Bytes> {
+        self.load
+            .pong
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// Whether `offer` started a streak of drops (`Some(true)`), ended one
@@ -247,8 +299,63 @@ pub struct Publisher {
 
 #[derive(Debug)]
 struct Subscriber {
-    topics: Vec<Bytes>,
+    topics: Topics,
     queue: Queue,
+    /// Subscriptions refused for [`TOPICS_LIMIT`].
+    refused: u64,
+}
+
+/// One subscriber's topics, as libzmq's XPUB keeps them: a set, so a topic
+/// subscribed twice is one entry (and one welcome), and a message is
+/// matched by looking up its own prefixes, not by scanning the topics.
+#[derive(Debug, Default)]
+struct Topics {
+    set: HashSet<Bytes>,
+    /// How many topics have each length: the prefixes worth looking up.
+    lengths: BTreeMap<usize, usize>,
+}
+
+impl Topics {
+    fn insert(&mut self, topic: Bytes) -> bool {
+        let len = topic.len();
+        let new = self.set.insert(topic);
+        if new {
+            *self.lengths.entry(len).or_default() += 1;
+        }
+        new
+    }
+
+    fn remove(&mut self, topic: &[u8]) {
+        if self.set.remove(topic) {
+            if let Some(n) = self.lengths.get_mut(&topic.len()) {
+                *n -= 1;
+                if *n == 0 {
+                    self.lengths.remove(&topic.len());
+                }
+            }
+        }
+    }
+
+    /// Whether one of the topics is a prefix of `first`.
+    fn matches(&self, first: &[u8]) -> bool {
+        self.lengths
+            .range(..=first.len())
+            .any(|(&len, _)| self.set.contains(&first[..len]))
+    }
+}
+
+/// What a subscription changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subscribed {
+    /// A topic new to this subscriber: it is welcomed.
+    New,
+    /// Already subscribed, or a cancel: nothing to say.
+    Unchanged,
+    /// Over [`TOPICS_LIMIT`]: refused (`first`: the first time for this
+    /// subscriber, to say so once).
+    OverLimit { first: bool },
+    /// No such subscriber (it left).
+    Unknown,
 }
 
 impl Publisher {
@@ -256,8 +363,9 @@ impl Publisher {
         self.subscribers.insert(
             conn,
             Subscriber {
-                topics: Vec::new(),
+                topics: Topics::default(),
                 queue,
+                refused: 0,
             },
         );
     }
@@ -266,24 +374,33 @@ impl Publisher {
         self.subscribers.remove(&conn);
     }
 
-    /// Records a subscription; returns whether the connection is known.
-    pub fn subscribe(&mut self, conn: ConnId, topic: Bytes, on: bool) -> bool {
+    /// Records a subscription (`on`) or its end.
+    pub fn subscribe(&mut self, conn: ConnId, topic: Bytes, on: bool) -> Subscribed {
         let Some(s) = self.subscribers.get_mut(&conn) else {
-            return false;
+            return Subscribed::Unknown;
         };
-        if on {
-            s.topics.push(topic);
-        } else if let Some(i) = s.topics.iter().position(|t| *t == topic) {
-            s.topics.remove(i);
+        if !on {
+            s.topics.remove(&topic);
+            return Subscribed::Unchanged;
         }
-        true
+        if s.topics.set.len() >= TOPICS_LIMIT && !s.topics.set.contains(&topic) {
+            s.refused += 1;
+            return Subscribed::OverLimit {
+                first: s.refused == 1,
+            };
+        }
+        if s.topics.insert(topic) {
+            Subscribed::New
+        } else {
+            Subscribed::Unchanged
+        }
     }
 
     /// Queues `frames` for every subscriber whose topics match its first frame.
     pub fn publish(&mut self, frames: Vec<Bytes>) {
         let first = frames.first().cloned().unwrap_or_default();
         for (conn, s) in &self.subscribers {
-            if s.topics.iter().any(|t| first.starts_with(t)) {
+            if s.topics.matches(&first) {
                 let offer = s.queue.offer(frames.clone());
                 log_streak(Channel::Iopub, *conn, &s.queue, offer);
             }
@@ -320,6 +437,8 @@ impl Frontends {
         events: mpsc::Sender<Event>,
     ) -> Result<Frontends, KernelError> {
         let ids = Arc::new(AtomicU64::new(1));
+        let handshakes = Arc::new(Semaphore::new(HANDSHAKES_LIMIT));
+        let message_limit = message_limit();
         let mut bound = Vec::new();
         for (endpoint, channel) in [
             (&ends.shell, Channel::Shell),
@@ -338,6 +457,9 @@ impl Frontends {
                 mechanism: mechanism.clone(),
                 events: events.clone(),
                 ids: ids.clone(),
+                handshakes: handshakes.clone(),
+                connections: Arc::new(Semaphore::new(CONNECTIONS_LIMIT)),
+                message_limit,
             };
             bound.push(bind(endpoint, ctx).await?);
         }
@@ -450,6 +572,27 @@ struct ConnContext {
     mechanism: Mechanism,
     events: mpsc::Sender<Event>,
     ids: Arc<AtomicU64>,
+    /// Shared by the five sockets: [`HANDSHAKES_LIMIT`].
+    handshakes: Arc<Semaphore>,
+    /// This socket's: [`CONNECTIONS_LIMIT`].
+    connections: Arc<Semaphore>,
+    message_limit: u64,
+}
+
+/// A permit of `semaphore`, or `None` (said at powers of ten) when it has none.
+fn admit(
+    semaphore: &Arc<Semaphore>,
+    channel: Channel,
+    limit: &str,
+) -> Option<OwnedSemaphorePermit> {
+    let permit = semaphore.clone().try_acquire_owned().ok();
+    if permit.is_none() {
+        let n = TURNED_AWAY.fetch_add(1, Ordering::Relaxed) + 1;
+        if is_power_of_ten(n) {
+            tracing::warn!(?channel, turned_away = n, "{limit}: connection closed");
+        }
+    }
+    permit
 }
 
 impl ConnContext {
@@ -458,20 +601,38 @@ impl ConnContext {
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
     {
+        // Dropping the halves closes the connection.
+        let Some(connection) = admit(
+            &self.connections,
+            self.channel,
+            "this socket has as many connections as it takes",
+        ) else {
+            return;
+        };
+        let Some(handshaking) = admit(
+            &self.handshakes,
+            self.channel,
+            "as many handshakes are in progress as the proxy takes",
+        ) else {
+            return;
+        };
         let conn = self.ids.fetch_add(1, Ordering::Relaxed);
-        let (channel, kind, mechanism, events) = (
+        let (channel, kind, mechanism, events, message_limit) = (
             self.channel,
             self.kind,
             self.mechanism.clone(),
             self.events.clone(),
+            self.message_limit,
         );
         tokio::spawn(async move {
+            let _connection = connection;
             let accepted = tokio::time::timeout(
                 HANDSHAKE_TIMEOUT,
                 zmtp::handshake(r, w, kind, None, &mechanism),
             )
             .await;
-            let (peer, reader, writer) = match accepted {
+            drop(handshaking);
+            let (peer, mut reader, writer) = match accepted {
                 Ok(Ok(done)) => done,
                 Ok(Err(e)) if e.is_refusal() => {
                     // libzmq retries every 100 ms: say so on the 1st, 10th, 100th...
@@ -503,6 +664,7 @@ impl ConnContext {
             } else {
                 ROUTER_LIMIT
             };
+            reader.set_limit(message_limit);
             let (queue, rx) = Queue::new(limit);
             let joined = Event::Joined {
                 channel,
@@ -515,7 +677,11 @@ impl ConnContext {
             }
             tokio::select! {
                 e = read_loop(reader, channel, kind, conn, identity, &queue, &events) => {
-                    tracing::debug!(?channel, conn, %e, "connection closed");
+                    if let zmtp::ZmtpError::TooLarge { .. } = e {
+                        tracing::warn!(?channel, conn, %e, "connection closed (VENTURALITICA_MESSAGE_LIMIT_MIB raises the limit)");
+                    } else {
+                        tracing::debug!(?channel, conn, %e, "connection closed");
+                    }
                 }
                 e = write_loop(writer, rx, &queue) => {
                     tracing::debug!(?channel, conn, %e, "connection closed");
@@ -542,7 +708,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         };
         let event = match incoming {
             Incoming::Ping(context) => {
-                let _ = queue.tx.send(Outgoing::Pong(context));
+                queue.pong(context);
                 continue;
             }
             Incoming::Subscription { topic, on } if kind == SocketType::XPub => {
@@ -584,7 +750,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             writer.put(&frames);
             queue.taken(&frames);
         }
-        Outgoing::Pong(context) => writer.put_pong(&context),
+        Outgoing::Pong => {
+            if let Some(context) = queue.take_pong() {
+                writer.put_pong(&context);
+            }
+        }
     };
     loop {
         let Some(first) = rx.recv().await else {
@@ -653,9 +823,12 @@ mod tests {
         p.join(1, slow.clone());
         p.join(2, fast);
         p.join(3, Queue::new(IOPUB_LIMIT).0);
-        assert!(p.subscribe(1, Bytes::new(), true));
-        assert!(p.subscribe(2, Bytes::from_static(b"kernel"), true));
-        assert!(!p.subscribe(9, Bytes::new(), true));
+        assert_eq!(p.subscribe(1, Bytes::new(), true), Subscribed::New);
+        assert_eq!(
+            p.subscribe(2, Bytes::from_static(b"kernel"), true),
+            Subscribed::New
+        );
+        assert_eq!(p.subscribe(9, Bytes::new(), true), Subscribed::Unknown);
         for _ in 0..5 {
             p.publish(msg(b"kernel.1.stream", 10));
         }
@@ -666,6 +839,78 @@ mod tests {
         }
         assert_eq!(got, 5, "the reading subscriber gets every matching message");
         assert_eq!(slow.dropped(), 5, "the stalled one loses what overflows");
+    }
+
+    #[test]
+    fn topics_are_a_set_matched_by_prefix_and_bounded() {
+        let mut p = Publisher::default();
+        let (queue, mut rx) = Queue::new(IOPUB_LIMIT);
+        p.join(1, queue);
+        let kernel = Bytes::from_static(b"kernel");
+        assert_eq!(p.subscribe(1, kernel.clone(), true), Subscribed::New);
+        for _ in 0..20_000 {
+            assert_eq!(p.subscribe(1, kernel.clone(), true), Subscribed::Unchanged);
+        }
+        assert_eq!(p.subscribers[&1].topics.set.len(), 1);
+        assert_eq!(
+            p.subscribe(1, Bytes::from_static(b"kernel.1.status"), true),
+            Subscribed::New
+        );
+        p.publish(msg(b"kernel.1.stream", 1));
+        p.publish(msg(b"kerne", 1));
+        p.publish(msg(b"other", 1));
+        assert!(matches!(rx.try_recv(), Ok(Outgoing::Message(m)) if m[0] == "kernel.1.stream"));
+        assert!(
+            rx.try_recv().is_err(),
+            "neither a shorter nor another topic matches"
+        );
+        // One cancel ends a topic however often it was subscribed.
+        p.subscribe(1, kernel.clone(), false);
+        p.publish(msg(b"kernel.1.stream", 1));
+        assert!(rx.try_recv().is_err());
+        p.publish(msg(b"kernel.1.status", 1));
+        assert!(rx.try_recv().is_ok(), "the other topic still matches");
+        // The empty topic matches everything.
+        assert_eq!(p.subscribe(1, Bytes::new(), true), Subscribed::New);
+        p.publish(msg(b"x", 1));
+        assert!(rx.try_recv().is_ok());
+        // Past the bound a new topic is refused, said once; known ones stay.
+        for i in 2..TOPICS_LIMIT {
+            assert_eq!(
+                p.subscribe(1, Bytes::from(format!("t{i}")), true),
+                Subscribed::New
+            );
+        }
+        assert_eq!(
+            p.subscribe(1, Bytes::from_static(b"one more"), true),
+            Subscribed::OverLimit { first: true }
+        );
+        assert_eq!(
+            p.subscribe(1, Bytes::from_static(b"and another"), true),
+            Subscribed::OverLimit { first: false }
+        );
+        assert_eq!(p.subscribe(1, Bytes::new(), true), Subscribed::Unchanged);
+    }
+
+    #[test]
+    fn a_peer_that_pings_and_never_reads_is_owed_one_pong() {
+        let (queue, mut rx) = Queue::new(ROUTER_LIMIT);
+        for i in 0..10_000u32 {
+            queue.pong(Bytes::from(i.to_be_bytes().to_vec()));
+        }
+        assert!(matches!(rx.try_recv(), Ok(Outgoing::Pong)));
+        assert!(
+            rx.try_recv().is_err(),
+            "one wake-up for the writer, not one per PING"
+        );
+        assert_eq!(
+            queue.take_pong(),
+            Some(Bytes::from(9_999u32.to_be_bytes().to_vec()))
+        );
+        assert_eq!(queue.take_pong(), None);
+        // Once taken, the next PING is owed again.
+        queue.pong(Bytes::from_static(b"again"));
+        assert!(matches!(rx.try_recv(), Ok(Outgoing::Pong)));
     }
 
     #[test]

@@ -36,7 +36,7 @@ use venturalitica_os::{Notices, Waiter};
 use crate::agent::{AgentEndpoint, AgentHandler};
 use crate::child::ChildKernel;
 use crate::connection::{self, Endpoints};
-use crate::frontend::{self, Channel, ConnId, Frontends};
+use crate::frontend::{self, Channel, ConnId, Frontends, Subscribed};
 use crate::intercept::{annotate, CellRecord, Tracker};
 use crate::recorder::Recorder;
 use crate::upstream::{self, FromKernel, Upstream};
@@ -265,10 +265,18 @@ impl State {
             } => self.front.join(channel, conn, identity, queue),
             frontend::Event::Left { channel, conn } => self.front.leave(channel, conn),
             frontend::Event::Subscription { conn, topic, on } => {
-                if self.front.iopub.subscribe(conn, topic.clone(), on) && on {
-                    if let Some((conn, topic)) = self.welcomes.subscribed(conn, topic) {
-                        self.welcome(conn, topic);
+                match self.front.iopub.subscribe(conn, topic.clone(), on) {
+                    Subscribed::New => {
+                        if let Some((conn, topic)) = self.welcomes.subscribed(conn, topic) {
+                            self.welcome(conn, topic);
+                        }
                     }
+                    Subscribed::OverLimit { first: true } => tracing::warn!(
+                        conn,
+                        limit = frontend::TOPICS_LIMIT,
+                        "an IOPub subscriber holds as many topics as it may: its new subscriptions are refused"
+                    ),
+                    _ => {}
                 }
             }
         }

@@ -17,11 +17,20 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use frame::Properties;
 
-/// The most one message may hold, all frames together. libzmq has no limit
-/// by default; this one keeps a hostile peer from exhausting memory.
-pub const MESSAGE_LIMIT: u64 = 1 << 30;
-/// The most frames one message may hold.
+/// The most one message from a frontend may hold, all frames together, by
+/// default (`VENTURALITICA_MESSAGE_LIMIT_MIB` changes it). libzmq has no
+/// limit; without one, every connection a local process opens could make
+/// the proxy buffer whatever it announces. A frontend behind Jupyter Server
+/// sends at most tornado's websocket limit, 10 MiB unless raised; 256 MiB
+/// leaves room for the users who raise it (widget uploads) and for clients
+/// that talk ZeroMQ directly.
+pub const MESSAGE_LIMIT: u64 = 256 << 20;
+/// The most frames one message may hold: a Jupyter message has its routing
+/// ids, the delimiter, five parts and its buffers (a few per comm message).
 const FRAMES_LIMIT: usize = 4096;
+/// The most of a `PING`'s context that is echoed in its `PONG` (RFC 37,
+/// and libzmq truncates to it).
+pub const PING_CONTEXT_LIMIT: usize = 16;
 
 /// Why a connection ended or was refused.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +124,12 @@ pub enum Incoming {
 pub struct Reader<R> {
     io: R,
     decoder: Option<curve::Decoder>,
+    /// The most one message may hold.
+    limit: u64,
+    /// The frames of a message whose next frame comes after a command
+    /// (libzmq's heartbeat can send a `PING` between two frames).
+    partial: Vec<Bytes>,
+    partial_size: u64,
 }
 
 /// The sending half. Messages are buffered; [`Writer::flush`] sends them.
@@ -211,7 +226,13 @@ where
         .cloned();
     Ok((
         Peer { identity },
-        Reader { io: r, decoder },
+        Reader {
+            io: r,
+            decoder,
+            limit: MESSAGE_LIMIT,
+            partial: Vec::new(),
+            partial_size: 0,
+        },
         Writer {
             io: w,
             encoder,
@@ -221,18 +242,25 @@ where
 }
 
 impl<R: AsyncRead + Unpin> Reader<R> {
+    /// Sets the most one message may hold (the default: [`MESSAGE_LIMIT`]).
+    pub fn set_limit(&mut self, limit: u64) {
+        self.limit = limit;
+    }
+
     async fn frame(&mut self) -> Result<frame::Frame, ZmtpError> {
-        let wire = frame::read_frame(&mut self.io, MESSAGE_LIMIT).await?;
+        // A CURVE `MESSAGE` adds its command name, nonce, MAC and flags.
+        let wire_limit = self.limit.saturating_sub(self.partial_size) + 64;
+        let wire = frame::read_frame(&mut self.io, wire_limit).await?;
         match &mut self.decoder {
             None => Ok(wire),
             Some(d) => d.open(&wire),
         }
     }
 
-    /// The next message or command; `Err` when the connection is over.
+    /// The next message or command; `Err` when the connection is over. A
+    /// command between the frames of a message is returned at once, and
+    /// the message continues with the next call.
     pub async fn recv(&mut self) -> Result<Incoming, ZmtpError> {
-        let mut parts = Vec::new();
-        let mut total = 0u64;
         loop {
             let f = self.frame().await?;
             if f.command {
@@ -241,16 +269,17 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 }
                 continue;
             }
-            total += f.body.len() as u64;
-            if total > MESSAGE_LIMIT || parts.len() >= FRAMES_LIMIT {
+            self.partial_size += f.body.len() as u64;
+            if self.partial_size > self.limit || self.partial.len() >= FRAMES_LIMIT {
                 return Err(ZmtpError::TooLarge {
-                    size: total,
-                    limit: MESSAGE_LIMIT,
+                    size: self.partial_size,
+                    limit: self.limit,
                 });
             }
-            parts.push(f.body);
+            self.partial.push(f.body);
             if !f.more {
-                return Ok(Incoming::Message(parts));
+                self.partial_size = 0;
+                return Ok(Incoming::Message(std::mem::take(&mut self.partial)));
             }
         }
     }
@@ -269,8 +298,10 @@ fn command(body: &Bytes) -> Result<Option<Incoming>, ZmtpError> {
             topic: data,
             on: false,
         }),
-        // TTL (2 bytes), then the context to echo.
-        b"PING" if data.len() >= 2 => Some(Incoming::Ping(data.slice(2..))),
+        // TTL (2 bytes), then the context to echo: at most 16 octets of it.
+        b"PING" if data.len() >= 2 => Some(Incoming::Ping(
+            data.slice(2..data.len().min(2 + PING_CONTEXT_LIMIT)),
+        )),
         b"ERROR" => {
             let reason = data
                 .get(1..)
@@ -380,6 +411,62 @@ mod tests {
         assert_eq!(
             client_reader.recv().await.expect("recv"),
             Incoming::Message(vec![Bytes::from_static(b"reply")])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_ping_between_frames_is_answered_and_keeps_the_message_whole() {
+        for (server_mechanism, client_mechanism) in [(Mechanism::Null, Mechanism::Null), {
+            let keys = curve::ServerKeys::generate();
+            let client = curve::ClientKeys::for_server(&keys);
+            (Mechanism::Curve(keys), Mechanism::CurveClient(client))
+        }] {
+            let (server, client) = pair(
+                SocketType::Router,
+                SocketType::Dealer,
+                server_mechanism,
+                client_mechanism,
+            )
+            .await;
+            let (_, mut reader, _) = server.expect("server side");
+            let (_, _, mut writer) = client.expect("client side");
+            writer.put_frame(true, false, b"one");
+            // TTL, then a context longer than RFC 37's 16 octets.
+            let ping = frame::command_body("PING", b"\x00\x0a0123456789abcdef-and-more");
+            writer.put_frame(false, true, &ping);
+            writer.put_frame(false, false, b"two");
+            writer.flush().await.expect("flush");
+            assert_eq!(
+                reader.recv().await.expect("the ping"),
+                Incoming::Ping(Bytes::from_static(b"0123456789abcdef"))
+            );
+            assert_eq!(
+                reader.recv().await.expect("the message"),
+                Incoming::Message(vec![Bytes::from_static(b"one"), Bytes::from_static(b"two")])
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_over_the_limit_ends_the_connection_whatever_its_frames() {
+        let (server, client) = pair(
+            SocketType::Router,
+            SocketType::Dealer,
+            Mechanism::Null,
+            Mechanism::Null,
+        )
+        .await;
+        let (_, mut reader, _) = server.expect("server side");
+        let (_, _, mut writer) = client.expect("client side");
+        reader.set_limit(100);
+        writer.put(&[Bytes::from(vec![1u8; 100])]);
+        writer.put(&[Bytes::from(vec![1u8; 60]), Bytes::from(vec![2u8; 60])]);
+        writer.flush().await.expect("flush");
+        assert!(matches!(reader.recv().await, Ok(Incoming::Message(m)) if m.len() == 1));
+        let err = reader.recv().await.expect_err("over the limit");
+        assert!(
+            matches!(err, ZmtpError::TooLarge { limit: 100, .. }),
+            "{err}"
         );
     }
 
