@@ -24,6 +24,20 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)
 }
 
+/// Writes `bytes` to a new file at `path`, readable by this user alone.
+/// Whatever is already there (a file, or a link planted to redirect the
+/// write) is removed first, never written through: the file is then
+/// created with `O_EXCL` (`CREATE_NEW`), which refuses to follow a link.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut file = sys::open_options().create_new(true).write(true).open(path)?;
+    sys::restrict(path)?;
+    file.write_all(bytes)
+}
+
 /// A new temporary file in `dir` that only this user can read, removed on
 /// drop unless persisted.
 pub fn temp_file_in(dir: &Path, prefix: &str) -> std::io::Result<tempfile::NamedTempFile> {
@@ -81,5 +95,23 @@ mod tests {
         // Writing again keeps it private (truncate, not recreate).
         write_file(&key, b"again").expect("rewrite");
         assert!(is_private(&key).expect("file"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn replace_file_writes_a_new_file_and_never_through_a_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"theirs").expect("write");
+        let planted = dir.path().join("inner.json");
+        std::os::unix::fs::symlink(&target, &planted).expect("symlink");
+        replace_file(&planted, b"ours").expect("replaced");
+        assert_eq!(std::fs::read(&target).expect("target"), b"theirs", "the link's target is untouched");
+        assert_eq!(std::fs::read(&planted).expect("ours"), b"ours");
+        assert!(!std::fs::symlink_metadata(&planted).expect("meta").file_type().is_symlink());
+        assert!(is_private(&planted).expect("private"));
+        // A stale file from a crashed run is replaced too.
+        replace_file(&planted, b"again").expect("again");
+        assert_eq!(std::fs::read(&planted).expect("again"), b"again");
     }
 }
