@@ -5,7 +5,10 @@
 #
 # Targets: policy (agent/policy/fuzz: the YAML/JSON policy loader), csv,
 # parquet, ipc (agent/engine/fuzz: the data readers, opened and evaluated as
-# `enforce` does; these build polars with coverage, a long first build).
+# `enforce` does; these build polars with coverage, a long first build),
+# wire and zmtp (agent/kernel/fuzz: Jupyter frames, and the proxy's
+# transport, ZMTP and CurveZMQ, seeded from real libzmq sessions in
+# tests/fixtures/zmtp/; scripts/test.sh runs these two for a bounded time).
 # cargo-fuzz needs nightly's -Z flags; RUSTC_BOOTSTRAP=1 lets the stable
 # toolchain take them. Corpora and the build are cached under VL_CACHE. A
 # crash is copied to tests/fixtures/malformed/<target>/, where the CLI tests
@@ -24,13 +27,15 @@ if ! command -v cargo-fuzz >/dev/null; then
 fi
 
 MALFORMED=$REPO/tests/fixtures/malformed
-TARGETS=${VL_FUZZ_TARGETS:-policy csv parquet ipc}
+TARGETS=${VL_FUZZ_TARGETS:-policy csv parquet ipc wire zmtp}
+failed=
 for target in $TARGETS; do
   corpus=$FUZZ_CACHE/corpus/$target
   mkdir -p "$corpus"
   # Seeds: the project's own policies and data, and every kept crash.
   case $target in
     policy) seeds=("$REPO"/tests/fixtures/policies/*.yaml "$REPO"/notebooks/*.yaml "$MALFORMED"/policy/*) ;;
+    zmtp) seeds=("$REPO"/tests/fixtures/zmtp/* "$MALFORMED"/zmtp/*) ;;
     *) seeds=("$MALFORMED"/"$target"/*) ;;
   esac
   for s in "${seeds[@]}"; do [[ -f $s ]] && cp "$s" "$corpus/" ; done
@@ -38,16 +43,31 @@ for target in $TARGETS; do
   artifacts=$FUZZ_CACHE/artifacts/$target
   mkdir -p "$artifacts"
   log=$FUZZ_CACHE/$target.log
-  crate=engine; [[ $target == policy ]] && crate=policy
+  case $target in
+    policy) crate=policy ;;
+    wire | zmtp) crate=kernel ;;
+    *) crate=engine ;;
+  esac
+  rm -f "$artifacts"/crash-*
+  status=0
   (cd "$REPO/agent/$crate" && cargo fuzz run --sanitizer none "$target" "$corpus" -- \
     -max_total_time="$SECONDS_PER_TARGET" -artifact_prefix="$artifacts/" -print_final_stats=1 \
-    -close_fd_mask=3) >"$log" 2>&1 || true
+    -close_fd_mask=3) >"$log" 2>&1 || status=$?
+  [[ $status == 0 ]] || failed="$failed $target"
   grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|SUMMARY|panicked at" "$log" || tail -5 "$log"
   for crash in "$artifacts"/crash-*; do
     [[ -f $crash ]] || continue
+    found=1
     mkdir -p "$MALFORMED/$target"
-    ext=$target; [[ $target == policy ]] && ext=yaml
+    ext=$target
+    case $target in policy) ext=yaml ;; wire | zmtp) ext=bin ;; esac
     cp "$crash" "$MALFORMED/$target/$(basename "$crash").$ext"
     echo "kept $MALFORMED/$target/$(basename "$crash").$ext"
   done
 done
+# A crash, or a target that did not build, fails the run where asked
+# (scripts/test.sh sets VL_FUZZ_STRICT=1).
+if [[ -n ${failed:-} && ${VL_FUZZ_STRICT:-0} == 1 ]]; then
+  echo "fuzzing failed for:$failed (logs in $FUZZ_CACHE, crashes kept in $MALFORMED)" >&2
+  exit 1
+fi

@@ -35,6 +35,17 @@ else
   echo "skipped: no warm cross build in $VL_CACHE (the first takes ~35 min); run bash scripts/cross.sh, or VL_CROSS=1"
 fi
 
+# The proxy's transport and frame parser against arbitrary bytes (cargo-fuzz,
+# bounded: ~6 minutes cold for cargo-fuzz and the instrumented build, then
+# 20 s a target). A crash fails the run and is kept under
+# tests/fixtures/malformed/. VL_FUZZ=0 skips it.
+step "Fuzzing the proxy's transport (bench/fuzz.sh: wire, zmtp)"
+if [[ ${VL_FUZZ:-} != 0 ]]; then
+  VL_FUZZ_TARGETS="wire zmtp" VL_FUZZ_STRICT=1 bash "$REPO/bench/fuzz.sh" "${VL_FUZZ_SECONDS:-20}"
+else
+  echo "skipped: VL_FUZZ=0"
+fi
+
 step "JupyterLab extension: eslint, prettier, unit tests (vitest)"
 build_labextension
 (cd "$REPO/labextension" && npm run --silent lint && npm test --silent)

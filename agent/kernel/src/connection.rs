@@ -214,7 +214,8 @@ pub fn write_child_file(outer_path: &Path, inner: &Inner) -> Result<PathBuf, Ker
         fields.insert("curve_publickey".into(), keys.public_z85().into());
         fields.insert("curve_secretkey".into(), keys.secret_z85().into());
     }
-    let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+    // It holds the kernel's CURVE secret key where there is one.
+    let text = zeroize::Zeroizing::new(serde_json::to_string_pretty(&json).unwrap_or_default());
     // A new file, never written through a link planted at its name.
     venturalitica_os::private::replace_file(&path, text.as_bytes()).map_err(|source| {
         KernelError::Io {

@@ -33,7 +33,10 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
-    let mut file = sys::open_options().create_new(true).write(true).open(path)?;
+    let mut file = sys::open_options()
+        .create_new(true)
+        .write(true)
+        .open(path)?;
     sys::restrict(path)?;
     file.write_all(bytes)
 }
@@ -106,9 +109,16 @@ mod tests {
         let planted = dir.path().join("inner.json");
         std::os::unix::fs::symlink(&target, &planted).expect("symlink");
         replace_file(&planted, b"ours").expect("replaced");
-        assert_eq!(std::fs::read(&target).expect("target"), b"theirs", "the link's target is untouched");
+        assert_eq!(
+            std::fs::read(&target).expect("target"),
+            b"theirs",
+            "the link's target is untouched"
+        );
         assert_eq!(std::fs::read(&planted).expect("ours"), b"ours");
-        assert!(!std::fs::symlink_metadata(&planted).expect("meta").file_type().is_symlink());
+        assert!(!std::fs::symlink_metadata(&planted)
+            .expect("meta")
+            .file_type()
+            .is_symlink());
         assert!(is_private(&planted).expect("private"));
         // A stale file from a crashed run is replaced too.
         replace_file(&planted, b"again").expect("again");

@@ -226,13 +226,7 @@ where
         .cloned();
     Ok((
         Peer { identity },
-        Reader {
-            io: r,
-            decoder,
-            limit: MESSAGE_LIMIT,
-            partial: Vec::new(),
-            partial_size: 0,
-        },
+        Reader::new(r, decoder),
         Writer {
             io: w,
             encoder,
@@ -242,6 +236,18 @@ where
 }
 
 impl<R: AsyncRead + Unpin> Reader<R> {
+    /// A reader of what follows a handshake on `io`, opening CURVE
+    /// `MESSAGE`s with `decoder` where there is one.
+    pub fn new(io: R, decoder: Option<curve::Decoder>) -> Reader<R> {
+        Reader {
+            io,
+            decoder,
+            limit: MESSAGE_LIMIT,
+            partial: Vec::new(),
+            partial_size: 0,
+        }
+    }
+
     /// Sets the most one message may hold (the default: [`MESSAGE_LIMIT`]).
     pub fn set_limit(&mut self, limit: u64) {
         self.limit = limit;
