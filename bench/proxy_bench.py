@@ -200,6 +200,8 @@ def main() -> None:
     added_med = (statistics.median(p["lat"]) - statistics.median(d["lat"])) * 1e3
     added_p99 = (p99(p["lat"]) - p99(d["lat"])) * 1e3
     print(f"  added    median {added_med:+.3f} ms (target <= 0.25)   p99 {added_p99:+.3f} ms (target <= 2)")
+    share = added_med / (statistics.median(d["lat"]) * 1e3) * 100
+    print(f"  share    {share:.1f} % of the plain kernel's empty cell (target <= 5 %)")
     print(f"  proxy CPU {p['cpu_per_1000_cells']:.3f} s per 1,000 cells")
     ratio = d["tput"] / p["tput"]
     print(

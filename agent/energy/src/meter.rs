@@ -437,8 +437,13 @@ impl Window {
             (Some(r), Some(r0)) => r.read().map(|r1| r.energy(r0, &r1)),
             _ => None,
         };
-        let machine = match (self.machine0, m.processes.machine_busy_seconds()) {
-            (Some(a), Some(b)) if b > a => Some(b - a),
+        // Read only where the start was (RAPL): /proc/stat costs a pass over
+        // every CPU, on the reply's path.
+        let machine = match self
+            .machine0
+            .map(|a| (a, m.processes.machine_busy_seconds()))
+        {
+            Some((a, Some(b))) if b > a => Some(b - a),
             _ => None,
         };
         // The energy the OS attributes to the tree's live members (Apple

@@ -20,6 +20,10 @@
 //!   waited out, within a bound).
 //! - [`hand_over`]: run another program in this one's place (Unix `exec`;
 //!   Windows spawn, wait and pass the exit code on).
+//! - [`background_thread`]: the calling thread yields the CPU to everything
+//!   else (Linux `SCHED_IDLE`, macOS `PRIO_DARWIN_BG`, Windows background
+//!   mode): the evidence writer, whose signing and fsync would otherwise
+//!   compete with the kernel and the frontend for the next cell.
 //!
 //! What each OS provides, and what was run where, is in docs/platforms.md.
 
@@ -36,7 +40,8 @@ mod replace;
 pub use replace::replace;
 
 pub use imp::{
-    detach, exit_code, hand_over, is_superuser, AccountedChild, Notices, TiedChild, Waiter,
+    background_thread, detach, exit_code, hand_over, is_superuser, AccountedChild, Notices,
+    TiedChild, Waiter,
 };
 
 #[cfg(windows)]

@@ -113,6 +113,41 @@ fn die_with_parent(cmd: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn die_with_parent(_cmd: &mut Command) {}
 
+/// Linux: `SCHED_IDLE` for the calling thread (on Linux a thread is a task
+/// of its own), so it runs on what the kernel and the frontends leave.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+pub fn background_thread() -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; `param` outlives the call.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// macOS: the calling thread in the background band (lower CPU and I/O
+/// priority: `PRIO_DARWIN_BG`).
+#[cfg(target_os = "macos")]
+#[allow(unsafe_code)]
+pub fn background_thread() -> std::io::Result<()> {
+    // SAFETY: plain setpriority(2) on the calling thread.
+    let rc = unsafe { libc::setpriority(libc::PRIO_DARWIN_THREAD, 0, libc::PRIO_DARWIN_BG) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Other Unixes: the lowest niceness, where a thread can have its own.
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+pub fn background_thread() -> std::io::Result<()> {
+    Ok(())
+}
+
 /// A command run to the end with its whole tree's resource use counted
 /// (`monitor`): `getrusage(RUSAGE_CHILDREN)` before and after the wait, which
 /// covers every descendant that was waited for.
