@@ -171,3 +171,37 @@ def test_connections_past_the_handshake_cap_are_closed_and_real_clients_still_co
         peer.close()
         reply, _ = run_cell(kc, "2 + 2")
         assert reply["content"]["status"] == "ok"
+
+
+def _stream_texts(peer: RawPeer, key: bytes, until: str, limit: float = 30) -> list[str]:
+    """The `stream` texts a raw SUB reads until one holds `until`."""
+    texts: list[str] = []
+    deadline = time.monotonic() + limit
+    while not any(until in t for t in texts):
+        assert time.monotonic() < deadline, f"no {until!r} in {texts}"
+        parts = peer.message()
+        if parts[0] == "command":
+            continue
+        msg = Session(key=key).deserialize(parts[parts.index(b"<IDS|MSG>") + 1 :])
+        if msg["msg_type"] == "stream":
+            texts.append(msg["content"]["text"])
+    return texts
+
+
+def test_zmtp_3_1_subscribe_and_cancel_commands_are_honoured(kernel_env):
+    """ZMTP 3.1 peers subscribe with a SUBSCRIBE command and end with CANCEL:
+    output flows after the first and stops after the second."""
+    with kernel_env.kernel() as (km, kc):
+        info = km.get_connection_info()
+        peer = RawPeer(info["iopub_port"], b"SUB")
+        peer.sock.sendall(command(b"SUBSCRIBE", b""))
+        time.sleep(0.3)
+        run_cell(kc, "print('while subscribed')")
+        assert _stream_texts(peer, km.session.key, "while subscribed")
+        peer.sock.sendall(command(b"CANCEL", b"") + command(b"SUBSCRIBE", b"nothing-matches"))
+        time.sleep(0.3)
+        run_cell(kc, "print('after cancel')")
+        peer.sock.settimeout(2)
+        with pytest.raises(TimeoutError):
+            _stream_texts(peer, km.session.key, "after cancel", limit=2)
+        peer.close()

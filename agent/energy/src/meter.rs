@@ -64,6 +64,16 @@ pub struct Meter {
     tree_cache: Mutex<Option<(u32, Instant, Vec<u32>)>>,
     /// The one sampler thread, started with the first window.
     sampler: Mutex<Option<mpsc::Sender<Weak<Mutex<Sampled>>>>>,
+    /// The last report's basis and what it depended on: the same for
+    /// nearly every window, and built on the reply's way otherwise.
+    basis_cache: Mutex<Option<(BasisKey, serde_json::Value)>>,
+}
+
+/// What a window's basis depends on beyond the meter's settings.
+#[derive(Debug, Clone, PartialEq)]
+struct BasisKey {
+    methods: Vec<&'static str>,
+    cpu_time: CpuTime,
 }
 
 /// How long a process tree is reused between windows before it is walked
@@ -134,6 +144,7 @@ impl Meter {
             gpu,
             tree_cache: Mutex::new(None),
             sampler: Mutex::new(None),
+            basis_cache: Mutex::new(None),
         }
     }
 
@@ -200,6 +211,39 @@ impl Meter {
             rapl0: self.rapl.as_ref().and_then(Rapl::read),
             shared,
         }
+    }
+
+    /// A report's `basis`: the settings and sources its figures rest on.
+    fn basis(&self, key: BasisKey) -> serde_json::Value {
+        let mut cache = self.basis_cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((cached, basis)) = cache.as_ref() {
+            if *cached == key {
+                return basis.clone();
+            }
+        }
+        let c = &self.config;
+        let basis = serde_json::json!({
+            "grid": {
+                "code": c.grid.value.code,
+                "g_per_kwh": c.grid.value.g_per_kwh,
+                "source": c.grid.value.source,
+                "origin": c.grid.origin,
+            },
+            "pue": c.pue,
+            "cpu_tdp": (key.methods.first() == Some(&"tdp-model")).then_some(&self.tdp),
+            "logical_cpus": self.cpus,
+            "ram_w_per_gb": c.ram_w_per_gb,
+            "rapl": self.rapl_note.as_ref().map_or_else(
+                || serde_json::json!({"zones": self.rapl.as_ref().map(Rapl::zone_names)}),
+                |why| serde_json::json!({"unavailable": why}),
+            ),
+            "cpu_time": key.cpu_time,
+            "bands": METHOD_BANDS.iter().filter(|b| key.methods.contains(&b.method)).collect::<Vec<_>>(),
+            "gpu_wait_ms": (self.gpu.is_some() && !c.gpu_wait.is_zero())
+                .then_some(c.gpu_wait.as_millis()),
+        });
+        *cache = Some((key, basis.clone()));
+        basis
     }
 
     /// Hands a window to the sampler thread, starting it if needed.
@@ -495,31 +539,12 @@ impl Window {
         let total = Banded::combine(&parts);
         let c = &m.config;
         let g_per_j = c.grid.value.g_per_kwh * c.pue.value / 3.6e6;
-        let methods: Vec<&str> = [Some(&cpu), Some(&ram), gpu.as_ref()]
+        let methods: Vec<&'static str> = [Some(&cpu), Some(&ram), gpu.as_ref()]
             .into_iter()
             .flatten()
             .map(|c| c.method)
             .collect();
-        let basis = serde_json::json!({
-            "grid": {
-                "code": c.grid.value.code,
-                "g_per_kwh": c.grid.value.g_per_kwh,
-                "source": c.grid.value.source,
-                "origin": c.grid.origin,
-            },
-            "pue": c.pue,
-            "cpu_tdp": (cpu.method == "tdp-model").then_some(&m.tdp),
-            "logical_cpus": m.cpus,
-            "ram_w_per_gb": c.ram_w_per_gb,
-            "rapl": m.rapl_note.as_ref().map_or_else(
-                || serde_json::json!({"zones": m.rapl.as_ref().map(Rapl::zone_names)}),
-                |why| serde_json::json!({"unavailable": why}),
-            ),
-            "cpu_time": cpu_time,
-            "bands": METHOD_BANDS.iter().filter(|b| methods.contains(&b.method)).collect::<Vec<_>>(),
-            "gpu_wait_ms": (m.gpu.is_some() && !c.gpu_wait.is_zero())
-                .then_some(c.gpu_wait.as_millis()),
-        });
+        let basis = m.basis(BasisKey { methods, cpu_time });
         EnergyReport {
             wall_s: wall,
             cpu_s,
@@ -543,7 +568,7 @@ impl Window {
 }
 
 /// Where a window's CPU time came from, and its resolution.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum CpuTime {
     /// The OS's process tree reader (its source named); the seconds read
     /// in ticks bound the error.

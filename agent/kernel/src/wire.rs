@@ -183,7 +183,12 @@ impl RawMessage {
 
     /// Replaces the metadata and signs the message again.
     pub fn set_metadata(&mut self, metadata: &Value, signer: &Signer) {
-        self.metadata = Bytes::from(serde_json::to_vec(metadata).unwrap_or_default());
+        self.set_metadata_json(serde_json::to_vec(metadata).unwrap_or_default(), signer);
+    }
+
+    /// Replaces the metadata with `json` (already serialized) and signs again.
+    pub fn set_metadata_json(&mut self, json: Vec<u8>, signer: &Signer) {
+        self.metadata = Bytes::from(json);
         self.signature = Bytes::from(signer.sign(&self.signed_parts()));
     }
 }

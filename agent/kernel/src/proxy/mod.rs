@@ -322,7 +322,7 @@ impl State {
                 });
                 if let Some(record) = &record {
                     let metadata = raw.metadata().unwrap_or(Value::Null);
-                    raw.set_metadata(&annotate(metadata, record), &self.signer);
+                    raw.set_metadata_json(annotate(metadata, record), &self.signer);
                 }
                 self.front.shell.send(raw.into_frames());
                 if let Some(record) = record {
