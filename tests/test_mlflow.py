@@ -6,67 +6,16 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import mlflow_proxy
 import pytest
+from conftest import free_port
 from kernel_env import run_cell
 from mlflow.tracking import MlflowClient
 from policies import DI_POLICY
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def mlflow_server(tmp_path_factory):
-    """A real MLflow tracking server on a free loopback port."""
-    root = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{root}/mlflow.db",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=open(root / "server.log", "w"),  # noqa: SIM115
-    )
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"mlflow server did not start:\n{(root / 'server.log').read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield uri
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def _events(project: Path) -> list[dict]:
@@ -373,7 +322,7 @@ def test_a_server_that_cannot_store_traces_still_gets_the_run(kernel_env, mlflow
 
 def test_an_unreachable_server_is_a_clear_error(kernel_env):
     _enforce(kernel_env.vl_bin, kernel_env.project, "a,1\nb,1\n")
-    out = _export(kernel_env.vl_bin, kernel_env.project, f"http://127.0.0.1:{_free_port()}", "x", check=False)
+    out = _export(kernel_env.vl_bin, kernel_env.project, f"http://127.0.0.1:{free_port()}", "x", check=False)
     assert out.returncode == 2
     assert "no answer after retries" in out.stderr
 

@@ -106,6 +106,11 @@ impl Client {
         }
     }
 
+    /// The server's tracking URI, without a trailing slash.
+    pub fn tracking_uri(&self) -> &str {
+        &self.base
+    }
+
     /// The request with our authentication and `extra` headers.
     fn headers<B>(
         &self,

@@ -464,6 +464,12 @@ impl RunExport<'_> {
         let client = self.client;
         let (name, mut tags) = plan::run_identity(pid, evs);
         tags.extend(self.anchor.iter().cloned());
+        // The user's runs these evaluations were also logged to: the two
+        // views of one evaluation, linked (docs/mlflow.md).
+        let user_runs = plan::user_runs(evs, self.client.tracking_uri());
+        if !user_runs.is_empty() {
+            tags.push(("venturalitica.user_runs".to_string(), user_runs.join(",")));
+        }
         let trace = evs
             .first()
             .map(|first| spans::SessionTrace::of(self.experiment_id, first));

@@ -234,6 +234,33 @@ pub fn policies(events: &[Parsed]) -> Vec<&str> {
     policies
 }
 
+/// The user's own MLflow runs on the server at `tracking_uri` that the
+/// events' evaluations were logged to (the Python API inside an active
+/// run), once each in the order first seen; the most recent 100 (a tag
+/// holds at most 5,000 characters).
+pub fn user_runs<'a>(events: &'a [Parsed], tracking_uri: &str) -> Vec<&'a str> {
+    let same_server = |uri: &Option<String>| {
+        uri.as_deref()
+            .is_some_and(|u| u.trim_end_matches('/') == tracking_uri.trim_end_matches('/'))
+    };
+    let mut runs: Vec<&str> = Vec::new();
+    for event in events {
+        let Some(Payload::Enforce(p)) = event.typed() else {
+            continue;
+        };
+        for run in &p.tracker_runs {
+            if run.tracker == "mlflow"
+                && same_server(&run.tracking_uri)
+                && !runs.contains(&run.run_id.as_str())
+            {
+                runs.push(&run.run_id);
+            }
+        }
+    }
+    let skip = runs.len().saturating_sub(100);
+    runs.split_off(skip)
+}
+
 /// The run's name and tags, from its events.
 pub fn run_identity(pid: u64, events: &[Parsed]) -> (String, Vec<(String, String)>) {
     let notebook = events.iter().find_map(|e| e.cell()?.notebook.clone());
@@ -280,6 +307,49 @@ pub fn run_identity(pid: u64, events: &[Parsed]) -> (String, Vec<(String, String
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn user_runs_are_the_mlflow_runs_on_this_server_once_each() {
+        let enforce = |seq: u64, runs: serde_json::Value| {
+            let results = serde_json::json!({
+                "schema_version": 1, "passed": true, "evaluated_at": "2026-01-01T00:00:01Z",
+                "summary": {"total": 0, "passed": 0, "failed": 0, "errors": 0},
+                "engine": {"name": "venturalitica", "version": "0"},
+                "policy": {"title": null, "path": "p.yaml", "version": null, "uuid": null,
+                           "shape": "control-list", "sha256": "cd"},
+                "data": {"source": "d.csv", "fingerprint": "ef", "rows": 0},
+                "controls": []
+            });
+            Parsed::new(
+                seq,
+                format!("{seq:064x}"),
+                serde_json::json!({"kind": "enforce", "payload": {"results": results, "tracker_runs": runs}}),
+            )
+        };
+        let here = "http://127.0.0.1:5000";
+        let events = vec![
+            enforce(
+                1,
+                serde_json::json!([{"tracker": "mlflow", "run_id": "a", "tracking_uri": here}]),
+            ),
+            enforce(
+                2,
+                serde_json::json!([
+                    {"tracker": "mlflow", "run_id": "a", "tracking_uri": format!("{here}/")},
+                    {"tracker": "wandb", "run_id": "w"},
+                    {"tracker": "mlflow", "run_id": "elsewhere", "tracking_uri": "http://other:5000"},
+                    {"tracker": "mlflow", "run_id": "b", "tracking_uri": here},
+                ]),
+            ),
+        ];
+        assert!(
+            events.iter().all(|e| e.typed().is_some()),
+            "{:?}",
+            events[0].payload
+        );
+        assert_eq!(user_runs(&events, here), ["a", "b"]);
+        assert!(user_runs(&events, "http://nowhere").is_empty());
+    }
 
     #[test]
     fn keys_are_made_safe_for_mlflow() {

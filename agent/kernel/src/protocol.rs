@@ -128,6 +128,9 @@ pub struct Evaluation {
     /// Recorded as an `enforce` event unless `false`.
     #[serde(default = "yes")]
     pub record: bool,
+    /// The user's tracker runs the client logs the results to, for the event.
+    #[serde(default)]
+    pub tracker_runs: Vec<venturalitica_vocab::events::TrackerRun>,
 }
 
 /// A column of a dataset counted elsewhere.

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use serde_json::Value;
+use serde_json::{json, Value};
 use venturalitica_engine::counts::{ColumnType, Kind};
 use venturalitica_engine::remote::{request_key, Answers};
 use venturalitica_engine::results::now_rfc3339;
@@ -184,17 +184,40 @@ impl EngineHandler {
         results: &Results,
         root: impl FnOnce() -> Result<PathBuf, AgentError>,
     ) -> Result<Reply, AgentError> {
-        if evaluation.record {
-            record::evaluation(&root()?, sources, results, self.origin).map_err(|e| {
-                AgentError::new(
-                    ErrorKind::Internal,
-                    format!("cannot record the evaluation in the evidence trail: {e}"),
+        let appended = if evaluation.record {
+            Some(
+                record::evaluation(
+                    &root()?,
+                    sources,
+                    results,
+                    self.origin,
+                    &evaluation.tracker_runs,
                 )
-            })?;
+                .map_err(|e| {
+                    AgentError::new(
+                        ErrorKind::Internal,
+                        format!("cannot record the evaluation in the evidence trail: {e}"),
+                    )
+                })?,
+            )
+        } else {
+            None
+        };
+        let mut document =
+            serde_json::to_value(results).map_err(|e| AgentError::new(ErrorKind::Internal, e))?;
+        // Where the evaluation sits in the trail (`SEQ:HASH`), for a tracker
+        // run to name: beside the results, which the client takes off.
+        if let (Some(appended), Some(fields)) = (appended, document.as_object_mut()) {
+            fields.insert(
+                "evidence".into(),
+                json!({
+                    "seq": appended.seq,
+                    "hash": appended.hash,
+                    "anchor": appended.head().to_string(),
+                }),
+            );
         }
-        serde_json::to_value(results)
-            .map(Reply::Document)
-            .map_err(|e| AgentError::new(ErrorKind::Internal, e))
+        Ok(Reply::Document(document))
     }
 
     fn root(&self, cwd: Option<&Path>) -> Result<PathBuf, AgentError> {

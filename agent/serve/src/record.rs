@@ -6,9 +6,9 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 use venturalitica_engine::Results;
-use venturalitica_evidence::{EventKind, Store};
+use venturalitica_evidence::{Appended, EventKind, Store};
 use venturalitica_policy::SourceFile;
-use venturalitica_vocab::events::EnforcePayload;
+use venturalitica_vocab::events::{EnforcePayload, TrackerRun};
 
 /// Why an evaluation could not be recorded: what was being done, and the
 /// store's or the chart's error.
@@ -34,7 +34,8 @@ pub fn evaluation(
     sources: &[SourceFile],
     results: &Results,
     origin: &str,
-) -> Result<(), RecordError> {
+    tracker_runs: &[TrackerRun],
+) -> Result<Appended, RecordError> {
     let store = Store::open(root).map_err(|e| because("cannot open the evidence store")(&e))?;
     for source in sources {
         store
@@ -44,6 +45,7 @@ pub fn evaluation(
     let payload = EnforcePayload {
         origin: Some(origin.to_string()),
         results: results.clone(),
+        tracker_runs: tracker_runs.to_vec(),
     };
     let payload = serde_json::to_value(&payload).map_err(|e| because("the results")(&e))?;
     let appended = store
@@ -65,7 +67,7 @@ pub fn evaluation(
     store
         .write_results_copy(&sdk_results(results, appended.seq))
         .map_err(|e| because("cannot write results.json")(&e))?;
-    Ok(())
+    Ok(appended)
 }
 
 /// The results as the Venturalitica SDK writes `.venturalitica/results.json`:

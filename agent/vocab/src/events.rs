@@ -79,6 +79,22 @@ pub struct EnforcePayload {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
     pub results: Results,
+    /// The user's tracker runs the evaluation was also logged to (the
+    /// Python API inside an active MLflow or W&B run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tracker_runs: Vec<TrackerRun>,
+}
+
+/// A run of the user's own tracker that an evaluation was logged to: the
+/// MLflow export links its session run to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TrackerRun {
+    /// `mlflow` or `wandb`.
+    pub tracker: String,
+    pub run_id: String,
+    /// MLflow's tracking URI, where the run lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_uri: Option<String>,
 }
 
 /// A `monitor` event's payload: a measured window, from the kernel

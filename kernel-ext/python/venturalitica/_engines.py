@@ -152,7 +152,15 @@ def engine_for(data: Any) -> _Engine | None:
     return None
 
 
-def enforce(bridge: Any, engine: _Engine, policy: str, mapping: dict, record: bool, strict: bool) -> dict:
+def enforce(
+    bridge: Any,
+    engine: _Engine,
+    policy: str,
+    mapping: dict,
+    record: bool,
+    strict: bool,
+    tracker_runs: list[dict] | None = None,
+) -> dict:
     """Runs the agent's rounds: answers what it needs, until it has results.
     Not ``strict``, a control with an unknown metric is an error result."""
     columns = engine.columns()
@@ -171,6 +179,7 @@ def enforce(bridge: Any, engine: _Engine, policy: str, mapping: dict, record: bo
             record=record,
             strict=strict,
             answers=answers,
+            tracker_runs=tracker_runs or [],
         )
         if "need" not in reply:
             return reply

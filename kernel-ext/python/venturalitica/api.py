@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _display, _engines, _frames
+from . import _display, _engines, _frames, _trackers
 from ._bridge import agent
 from .errors import ComplianceBlockError, DataError, VenturaliticaError, VenturaliticaWarning
 from .results import ComplianceResults, PolicyResults, finite_or_none
@@ -33,6 +33,7 @@ def enforce(
     metrics: Mapping[str, float] | None = None,
     strict: bool | None = None,
     record: bool = True,
+    trackers: bool | None = None,
     **mapping: str,
 ) -> ComplianceResults | PolicyResults:
     """Evaluates ``policy`` on ``data`` (or on ``metrics`` computed elsewhere).
@@ -63,6 +64,12 @@ def enforce(
     ``enforcement_mode: block`` raises :class:`ComplianceBlockError`. ``record=False`` keeps the evaluation
     out of the evidence trail. Every evaluation is otherwise recorded in
     ``.venturalitica/`` with the policy text and the data fingerprint.
+
+    ``trackers``: inside an active MLflow or W&B run the results are logged
+    to it as the SDK logs them (``assurance.<control>.score`` and the rest,
+    plus the policy's SHA-256 and the evaluation's ``SEQ:HASH`` in the
+    trail; docs/mlflow.md). ``False`` (or ``VENTURALITICA_TRACKERS=off``)
+    turns that off; a tracker that fails is warned about once, never raised.
     """
     if policy is None:
         raise TypeError("enforce() needs policy=, the path of a policy file (YAML or JSON)")
@@ -70,7 +77,9 @@ def enforce(
     if isinstance(policy, (list, tuple)):
         if not policy:
             raise TypeError("enforce() got an empty list of policies")
-        keywords = dict(target=target, prediction=prediction, metrics=metrics, strict=strict, record=record)
+        keywords = dict(
+            target=target, prediction=prediction, metrics=metrics, strict=strict, record=record, trackers=trackers
+        )
         return PolicyResults([enforce(data, p, **keywords, **mapping) for p in policy])
     policy_path = policy_file(policy)
     columns = {"target": target, "prediction": prediction, **mapping}
@@ -79,15 +88,18 @@ def enforce(
         raise TypeError(f"variable mappings must name columns as strings: {bad}")
     columns = {k: v for k, v in columns.items() if v is not None}
     bridge = agent()
+    runs = _trackers.run_refs(trackers)
     if metrics is not None:
         if data is not None:
             raise TypeError("enforce() takes data= or metrics=, not both")
         values = {str(k): finite_or_none(_number(k, v)) for k, v in metrics.items()}
-        raw = bridge.request("enforce", policy=policy_path, metrics=values, record=record, strict=strict)
+        raw = bridge.request(
+            "enforce", policy=policy_path, metrics=values, record=record, strict=strict, tracker_runs=runs
+        )
     elif data is None:
         raise TypeError("enforce() needs data= (a dataframe) or metrics= (a dict of values)")
     elif (engine := _engines.engine_for(data)) is not None:
-        raw = _engines.enforce(bridge, engine, policy_path, columns, record, strict)
+        raw = _engines.enforce(bridge, engine, policy_path, columns, record, strict, runs)
     else:
         names = _frames.column_names(data)
         needed = bridge.request("columns", policy=policy_path, mapping=columns, columns=names, strict=strict)["columns"]
@@ -100,8 +112,11 @@ def enforce(
             source=_frames.describe(data),
             record=record,
             strict=strict,
+            tracker_runs=runs,
         )
     results = ComplianceResults(raw, chart=_chart)
+    # Logged before a block raises: the run shows what failed.
+    _trackers.log_results(results, trackers)
     _raise_for(results, strict)
     return results
 
@@ -247,6 +262,10 @@ class monitor(contextlib.ContextDecorator):
                 self.error = str(e)
         if self.report is None:
             self._elapsed = elapsed
+        _trackers.log_monitor(
+            self.name,
+            {"duration_s": self.duration_s, "energy_j": self.energy_j, "co2e_g": self.co2e_g},
+        )
         if self.display:
             from IPython.display import display
 

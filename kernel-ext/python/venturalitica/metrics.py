@@ -1,7 +1,8 @@
 """``venturalitica.metrics``, as the Venturalitica SDK names it: a function
 per metric (``calc_accuracy(df, target=..., prediction=...)``), the registry
 of every key (:data:`METRIC_REGISTRY`), what each number means
-(:data:`METRIC_META`) and :func:`check_threshold_orientation`.
+(:data:`METRIC_META`; :data:`METRIC_METADATA` in the SDK's dict shape) and
+:func:`check_threshold_orientation`.
 
 Each function is a one-control evaluation by the engine that ``vl.enforce``
 runs: the same formulas, the same undefined cases (an error, never a
@@ -24,7 +25,7 @@ from ._bridge import agent
 from .errors import DataError, MissingColumnError
 from .results import ComplianceResult
 
-# METRIC_REGISTRY and METRIC_META are built on first use (`__getattr__`),
+# METRIC_REGISTRY, METRIC_META and METRIC_METADATA are built on first use (`__getattr__`),
 # so a star import does not start the agent.
 __all__ = [
     "MetricMeta",
@@ -230,6 +231,51 @@ def _meta() -> dict[str, MetricMeta]:
     return out
 
 
+# The SDK's categories, by the catalogue's metric family.
+_CATEGORIES = {
+    "outcome_rate": "fairness",
+    "error_rate": "fairness",
+    "multiclass": "fairness",
+    "score": "fairness",
+    "performance": "performance",
+    "class_balance": "data_quality",
+    "completeness": "data_quality",
+    "schema": "privacy",
+    "privacy": "privacy",
+    "external": "causal",
+}
+
+
+def _metadata() -> dict[str, dict[str, Any]]:
+    """``METRIC_METADATA`` in the SDK's shape (``name``, ``description``,
+    ``category``, ``required_roles``, ``ideal_value``, ``scale``), for every
+    key and alias of the agent's catalogue."""
+    inf = float("inf")
+    out: dict[str, dict[str, Any]] = {}
+    for m in _catalog.catalog()["metrics"]:
+        sense = m["sense"]
+        if sense is None or sense["bounds"] is None:
+            scale: Any = "Variable"
+            ideal: Any = "See documentation"
+        else:
+            low, high = (_end(sense["bounds"][0], -inf), _end(sense["bounds"][1], inf))
+            scale = (low, high)
+            ideal = low if sense["lower_is_better"] else high
+            if abs(ideal) == inf:
+                ideal = "See documentation"
+        entry = {
+            "name": m["key"].replace("_", " ").title(),
+            "description": m["summary"],
+            "category": _CATEGORIES.get(m["family"], m["family"]),
+            "required_roles": list(m["required_inputs"]),
+            "ideal_value": ideal,
+            "scale": scale,
+        }
+        for name in (m["key"], *m["aliases"]):
+            out[name] = dict(entry)
+    return out
+
+
 def check_threshold_orientation(metric_key: str, operator: str, threshold: float) -> str | None:
     """Why ``metric_key operator threshold`` cannot mean what it says (a
     threshold outside the metric's range, or ``>=`` on a metric where lower
@@ -246,6 +292,8 @@ def __getattr__(name: str) -> Any:
         value = _registry()
     elif name == "METRIC_META":
         value = _meta()
+    elif name == "METRIC_METADATA":
+        value = _metadata()
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     globals()[name] = value

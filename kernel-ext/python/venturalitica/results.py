@@ -111,6 +111,9 @@ class ComplianceResults(list):
 
     def __init__(self, data: dict, chart: Any = None):
         super().__init__(ComplianceResult.from_dict(c) for c in data.get("controls", []))
+        # Where the agent recorded it: beside the results, not part of them.
+        data = dict(data)
+        self._evidence: dict | None = data.pop("evidence", None)
         self._data = data
         # Called with the results dict to draw the SVG, once, on first display.
         self._chart_source = chart
@@ -131,6 +134,13 @@ class ComplianceResults(list):
     @property
     def data(self) -> dict:
         return dict(self._data["data"])
+
+    @property
+    def evidence(self) -> dict | None:
+        """Where this evaluation sits in the evidence trail: ``seq``,
+        ``hash`` and ``anchor`` (``SEQ:HASH``, what ``verify --head`` takes),
+        or None when it was not recorded (``record=False``)."""
+        return dict(self._evidence) if self._evidence else None
 
     @property
     def controls(self) -> list[ComplianceResult]:

@@ -19,8 +19,10 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .api import enforce, monitor
+from . import _trackers
+from .api import enforce, monitor, policy_file
 from .errors import PolicyError
+from .loader import OSCALPolicyLoader
 from .results import ComplianceResults, PolicyResults
 
 if TYPE_CHECKING:
@@ -119,9 +121,15 @@ class AssuranceWrapper:
     else the first pandas DataFrame argument) before the model fits.
     ``predict`` / ``predict_proba``: after the model predicts, on a copy of
     the frame with the predictions in column ``prediction`` (or the one the
-    ``prediction=`` keyword names). Keywords the model's method does not
-    take are the policy's variable mapping (``target="class"``,
-    ``gender="Attribute9"``). The latest results are in
+    ``prediction=`` keyword names). ``audit_data=`` and the policy's
+    variables (``target="class"``, ``gender="Attribute9"``: every name the
+    policy's controls read, and ``target`` and ``prediction``) are the
+    audit's and never reach the model, even one whose method takes
+    ``**kwargs`` (scikit-learn's ``Pipeline.fit`` would hand them to its
+    steps); other keywords go to the model when its method takes them, and
+    are the audit's mapping otherwise. Inside an active MLflow or W&B run
+    the policy files are logged to it once, as ``policy_snapshot``
+    artifacts, as the SDK's ``wrap`` does. The latest results are in
     ``last_audit_results``. A blocking control that fails raises
     :class:`ComplianceBlockError`, as ``enforce`` does; a control that
     cannot be evaluated is an ``error`` result.
@@ -157,9 +165,36 @@ class AssuranceWrapper:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._venturalitica_model(*args, **kwargs)
 
+    def _policies(self) -> list[Any]:
+        policy = self._venturalitica_policy
+        if policy is None:
+            return []
+        return list(policy) if isinstance(policy, (list, tuple)) else [policy]
+
+    def _variables(self) -> frozenset[str]:
+        """The names the policy's controls read, and ``target`` and
+        ``prediction``: keywords that belong to the audit."""
+        cached = self.__dict__.get("_venturalitica_variables")
+        if cached is not None:
+            return cached
+        names = {"target", "prediction"}
+        for policy in self._policies():
+            try:
+                controls = OSCALPolicyLoader(policy).load().controls
+            except Exception:  # noqa: BLE001 - enforce reports a bad policy
+                continue
+            for control in controls:
+                for value in control.input_mapping.values():
+                    names.update(value if isinstance(value, list) else [value])
+        self._venturalitica_variables = frozenset(names)
+        return self._venturalitica_variables
+
     def _audit(self, data: Any, mapping: dict) -> None:
         if data is None or self._venturalitica_policy is None:
             return
+        if not self.__dict__.get("_venturalitica_snapshot"):
+            self._venturalitica_snapshot = True
+            _trackers.log_policies([policy_file(p) for p in self._policies()])
         self.last_audit_results = enforce(data=data, policy=self._venturalitica_policy, strict=False, **mapping)
 
     def _audited(self, name: str, method: Any):
@@ -172,7 +207,8 @@ class AssuranceWrapper:
         @functools.wraps(method)
         def audited(*args: Any, **kwargs: Any) -> Any:
             audit_data = kwargs.pop("audit_data", None)
-            model_kwargs = {k: v for k, v in kwargs.items() if k in params or takes_any}
+            variables = self._variables()
+            model_kwargs = {k: v for k, v in kwargs.items() if k not in variables and (k in params or takes_any)}
             mapping = {k: v for k, v in kwargs.items() if k not in model_kwargs}
             data = audit_data if audit_data is not None else _first_frame(args, model_kwargs)
             if name == "fit":
@@ -208,9 +244,10 @@ def _positive_scores(proba: Any) -> Any:
 
 def wrap(model: Any, policy: PolicySpec | list[PolicySpec] | None = None) -> AssuranceWrapper:
     """Wraps ``model`` so that ``fit`` and ``predict`` are audited against
-    ``policy`` (see :class:`AssuranceWrapper`). Unlike the SDK's, it does
-    not upload anything to MLflow or W&B by itself and records no AST of
-    the calling script; every audit is in the evidence trail."""
+    ``policy`` (see :class:`AssuranceWrapper`). Inside an active MLflow or
+    W&B run the audits and the policy files are logged to it, as the SDK's
+    are; unlike the SDK, it records no AST of the calling script. Every
+    audit is in the evidence trail."""
     return AssuranceWrapper(model, policy)
 
 

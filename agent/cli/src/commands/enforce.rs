@@ -44,7 +44,7 @@ pub fn run(args: EnforceArgs) -> anyhow::Result<Outcome> {
     // read-only checkout) still shows the results, then fails with exit 2.
     if !args.no_record {
         let root = super::project_root(args.root.as_deref())?;
-        venturalitica_serve::record::evaluation(&root, &policy.sources, &results, "cli")
+        venturalitica_serve::record::evaluation(&root, &policy.sources, &results, "cli", &[])
             .context("cannot record the evaluation in the evidence trail")?;
     }
     Ok(if results.passed {
