@@ -379,3 +379,68 @@ def test_age_buckets_are_pandas_qcut_and_external_metrics_say_why(project):
     assert causal.status == "error" and "causal model" in causal.reason and "enforce(metrics=" in causal.reason
     checked = vl.enforce(policy=_policy(_control("causal", "counterfactual_fairness")), metrics={"causal": 0.02})
     assert checked.passed
+
+
+WRAP_POLICY = """\
+- id: di
+  metric_key: disparate_impact
+  operator: ">="
+  threshold: 0.5
+  input.dimension: gender
+  input.target: target
+"""
+
+
+def test_wrap_routes_a_pipelines_keywords_as_the_sdk_reads_them(project):
+    """The samples' 04 script: ``Pipeline.fit`` takes ``**params`` and
+    refuses what is not ``step__param``. The policy's variables and string
+    keywords (column names) stay with the audit; a step's own parameter
+    still reaches the step."""
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    (project / "wrap.yaml").write_text(WRAP_POLICY)
+    df = vl.load_sample("loan", verbose=False)
+    df["target"] = (df["class"] == 1).astype(int)
+    features = ["Attribute2", "Attribute5", "Attribute13"]
+    weights = np.where(df["Attribute9"] == "A92", 3.0, 1.0)
+
+    def pipeline():
+        return Pipeline([("s", StandardScaler()), ("m", LogisticRegression(max_iter=500))])
+
+    wrapped = vl.wrap(pipeline(), policy=project / "wrap.yaml")
+    wrapped.fit(
+        df[features],
+        df["target"],
+        audit_data=df,
+        gender="Attribute9",  # the policy's variable
+        age_group="age_group",  # not the policy's, not a column: the audit's, as in the SDK
+        m__sample_weight=weights,  # the step's own
+    )
+    plain = pipeline().fit(df[features], df["target"], m__sample_weight=weights)
+    np.testing.assert_allclose(wrapped.named_steps["m"].coef_, plain.named_steps["m"].coef_)
+    (di,) = wrapped.last_audit_results
+    expected = flm.demographic_parity_ratio(df["target"], df["target"], sensitive_features=df["Attribute9"])
+    assert di.actual_value == pytest.approx(expected, rel=1e-12)
+
+
+def test_interval_bins_are_groups_named_by_their_labels(project):
+    """``pd.cut`` bins (an interval categorical, an Arrow extension type the
+    engine cannot read) are grouped by their labels, with pandas' counts."""
+    df = vl.load_sample("loan", verbose=False)
+    df["age_bin"] = pd.cut(df["Attribute13"], bins=5)
+    df.loc[df.index[:3], "age_bin"] = np.nan
+    from venturalitica.metrics import calc_k_anonymity
+
+    k = calc_k_anonymity(df[["age_bin", "Attribute9"]], quasi_identifiers=["age_bin", "Attribute9"])
+    # A missing bin is a group of its own, as the engine counts nulls.
+    sizes = df[["age_bin", "Attribute9"]].astype("string").fillna("<null>").value_counts()
+    assert k == sizes.min()
+    (project / "wrap.yaml").write_text(WRAP_POLICY)
+    scored = df.dropna(subset=["age_bin"]).assign(target=lambda d: (d["class"] == 1).astype(int))
+    (di,) = vl.enforce(scored, policy=project / "wrap.yaml", gender="age_bin")
+    assert [g["group"] for g in di.groups] == [str(i) for i in df["age_bin"].cat.categories]
+    expected = flm.demographic_parity_ratio(
+        scored["target"], scored["target"], sensitive_features=scored["age_bin"].astype(str)
+    )
+    assert di.actual_value == pytest.approx(expected, rel=1e-12)

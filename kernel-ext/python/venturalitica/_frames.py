@@ -117,7 +117,7 @@ def _select(data: Any, columns: list[str]) -> pa.Table:
             by_name = {str(c): c for c in data.columns}
             frame = data[[by_name[c] for c in columns]]
             frame.columns = columns
-            return pa.Table.from_pandas(frame, preserve_index=False)
+            return pa.Table.from_pandas(_labelled(frame), preserve_index=False)
         if kind == "polars":
             return data.select(columns).to_arrow()
         if kind == "polars-lazy":
@@ -128,6 +128,29 @@ def _select(data: Any, columns: list[str]) -> pa.Table:
         return _as_table(data).select(columns)
     except (pa.ArrowException, TypeError, ValueError) as e:
         raise DataError(f"cannot convert the frame's columns {columns} to Arrow: {e}") from e
+
+
+def _labelled(frame: Any) -> Any:
+    """``frame`` with its interval and period columns (``pd.cut`` bins,
+    also as categories) as their labels, ``(18.9, 30.2]``: Arrow carries them
+    as pandas extension types, which the engine cannot read, and a group is
+    named by its label anyway."""
+    import pandas as pd
+
+    def labelled(dtype: Any) -> bool:
+        if isinstance(dtype, pd.CategoricalDtype):
+            dtype = dtype.categories.dtype
+        return isinstance(dtype, (pd.IntervalDtype, pd.PeriodDtype))
+
+    names = [c for c in frame.columns if labelled(frame[c].dtype)]
+    if not names:
+        return frame
+    frame = frame.copy()
+    for c in names:
+        column = frame[c]
+        # Missing values stay missing, not the string "nan".
+        frame[c] = column.astype("string").where(column.notna(), None)
+    return frame
 
 
 def _as_table(data: Any) -> pa.Table:

@@ -126,8 +126,9 @@ class AssuranceWrapper:
     policy's controls read, and ``target`` and ``prediction``) are the
     audit's and never reach the model, even one whose method takes
     ``**kwargs`` (scikit-learn's ``Pipeline.fit`` would hand them to its
-    steps); other keywords go to the model when its method takes them, and
-    are the audit's mapping otherwise. Inside an active MLflow or W&B run
+    steps); a keyword the method names goes to the model; through its
+    ``**kwargs``, anything but a string (a string names a column, for the
+    audit); the rest is the audit's mapping. Inside an active MLflow or W&B run
     the policy files are logged to it once, as ``policy_snapshot``
     artifacts, as the SDK's ``wrap`` does. The latest results are in
     ``last_audit_results``. A blocking control that fails raises
@@ -208,7 +209,7 @@ class AssuranceWrapper:
         def audited(*args: Any, **kwargs: Any) -> Any:
             audit_data = kwargs.pop("audit_data", None)
             variables = self._variables()
-            model_kwargs = {k: v for k, v in kwargs.items() if k not in variables and (k in params or takes_any)}
+            model_kwargs = {k: v for k, v in kwargs.items() if _for_model(k, v, variables, params, takes_any)}
             mapping = {k: v for k, v in kwargs.items() if k not in model_kwargs}
             data = audit_data if audit_data is not None else _first_frame(args, model_kwargs)
             if name == "fit":
@@ -223,6 +224,19 @@ class AssuranceWrapper:
             return result
 
         return audited
+
+
+def _for_model(key: str, value: Any, variables: frozenset[str], params: Mapping, takes_any: bool) -> bool:
+    """Whether a keyword goes to the model's method: never a policy
+    variable; a keyword the method names, yes; through its ``**kwargs``,
+    anything but a string, which names a column for the audit (the SDK
+    keeps every keyword the method does not name; a ``Pipeline`` would
+    hand ``age_group="age_group"`` to its steps and refuse it)."""
+    if key in variables:
+        return False
+    if key in params:
+        return True
+    return takes_any and not isinstance(value, str)
 
 
 def _first_frame(args: tuple, kwargs: dict) -> Any:
