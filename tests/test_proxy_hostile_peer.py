@@ -98,6 +98,7 @@ def test_pings_from_a_peer_that_never_reads_cost_the_proxy_nothing(kernel_env):
             peer.sock.sendall(ping * 384)  # 24 MiB each
         time.sleep(1.0)
         grown = rss(pid) - before
+        print(f"proxy RSS {before / 2**20:.1f} MiB before 48 MiB of PINGs, {(before + grown) / 2**20:.1f} MiB after")
         reply, _ = run_cell(kc, "1 + 1")
         assert reply["content"]["status"] == "ok", "the kernel still answers"
         assert grown < 8 << 20, f"the proxy grew by {grown / 2**20:.1f} MiB"
