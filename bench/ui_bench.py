@@ -30,7 +30,7 @@ def body(kind: str, seq: int, payload: dict) -> str:
             "kind": kind,
             "ts": f"2026-11-26T10:{seq // 60 % 60:02}:{seq % 60:02}.000Z",
             "pid": 1000 + seq // 20000,
-            "tool": "venturalitica 0.1.0",
+            "tool": "venturalitica 0.9.0",
             "payload": payload,
         },
         separators=(",", ":"),

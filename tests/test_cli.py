@@ -94,6 +94,8 @@ def test_evidence_trail_is_written_and_verifies(vl, credit, tmp_path):
     assert (store / "policies" / f"{sha}.yaml").read_bytes() == (POLICIES / "component_definition.yaml").read_bytes()
     latest = json.loads((store / "trace_latest.json").read_text())
     assert latest["evidence"]["seq"] == 2 and latest["passed"] is False
+    # The same score `scan`'s snapshot and the MLflow export give.
+    assert latest["compliance_score"] == 0.0
 
     ok = vl("verify")
     assert ok.code == 0, ok.stdout

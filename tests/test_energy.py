@@ -197,6 +197,13 @@ def test_monitor_measures_a_command_like_time(vl, tmp_path):
     assert as_json.code == 0 and json.loads(as_json.stderr)["cpu"]["method"] == "tdp-model"
 
 
+def test_monitor_with_energy_off_runs_the_command_and_measures_nothing(vl, tmp_path):
+    run = vl("monitor", "--", sys.executable, "-c", "raise SystemExit(4)", env={"VENTURALITICA_ENERGY": "off"})
+    assert run.code == 4, run.stderr
+    assert "energy measurement is off" in run.stderr
+    assert not (tmp_path / ".venturalitica" / "trace.jsonl").exists()
+
+
 def test_monitor_rejects_bad_settings_naming_them(vl):
     run = vl("monitor", "--", "true", env={"VENTURALITICA_COUNTRY": "Atlantis"})
     assert run.code == 2

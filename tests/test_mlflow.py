@@ -327,6 +327,14 @@ def test_an_unreachable_server_is_a_clear_error(kernel_env):
     assert "no answer after retries" in out.stderr
 
 
+def test_a_local_store_uri_says_the_export_needs_a_server(kernel_env, tmp_path):
+    _enforce(kernel_env.vl_bin, kernel_env.project, "a,1\nb,1\n")
+    for uri in (f"file://{tmp_path}/mlruns", f"sqlite:///{tmp_path}/mlflow.db"):
+        out = _export(kernel_env.vl_bin, kernel_env.project, uri, "x", check=False)
+        assert out.returncode == 2, out.stderr
+        assert "needs a tracking server" in out.stderr and "resume" not in out.stderr
+
+
 def test_export_needs_a_tracking_uri(vl_bin, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     out = subprocess.run(

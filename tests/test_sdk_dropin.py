@@ -107,6 +107,8 @@ def test_enforce_takes_a_dict_and_a_list_of_policies(project):
     assert [c.status for c in one] == ["fail"]
     inline = Path(one.policy["path"])
     assert inline.parent == project / "cache" / "venturalitica" / "inline-policies"
+    # Named by its whole SHA-256, the hash the evidence keeps it under.
+    assert inline.name == f"policy-{one.policy['sha256']}.json"
     assert json.loads(inline.read_text()) == balance
     assert not (project / "notebooks" / ".venturalitica").exists()
     assert len(events(project, "enforce")) == 1

@@ -48,6 +48,9 @@ pub enum ExportError {
     Unreachable { url: String, last: String },
     #[error("unexpected answer from MLflow: {0}")]
     Protocol(String),
+    /// A tracking URI that is not a server (`file:`, `sqlite:`, ...).
+    #[error("{0}: the export speaks MLflow's REST API and needs a tracking server (http:// or https://); for a local store run `mlflow server --backend-store-uri {0}` and pass its http:// address")]
+    NotAServer(String),
     /// The server cannot store traces; the run and its metrics are exported.
     #[error("traces not exported: {0}")]
     TracesUnsupported(String),
@@ -342,6 +345,10 @@ pub fn export_mlflow(
     target: &Target,
     mut progress: impl FnMut(Stage, usize, usize),
 ) -> Result<Summary, ExportError> {
+    let scheme = target.tracking_uri.split_once("://").map(|(s, _)| s);
+    if !matches!(scheme, Some("http" | "https")) {
+        return Err(ExportError::NotAServer(target.tracking_uri.clone()));
+    }
     let client = Client::new(&target.tracking_uri, target.auth.clone());
     let path = state_path(store);
     // One export of a project at a time (a kernel's export at shutdown may

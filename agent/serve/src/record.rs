@@ -60,6 +60,8 @@ pub fn evaluation(
         .write_latest(&json!({
             "kind": "enforce",
             "passed": results.passed,
+            // As `scan`'s snapshot has it: 1.0 when every blocking control passed.
+            "compliance_score": if results.passed { 1.0 } else { 0.0 },
             "evidence": { "seq": appended.seq, "hash": appended.hash, "anchor": appended.head().to_string(), "chart": chart },
             "results": results,
         }))

@@ -142,7 +142,7 @@ def policy_file(policy: PolicySpec) -> str:
         text = json.dumps(policy, indent=2, sort_keys=False, default=str) + "\n"
         digest = hashlib.sha256(text.encode()).hexdigest()
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        path = cache / "venturalitica" / "inline-policies" / f"policy-{digest[:16]}.json"
+        path = cache / "venturalitica" / "inline-policies" / f"policy-{digest}.json"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp")

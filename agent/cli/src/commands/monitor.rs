@@ -16,12 +16,24 @@ use crate::Outcome;
 pub fn run(args: MonitorArgs) -> anyhow::Result<Outcome> {
     let root = super::project_root(args.root.as_deref())?;
     let config = EnergyConfig::load(&root)?;
-    let meter = Arc::new(Meter::new(config));
     let (program, rest) = args
         .command
         .split_first()
         .context("no command to monitor: give it after `--`")?;
     let name = args.name.clone().unwrap_or_else(|| args.command.join(" "));
+    if !config.enabled {
+        // Off means off: the command runs, nothing is measured or recorded.
+        let status = Command::new(program)
+            .args(rest)
+            .status()
+            .with_context(|| format!("cannot run {program:?}"))?;
+        let code = venturalitica_os::exit_code(status);
+        eprintln!(
+            "venturalitica monitor: {name} (exit {code}): energy measurement is off (VENTURALITICA_ENERGY or [tool.venturalitica] energy): nothing measured or recorded"
+        );
+        return Ok(Outcome::Exit(u8::try_from(code).unwrap_or(1)));
+    }
+    let meter = Arc::new(Meter::new(config));
 
     let started = chrono::Utc::now();
     let since = std::time::Instant::now();
