@@ -1,0 +1,197 @@
+"""The README and docs, checked against the product as a newcomer would
+meet them: the quick start replayed in a scratch project with its shown
+output compared line by line, every command and option of the README's
+table against the binary's ``--help``, every ``VENTURALITICA_*`` variable the
+docs name against the code that reads it, and every relative link and
+section anchor against the files. Each checker also runs on a deliberately
+wrong example, so a checker that stopped checking fails too."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), REPO / "kernel-ext" / "README.md"]
+SOURCES = [REPO / "agent", REPO / "kernel-ext" / "python", REPO / "scripts", REPO / "bench"]
+
+
+def fenced(text: str, after: str) -> list[tuple[str, str]]:
+    """The fenced blocks (language, body) of the section that starts at the
+    heading ``after``, up to the next heading of the same level."""
+    start = text.index(after)
+    level = len(after) - len(after.lstrip("#"))
+    rest = text[start + len(after) :]
+    end = re.search(rf"^#{{1,{level}}} ", rest, re.M)
+    section = rest[: end.start()] if end else rest
+    return re.findall(r"^```(\w*)\n(.*?)^```", section, re.S | re.M)
+
+
+def console_steps(body: str) -> list[tuple[str, list[str]]]:
+    """A console block's commands (``$ cmd``) and the lines shown after each."""
+    steps: list[tuple[str, list[str]]] = []
+    for line in body.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        elif steps:
+            steps[-1][1].append(line)
+    return steps
+
+
+def normalised(line: str, project: Path) -> str:
+    """What differs between machines and runs: the key, hashes, the path."""
+    line = line.replace(str(project), "/home/me/loan")
+    line = re.sub(r"ed25519:[0-9a-f]{16}", "ed25519:<key>", line)
+    return re.sub(r"head (\d+):[0-9a-f]+…?", r"head \1:<hash>", line)
+
+
+def replay(readme: str, project: Path, vl_dir: Path) -> list[str]:
+    """Runs the quick start in ``project``; the differences from the shown output."""
+    blocks = fenced(readme, "## Quick start: the CLI")
+    prepare = next(body for lang, body in blocks if lang == "bash")
+    shown = next(body for lang, body in blocks if lang == "console")
+    env = {**os.environ, "PATH": f"{vl_dir}{os.pathsep}{os.environ['PATH']}", "NO_COLOR": "1"}
+    env.pop("CI", None)
+    env.pop("VENTURALITICA_STRICT", None)
+    for line in prepare.strip().splitlines():
+        command = re.sub(r"^python ", f"{sys.executable} ", line)
+        subprocess.run(command, shell=True, cwd=project, env=env, check=True, timeout=120)
+    differences = []
+    status = 0
+    for command, expected in console_steps(shown):
+        if command == "echo $?":
+            got = [str(status)]
+        else:
+            proc = subprocess.run(
+                command, shell=True, cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False
+            )
+            status = proc.returncode
+            got = (proc.stdout + proc.stderr).rstrip("\n").splitlines()
+        want = [normalised(line, project) for line in expected]
+        have = [normalised(line, project) for line in got]
+        if want != have:
+            differences.append(f"$ {command}\n  shown: {want}\n  got:   {have}")
+    return differences
+
+
+@pytest.fixture
+def quick_start_project(tmp_path):
+    project = tmp_path / "loan"
+    (project / "notebooks").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'loan'\n")
+    shutil.copy(REPO / "notebooks" / "data_policy.yaml", project / "notebooks")
+    return project
+
+
+def test_the_quick_start_runs_as_shown(quick_start_project, vl_bin):
+    differences = replay((REPO / "README.md").read_text(), quick_start_project, vl_bin.parent)
+    assert not differences, "\n".join(differences)
+
+
+def test_the_quick_start_check_fails_on_a_wrong_figure(quick_start_project, vl_bin):
+    wrong = (REPO / "README.md").read_text().replace("0.4286 ┆ [0.3755", "0.4287 ┆ [0.3755", 1)
+    assert "0.4287" in wrong
+    differences = replay(wrong, quick_start_project, vl_bin.parent)
+    assert len(differences) == 1 and "enforce" in differences[0]
+
+
+def table_commands(readme: str) -> list[tuple[list[str], set[str]]]:
+    """The README's command table: each row's subcommand words and options."""
+    rows = []
+    for line in readme.splitlines():
+        m = re.match(r"\| `venturalitica ([^`]*)`", line)
+        if not m:
+            continue
+        usage = m.group(1)
+        words = []
+        for token in usage.split():
+            if not re.fullmatch(r"[a-z][a-z0-9-]*", token):
+                break
+            words.append(token)
+        rows.append((words, set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*|-[a-z])\b", usage))))
+    return rows
+
+
+def undocumented_in_help(readme: str, vl_bin: Path) -> list[str]:
+    missing = []
+    for words, options in table_commands(readme):
+        proc = subprocess.run([str(vl_bin), *words, "--help"], capture_output=True, text=True, timeout=30, check=False)
+        if proc.returncode != 0:
+            missing.append(f"venturalitica {' '.join(words)}: no such command ({proc.stderr.strip()[:200]})")
+            continue
+        for option in sorted(options - {"--"}):
+            if not re.search(rf"(?<![\w-]){re.escape(option)}\b", proc.stdout):
+                missing.append(f"venturalitica {' '.join(words)} {option}: not in --help")
+    return missing
+
+
+def test_every_command_and_option_of_the_readme_table_exists(vl_bin):
+    readme = (REPO / "README.md").read_text()
+    assert len(table_commands(readme)) >= 12, "the README's command table was not found"
+    missing = undocumented_in_help(readme, vl_bin)
+    assert not missing, "\n".join(missing)
+    # A wrong row is caught.
+    wrong = readme.replace("[--no-record]", "[--no-recording]", 1)
+    assert undocumented_in_help(wrong, vl_bin) == ["venturalitica enforce --no-recording: not in --help"]
+
+
+def env_vars_without_a_reader(texts: dict[str, str]) -> list[str]:
+    code = "\n".join(
+        p.read_text(errors="replace")
+        for root in SOURCES
+        for p in root.rglob("*")
+        if p.suffix in {".rs", ".py", ".sh"} and "target" not in p.parts and "fuzz" not in p.parts
+    )
+    named = {(name, var) for name, text in texts.items() for var in re.findall(r"VENTURALITICA_[A-Z0-9_]+", text)}
+    return sorted(f"{name}: {var}" for name, var in named if var not in code)
+
+
+def test_every_environment_variable_the_docs_name_is_read_somewhere():
+    texts = {p.name: p.read_text() for p in DOCS}
+    assert not env_vars_without_a_reader(texts)
+    assert env_vars_without_a_reader({"wrong.md": "set VENTURALITICA_NO_SUCH_THING=1"}) == [
+        "wrong.md: VENTURALITICA_NO_SUCH_THING"
+    ]
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    text = re.sub(r"[`*_]|<[^>]+>", "", heading.strip().lower())
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def broken_links(files: list[Path]) -> list[str]:
+    broken = []
+    for doc in files:
+        name = doc.relative_to(REPO) if doc.is_relative_to(REPO) else doc.name
+        for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue  # http:, mailto:
+            path, _, anchor = target.partition("#")
+            dest = (doc.parent / path).resolve() if path else doc
+            if not dest.exists():
+                broken.append(f"{name}: {target}: no such file")
+                continue
+            if anchor and dest.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", dest.read_text(), re.M)
+                if anchor not in {slug(h) for h in headings}:
+                    broken.append(f"{name}: {target}: no such section")
+    return broken
+
+
+def test_every_relative_link_and_anchor_resolves(tmp_path):
+    assert not broken_links(DOCS), "\n".join(broken_links(DOCS))
+    wrong = tmp_path / "wrong.md"
+    (tmp_path / "other.md").write_text("# A title\n\n## The section\n")
+    wrong.write_text("[ok](other.md#the-section) [bad](other.md#missing) [gone](nowhere.md)\n")
+    assert broken_links([wrong]) == [
+        "wrong.md: other.md#missing: no such section",
+        "wrong.md: nowhere.md: no such file",
+    ]
