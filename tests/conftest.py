@@ -61,6 +61,21 @@ class Run:
         return json.loads(self.stdout)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Caches the code under test writes (inline policies given as dicts,
+    W&B's files) go to a directory of this run's, never the user's
+    ~/.cache; subprocesses (kernels, scripts) inherit it."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    yield cache
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
+
+
 @pytest.fixture(scope="session")
 def vl_bin() -> Path:
     path = _binary()

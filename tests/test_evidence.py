@@ -42,7 +42,10 @@ def _lines(root: Path) -> list[dict]:
     return [json.loads(line) for line in text.splitlines()]
 
 
-def _enforce_loop(vl_bin: Path, root: Path, stop: threading.Event, done: list[int]) -> None:
+def _enforce_loop(vl_bin: Path, root: Path, stop: threading.Event, done: list[int], failed: list[str]) -> None:
+    """Evaluates until told to stop. A failure is kept for the test's own
+    thread to assert on (an assert here would only warn, and the test would
+    pass on the other writers)."""
     while not stop.is_set():
         proc = subprocess.run(
             [str(vl_bin), "enforce", "--data", "d.csv", "--policy", "p.yaml", "--root", str(root)],
@@ -52,25 +55,37 @@ def _enforce_loop(vl_bin: Path, root: Path, stop: threading.Event, done: list[in
             timeout=120,
             check=False,
         )
-        assert proc.returncode == 0, proc.stderr
+        if proc.returncode != 0:
+            failed.append(f"exit {proc.returncode}: {proc.stderr}")
+            return
         done.append(1)
 
 
 def test_verify_never_cries_wolf_while_cli_writers_and_a_kernel_append(kernel_env):
-    """Three CLI writers and a proxied kernel append for a fixed time while
-    `verify` runs in a loop, renewing a checkpoint every few events and
-    reading from it: no false alarm, no event lost, intact at the end."""
+    """Three CLI writers and a proxied kernel append while `verify` runs in
+    a loop, renewing a checkpoint every few events and reading from it,
+    until each has done its share (counts, not a time window: a slow host
+    takes longer, it does not fail): no false alarm, no event lost, intact
+    at the end."""
     root = _project(kernel_env.project)
     stop = threading.Event()
     done: list[int] = []
-    writers = [threading.Thread(target=_enforce_loop, args=(kernel_env.vl_bin, root, stop, done)) for _ in range(3)]
+    failed: list[str] = []
+    writers = [
+        threading.Thread(target=_enforce_loop, args=(kernel_env.vl_bin, root, stop, done, failed)) for _ in range(3)
+    ]
     cells = 0
     verifies, alarms, checkpoints = 0, [], 0
     with kernel_env.kernel() as (_, kc):
         for w in writers:
             w.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+        # Only a bound against a hang; the loop ends on its counts.
+        give_up = time.monotonic() + 600
+        # Until each did its share, and verify read from a checkpoint ten
+        # times (a reader that silently fell back to the whole trail would
+        # never get there).
+        while (verifies < 10 or cells < 10 or len(done) < 10 or checkpoints < 10) and not failed:
+            assert time.monotonic() < give_up, (verifies, cells, len(done), checkpoints)
             reply, _ = run_cell(kc, f"sum(range({random.randint(1, 50_000)}))")
             assert reply["content"]["status"] == "ok"
             cells += 1
@@ -83,9 +98,8 @@ def test_verify_never_cries_wolf_while_cli_writers_and_a_kernel_append(kernel_en
         for w in writers:
             w.join()
     print(f"stress: {verifies} verifies, {cells} cells, {len(done)} CLI evaluations, {len(alarms)} false alarms")
+    assert not failed, f"a CLI writer failed: {failed[0]}"
     assert not alarms, f"{len(alarms)} of {verifies} verifies cried wolf; first:\n{alarms[0]}"
-    assert verifies >= 10 and cells >= 10 and len(done) >= 10, (verifies, cells, len(done))
-    assert checkpoints >= verifies // 2, (checkpoints, verifies)
 
     final = json.loads(_verify(kernel_env.vl_bin, root, "--full").stdout)
     assert final["findings"] == [] and final["notes"] == [], final

@@ -324,12 +324,11 @@ fn dashboard(root: &std::path::Path, checkpoint: &str, paths: &[String]) -> Vec<
 }
 
 /// What differs between two runs over the same trail: the time a report
-/// was made.
+/// was made. Any RFC 3339 time (`YYYY-MM-DDT...`), whatever the year.
 fn timeless(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    // RFC 3339 times of this year are the only ones the reports print now.
-    while let Some(i) = rest.find("2026-").or_else(|| rest.find("2027-")) {
+    while let Some(i) = rfc3339_start(rest) {
         out.push_str(&rest[..i]);
         let end = rest[i..]
             .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | ':' | '.' | '+')))
@@ -339,6 +338,28 @@ fn timeless(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Where the first `DDDD-DD-DDT` in `text` starts.
+fn rfc3339_start(text: &str) -> Option<usize> {
+    let b = text.as_bytes();
+    (0..b.len().saturating_sub(10)).find(|&i| {
+        let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+        digits(i..i + 4)
+            && b[i + 4] == b'-'
+            && digits(i + 5..i + 7)
+            && b[i + 7] == b'-'
+            && digits(i + 8..i + 10)
+            && b[i + 10] == b'T'
+    })
+}
+
+#[test]
+fn timeless_masks_a_time_of_any_year() {
+    assert_eq!(
+        timeless("made 2031-01-02T03:04:05.678Z, seq 2026; 1999-12-31T23:59:59+01:00 end"),
+        "made <time>, seq 2026; <time> end"
+    );
 }
 
 #[test]
