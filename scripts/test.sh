@@ -54,7 +54,8 @@ build_agent
 install_package
 
 step "Python tests (real agent binary, fairlearn and scikit-learn as oracles)"
-(cd "$REPO" && "$PY" -m pytest -q tests)
+# An assert failing in a thread is an error, not a warning beside a pass.
+(cd "$REPO" && "$PY" -m pytest -q -W error::pytest.PytestUnhandledThreadExceptionWarning tests)
 
 # The package's Python code on the oldest Python it declares: the Python API,
 # the SDK's surface and the metric cross-checks, against the same agent.
