@@ -84,3 +84,54 @@ def test_the_launchers_windows_path_passes_the_exit_code_on():
 
     assert kernel._spawn_and_wait([sys.executable, "-c", "import sys; sys.exit(7)"]) == 7
     assert kernel._spawn_and_wait([sys.executable, "-c", "pass"]) == 0
+
+
+def _wheel(tmp_path: Path, tag: str, binary: bytes, version: str = "0.9.0", lab_version: str | None = None, extra=()):
+    """A wheel with the release's shape: the two scripts, the metadata, the
+    Lab extension's package.json and remoteEntry; ``extra`` adds files."""
+    exe = ".exe" if "win" in tag else ""
+    wheel = tmp_path / f"venturalitica-{version}-py3-none-{tag}.whl"
+    data = f"venturalitica-{version}.data/"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr(f"{data}scripts/venturalitica{exe}", binary)
+        z.writestr(f"{data}scripts/vl{exe}", binary)
+        z.writestr(f"venturalitica-{version}.dist-info/METADATA", f"Metadata-Version: 2.1\nVersion: {version}\n")
+        z.writestr(f"{data}data/{check.LAB}package.json", f'{{"version": "{lab_version or version}"}}')
+        z.writestr(f"{data}data/{check.LAB}static/remoteEntry.abc.js", "")
+        for name, content in extra:
+            z.writestr(name, content)
+    return wheel
+
+
+LINUX_TAG = "manylinux_2_17_x86_64.manylinux2014_x86_64"
+
+
+def test_a_release_shaped_wheel_passes_the_check(tmp_path, capsys):
+    check.check_wheel(_wheel(tmp_path, LINUX_TAG, ELF), "0.9.0", 10**9)
+    assert "ok: venturalitica-0.9.0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("why", "make", "refusal"),
+    [
+        (
+            "a second agent binary",
+            lambda p: _wheel(p, LINUX_TAG, ELF, extra=[("venturalitica/bin/agent", ELF)]),
+            "the wheel's executables",
+        ),
+        ("a Linux tag on Windows binaries", lambda p: _wheel(p, LINUX_TAG, pe(0x8664)), "the wheel's executables"),
+        (
+            "another version than the workspace's",
+            lambda p: _wheel(p, LINUX_TAG, ELF, version="0.8.2"),
+            "versions differ",
+        ),
+        (
+            "a Lab extension of another version",
+            lambda p: _wheel(p, LINUX_TAG, ELF, lab_version="0.1.0"),
+            "versions differ",
+        ),
+    ],
+)
+def test_the_release_check_refuses_a_wrong_wheel(tmp_path, why, make, refusal):
+    with pytest.raises(SystemExit, match=refusal):
+        check.check_wheel(make(tmp_path), "0.9.0", 10**9)
