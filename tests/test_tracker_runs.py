@@ -7,16 +7,14 @@ from a script, from a notebook cell through the proxied kernel, and from
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
 import warnings
 from pathlib import Path
 
 from kernel_env import run_cell
 from mlflow.tracking import MlflowClient
-from test_trackers import _wandb_records
+from test_trackers import _wandb_records, run_script
 
 FRAME = """\
 import pandas as pd
@@ -41,19 +39,7 @@ POLICY = f"""\
 def _script(root: Path, body: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     (root / "policy.yaml").write_text(POLICY)
     (root / "pyproject.toml").write_text("[project]\nname = 'runs'\n")
-    script = root / "run.py"
-    script.write_text(FRAME + textwrap.dedent(body))
-    proc = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return proc
+    return run_script(root, "run.py", FRAME + textwrap.dedent(body), env)
 
 
 def _trail(root: Path) -> list[dict]:

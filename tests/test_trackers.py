@@ -104,6 +104,24 @@ wandb.log({"compliance_score": 1.0 if audit.passed else 0.0})
 """
 
 
+def run_script(root: Path, name: str, text: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Writes ``text`` to ``root/name`` and runs it there with this Python;
+    it must exit 0."""
+    script = root / name
+    script.write_text(text)
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
 @pytest.fixture
 def tutorial(tmp_path):
     if not os.environ.get("VL_CREDIT_CSV"):
@@ -112,19 +130,7 @@ def tutorial(tmp_path):
     (tmp_path / "my_policy.yaml").write_text(MY_POLICY)
 
     def run(*parts: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        script = tmp_path / "tutorial.py"
-        script.write_text("\n".join(parts))
-        proc = subprocess.run(
-            [sys.executable, str(script)],
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-            env={**os.environ, **(env or {})},
-        )
-        assert proc.returncode == 0, proc.stderr[-4000:]
-        return proc
+        return run_script(tmp_path, "tutorial.py", "\n".join(parts), env)
 
     run.root = tmp_path
     return run
