@@ -187,6 +187,74 @@ def test_the_same_errors_as_the_pandas_path(project, spark, kind, n):
         vl.enforce(frames(kind, table, spark), policy="errors.yaml", record=False, strict=True)
 
 
+AWKWARD = 'we`ird"'
+
+
+def awkward_table() -> pa.Table:
+    """Names and values that SQL must quote: a backtick and a double quote in
+    the column name, quotes and a backslash in the values and the label."""
+    groups = ["it's \\ yes"] * 60 + ["Women's"] * 40
+    outcome = ["it's"] * 30 + ["no"] * 30 + ["it's"] * 12 + ["no"] * 28
+    return pa.table({AWKWARD: groups, "out": outcome, "score": [i % 2 for i in range(100)]})
+
+
+AWKWARD_POLICY = [
+    {
+        "id": "grouped",
+        "metric_key": "disparate_impact",
+        "operator": ">=",
+        "threshold": 0.0,
+        "input.dimension": AWKWARD,
+        "input.target": "score",
+    },
+    {
+        "id": "labelled",
+        "metric_key": "disparate_impact",
+        "operator": ">=",
+        "threshold": 0.0,
+        "input.dimension": AWKWARD,
+        "input.target": "out",
+        "positive_label": "it's",
+    },
+    {
+        "id": "backslash-label",
+        "metric_key": "disparate_impact",
+        "operator": ">=",
+        "threshold": 0.0,
+        "input.dimension": "out",
+        "input.target": AWKWARD,
+        "positive_label": "it's \\ yes",
+    },
+]
+
+
+@pytest.mark.parametrize(
+    "kind", ["duckdb", "spark", "spark-escaped-literals"], ids=["duckdb", "spark", "spark-escapedStringLiterals"]
+)
+def test_quotes_and_backslashes_in_names_and_literals_read_the_same_on_every_engine(project, spark, kind):
+    """Spark reads a backslash in a literal as an escape unless
+    `spark.sql.parser.escapedStringLiterals` is on (a setting users turn on):
+    the SQL we write must mean the same under both, and on DuckDB."""
+    (project / "awkward.yaml").write_text(yaml.safe_dump(AWKWARD_POLICY, sort_keys=False))
+    table = awkward_table()
+    rows = vl.enforce(table, policy="awkward.yaml", strict=True, record=False)
+    by_id = {c["id"]: c for c in rows.to_dict()["controls"]}
+    # The oracle by hand: 12/40 of Women's, 30/60 of the other group have the label `it's`.
+    assert by_id["labelled"]["actual_value"] == pytest.approx(0.3 / 0.5, abs=TOL)
+    # 30 of the 58 `no` rows and 30 of the 42 `it's` rows are in the group `it's \ yes`.
+    assert by_id["backslash-label"]["actual_value"] == pytest.approx((30 / 58) / (30 / 42), abs=TOL)
+    escaped = kind == "spark-escaped-literals"
+    if kind.startswith("spark"):
+        spark.conf.set("spark.sql.parser.escapedStringLiterals", str(escaped).lower())
+    try:
+        counted = vl.enforce(frames(kind.split("-")[0], table, spark), policy="awkward.yaml", strict=True, record=False)
+    finally:
+        if kind.startswith("spark"):
+            spark.conf.unset("spark.sql.parser.escapedStringLiterals")
+    assert [c["status"] for c in counted.to_dict()["controls"]] == ["pass"] * 3, pick(counted)
+    same(pick(rows), pick(counted))
+
+
 def test_the_fingerprint_ignores_order_and_partitioning_and_sees_every_change(project, spark):
     (project / "p.yaml").write_text(
         "- id: di\n  metric_key: disparate_impact\n  operator: '>='\n  threshold: 0\n  input.dimension: group\n"

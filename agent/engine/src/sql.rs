@@ -45,10 +45,13 @@ impl Dialect {
         }
     }
 
-    /// A string literal. Spark reads backslash escapes in them.
+    /// A string literal. Spark reads a backslash in a literal as an escape,
+    /// or not, by `spark.sql.parser.escapedStringLiterals`; so quotes and
+    /// backslashes are written as `chr(39)` and `chr(92)` outside the quotes,
+    /// and the literal reads the same under either setting.
     fn text(self, value: &str) -> String {
         match self {
-            Dialect::Spark => format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'")),
+            Dialect::Spark => spark_text(value),
             Dialect::DuckDb => format!("'{}'", value.replace('\'', "''")),
         }
     }
@@ -324,6 +327,32 @@ impl Dialect {
     }
 }
 
+/// `value` as a Spark string expression with no escape in it: the runs
+/// between quotes and backslashes as plain literals, each quote or backslash
+/// as `chr(n)`, joined by `concat` when there is more than one piece.
+fn spark_text(value: &str) -> String {
+    let mut pieces = Vec::new();
+    let mut run = String::new();
+    for c in value.chars() {
+        match c {
+            '\'' | '\\' => {
+                if !run.is_empty() {
+                    pieces.push(format!("'{}'", std::mem::take(&mut run)));
+                }
+                pieces.push(format!("chr({})", u32::from(c)));
+            }
+            c => run.push(c),
+        }
+    }
+    if !run.is_empty() || pieces.is_empty() {
+        pieces.push(format!("'{run}'"));
+    }
+    match pieces.as_slice() {
+        [one] => one.clone(),
+        _ => format!("concat({})", pieces.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,12 +366,16 @@ mod tests {
         };
         assert_eq!(
             Dialect::Spark.term(&term),
-            "(NOT (CAST(`we``ird\"` AS STRING) = 'it\\'s \\\\ yes'))"
+            "(NOT (CAST(`we``ird\"` AS STRING) = concat('it', chr(39), 's ', chr(92), ' yes')))"
         );
         assert_eq!(
             Dialect::DuckDb.term(&term),
             "(NOT (CAST(\"we`ird\"\"\" AS VARCHAR) = 'it''s \\ yes'))"
         );
+        assert_eq!(Dialect::Spark.text(""), "''");
+        assert_eq!(Dialect::Spark.text("Women"), "'Women'");
+        assert_eq!(Dialect::Spark.text("'"), "chr(39)");
+        assert_eq!(Dialect::Spark.text("\\x'"), "concat(chr(92), 'x', chr(39))");
         assert_eq!(
             Dialect::DuckDb.literal(&Literal::Float(30.0)),
             "CAST(30.0 AS DOUBLE)"
