@@ -323,6 +323,17 @@ fn dashboard(root: &std::path::Path, checkpoint: &str, paths: &[String]) -> Vec<
     pages
 }
 
+/// The overview's "; from the signed checkpoint at event N", if shown.
+fn checkpoint_note(page: &str) -> Option<String> {
+    const NOTE: &str = "; from the signed checkpoint at event ";
+    let start = page.find(NOTE)?;
+    let digits = page[start + NOTE.len()..]
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .count();
+    Some(page[start..start + NOTE.len() + digits].to_string())
+}
+
 /// What differs between two runs over the same trail: the time a report
 /// was made. Any RFC 3339 time (`YYYY-MM-DDT...`), whatever the year.
 fn timeless(text: &str) -> String {
@@ -426,12 +437,52 @@ fn readers_say_the_same_from_a_checkpoint_as_from_the_whole_trail() {
         assert!(out.status.success(), "{}", err(&out));
         timeless(&text(&out))
     };
+    // The same document, but for the sentence that says how it was checked.
+    let covered = first["head"]["seq"].as_u64().unwrap();
+    let from_checkpoint = format!(
+        " The events up to {covered} were checked when the signed checkpoint there was written, those after it now; `venturalitica verify --full` checks every event again."
+    );
+    let from_checkpoint_html = from_checkpoint.replace(
+        "`venturalitica verify --full`",
+        "<code>venturalitica verify --full</code>",
+    );
     for format in ["md", "html"] {
-        assert_eq!(report("200", format), report("off", format), "{format}");
+        let from_checkpoint = match format {
+            "html" => from_checkpoint_html.clone(),
+            _ => from_checkpoint.clone(),
+        };
+        let (on, off) = (report("200", format), report("off", format));
+        assert!(on.contains(&from_checkpoint), "{format}: {on}");
+        assert!(!off.contains("signed checkpoint"), "{format}: {off}");
+        assert_eq!(on.replace(&from_checkpoint, ""), off, "{format}");
     }
     let md = report("200", "md");
     assert!(md.contains("trail of 753 events verifies"), "{md}");
     assert!(md.contains("750 cells"), "{md}");
+
+    // The scan says which path it read its evaluations from.
+    let scan = |checkpoint: &str| {
+        let out = bin()
+            .current_dir(root)
+            .env("VENTURALITICA_CHECKPOINT", checkpoint)
+            .args(["scan", "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(out.status.code().is_some_and(|c| c <= 1), "{}", err(&out));
+        serde_json::from_str::<serde_json::Value>(&text(&out)).unwrap()
+    };
+    let scanned = scan("200");
+    assert_eq!(scanned["evidence_read"]["from"], "checkpoint", "{scanned}");
+    assert_eq!(
+        scanned["evidence_read"]["head"]["seq"], covered,
+        "{scanned}"
+    );
+    let whole = scan("off");
+    assert_eq!(
+        whole["evidence_read"],
+        serde_json::json!({"from": "trail", "why": null})
+    );
+    assert_eq!(scanned["controls"], whole["controls"]);
 
     let head = off["head"]["seq"].as_u64().unwrap();
     let paths: Vec<String> = [
@@ -451,8 +502,13 @@ fn readers_say_the_same_from_a_checkpoint_as_from_the_whole_trail() {
     .collect();
     let from_checkpoint = dashboard(root, "200", &paths);
     let whole = dashboard(root, "off", &paths);
+    // The overview and the report say they read from the checkpoint; but
+    // for that, every page is the same.
+    let note = checkpoint_note(&from_checkpoint[0]).expect("the overview names the checkpoint");
+    assert!(from_checkpoint[4].contains(&from_checkpoint_html));
     for ((path, a), b) in paths.iter().zip(&from_checkpoint).zip(&whole) {
-        assert_eq!(timeless(a), timeless(b), "{path}");
+        let a = a.replace(&note, "").replace(&from_checkpoint_html, "");
+        assert_eq!(timeless(&a), timeless(b), "{path}");
     }
     // A cell's page shows its whole payload, read from its line.
     assert!(

@@ -205,6 +205,11 @@ const BATCH: usize = 512;
 /// so it proves the same thing about who wrote the event.
 pub fn check_seals(seals: &[Sealed]) -> Vec<usize> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    check_seals_on(seals, threads)
+}
+
+/// [`check_seals`] on at most `threads` threads.
+fn check_seals_on(seals: &[Sealed], threads: usize) -> Vec<usize> {
     let per_thread = seals.len().div_ceil(threads).max(4 * BATCH);
     std::thread::scope(|scope| {
         let workers: Vec<_> = seals
@@ -357,6 +362,39 @@ mod tests {
         seals[250].message.push(b'!');
         assert_eq!(check_seals(&seals), vec![137, 250]);
         assert!(check_seals(&[]).is_empty());
+    }
+
+    /// Past one batch and one thread: bad seals at the edges of batches and
+    /// of threads' shares are named at their own index, whatever the cores.
+    #[test]
+    fn many_batches_on_several_threads_name_the_bad_seals_where_they_are() {
+        let key = EvidenceKey::from_seed([5; 32]);
+        let n = 20 * BATCH + 300;
+        let mut seals: Vec<Sealed> = (0..n)
+            .map(|i| {
+                let e = Event::new(i as u64, GENESIS, &serde_json::json!({"i": i}), Some(&key));
+                e.sealed(key.public()).unwrap()
+            })
+            .collect();
+        // Where the second thread's share starts, with 2 and with 3 threads.
+        let (of_2, of_3) = (n.div_ceil(2), n.div_ceil(3));
+        let bad = vec![
+            0,
+            BATCH - 1,
+            BATCH,
+            3 * BATCH + 7,
+            of_3 - 1,
+            of_3,
+            of_2,
+            2 * of_3 + BATCH + 1,
+            n - 1,
+        ];
+        for &i in &bad {
+            seals[i].message.push(b'!');
+        }
+        for threads in [1, 2, 3, 8] {
+            assert_eq!(check_seals_on(&seals, threads), bad, "{threads} threads");
+        }
     }
 
     #[test]

@@ -505,12 +505,37 @@ mod tests {
     #[test]
     fn a_changed_byte_in_any_chunk_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let cp = written(dir.path(), (2 * CHUNK) as u64);
-        let mut bytes = std::fs::read(&cp.path).unwrap();
-        let at = bytes.len() - 10;
-        bytes[at] ^= 1;
-        std::fs::write(&cp.path, &bytes).unwrap();
-        assert_eq!(cp.section(Section::Cells), Err(Refused::BadIndex));
-        assert!(cp.section(Section::Others).is_ok());
+        let cp = written(dir.path(), (3 * CHUNK) as u64);
+        let good = std::fs::read(&cp.path).unwrap();
+        let others = &cp.header.index.others;
+        // Each part's byte range: the others, then each chunk of cells.
+        let mut start = cp.index_start + others.bytes;
+        let mut parts = vec![(Section::Others, cp.index_start, others.bytes)];
+        for chunk in &cp.header.index.cells {
+            parts.push((Section::Cells, start, chunk.bytes));
+            start += chunk.bytes;
+        }
+        assert_eq!(start as usize, good.len());
+        assert!(parts.len() >= 4, "three chunks of cells at least");
+        for (which, from, len) in parts {
+            for at in [from, from + len / 2, from + len - 1] {
+                let mut bytes = good.clone();
+                bytes[at as usize] ^= 1;
+                std::fs::write(&cp.path, &bytes).unwrap();
+                assert_eq!(
+                    cp.section(which),
+                    Err(Refused::BadIndex),
+                    "{which:?} at {at}"
+                );
+                assert_eq!(cp.index(), Err(Refused::BadIndex), "{which:?} at {at}");
+                let other = match which {
+                    Section::Others => Section::Cells,
+                    Section::Cells => Section::Others,
+                };
+                assert!(cp.section(other).is_ok(), "{which:?} at {at}");
+            }
+        }
+        std::fs::write(&cp.path, &good).unwrap();
+        assert!(cp.index().is_ok());
     }
 }

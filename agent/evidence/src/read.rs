@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::chain::Event;
@@ -57,8 +58,11 @@ pub struct ReadEvent {
     pub payload: Option<Value>,
 }
 
-/// Where the events up to the checker's start came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the events up to the checker's start came from; as JSON
+/// `{"from": "checkpoint", "head": …}` or `{"from": "trail", "why": …}`, so
+/// a reader can say which path it took.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
 pub enum Source {
     /// A trusted checkpoint covering up to `head`.
     Checkpoint {

@@ -354,3 +354,143 @@ fn writers_and_checkpointing_readers_side_by_side_raise_no_alarm_and_lose_nothin
     assert!(verify(&s, true).ok());
     assert_eq!(verify(&s, false).events, total);
 }
+
+/// A trail of 606 events with a checkpoint at its last, and that event's
+/// line as written.
+fn checkpointed(dir: &std::path::Path) -> (Store, u64) {
+    let s = store(dir);
+    grow(&s, 0, 600);
+    read(&s);
+    let covered = from_checkpoint(&read(&s)).expect("a checkpoint at the last event");
+    (s, covered)
+}
+
+/// Why the reader did not use the checkpoint (it must not have).
+fn refused_because(s: &Store) -> String {
+    match s.read_trail(&ReadOptions::default()).unwrap().source {
+        Source::Trail { why: Some(why) } => why,
+        other => panic!("the checkpoint was used or not named: {other:?}"),
+    }
+}
+
+/// Keeps the first `lines` lines of the trail.
+fn keep_lines(s: &Store, lines: usize) {
+    let text = fs::read_to_string(s.trace_path()).unwrap();
+    let kept: String = text.split_inclusive('\n').take(lines).collect();
+    fs::write(s.trace_path(), kept).unwrap();
+}
+
+#[test]
+fn a_trail_cut_below_the_checkpoint_refuses_it_and_verify_names_the_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, covered) = checkpointed(dir.path());
+    keep_lines(&s, 300);
+    let why = refused_because(&s);
+    assert!(
+        why.contains(&format!("no longer has event {covered}")) && why.contains("shorter"),
+        "{why}"
+    );
+    let r = verify(&s, false);
+    assert!(r.checkpoint.is_none(), "{r:?}");
+    assert!(has(&r, "events deleted from the end"), "{r:?}");
+}
+
+#[test]
+fn events_deleted_after_the_checkpoint_are_found_by_the_default_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, covered) = checkpointed(dir.path());
+    grow(&s, 600, 700);
+    keep_lines(&s, covered as usize + 50);
+    let r = verify(&s, false);
+    // The checkpoint still holds (its event is there) and was used ...
+    assert_eq!(r.checkpoint.as_ref().map(|h| h.seq), Some(covered), "{r:?}");
+    // ... and the head the writers left names what is missing.
+    assert!(has(&r, "events deleted from the end"), "{r:?}");
+}
+
+#[test]
+fn the_covered_line_edited_in_place_refuses_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, covered) = checkpointed(dir.path());
+    // The covered event is an evaluation (the last of each hundred).
+    edit_line(&s, covered as usize, "\"passed\":true", "\"passed\":null");
+    let why = refused_because(&s);
+    assert!(
+        why.contains(&format!("no longer has event {covered}")) && why.contains("altered"),
+        "{why}"
+    );
+    let r = verify(&s, false);
+    assert!(
+        r.checkpoint.is_none() && has(&r, &format!("event {covered} was altered")),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn no_key_to_trust_it_with_refuses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = checkpointed(dir.path());
+    let keyless = s.clone().with_signing(Signing::Unsigned);
+    let why = refused_because(&keyless);
+    assert!(why.contains("no key to trust it with"), "{why}");
+    // A key given as trusted is enough.
+    let trusting = keyless
+        .read_trail(&ReadOptions {
+            trusted: vec![key(1).public()],
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(from_checkpoint(&trusting).is_some());
+}
+
+#[test]
+fn an_unreadable_or_garbage_checkpoint_is_refused_and_the_trail_read_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _) = checkpointed(dir.path());
+    let path = s.dir().join(FILE);
+    let good = fs::read(&path).unwrap();
+    let header_end = good.iter().position(|b| *b == b'\n').unwrap();
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        ("empty", Vec::new(), "cut short"),
+        (
+            "no signature line",
+            b"{\"format\":1}\n".to_vec(),
+            "no signature line",
+        ),
+        (
+            "garbage",
+            (0..=255u8).cycle().take(5000).collect(),
+            "cannot be read",
+        ),
+        (
+            "cut after the header",
+            good[..=header_end].to_vec(),
+            "no signature line",
+        ),
+        (
+            "cut inside the index",
+            good[..good.len() - 100].to_vec(),
+            "index does not match",
+        ),
+    ];
+    let whole = store(dir.path())
+        .with_checkpoints(CheckpointPolicy::Off)
+        .read_trail(&ReadOptions::default())
+        .unwrap();
+    for (name, bytes, expect) in cases {
+        // A refused checkpoint is rewritten by the reader: put it back each time.
+        fs::write(&path, &bytes).unwrap();
+        let r = s.read_trail(&ReadOptions::default()).unwrap();
+        let Source::Trail { why: Some(why) } = &r.source else {
+            panic!("{name}: {:?}", r.source)
+        };
+        assert!(why.contains(expect), "{name}: {why}");
+        assert_eq!(r.events.len(), whole.events.len(), "{name}");
+        assert!(r.checker.is_clean(), "{name}");
+    }
+    // A directory where the file belongs cannot be read either.
+    fs::remove_file(&path).unwrap();
+    fs::create_dir(&path).unwrap();
+    let why = refused_because(&s);
+    assert!(why.contains("cannot be read"), "{why}");
+}

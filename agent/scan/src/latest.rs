@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use venturalitica_evidence::read::Covered;
-use venturalitica_evidence::{EventKind, ReadOptions, Store};
+use venturalitica_evidence::{EventKind, ReadOptions, Source, Store};
 use venturalitica_vocab::events::EnforcePayload;
 use venturalitica_vocab::results::{blocks, latest_per_control, EnforcementMode, Status};
 
@@ -45,13 +45,11 @@ impl LatestControl {
     }
 }
 
-/// The latest controls, sorted by policy then control id. An `enforce`
-/// event whose results cannot be read is an error: the verdict would
-/// otherwise pass over what it does not understand.
-pub fn latest_controls(store: Option<&Store>) -> Result<Vec<LatestControl>, ScanError> {
-    let Some(store) = store else {
-        return Ok(Vec::new());
-    };
+/// The latest controls, sorted by policy then control id, and where the
+/// trail was read from. An `enforce` event whose results cannot be read is
+/// an error: the verdict would otherwise pass over what it does not
+/// understand.
+pub fn latest_controls(store: &Store) -> Result<(Vec<LatestControl>, Source), ScanError> {
     // From the last checkpoint on: only the evaluations' lines are read.
     let read = store.read_trail(&ReadOptions {
         payloads: true,
@@ -59,6 +57,7 @@ pub fn latest_controls(store: Option<&Store>) -> Result<Vec<LatestControl>, Scan
         ..ReadOptions::default()
     })?;
     read.complete(store)?;
+    let source = read.source;
     let mut evaluations = Vec::new();
     for event in read.events {
         if event.indexed.kind() != Some(EventKind::Enforce) {
@@ -96,5 +95,5 @@ pub fn latest_controls(store: Option<&Store>) -> Result<Vec<LatestControl>, Scan
             })
             .collect();
     latest.sort_by(|a, b| (&a.policy, &a.control_id).cmp(&(&b.policy, &b.control_id)));
-    Ok(latest)
+    Ok((latest, source))
 }

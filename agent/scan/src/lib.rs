@@ -57,6 +57,8 @@ pub struct Scan {
     pub latest_path: PathBuf,
     /// The scan event's place in the chain (`verify --head` takes it).
     pub anchor: venturalitica_evidence::Head,
+    /// Whether the evaluations came from a checkpoint or the whole trail.
+    pub evidence_read: venturalitica_evidence::Source,
 }
 
 impl Scan {
@@ -71,6 +73,7 @@ impl Scan {
             "assessment_results": self.assessment_path,
             "trace_latest": self.latest_path,
             "anchor": self.anchor.to_string(),
+            "evidence_read": self.evidence_read,
         })
     }
 
@@ -134,7 +137,7 @@ pub fn scan(root: &Path) -> Result<Scan, ScanError> {
         }
     }
     let store = Store::open(root)?;
-    let controls = latest::latest_controls(Some(&store))?;
+    let (controls, evidence_read) = latest::latest_controls(&store)?;
     let policies = stored_policies(&store, root);
     let (name, version) = project_identity(root)?;
     let bom = bom::build(&bom::BomInputs {
@@ -191,6 +194,7 @@ pub fn scan(root: &Path) -> Result<Scan, ScanError> {
         assessment_path,
         latest_path,
         anchor: appended.head(),
+        evidence_read,
     })
 }
 

@@ -372,6 +372,9 @@ impl Trail {
         if let Some(note) = state.source.as_ref().and_then(Source::note) {
             report.notes.insert(0, note);
         }
+        if let Some(Source::Checkpoint { head, .. }) = &state.source {
+            report.checkpoint = Some(head.clone());
+        }
         let snapshot = &state.snapshot;
         let next = Snapshot {
             entries: snapshot.entries.clone(),

@@ -34,8 +34,12 @@ pub fn build(
     let integrity = Statement {
         text: match (&s.verified, s.chain_ok) {
             (Some(r), _) if r.ok() => format!(
-                "The evidence trail of {} events verifies: every event's hash, its link to the one before and its signature hold, and every policy copy matches its hash.",
-                s.entries.len()
+                "The evidence trail of {} events verifies: every event's hash, its link to the one before and its signature hold, and every policy copy matches its hash.{}",
+                s.entries.len(),
+                r.checkpoint.as_ref().map_or(String::new(), |head| format!(
+                    " The events up to {} were checked when the signed checkpoint there was written, those after it now; `venturalitica verify --full` checks every event again.",
+                    head.seq
+                ))
             ),
             (Some(r), _) => format!(
                 "The evidence trail does NOT verify: {}. Statements below rest on events that may have been altered.",

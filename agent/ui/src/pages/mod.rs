@@ -55,6 +55,9 @@ fn verification(s: &Snapshot) -> Markup {
         (Some(r), _) if r.ok() => html! {
             (pill("pass")) " intact: " (r.events) " events, " (r.policies_checked)
             " policy copies checked; " (signed_by(r))
+            @if let Some(head) = &r.checkpoint {
+                "; from the signed checkpoint at event " (head.seq)
+            }
         },
         (Some(r), _) => html! {
             (pill("fail")) " altered: " (r.findings.len()) " problem(s); first: "
