@@ -138,9 +138,16 @@ def test_settings_come_from_env_then_pyproject(kernel_env, monkeypatch):
     monkeypatch.setenv("VENTURALITICA_CPU_TDP_W", "100")  # beats pyproject's 50
     with kernel_env.kernel() as (_, kc):
         run_cell(kc, BURN)
-        reply, _ = run_cell(kc, "burn(0.5)")
+        reply, outputs = run_cell(kc, "t0 = time.process_time(); burn(0.5); print(time.process_time() - t0)")
     e = _energy(reply)
     basis = e["basis"]
+    # Oracles outside the agent: the kernel's own CPU clock around the work,
+    # and Python's count of CPUs.
+    (burned,) = [float(m["content"]["text"]) for m in outputs if m["msg_type"] == "stream"]
+    assert basis["logical_cpus"] == os.cpu_count()
+    assert burned <= e["cpu_s"] <= burned + 0.15, (burned, e["cpu_s"])
+    watts_per_cpu = 100.0 / os.cpu_count()
+    assert watts_per_cpu * burned <= e["cpu"]["joules"] <= watts_per_cpu * (burned + 0.15)
     assert (basis["grid"]["code"], basis["grid"]["origin"]) == ("FRA", "pyproject")
     assert basis["pue"] == {"value": 1.2, "origin": "pyproject"}
     assert (basis["cpu_tdp"]["watts"], basis["cpu_tdp"]["origin"]) == (100.0, "env")

@@ -260,6 +260,26 @@ mod tests {
         let s = fs.sample(&fs.tree(me));
         assert!(s.processes >= 1 && s.rss_bytes > 0);
         assert!(fs.machine_busy_seconds().is_some_and(|b| b > 0.0));
-        assert!(fs.logical_cpus() >= 1);
+        // The CPUs this process may run on are among the machine's.
+        let usable = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert!(
+            fs.logical_cpus() >= usable,
+            "{} < {usable}",
+            fs.logical_cpus()
+        );
+    }
+
+    #[test]
+    fn logical_cpus_are_the_cpun_lines_of_stat_and_one_without_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fs = ProcFs::new(dir.path(), 100.0, 4096);
+        assert_eq!(fs.logical_cpus(), 1, "no /proc/stat: one, as documented");
+        std::fs::write(
+            dir.path().join("stat"),
+            "cpu  10 0 5 100 0 0 0 0 0 0\ncpu0 5 0 2 50 0 0 0 0 0 0\ncpu1 5 0 3 50 0 0 0 0 0 0\n\
+             cpu7 1 0 0 1 0 0 0 0 0 0\nintr 12\ncpufreq 3\n",
+        )
+        .expect("write stat");
+        assert_eq!(fs.logical_cpus(), 3);
     }
 }
