@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from pathlib import Path
 import nbformat
 import pytest
 import zmq
+import zmq.utils.monitor
+from conftest import free_port
 from jupyter_client.session import Session
 from kernel_env import PROXIED, run_cell
 from nbclient import NotebookClient
@@ -155,9 +158,20 @@ def _encrypted_manager(kernel_env, policy: str, kernel_name: str = PROXIED):
     return km
 
 
+def _null_greeting() -> bytes:
+    """A ZMTP 3.0 client greeting offering the NULL mechanism (RFC 23)."""
+    return b"\xff" + bytes(8) + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\0") + b"\x00" + bytes(31)
+
+
+def _refused_in_log(kernel_env, peer: str) -> bool:
+    """Whether the proxy's log names a refusal of the connection from `peer`."""
+    return any("connection refused" in line and f"peer={peer}" in line for line in kernel_env.logs().splitlines())
+
+
 def test_required_encryption_runs_cells_and_refuses_clients_without_the_keys(kernel_env):
     km = _encrypted_manager(kernel_env, "required")
-    km.start_kernel(cwd=str(kernel_env.project), env=dict(os.environ))
+    # Debug: every refusal is logged with the peer's address, not only the 1st, 10th, ...
+    km.start_kernel(cwd=str(kernel_env.project), env=dict(os.environ, VENTURALITICA_LOG_LEVEL="debug"))
     kc = km.client()
     kc.start_channels()
     try:
@@ -191,9 +205,42 @@ def test_required_encryption_runs_cells_and_refuses_clients_without_the_keys(ker
             session.send(sock, "kernel_info_request", {})
             return sock
 
-        for sock in (dealer(None), dealer(zmq.curve_keypair()[0])):
-            assert not sock.poll(2000), "a client without the keys got an answer"
-            sock.close()
+        # A NULL client on a raw socket: the live port greets it offering
+        # CURVE, then closes the connection, and the log names this client.
+        with socket.create_connection((km.ip, km.shell_port), timeout=10) as raw:
+            raw.sendall(_null_greeting())
+            received = b""
+            while chunk := raw.recv(4096):
+                received += chunk
+            assert received[:1] == b"\xff" and received[10:11] == b"\x03", received[:64]
+            assert received[12:32] == b"CURVE".ljust(20, b"\0"), received[:64]
+            assert len(received) == 64, "closed after its greeting, nothing served"
+            host, local_port = raw.getsockname()
+            null_peer = f"{host}:{local_port}"
+        # A CURVE client with a wrong server key, from a port of our choosing:
+        # its connection is made (the port is live) and its handshake never
+        # succeeds; the log names that port.
+        port = free_port()
+        wrong = ctx.socket(zmq.DEALER)
+        wrong.linger = 0
+        wrong.curve_publickey, wrong.curve_secretkey = zmq.curve_keypair()
+        wrong.curve_serverkey = zmq.curve_keypair()[0]
+        monitor = wrong.get_monitor_socket()
+        wrong.connect(f"tcp://127.0.0.1:{port};{km.ip}:{km.shell_port}")
+        session.send(wrong, "kernel_info_request", {})
+        assert not wrong.poll(2000), "a client without the server's key got an answer"
+        seen = set()
+        while monitor.poll(100):
+            seen.add(zmq.utils.monitor.recv_monitor_message(monitor)["event"])
+        assert zmq.EVENT_CONNECTED in seen, seen
+        assert zmq.EVENT_HANDSHAKE_SUCCEEDED not in seen, seen
+        wrong.disable_monitor()
+        monitor.close()
+        wrong.close()
+        deadline = time.monotonic() + 10
+        while not (_refused_in_log(kernel_env, null_peer) and _refused_in_log(kernel_env, f"127.0.0.1:{port}")):
+            assert time.monotonic() < deadline, kernel_env.logs()[-3000:]
+            time.sleep(0.1)
         own = dealer(info["curve_publickey"].encode())
         assert own.poll(10_000), "a client with the server's key is served"
         assert session.deserialize(session.feed_identities(own.recv_multipart())[1])["msg_type"] == "kernel_info_reply"

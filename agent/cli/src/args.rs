@@ -305,7 +305,7 @@ pub struct KernelProxyArgs {
 
     /// Log verbosity; the log is venturalitica-proxy-<connection file
     /// name>.log in the Jupyter runtime dir. It never contains the key.
-    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    #[arg(long, value_enum, default_value_t = LogLevel::Info, env = "VENTURALITICA_LOG_LEVEL")]
     pub log_level: LogLevel,
 
     /// Project root for the evidence trail [default: as for enforce, from
@@ -333,7 +333,7 @@ pub struct KernelAttachArgs {
     pub connection_file: PathBuf,
 
     /// Log verbosity (the log goes to the Jupyter runtime dir).
-    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    #[arg(long, value_enum, default_value_t = LogLevel::Info, env = "VENTURALITICA_LOG_LEVEL")]
     pub log_level: LogLevel,
 
     /// Project root for the evidence trail [default: as for enforce]

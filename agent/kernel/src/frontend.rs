@@ -524,7 +524,7 @@ async fn bind(endpoint: &str, ctx: ConnContext) -> Result<Bound, KernelError> {
             tokio::spawn(async move {
                 loop {
                     match listener.accept().await {
-                        Ok((r, w)) => ctx.spawn(r, w),
+                        Ok((r, w)) => ctx.spawn(r, w, "ipc".to_string()),
                         Err(e) => accept_failed(e).await,
                     }
                 }
@@ -538,11 +538,11 @@ async fn bind(endpoint: &str, ctx: ConnContext) -> Result<Bound, KernelError> {
             tokio::spawn(async move {
                 loop {
                     match listener.accept().await {
-                        Ok((stream, _)) => {
+                        Ok((stream, address)) => {
                             // Each message is one write: Nagle would only add delay.
                             let _ = stream.set_nodelay(true);
                             let (r, w) = stream.into_split();
-                            ctx.spawn(r, w);
+                            ctx.spawn(r, w, address.to_string());
                         }
                         Err(e) => accept_failed(e).await,
                     }
@@ -596,7 +596,9 @@ fn admit(
 }
 
 impl ConnContext {
-    fn spawn<R, W>(&self, r: R, w: W)
+    /// Serves one accepted connection; `peer` names it in the log (its
+    /// address, or `ipc`).
+    fn spawn<R, W>(&self, r: R, w: W, peer: String)
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: AsyncWrite + Unpin + Send + 'static,
@@ -638,18 +640,18 @@ impl ConnContext {
                     // libzmq retries every 100 ms: say so on the 1st, 10th, 100th...
                     let n = REFUSED.fetch_add(1, Ordering::Relaxed) + 1;
                     if is_power_of_ten(n) {
-                        tracing::warn!(?channel, %e, refused = n, "connection refused (a client without this kernel's CURVE keys?)");
+                        tracing::warn!(?channel, %peer, %e, refused = n, "connection refused (a client without this kernel's CURVE keys?)");
                     } else {
-                        tracing::debug!(?channel, %e, "connection refused");
+                        tracing::debug!(?channel, %peer, %e, "connection refused");
                     }
                     return;
                 }
                 Ok(Err(e)) => {
-                    tracing::debug!(?channel, %e, "handshake failed");
+                    tracing::debug!(?channel, %peer, %e, "handshake failed");
                     return;
                 }
                 Err(_) => {
-                    tracing::debug!(?channel, "handshake timed out");
+                    tracing::debug!(?channel, %peer, "handshake timed out");
                     return;
                 }
             };
