@@ -131,7 +131,7 @@ def test_declared_facts_come_from_pyproject_and_unknown_keys_are_an_error(vl_bin
     (root / "pyproject.toml").write_text(FACTS)
     md = _report(vl_bin, root).stdout
     sections = _sections(md)
-    assert md.startswith("# Technical documentation (EU AI Act, Annex IV): Loan scoring <v2>")
+    assert md.startswith("# Technical documentation (EU AI Act, Annex IV): Loan scoring \\<v2\\>")
     assert "- Provider: Example Bank *(declared)*" in sections[SECTIONS[0]]
     assert "Intended purpose (`intended-purpose`" not in sections[SECTIONS[0]]
     assert "Applied: ISO/IEC 42001:2023 *(declared)*" in sections[SECTIONS[6]]
@@ -140,6 +140,69 @@ def test_declared_facts_come_from_pyproject_and_unknown_keys_are_an_error(vl_bin
     bad = _report(vl_bin, root, check=False)
     assert bad.returncode == 2
     assert "pyproject.toml" in bad.stderr and "intended-porpose" in bad.stderr
+
+
+MARKUP = {
+    "system-name": "Loan scoring <v2>",
+    "provider": "Bank *A* & [partners](http://x.example)",
+    "intended-purpose": "Rank `loan` applications <b>for</b> review; __not__ ~~automated~~ | #1 \\ back_slash",
+}
+
+
+def _rendered_text(markdown: str) -> tuple[str, set[str]]:
+    """The text a CommonMark renderer shows, and the kinds of markup it made."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").parse(markdown)
+    text, kinds = [], set()
+    for token in tokens:
+        for child in token.children or []:
+            kinds.add(child.type)
+            if child.type in ("text", "code_inline"):
+                text.append(child.content)
+            elif child.type == "softbreak":
+                text.append("\n")
+    return "".join(text), kinds
+
+
+def test_user_strings_in_the_markdown_render_as_written(vl_bin, tmp_path):
+    """A Markdown renderer (markdown-it-py, CommonMark) shows the user's
+    strings as written: no tag dropped, no emphasis, link or code made of them."""
+    root = tmp_path / "p"
+    (root / ".venturalitica").mkdir(parents=True)
+    (root / "policy.yaml").write_text(DI_POLICY.format(mode="warn"))
+    (root / "data.csv").write_text("g,y\n<b>a</b>,1\n<b>a</b>,0\n*b*,1\n*b*,1\n")
+    subprocess.run(
+        [str(vl_bin), "enforce", "--data", "data.csv", "--policy", "policy.yaml"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+    name = "fit <model> *v2* `x`"
+    subprocess.run(
+        [str(vl_bin), "monitor", "--name", name, "--", "python3", "-c", "pass"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+    facts = "".join(f"{k} = {json.dumps(v)}\n" for k, v in MARKUP.items())
+    (root / "pyproject.toml").write_text("[tool.venturalitica.annex-iv]\n" + facts)
+    md = _report(vl_bin, root).stdout
+    shown, kinds = _rendered_text(md)
+    # Our own markup only: code spans, emphasis for "declared", bold for "Missing".
+    assert "html_inline" not in kinds and "link_open" not in kinds and "s_open" not in kinds, kinds
+    for value in [*MARKUP.values(), "<b>a</b> (n = 2", "*b* (n = 2", f"Measured run {name}:"]:
+        assert value in shown, (value, shown)
+    # Emphasis only around "(declared)", never made of a user's asterisks or underscores.
+    from markdown_it import MarkdownIt
+
+    emphasised = [
+        t.children[i + 1].content
+        for t in MarkdownIt("commonmark").parse(md)
+        for i, c in enumerate(t.children or [])
+        if c.type in ("em_open", "strong_open")
+    ]
+    assert set(emphasised) <= {"declared", "(declared)", "Missing:"}, emphasised
 
 
 def test_html_the_dashboard_report_and_the_pdf_are_the_same_document(vl_bin, tmp_path):

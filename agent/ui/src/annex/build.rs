@@ -9,7 +9,7 @@ use venturalitica_evidence::EventKind;
 use venturalitica_vocab::events::Payload;
 use venturalitica_vocab::results::Status;
 
-use super::{Document, ProjectFacts, Ref, Section, Statement};
+use super::{md, Document, ProjectFacts, Ref, Section, Statement};
 use crate::html::num;
 use crate::model::{self, ControlStatus, Evaluation};
 use crate::trail::{Entry, Snapshot};
@@ -112,7 +112,7 @@ impl<'a> Builder<'a> {
         missing: &mut Vec<String>,
     ) {
         match value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-            Some(v) => statements.push(fact(format!("{label}: {v}"))),
+            Some(v) => statements.push(fact(format!("{label}: {}", md::text(v)))),
             None => missing.push(format!(
                 "{label} (`{key}` in [tool.venturalitica.annex-iv] of pyproject.toml)"
             )),
@@ -182,16 +182,16 @@ impl<'a> Builder<'a> {
                     .map(|c| {
                         format!(
                             "{} {} ({})",
-                            c["name"].as_str().unwrap_or("?"),
-                            c["version"].as_str().unwrap_or(""),
-                            c["type"].as_str().unwrap_or("component")
+                            md::text(c["name"].as_str().unwrap_or("?")),
+                            md::text(c["version"].as_str().unwrap_or("")),
+                            md::text(c["type"].as_str().unwrap_or("component"))
                         )
                     })
                     .collect();
                 st.push(said(
                     format!(
                         "Software and models, from the bill of materials (CycloneDX, {}): {}.",
-                        bom["serialNumber"].as_str().unwrap_or(""),
+                        md::text(bom["serialNumber"].as_str().unwrap_or("")),
                         if components.is_empty() {
                             "no components".to_string()
                         } else {
@@ -217,7 +217,7 @@ impl<'a> Builder<'a> {
         }
         for (kernel, e) in kernels {
             st.push(said(
-                format!("Developed in notebook kernel `{kernel}`."),
+                format!("Developed in notebook kernel {}.", md::code(kernel)),
                 vec![Ref::of(e)],
             ));
         }
@@ -252,9 +252,9 @@ impl<'a> Builder<'a> {
             st.push(said(
                 format!(
                     "Data: {} ({} rows; columns used: {}), fingerprint {fp}, evaluated {} time(s).",
-                    first.source(),
+                    md::text(first.source()),
                     d.rows.map_or_else(|| "null".to_string(), |n| n.to_string()),
-                    d.columns_used.join(", "),
+                    md::text(&d.columns_used.join(", ")),
                     uses.len()
                 ),
                 refs,
@@ -280,7 +280,7 @@ impl<'a> Builder<'a> {
             st.push(said(
                 format!(
                     "Notebook session {} (pid {}), from {}: {} cells, {} s of execution, {} J ({}–{} J), {} g CO2e.",
-                    session.notebook.as_deref().unwrap_or("(unnamed)"),
+                    md::text(session.notebook.as_deref().unwrap_or("(unnamed)")),
                     session.pid,
                     session.first_ts,
                     session.cells,
@@ -296,13 +296,13 @@ impl<'a> Builder<'a> {
         for w in &view.windows {
             st.push(said(
                 format!(
-                    "Measured run `{}`: {} s, {} J ({}–{} J, CPU by {}), {} g CO2e.",
-                    w.name,
+                    "Measured run {}: {} s, {} J ({}–{} J, CPU by {}), {} g CO2e.",
+                    md::code(&w.name),
                     num(Some(w.energy.wall_s)),
                     num(Some(w.energy.total_j)),
                     num(Some(w.energy.low_j)),
                     num(Some(w.energy.high_j)),
-                    w.energy.cpu_method,
+                    md::text(&w.energy.cpu_method),
                     num(Some(w.energy.co2e_g)),
                 ),
                 vec![Ref::of(w.entry)],
@@ -326,8 +326,8 @@ impl<'a> Builder<'a> {
             st.push(said(
                 format!(
                     "Validation and testing: policy \"{}\" version {} (sha256 {sha}) evaluated {} time(s), {passed} passing.",
-                    first.policy_title(),
-                    first.policy_version().unwrap_or("—"),
+                    md::text(first.policy_title()),
+                    md::text(first.policy_version().unwrap_or("—")),
                     uses.len()
                 ),
                 uses.iter().map(|e| Ref::of(e.entry)).collect(),
@@ -370,11 +370,11 @@ impl<'a> Builder<'a> {
                     let rates: Vec<String> = g
                         .rates
                         .iter()
-                        .map(|(k, v)| format!("{k} {}", num(*v)))
+                        .map(|(k, v)| format!("{} {}", md::text(k), num(*v)))
                         .collect();
                     format!(
                         "{} (n = {}{}{})",
-                        g.group,
+                        md::text(&g.group),
                         g.n,
                         if rates.is_empty() { "" } else { ", " },
                         rates.join(", ")
@@ -384,9 +384,9 @@ impl<'a> Builder<'a> {
             if !groups.is_empty() {
                 st.push(said(
                     format!(
-                        "Performance by group for `{}` ({}): {}.",
-                        c.id(),
-                        c.control.metric_key,
+                        "Performance by group for {} ({}): {}.",
+                        md::code(c.id()),
+                        md::text(&c.control.metric_key),
                         groups.join("; ")
                     ),
                     vec![Ref::of(c.latest.entry)],
@@ -395,13 +395,13 @@ impl<'a> Builder<'a> {
             if c.status() != Status::Pass {
                 st.push(said(
                     format!(
-                        "Limitation: `{}` is {} in its latest evaluation{}.",
-                        c.id(),
+                        "Limitation: {} is {} in its latest evaluation{}.",
+                        md::code(c.id()),
                         c.status().name().to_uppercase(),
                         c.control
                             .reason
                             .as_deref()
-                            .map(|r| format!(" ({r})"))
+                            .map(|r| format!(" ({})", md::text(r)))
                             .unwrap_or_default()
                     ),
                     vec![Ref::of(c.latest.entry)],
@@ -420,12 +420,12 @@ impl<'a> Builder<'a> {
                 .data
                 .mapping
                 .iter()
-                .map(|(slot, col)| format!("{slot} = {col}"))
+                .map(|(slot, col)| format!("{} = {}", md::text(slot), md::text(col)))
                 .collect();
             st.push(said(
                 format!(
                     "Input data for \"{}\": {}.",
-                    e.policy_title(),
+                    md::text(e.policy_title()),
                     if mapping.is_empty() {
                         "no columns bound".into()
                     } else {
@@ -439,7 +439,10 @@ impl<'a> Builder<'a> {
             missing.push("the system's performance and its limits (no control evaluated)".into());
         }
         if let Some(l) = self.facts.limitations.as_deref() {
-            st.push(fact(format!("Known limitations (declared): {l}")));
+            st.push(fact(format!(
+                "Known limitations (declared): {}",
+                md::text(l)
+            )));
         }
         Section {
             number: 3,
@@ -464,22 +467,22 @@ impl<'a> Builder<'a> {
             let why = c.control.risk.get("threshold_justification");
             st.push(said(
                 format!(
-                    "`{}`: {} = {}{interval}; rule {} {}; {}{}.",
-                    c.id(),
-                    c.control.metric_key,
+                    "{}: {} = {}{interval}; rule {} {}; {}{}.",
+                    md::code(c.id()),
+                    md::text(&c.control.metric_key),
                     num(c.control.actual_value),
                     c.control.operator,
                     num(Some(c.control.threshold)),
                     c.status().name().to_uppercase(),
-                    why.map(|w| format!("; threshold chosen because: {w}"))
+                    why.map(|w| format!("; threshold chosen because: {}", md::text(w)))
                         .unwrap_or_default()
                 ),
                 vec![Ref::of(c.latest.entry)],
             ));
             if why.is_none() {
                 missing.push(format!(
-                    "why the threshold of `{}` is appropriate (`threshold_justification` on the control)",
-                    c.id()
+                    "why the threshold of {} is appropriate (`threshold_justification` on the control)",
+                    md::code(c.id())
                 ));
             }
         }
@@ -501,12 +504,15 @@ impl<'a> Builder<'a> {
             if risk.is_empty() {
                 continue;
             }
-            let fields: Vec<String> = risk.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let fields: Vec<String> = risk
+                .iter()
+                .map(|(k, v)| format!("{} {}", md::text(k), md::text(&v.to_string())))
+                .collect();
             st.push(said(
                 format!(
-                    "Risk treated by control `{}` ({}): {}; latest status {}.",
-                    c.id(),
-                    c.latest.policy_title(),
+                    "Risk treated by control {} ({}): {}; latest status {}.",
+                    md::code(c.id()),
+                    md::text(c.latest.policy_title()),
                     fields.join(", "),
                     c.status().name().to_uppercase()
                 ),
@@ -537,8 +543,8 @@ impl<'a> Builder<'a> {
                     format!(
                         "{}: policy \"{}\" version {} (sha256 {}) first evaluated.",
                         e.entry.ts,
-                        e.policy_title(),
-                        e.policy_version().unwrap_or("—"),
+                        md::text(e.policy_title()),
+                        md::text(e.policy_version().unwrap_or("—")),
                         e.policy_sha()
                     ),
                     vec![Ref::of(e.entry)],
@@ -554,7 +560,7 @@ impl<'a> Builder<'a> {
                         format!(
                             "{}: the data of {} changed (fingerprint {previous} → {fp}).",
                             e.entry.ts,
-                            e.source()
+                            md::text(e.source())
                         ),
                         vec![Ref::of(e.entry)],
                     ));
@@ -581,7 +587,7 @@ impl<'a> Builder<'a> {
         match self.facts.standards.as_deref() {
             Some(list) if !list.is_empty() => {
                 for s in list {
-                    st.push(fact(format!("Applied: {s}")));
+                    st.push(fact(format!("Applied: {}", md::text(s))));
                 }
             }
             _ => missing.push(
@@ -599,7 +605,8 @@ impl<'a> Builder<'a> {
         for (shape, e) in shapes {
             st.push(said(
                 format!(
-                    "Controls are kept as versioned policies (shape `{shape}`, each stored under its SHA-256) and evaluated as recorded."
+                    "Controls are kept as versioned policies (shape {}, each stored under its SHA-256) and evaluated as recorded.",
+                    md::code(shape)
                 ),
                 vec![Ref::of(e.entry)],
             ));

@@ -17,6 +17,7 @@
 
 mod build;
 mod facts;
+pub(crate) mod md;
 mod render;
 
 pub use build::build;

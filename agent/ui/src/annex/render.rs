@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Document, Statement};
+use super::{md, Document, Statement};
 use maud::{html, Markup, PreEscaped};
 
 use crate::html::short_hash;
@@ -13,7 +13,7 @@ impl Document {
     pub fn to_markdown(&self) -> String {
         let mut out = format!(
             "# Technical documentation (EU AI Act, Annex IV): {}\n\nGenerated {} by venturalitica {} from the evidence in `.venturalitica/`. Statements marked *declared* come from `pyproject.toml`; every other statement names the events it rests on.\n\n## Evidence integrity\n\n{}\n",
-            self.system,
+            md::text(&self.system),
             self.generated_at,
             env!("CARGO_PKG_VERSION"),
             md_statement(&self.integrity)
@@ -84,13 +84,10 @@ fn md_statement(st: &Statement) -> String {
     line + "\n"
 }
 
-/// Text with its `code` spans as `<code>`.
+/// A statement's inline Markdown as HTML (user strings in it were escaped
+/// when it was built).
 fn html_text(text: &str) -> Markup {
-    html! {
-        @for (i, part) in text.split('`').enumerate() {
-            @if i % 2 == 1 { code { (part) } } @else { (part) }
-        }
-    }
+    PreEscaped(md::to_html(text))
 }
 
 fn html_statement(st: &Statement) -> Markup {
