@@ -297,7 +297,7 @@ impl<'a> Builder<'a> {
             st.push(said(
                 format!(
                     "Measured run {}: {} s, {} J ({}–{} J, CPU by {}), {} g CO2e.",
-                    md::code(&w.name),
+                    md::code(w.name),
                     num(Some(w.energy.wall_s)),
                     num(Some(w.energy.total_j)),
                     num(Some(w.energy.low_j)),
