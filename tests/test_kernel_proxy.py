@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -45,6 +46,50 @@ def test_install_writes_a_spec_around_python3(kernel_env):
 
     kernel_env.vl("kernel", "uninstall", PROXIED)
     assert not spec_dir.exists()
+
+
+def test_install_finds_the_python_beside_the_agent_and_says_when_it_falls_back(kernel_env, tmp_path):
+    """The discovery users get (no VENTURALITICA_PYTHON): the `python3` in the
+    agent's own directory (a venv's bin/), else the agent's own command line
+    with a warning. No python3 is on PATH here, so neither can come from it."""
+    bindir = tmp_path / "venv" / "bin"
+    bindir.mkdir(parents=True)
+    agent = bindir / "venturalitica"
+    try:
+        os.link(kernel_env.vl_bin.resolve(), agent)  # the agent resolves its own path: no symlink
+    except OSError:
+        shutil.copy2(kernel_env.vl_bin.resolve(), agent)
+    python = bindir / "python3"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    specs = tmp_path / "jupyter"
+    (specs / "kernels" / "plain").mkdir(parents=True)
+    plain = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"], "language": "python"}
+    (specs / "kernels" / "plain" / "kernel.json").write_text(json.dumps({**plain, "display_name": "Plain"}))
+    env = {k: v for k, v in os.environ.items() if k != "VENTURALITICA_PYTHON"}
+    env.update(PATH="/nonexistent", JUPYTER_PATH=str(specs), NO_COLOR="1")
+
+    def install(name: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+        done = subprocess.run(
+            [str(agent), "kernel", "install", "--wrap", "plain", "--name", name, "--prefix", str(tmp_path / "prefix")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        spec = tmp_path / "prefix" / "share" / "jupyter" / "kernels" / name / "kernel.json"
+        return done, json.loads(spec.read_text())["argv"]
+
+    found, argv = install("beside")
+    assert argv[:3] == [sys.executable, "-m", "venturalitica.kernel"], argv
+    assert argv[3:5] == ["--agent", str(agent)] and "warning" not in found.stderr
+
+    python.unlink()
+    fell_back, argv = install("fallback")
+    assert argv[:3] == [str(agent), "kernel", "proxy"], argv
+    assert "warning: no Python with the venturalitica package was found (set VENTURALITICA_PYTHON)" in fell_back.stderr
 
 
 def test_execute_annotates_replies_and_records_cells(kernel_env):

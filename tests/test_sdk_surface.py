@@ -339,6 +339,35 @@ def test_a_wrapper_made_without_init_does_not_recurse():
     assert twin.C == 0.5 and twin._venturalitica_model is wrapped._venturalitica_model
 
 
+def test_a_pickled_or_copied_wrapper_predicts_the_same_and_still_audits(project):
+    """joblib and pickle are how models are saved; a loaded wrapper is the
+    same model and audits with its own, recorded like the original's."""
+    import copy
+    import pickle
+
+    from sklearn.linear_model import LogisticRegression
+
+    (project / "p.yaml").write_text(
+        "- id: di\n  metric_key: disparate_impact\n  operator: '>='\n  threshold: 0.0\n"
+        "  input.dimension: g\n  input.target: y\n"
+    )
+    frame = pd.DataFrame({"x": [0.1, 0.9, 0.2, 0.8, 0.3, 0.7, 0.15, 0.85], "g": list("abababab")})
+    frame["y"] = (frame["x"] > 0.5).astype(int)
+    wrapped = vl.wrap(LogisticRegression(), policy="p.yaml")
+    wrapped.fit(frame[["x"]], frame["y"], audit_data=frame)
+    before = wrapped.predict(frame[["x"]], audit_data=frame)
+    loaded = pickle.loads(pickle.dumps(wrapped))
+    twin = copy.deepcopy(wrapped)
+    for other in (loaded, twin):
+        assert other._venturalitica_model is not wrapped._venturalitica_model
+        assert list(other.predict(frame[["x"]], audit_data=frame)) == list(before)
+        # The audit ran on the copy, with the copy's model, and was recorded.
+        assert other.last_audit_results is not wrapped.last_audit_results
+        assert [c.status for c in other.last_audit_results] == ["pass"]
+        assert other.predict.__wrapped__.__self__ is other._venturalitica_model
+    assert len(events(project, "enforce")) == 4
+
+
 def test_the_loader_gives_the_policy_as_the_engine_reads_it(project):
     from venturalitica.loader import OSCALPolicyLoader
     from venturalitica.models import InternalControl, InternalPolicy

@@ -113,6 +113,10 @@ def retain(results):
     return results
 
 
+# The model methods a wrapper audits.
+_AUDITED = ("fit", "predict", "predict_proba")
+
+
 class AssuranceWrapper:
     """A model whose ``fit``, ``predict`` and ``predict_proba`` also run
     ``enforce``; everything else goes to the model.
@@ -140,7 +144,12 @@ class AssuranceWrapper:
         self._venturalitica_model = model
         self._venturalitica_policy = policy
         self.last_audit_results: ComplianceResults | PolicyResults | None = None
-        for name in ("fit", "predict", "predict_proba"):
+        self._bind_audited()
+
+    def _bind_audited(self) -> None:
+        """The model's fit/predict/predict_proba, audited, as this wrapper's."""
+        model = self._venturalitica_model
+        for name in _AUDITED:
             if hasattr(model, name):
                 setattr(self, name, self._audited(name, getattr(model, name)))
 
@@ -157,11 +166,18 @@ class AssuranceWrapper:
     # copy and pickle keep the wrapper's own state. Before Python 3.11
     # `object` has no __getstate__, so without these the lookup reached
     # __getattr__ and copied the model's state instead of the wrapper's.
+    # The audited methods are closures over this wrapper and its model's
+    # bound methods: pickle cannot store them, and a copy must audit with
+    # its own model; they are made again on load. So is the policy
+    # snapshot: a loaded wrapper logs its policies to its new run.
     def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        transient = {*_AUDITED, "_venturalitica_snapshot"}
+        return {k: v for k, v in self.__dict__.items() if k not in transient}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        if "_venturalitica_model" in state:
+            self._bind_audited()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._venturalitica_model(*args, **kwargs)
