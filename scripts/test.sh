@@ -57,16 +57,24 @@ step "Python tests (real agent binary, fairlearn and scikit-learn as oracles)"
 # An assert failing in a thread is an error, not a warning beside a pass.
 (cd "$REPO" && "$PY" -m pytest -q -W error::pytest.PytestUnhandledThreadExceptionWarning tests)
 
-# The package's Python code on the oldest Python it declares: the Python API,
-# the SDK's surface and the metric cross-checks, against the same agent.
+# The package's Python code on the oldest Python it declares, against the
+# same agent: the Python API, the SDK's surface and wrap, the metric
+# cross-checks, DuckDB relations, and an ipykernel of that Python through the
+# proxy, started by the launcher (`python -m venturalitica.kernel`, VS Code's
+# shape) with the magics in a notebook. Spark stays on the main run.
 step "Python tests on Python $FLOOR_VERSION (the oldest the package declares)"
 FLOOR_PY=$(floor_python || true)
 if [[ -n $FLOOR_PY ]]; then
   FLOOR_VENV=$VL_CACHE/venv-py$FLOOR_VERSION-$(sha256sum <"$REPO/tests/requirements-floor.txt" | cut -c1-12)
   ensure_venv_at "$FLOOR_VENV" "$REPO/tests/requirements-floor.txt" "$FLOOR_PY"
   (cd "$REPO" && PYTHONPATH="$REPO/kernel-ext/python" VENTURALITICA_BIN="$VL_BIN" \
-    "$FLOOR_VENV/bin/python" -m pytest -q -p no:cacheprovider tests/test_python_api.py \
-    tests/test_sdk_surface.py tests/test_crosscheck.py tests/test_never_pass_silently.py)
+    "$FLOOR_VENV/bin/python" -m pytest -q -p no:cacheprovider -m "not spark" \
+    -W error::pytest.PytestUnhandledThreadExceptionWarning tests/test_python_api.py \
+    tests/test_sdk_surface.py tests/test_crosscheck.py tests/test_never_pass_silently.py \
+    tests/test_engines.py tests/test_python_notebook.py \
+    tests/test_kernel_proxy.py::test_install_writes_a_spec_around_python3 \
+    tests/test_kernel_proxy.py::test_install_finds_the_python_beside_the_agent_and_says_when_it_falls_back \
+    tests/test_kernel_proxy.py::test_execute_annotates_replies_and_records_cells)
 else
   echo "skipped: no python$FLOOR_VERSION on PATH or in pyenv on this machine"
 fi

@@ -16,6 +16,11 @@ from pathlib import Path
 
 import pytest
 
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "spark: needs pyspark and Java (deselected on the Python 3.9 floor run)")
+
+
 REPO = Path(__file__).resolve().parent.parent
 
 # Evidence is signed with a key kept in the user's config directory, made on
