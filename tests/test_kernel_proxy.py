@@ -157,12 +157,12 @@ def test_interrupt_stops_a_sleeping_cell_and_the_kernel_lives_on(kernel_env):
             if msg["msg_type"] == "execute_input":
                 break
         time.sleep(0.3)
-        started = time.monotonic()
         km.interrupt_kernel()
-        reply = kc.get_shell_msg(timeout=20)
+        reply = kc.get_shell_msg(timeout=50)
+        # The 60 s sleep ended by the interrupt, not by running out (no clock
+        # guess: the reply says which).
         assert reply["parent_header"]["msg_id"] == msg_id
         assert reply["content"]["ename"] == "KeyboardInterrupt"
-        assert time.monotonic() - started < 10
         assert _meta(reply)["status"] == "error"
         reply, _ = run_cell(kc, "2 + 2")
         assert reply["content"]["status"] == "ok"

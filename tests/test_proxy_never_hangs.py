@@ -325,10 +325,10 @@ def test_required_fails_at_start_for_a_spec_that_cannot_encrypt(kernel_env):
     )
     name = kernel_env.install(wrap="bash")
     km = _encrypted_manager(kernel_env, "required", name)
-    started = time.monotonic()
     with pytest.raises(RuntimeError, match="supported_encryption"):
         km.start_kernel()
-    assert time.monotonic() - started < 10
+    # Refused before anything was started, so nothing is left to wait on.
+    assert not km.has_kernel
 
 
 def test_unusable_keys_stop_the_proxy_at_start_with_the_reason(kernel_env, tmp_path):
