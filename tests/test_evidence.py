@@ -155,6 +155,41 @@ def test_writers_killed_at_random_lose_nothing_written_before(vl_bin, tmp_path):
     assert len(_lines(root)) >= len(before) + 1
 
 
+def test_a_writer_killed_in_the_middle_of_its_line_loses_nothing_before_it(vl_bin, tmp_path):
+    """Kills that land mid-write, for certain: a file-size limit (RLIMIT_FSIZE)
+    half-way into the next line makes the kernel write the line's first half
+    and kill the writer (SIGXFSZ) inside its write. The next writer sets the
+    torn half aside and goes on; nothing before it changes."""
+    import resource
+
+    root = _project(tmp_path)
+    (root / "pyproject.toml").write_text("")
+    trace = root / ".venturalitica" / "trace.jsonl"
+    enforce = [str(vl_bin), "enforce", "--data", "d.csv", "--policy", "p.yaml", "--root", str(root)]
+    subprocess.run(enforce, cwd=root, capture_output=True, check=False)
+    for round_ in range(3):
+        before = trace.read_bytes()
+        line = len(before.splitlines(keepends=True)[-1])
+        limit = len(before) + line // 2
+
+        def limited(limit: int = limit) -> None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+        killed = subprocess.run(enforce, cwd=root, capture_output=True, preexec_fn=limited, check=False)  # noqa: PLW1509
+        assert killed.returncode == -signal.SIGXFSZ, (round_, killed.returncode, killed.stderr)
+        torn = trace.read_bytes()
+        # Killed inside the line: its first half is on disk, without its end.
+        assert len(torn) == limit and torn.startswith(before) and not torn.endswith(b"\n"), round_
+        assert _verify(vl_bin, root).returncode == 0
+        subprocess.run(enforce, cwd=root, capture_output=True, check=False)
+        after = trace.read_bytes()
+        assert after.startswith(before) and after.endswith(b"\n"), round_
+        aside = b"".join(p.read_bytes() for p in sorted(trace.parent.glob("trace.torn-*.jsonl")))
+        assert torn[len(before) :] in aside, round_
+    final = json.loads(_verify(vl_bin, root, "--full").stdout)
+    assert final["findings"] == [] and final["events"] == 4, final
+
+
 def _rewrite(root: Path, lines: list[dict]) -> None:
     """Writes lines back in the store's exact layout (what an editor would)."""
     out = []
