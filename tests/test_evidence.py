@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import venturalitica as vl
 from kernel_env import run_cell
 from policies import DI_POLICY
@@ -188,6 +189,83 @@ def test_a_writer_killed_in_the_middle_of_its_line_loses_nothing_before_it(vl_bi
         assert torn[len(before) :] in aside, round_
     final = json.loads(_verify(vl_bin, root, "--full").stdout)
     assert final["findings"] == [] and final["events"] == 4, final
+
+
+def _check_line_with_cryptography(raw: str, public) -> None:
+    """One signed line checked as docs/evidence.md defines it, by hashlib and
+    `cryptography`, not by our code."""
+    import hashlib
+
+    line = json.loads(raw)
+    body = raw[raw.index('"event":') + len('"event":') : -1]
+    digest = hashlib.sha256(
+        f"venturalitica-event-v2\n{line['seq']}\n{line['prev']}\n{line['key']}\n{body}".encode()
+    ).hexdigest()
+    assert digest == line["hash"]
+    public.verify(bytes.fromhex(line["sig"]), b"venturalitica-event-sig-v1\n" + digest.encode())
+
+
+def test_signing_keys_in_the_documented_formats_interoperate_with_openssl_and_cryptography(vl_bin, tmp_path):
+    """docs/evidence.md: the key made on first use is PKCS#8 PEM; a key from
+    `openssl genpkey -algorithm ed25519` signs; `openssl pkey -pubout`'s
+    output is a trusted key; every line verifies by the documented formula."""
+    import shutil
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is not on PATH")
+    (tmp_path / "p").mkdir()
+    root = _project(tmp_path / "p")
+    (root / "pyproject.toml").write_text("")
+    config = tmp_path / "config"
+    env = {**os.environ, "VENTURALITICA_CONFIG_DIR": str(config)}
+    env.pop("VENTURALITICA_SIGNING_KEY", None)
+    env.pop("VENTURALITICA_SIGNING_KEY_FILE", None)
+    enforce = [str(vl_bin), "enforce", "--data", "d.csv", "--policy", "p.yaml", "--root", str(root)]
+    subprocess.run(enforce, cwd=root, env=env, capture_output=True, check=False)
+
+    # The key made on first use: PKCS#8 PEM, owner-only, its public half beside it.
+    made = serialization.load_pem_private_key((config / "signing-key.pem").read_bytes(), password=None)
+    assert isinstance(made, Ed25519PrivateKey)
+    assert (config / "signing-key.pem").stat().st_mode & 0o777 == 0o600
+    raw = serialization.Encoding.Raw
+    made_public = made.public_key().public_bytes(raw, serialization.PublicFormat.Raw)
+    assert (
+        serialization.load_pem_public_key((config / "signing-key.pub.pem").read_bytes()).public_bytes(
+            raw, serialization.PublicFormat.Raw
+        )
+        == made_public
+    )
+    first = (root / ".venturalitica" / "trace.jsonl").read_text().splitlines()[0]
+    assert json.loads(first)["key"] == made_public.hex()
+    _check_line_with_cryptography(first, made.public_key())
+
+    # A key from openssl signs the next event; openssl's public PEM is trusted.
+    key, pub = tmp_path / "ci.pem", tmp_path / "ci.pub.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(key)], check=True, capture_output=True)
+    subprocess.run(["openssl", "pkey", "-in", str(key), "-pubout", "-out", str(pub)], check=True, capture_output=True)
+    ci = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    subprocess.run(
+        enforce, cwd=root, env={**env, "VENTURALITICA_SIGNING_KEY_FILE": str(key)}, capture_output=True, check=False
+    )
+    second = (root / ".venturalitica" / "trace.jsonl").read_text().splitlines()[1]
+    assert json.loads(second)["key"] == ci.public_key().public_bytes(raw, serialization.PublicFormat.Raw).hex()
+    _check_line_with_cryptography(second, ci.public_key())
+    # The same key as PEM text in VENTURALITICA_SIGNING_KEY.
+    subprocess.run(
+        enforce, cwd=root, env={**env, "VENTURALITICA_SIGNING_KEY": key.read_text()}, capture_output=True, check=False
+    )
+    third = (root / ".venturalitica" / "trace.jsonl").read_text().splitlines()[2]
+    assert json.loads(third)["key"] == json.loads(second)["key"]
+
+    trusted = _verify(vl_bin, root, "--trusted-key", str(pub), "--trusted-key", str(config / "signing-key.pub.pem"))
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    report = json.loads(trusted.stdout)
+    assert report["findings"] == [] and len(report["signers"]) == 2, report
+    only_openssl = _verify(vl_bin, root, "--trusted-key", str(pub))
+    assert only_openssl.returncode == 1, "an event signed by a key not given as trusted is a finding"
 
 
 def _rewrite(root: Path, lines: list[dict]) -> None:

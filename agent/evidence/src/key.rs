@@ -130,10 +130,15 @@ impl EvidenceKey {
             signing: SigningKey::from_bytes(&seed),
             origin: path.display().to_string(),
         };
-        let pem = key
-            .signing
-            .to_pkcs8_pem(Default::default())
-            .map_err(|e| KeyError::Random(e.to_string()))?;
+        // PKCS#8 v1 (RFC 5208), what `openssl genpkey` writes: OpenSSL 3
+        // and Python's `cryptography` refuse the v2 form (with the public
+        // key inside) that `SigningKey::to_pkcs8_pem` writes.
+        let pem = ed25519_dalek::pkcs8::KeypairBytes {
+            secret_key: key.signing.to_bytes(),
+            public_key: None,
+        }
+        .to_pkcs8_pem(Default::default())
+        .map_err(|e| KeyError::Random(e.to_string()))?;
         // Readable by this user alone (0600; an ACL naming only the user on
         // Windows) before the key is written into it.
         let mut tmp =
