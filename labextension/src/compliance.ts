@@ -9,7 +9,9 @@ import { sig } from './format';
 
 export const COMPLIANCE_MIME = 'application/vnd.venturalitica.compliance+json';
 
-export type ControlStatus = 'pass' | 'fail' | 'error';
+export type ControlStatus = 'pass' | 'fail' | 'error' | 'inconclusive';
+
+const STATUSES: ReadonlySet<string> = new Set(['pass', 'fail', 'error', 'inconclusive']);
 
 export interface GroupRow {
   group: string;
@@ -29,6 +31,8 @@ export interface ControlRow {
   mode: string;
   ci: { lower: number | null; upper: number | null; level: number | null } | null;
   reason: string | null;
+  /** For an inconclusive control: the rows that would settle it. */
+  rowsNeeded: number | null;
   groups: GroupRow[];
 }
 
@@ -36,7 +40,7 @@ export interface Compliance {
   passed: boolean;
   title: string;
   source: string;
-  summary: { total: number; passed: number; failed: number; errors: number };
+  summary: { total: number; passed: number; failed: number; errors: number; inconclusive: number };
   controls: ControlRow[];
 }
 
@@ -65,7 +69,8 @@ function readGroups(value: unknown): GroupRow[] {
 }
 
 function readControl(c: Record<string, unknown>): ControlRow {
-  const status = c.status === 'pass' || c.status === 'fail' ? c.status : 'error';
+  // Anything this version does not know is shown as an error, never a pass.
+  const status = typeof c.status === 'string' && STATUSES.has(c.status) ? (c.status as ControlStatus) : 'error';
   const ci = isObject(c.ci) ? { lower: num(c.ci.lower), upper: num(c.ci.upper), level: num(c.ci.level) } : null;
   return {
     id: str(c.id, '(no id)'),
@@ -78,6 +83,7 @@ function readControl(c: Record<string, unknown>): ControlRow {
     mode: str(c.enforcement_mode, 'block'),
     ci,
     reason: typeof c.reason === 'string' ? c.reason : null,
+    rowsNeeded: num(c.rows_needed),
     groups: readGroups(c.groups)
   };
 }
@@ -101,7 +107,8 @@ export function readCompliance(value: unknown): Compliance {
       total: count('total', controls.length),
       passed: count('passed', controls.filter(c => c.status === 'pass').length),
       failed: count('failed', controls.filter(c => c.status === 'fail').length),
-      errors: count('errors', controls.filter(c => c.status === 'error').length)
+      errors: count('errors', controls.filter(c => c.status === 'error').length),
+      inconclusive: count('inconclusive', controls.filter(c => c.status === 'inconclusive').length)
     },
     controls
   };
@@ -171,7 +178,8 @@ export function renderCompliance(result: Compliance, svg: string | null): HTMLEl
   header.append(el('strong', 'vl-compliance-title', result.title));
   const s = result.summary;
   const errors = s.errors ? `, ${s.errors} error(s)` : '';
-  header.append(el('span', 'vl-compliance-count', `${s.passed}/${s.total} passed${errors}`));
+  const inconclusive = s.inconclusive ? `, ${s.inconclusive} inconclusive` : '';
+  header.append(el('span', 'vl-compliance-count', `${s.passed}/${s.total} passed${errors}${inconclusive}`));
   if (result.source) {
     header.append(el('span', 'vl-compliance-source', `data ${result.source}`));
   }

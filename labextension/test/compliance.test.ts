@@ -34,7 +34,7 @@ describe('readCompliance', () => {
     const result = readCompliance(RESULT);
     expect(result.passed).toBe(false);
     expect(result.title).toBe('Loan <b>policy</b>');
-    expect(result.summary).toEqual({ total: 2, passed: 1, failed: 1, errors: 0 });
+    expect(result.summary).toEqual({ total: 2, passed: 1, failed: 1, errors: 0, inconclusive: 0 });
     const [di, broken] = result.controls;
     expect(di.groups.map(g => [g.group, g.rates.positive_rate])).toEqual([
       ['female', 0.4],
@@ -56,8 +56,34 @@ describe('readCompliance', () => {
       ['credit-gender-disparity', 'pass', 'block'],
       ['credit-age-disparity', 'fail', 'block']
     ]);
-    expect(result.summary).toEqual({ total: 3, passed: 2, failed: 1, errors: 0 });
+    expect(result.summary).toEqual({ total: 3, passed: 2, failed: 1, errors: 0, inconclusive: 0 });
     expect(thresholdText(result.controls[1])).toBe('>= 0.8');
+  });
+
+  it('reads an inconclusive control, its count and the rows that settle it', () => {
+    const controls = [
+      ...RESULT.controls,
+      {
+        id: 'age-di',
+        metric_key: 'disparate_impact',
+        operator: '>=',
+        threshold: 0.8,
+        actual_value: 0.7948,
+        status: 'inconclusive',
+        decision: 'interval',
+        rows_needed: 363900,
+        ci: { lower: 0.6896, upper: 0.894, level: 0.95 },
+        reason: 'straddles >= 0.8'
+      },
+      { id: 'future', status: 'some-later-status', metric_key: 'm', operator: '>=', threshold: 1 }
+    ];
+    const result = readCompliance({ ...RESULT, controls, summary: undefined });
+    const age = result.controls.find(c => c.id === 'age-di');
+    expect(age?.status).toBe('inconclusive');
+    expect(age?.rowsNeeded).toBe(363900);
+    expect(result.summary.inconclusive).toBe(1);
+    // A status this version does not know is never shown as a pass.
+    expect(result.controls.find(c => c.id === 'future')?.status).toBe('error');
   });
 
   it('names a policy without a title by its file', () => {

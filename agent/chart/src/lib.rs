@@ -39,6 +39,7 @@ const LABEL_CHARS: usize = 22;
 const PASS: RGBColor = RGBColor(46, 125, 50);
 const FAIL: RGBColor = RGBColor(198, 40, 40);
 const ERROR: RGBColor = RGBColor(117, 117, 117);
+const INCONCLUSIVE: RGBColor = RGBColor(239, 108, 0);
 const INK: RGBColor = RGBColor(33, 33, 33);
 const MUTED: RGBColor = RGBColor(120, 120, 120);
 const GRID: RGBColor = RGBColor(224, 224, 224);
@@ -117,6 +118,7 @@ fn draw_control(root: &Area<'_>, c: &ControlResult, top: i32) -> DrawResult {
         Status::Pass => PASS,
         Status::Fail => FAIL,
         Status::Error => ERROR,
+        Status::Inconclusive => INCONCLUSIVE,
     };
     let value = c
         .actual_value
@@ -142,6 +144,19 @@ fn draw_control(root: &Area<'_>, c: &ControlResult, top: i32) -> DrawResult {
         (WIDTH as i32 - 8, top + 6),
         font(12, &colour).pos(Pos::new(HPos::Right, VPos::Top)),
     ))?;
+    if c.status == Status::Inconclusive {
+        let settle = match c.rows_needed {
+            Some(n) => {
+                format!("the interval straddles the threshold; about {n} rows would settle it")
+            }
+            None => "the interval straddles the threshold; the value is at it".to_string(),
+        };
+        root.draw(&Text::new(
+            settle,
+            (WIDTH as i32 - 8, top + 44),
+            font(10, &INCONCLUSIVE).pos(Pos::new(HPos::Right, VPos::Top)),
+        ))?;
+    }
 
     // The axis covers the value, its interval and the threshold.
     let mut hi = 1.0f64.max(c.threshold);
@@ -351,6 +366,18 @@ mod tests {
         assert!(svg.contains("column &quot;y&quot; not found"));
         // The value bar of 0.5 on a 0..1 axis from x=150 to x=570 ends at 360.
         assert!(svg.contains("x=\"150\" y=\"60\" width=\"210\""), "{svg}");
+    }
+
+    #[test]
+    fn an_inconclusive_control_is_drawn_in_its_colour_with_the_rows_that_settle_it() {
+        let mut doc = results("f", "age-di");
+        doc["controls"][0]["status"] = json!("inconclusive");
+        doc["controls"][0]["decision"] = json!("interval");
+        doc["controls"][0]["rows_needed"] = json!(363_900);
+        let svg = render_json(&doc).unwrap();
+        assert!(svg.contains("INCONCLUSIVE"), "{svg}");
+        assert!(svg.contains("about 363900 rows would settle it"), "{svg}");
+        assert!(svg.contains("#EF6C00") || svg.contains("#ef6c00"), "{svg}");
     }
 
     #[test]

@@ -395,6 +395,29 @@ pub struct EnforceArgs {
     /// data larger than memory.
     #[arg(long)]
     pub streaming: bool,
+
+    /// Decide every control on its interval (pass when all of it satisfies
+    /// the rule, fail when none does, else inconclusive) or on its value,
+    /// whatever the policy's `decision` props say [default: as the policy
+    /// says; `point` where it says nothing]
+    #[arg(long, value_enum, value_name = "HOW")]
+    pub decision: Option<DecisionArg>,
+}
+
+/// `--decision`'s values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DecisionArg {
+    Point,
+    Interval,
+}
+
+impl DecisionArg {
+    pub fn decision(self) -> venturalitica_policy::Decision {
+        match self {
+            DecisionArg::Point => venturalitica_policy::Decision::Point,
+            DecisionArg::Interval => venturalitica_policy::Decision::Interval,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

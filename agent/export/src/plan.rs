@@ -24,7 +24,7 @@ use venturalitica_evidence::chain::Event;
 use venturalitica_evidence::{EventKind, Indexed};
 use venturalitica_vocab::energy::{Component, Measured};
 use venturalitica_vocab::events::{CellPayload, Payload};
-use venturalitica_vocab::results::Status;
+use venturalitica_vocab::results::{Decision, Status};
 
 /// One metric point, as MLflow's `log-batch` takes it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -182,6 +182,32 @@ pub fn metrics(event: &Parsed) -> Vec<Metric> {
                 push(format!("compliance.{id}.value"), c.actual_value, ts, seq);
                 let passed = one(c.status == Status::Pass);
                 push(format!("compliance.{id}.passed"), Some(passed), ts, seq);
+                // Decided on the interval: its ends, and whether (and what
+                // would) settle it, as steps beside the value.
+                if c.decision == Decision::Interval {
+                    let inconclusive = one(c.status == Status::Inconclusive);
+                    push(
+                        format!("compliance.{id}.inconclusive"),
+                        Some(inconclusive),
+                        ts,
+                        seq,
+                    );
+                    let ci = c.ci.as_ref();
+                    push(
+                        format!("compliance.{id}.ci_lower"),
+                        ci.map(|ci| ci.lower),
+                        ts,
+                        seq,
+                    );
+                    push(
+                        format!("compliance.{id}.ci_upper"),
+                        ci.map(|ci| ci.upper),
+                        ts,
+                        seq,
+                    );
+                    let needed = c.rows_needed.map(|n| n as f64);
+                    push(format!("compliance.{id}.rows_needed"), needed, ts, seq);
+                }
             }
             push(
                 "compliance_score".into(),
@@ -349,6 +375,43 @@ mod tests {
         );
         assert_eq!(user_runs(&events, here), ["a", "b"]);
         assert!(user_runs(&events, "http://nowhere").is_empty());
+    }
+
+    #[test]
+    fn an_interval_decision_gives_its_ends_and_whether_it_settled_as_steps() {
+        let control = |id: &str, status: &str, decision: &str, rows: serde_json::Value| {
+            json!({"id": id, "description": null, "metric_key": "disparate_impact", "operator": ">=",
+                   "threshold": 0.8, "actual_value": 0.7948, "status": status, "passed": false,
+                   "severity": null, "decision": decision, "rows_needed": rows,
+                   "ci": {"lower": 0.6896, "upper": 0.894, "level": 0.95, "method": "m",
+                          "resamples": 1000, "seed": 42, "undefined_resamples": 0}})
+        };
+        let results = json!({
+            "schema_version": 1, "passed": false, "evaluated_at": "2026-01-01T00:00:01Z",
+            "summary": {"total": 2, "passed": 0, "failed": 1, "errors": 0, "inconclusive": 1},
+            "engine": {"name": "venturalitica", "version": "0"},
+            "policy": {"title": null, "path": "p.yaml", "version": null, "uuid": null,
+                       "shape": "control-list", "sha256": "cd"},
+            "data": {"source": "d.csv", "fingerprint": "ef", "rows": 1000},
+            "controls": [control("age", "inconclusive", "interval", json!(363_900)),
+                         control("point", "fail", "point", json!(null))]
+        });
+        let e = Parsed::new(
+            4,
+            String::new(),
+            json!({"kind": "enforce", "ts": "2026-01-01T00:00:01.000Z", "payload": {"results": results}}),
+        );
+        let m = metrics(&e);
+        let value = |key: &str| m.iter().find(|m| m.key == key).map(|m| m.value);
+        assert_eq!(value("compliance.age.inconclusive"), Some(1.0));
+        assert_eq!(value("compliance.age.passed"), Some(0.0));
+        assert_eq!(value("compliance.age.ci_lower"), Some(0.6896));
+        assert_eq!(value("compliance.age.ci_upper"), Some(0.894));
+        assert_eq!(value("compliance.age.rows_needed"), Some(363_900.0));
+        // Decided on its point: the metrics as before, nothing added.
+        assert_eq!(value("compliance.point.inconclusive"), None);
+        assert_eq!(value("compliance.point.ci_lower"), None);
+        assert!(m.iter().all(|m| m.step == 4));
     }
 
     #[test]

@@ -454,6 +454,8 @@ fn control_span(
         ("severity", json!(c.severity)),
         ("enforcement_mode", json!(c.enforcement_mode)),
         ("reason", json!(c.reason)),
+        ("decision", json!(c.decision)),
+        ("rows_needed", json!(c.rows_needed)),
     ] {
         a.insert(format!("control.{key}"), v);
     }
@@ -486,6 +488,13 @@ fn control_span(
                 .unwrap_or("the control could not be evaluated")
                 .to_string(),
         ),
+        // Not a pass: OTLP has no third outcome, so the message says which.
+        ResultStatus::Inconclusive => Status::Error(format!(
+            "inconclusive: {}",
+            c.reason
+                .as_deref()
+                .unwrap_or("the interval straddles the threshold")
+        )),
     };
     Span {
         span_id: trace.span_id(e.seq, &format!("control/{index}")),
@@ -680,6 +689,36 @@ mod tests {
         );
         let ids: std::collections::BTreeSet<_> = spans.iter().map(|s| &s.span_id).collect();
         assert_eq!(ids.len(), 4);
+    }
+
+    #[test]
+    fn an_inconclusive_control_span_is_not_ok_and_says_why() {
+        let e = parsed(
+            6,
+            json!({"kind": "enforce", "ts": "2026-01-01T00:00:02Z", "pid": 7, "payload": {"origin": "cli", "results": {
+            "schema_version": 1, "passed": false, "evaluated_at": "2026-01-01T00:00:01.500Z",
+            "summary": {"total": 1, "passed": 0, "failed": 0, "errors": 0, "inconclusive": 1},
+            "engine": {"name": "venturalitica", "version": "0"},
+            "policy": {"title": "Fair lending", "path": "p.yaml", "version": null, "uuid": null, "shape": "control-list", "sha256": "cd"},
+            "data": {"source": "d.csv", "fingerprint": "ef", "rows": 1000},
+            "controls": [
+                {"id": "age", "description": null, "metric_key": "disparate_impact", "operator": ">=", "threshold": 0.8,
+                 "actual_value": 0.7948, "status": "inconclusive", "passed": false, "severity": null,
+                 "decision": "interval", "rows_needed": 363_900, "reason": "straddles >= 0.8",
+                 "ci": {"lower": 0.6896, "upper": 0.894, "level": 0.95, "method": "m", "resamples": 10, "seed": 1, "undefined_resamples": 0}}
+            ]}}}),
+        );
+        let t = SessionTrace::of("1", &e);
+        let spans = event_spans(&t, &Cells::default(), &e);
+        let control = &spans[1];
+        assert_eq!(
+            control.status,
+            Status::Error("inconclusive: straddles >= 0.8".into())
+        );
+        assert_eq!(control.attributes["control.status"], json!("inconclusive"));
+        assert_eq!(control.attributes["control.decision"], json!("interval"));
+        assert_eq!(control.attributes["control.rows_needed"], json!(363_900));
+        assert!(matches!(&spans[0].status, Status::Error(_)));
     }
 
     #[test]

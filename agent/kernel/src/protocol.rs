@@ -114,6 +114,10 @@ pub struct PolicyRef {
     /// result instead of a refusal.
     #[serde(default = "yes")]
     pub strict: bool,
+    /// Every control decided this way (`point` or `interval`), whatever the
+    /// policy's `decision` props say; absent, as the policy says.
+    #[serde(default)]
+    pub decision: Option<venturalitica_vocab::results::Decision>,
 }
 
 /// What an evaluation records, and on what.

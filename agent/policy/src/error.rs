@@ -80,6 +80,8 @@ pub enum PolicyErrorKind {
         "control {control:?}: unknown enforcement_mode {found:?}; expected monitor, warn or block"
     )]
     BadEnforcementMode { control: String, found: String },
+    #[error("control {control:?}: unknown decision {found:?}; expected point or interval")]
+    BadDecision { control: String, found: String },
     #[error("control {control:?}: input.{slot} names no variable; give a variable name (or several, comma-separated)")]
     EmptyInput { control: String, slot: String },
     #[error("control {control:?}: {missing} is set but {absent} is not; a control needs metric_key, operator and threshold together")]

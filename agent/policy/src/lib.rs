@@ -23,6 +23,6 @@ mod yaml;
 
 pub use error::{Location, PolicyError, PolicyErrorKind};
 pub use model::{
-    Control, EnforcementMode, Leniency, Metric, Operator, Policy, PolicyShape, SourceFile,
+    Control, Decision, EnforcementMode, Leniency, Metric, Operator, Policy, PolicyShape, SourceFile,
 };
 pub use shapes::{load_policy, load_policy_with, parse_policy, parse_policy_with};

@@ -59,6 +59,14 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// Every control decided `how`, whatever its `decision` prop says
+    /// (`enforce --decision`, `vl.enforce(..., decision=...)`).
+    pub fn decide_every_control(&mut self, how: Decision) {
+        for control in &mut self.controls {
+            control.decision = how;
+        }
+    }
+
     /// The file the user named.
     pub fn main_source(&self) -> &SourceFile {
         &self.sources[0]
@@ -113,6 +121,9 @@ pub struct Control {
     /// Whether the policy wrote `enforcement_mode` (else it is the default,
     /// block). The Python API raises only for a block the policy declared.
     pub enforcement_declared: bool,
+    /// How the value decides the status (prop `decision`; `point` when
+    /// absent, so SDK policies keep their meaning).
+    pub decision: Decision,
     /// Slot → variable names (one, or several for list slots).
     pub inputs: BTreeMap<Slot, Vec<String>>,
     /// Risk-treatment props, passed through to results untouched.
@@ -198,7 +209,7 @@ impl fmt::Display for Operator {
     }
 }
 
-pub use venturalitica_vocab::results::EnforcementMode;
+pub use venturalitica_vocab::results::{Decision, EnforcementMode};
 
 #[cfg(test)]
 mod tests {

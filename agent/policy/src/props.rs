@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use venturalitica_metrics::{MetricKey, Slot};
 
 use crate::error::{Location, PolicyError, PolicyErrorKind};
-use crate::model::{Control, EnforcementMode, Leniency, Metric, Operator};
+use crate::model::{Control, Decision, EnforcementMode, Leniency, Metric, Operator};
 use crate::yaml::At;
 
 /// Props passed through to results as the control's risk treatment.
@@ -115,6 +115,7 @@ pub(crate) fn control_from(
     let mut threshold = None;
     let mut severity = None;
     let mut enforcement_mode = EnforcementMode::default();
+    let mut decision = Decision::default();
     let mut enforcement_declared = false;
     let mut inputs: BTreeMap<Slot, Vec<String>> = BTreeMap::new();
     let mut risk = BTreeMap::new();
@@ -210,6 +211,17 @@ pub(crate) fn control_from(
                     ))
                 })?;
             }
+            "decision" => {
+                decision = Decision::parse(&value).ok_or_else(|| {
+                    locate(err(
+                        &at,
+                        PolicyErrorKind::BadDecision {
+                            control: id.clone(),
+                            found: value.clone(),
+                        },
+                    ))
+                })?;
+            }
             n if n.starts_with("input.") || n.starts_with("input:") => {
                 let slot_name = &n["input.".len()..];
                 // An `input:` prop that names no data variable is a metric
@@ -282,6 +294,7 @@ pub(crate) fn control_from(
         severity,
         enforcement_mode,
         enforcement_declared,
+        decision,
         inputs,
         risk,
         params,

@@ -69,6 +69,16 @@ pub fn assessment_results(project: &str, controls: &[LatestControl], now: &str) 
         } else {
             "not-satisfied"
         };
+        // OSCAL's states are two; an inconclusive control is not satisfied,
+        // for the reason `other`, said in the remarks.
+        let status = match c.status {
+            Status::Inconclusive => json!({
+                "state": state,
+                "reason": "other",
+                "remarks": format!("inconclusive: {}", c.reason.as_deref().unwrap_or("the interval straddles the threshold")),
+            }),
+            _ => json!({ "state": state }),
+        };
         let mut finding = json!({
             "uuid": uuid(),
             "title": format!("Control {}", c.control_id),
@@ -76,7 +86,7 @@ pub fn assessment_results(project: &str, controls: &[LatestControl], now: &str) 
             "target": {
                 "type": "objective-id",
                 "target-id": c.control_id,
-                "status": { "state": state },
+                "status": status,
             },
             "related-observations": [{ "observation-uuid": obs }],
         });

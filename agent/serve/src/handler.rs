@@ -242,7 +242,12 @@ fn load(policy: &PolicyRef) -> Result<Policy, AgentError> {
     } else {
         Leniency::UnknownMetricsAsErrors
     };
-    load_policy_with(&policy.policy, leniency).map_err(|e| AgentError::new(ErrorKind::Policy, e))
+    let mut loaded = load_policy_with(&policy.policy, leniency)
+        .map_err(|e| AgentError::new(ErrorKind::Policy, e))?;
+    if let Some(how) = policy.decision {
+        loaded.decide_every_control(how);
+    }
+    Ok(loaded)
 }
 
 /// Outside strict mode, a policy file that cannot be loaded is an error

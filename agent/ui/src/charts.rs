@@ -2,6 +2,8 @@
 
 use plotters::prelude::*;
 
+use venturalitica_vocab::results::Status;
+
 use crate::model::{Energy, Point};
 
 /// Bars drawn at most: more cells are summed into buckets.
@@ -146,10 +148,10 @@ pub fn history(points: &[Point], threshold: f64) -> Option<String> {
             .draw_series(LineSeries::new(values.iter().copied(), CPU.stroke_width(1)))
             .ok()?;
         let dots = points.iter().enumerate().filter_map(|(i, p)| {
-            let colour = if p.status == venturalitica_vocab::results::Status::Pass {
-                RGBColor(46, 125, 50)
-            } else {
-                RGBColor(198, 40, 40)
+            let colour = match p.status {
+                Status::Pass => RGBColor(46, 125, 50),
+                Status::Inconclusive => RGBColor(239, 108, 0),
+                _ => RGBColor(198, 40, 40),
             };
             p.value
                 .map(|v| Circle::new((i as f64, v), 3, colour.filled()))

@@ -88,6 +88,7 @@ pub fn pill(status: &str) -> Markup {
     let class = match status {
         "pass" => "pass",
         "fail" => "fail",
+        "inconclusive" => "inconclusive",
         _ => "error",
     };
     html! { span class=(format!("pill {class}")) { (status.to_uppercase()) } }

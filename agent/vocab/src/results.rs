@@ -32,16 +32,26 @@ pub enum Status {
     /// The control could not be evaluated (unbound column, undefined
     /// metric, bad parameter). Never counts as passed.
     Error,
+    /// Decided on the interval (`decision: interval`), which straddles the
+    /// threshold: the data cannot tell pass from fail. Never counts as
+    /// passed; `rows_needed` says how many rows would settle it.
+    Inconclusive,
 }
 
 impl Status {
-    pub const ALL: [Status; 3] = [Status::Pass, Status::Fail, Status::Error];
+    pub const ALL: [Status; 4] = [
+        Status::Pass,
+        Status::Fail,
+        Status::Error,
+        Status::Inconclusive,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Status::Pass => "pass",
             Status::Fail => "fail",
             Status::Error => "error",
+            Status::Inconclusive => "inconclusive",
         }
     }
 
@@ -53,6 +63,39 @@ impl Status {
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// How a control's value decides its status (the prop `decision`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// The point value against the threshold (the SDK's rule, the default).
+    #[default]
+    Point,
+    /// The confidence interval: pass when all of it satisfies the rule, fail
+    /// when none of it does, else `inconclusive` (docs/metrics.md).
+    Interval,
+}
+
+impl Decision {
+    pub fn parse(s: &str) -> Option<Decision> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "point" => Some(Decision::Point),
+            "interval" => Some(Decision::Interval),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Decision::Point => "point",
+            Decision::Interval => "interval",
+        }
+    }
+
+    fn is_point(&self) -> bool {
+        *self == Decision::Point
     }
 }
 
@@ -155,6 +198,8 @@ impl Results {
             risk: BTreeMap::new(),
             reason: Some(reason),
             warnings: vec![],
+            decision: Decision::Point,
+            rows_needed: None,
         };
         Results {
             schema_version: SCHEMA_VERSION,
@@ -164,6 +209,7 @@ impl Results {
                 passed: 0,
                 failed: 0,
                 errors: 1,
+                inconclusive: 0,
             },
             evaluated_at,
             engine: EngineInfo::THIS,
@@ -191,6 +237,14 @@ pub struct Summary {
     pub passed: usize,
     pub failed: usize,
     pub errors: usize,
+    /// Controls decided on an interval that straddles the threshold
+    /// (written only when there are some).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub inconclusive: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -319,7 +373,11 @@ impl fmt::Display for Binding {
         {"if": {"properties": {"status": {"const": "error"}}},
          "then": {"properties": {"reason": {"type": "string"}, "passed": {"const": false}}}},
         {"if": {"properties": {"status": {"const": "pass"}}},
-         "then": {"properties": {"actual_value": {"type": "number"}, "passed": {"const": true}}}}
+         "then": {"properties": {"actual_value": {"type": "number"}, "passed": {"const": true}}}},
+        {"if": {"properties": {"status": {"const": "inconclusive"}}},
+         "then": {"required": ["ci", "decision"],
+                  "properties": {"actual_value": {"type": "number"}, "passed": {"const": false},
+                                 "ci": {"type": "object"}, "decision": {"const": "interval"}}}}
     ])
 )]
 pub struct ControlResult {
@@ -351,11 +409,19 @@ pub struct ControlResult {
     /// Risk-treatment props from the policy, untouched.
     #[serde(default)]
     pub risk: BTreeMap<String, String>,
-    /// Why the control is an error or a fail.
+    /// Why the control is an error, a fail or inconclusive.
     #[serde(default)]
     pub reason: Option<String>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// How the status was decided; written when not `point`.
+    #[serde(default, skip_serializing_if = "Decision::is_point")]
+    pub decision: Decision,
+    /// For an `inconclusive` control: the rows that would settle it at the
+    /// observed rates (docs/metrics.md); absent when no number of rows
+    /// would (the value is at the threshold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows_needed: Option<u64>,
 }
 
 impl ControlResult {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#616161"}
+_COLOURS = {"pass": "#2e7d32", "fail": "#c62828", "error": "#616161", "inconclusive": "#ef6c00"}
 
 
 def _num(v, digits: int = 4) -> str:

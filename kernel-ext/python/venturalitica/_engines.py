@@ -160,6 +160,7 @@ def enforce(
     record: bool,
     strict: bool,
     tracker_runs: list[dict] | None = None,
+    decision: str | None = None,
 ) -> dict:
     """Runs the agent's rounds: answers what it needs, until it has results.
     Not ``strict``, a control with an unknown metric is an error result."""
@@ -178,6 +179,7 @@ def enforce(
             source=engine.describe(),
             record=record,
             strict=strict,
+            decision=decision,
             answers=answers,
             tracker_runs=tracker_runs or [],
         )

@@ -46,8 +46,8 @@ def enabled(trackers: bool | str | None) -> bool:
 
 
 def _verdict(control: Any) -> str:
-    if control.status == "error":
-        return "ERROR"
+    if control.status in ("error", "inconclusive"):
+        return control.status.upper()
     return "PASS" if control.passed else "FAIL"
 
 
@@ -62,7 +62,7 @@ def report(results: Any) -> str:
             f"- **Threshold**: `{value} {c.operator} {c.threshold}`",
             f"- **Status**: {_verdict(c)}",
         ]
-        if c.status == "error" and c.reason:
+        if c.status in ("error", "inconclusive") and c.reason:
             lines.append(f"- **Why**: {_md(c.reason)}")
         lines.append("")
     return "\n".join(lines)

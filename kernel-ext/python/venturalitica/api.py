@@ -34,6 +34,7 @@ def enforce(
     strict: bool | None = None,
     record: bool = True,
     trackers: bool | None = None,
+    decision: str | None = None,
     **mapping: str,
 ) -> ComplianceResults | PolicyResults:
     """Evaluates ``policy`` on ``data`` (or on ``metrics`` computed elsewhere).
@@ -70,15 +71,31 @@ def enforce(
     plus the policy's SHA-256 and the evaluation's ``SEQ:HASH`` in the
     trail; docs/mlflow.md). ``False`` (or ``VENTURALITICA_TRACKERS=off``)
     turns that off; a tracker that fails is warned about once, never raised.
+
+    ``decision``: ``"interval"`` decides every control on its confidence
+    interval (pass when all of it satisfies the rule, fail when none of it
+    does, else the status ``inconclusive`` with ``rows_needed``, the rows
+    that would settle it; docs/metrics.md); ``"point"`` on its value; by
+    default as each control's ``decision`` prop says (``point`` when absent,
+    the SDK's rule). An inconclusive control never passes: ``block`` raises
+    for it, ``warn`` and ``monitor`` record it.
     """
     if policy is None:
         raise TypeError("enforce() needs policy=, the path of a policy file (YAML or JSON)")
     strict = strict_mode(strict)
+    if decision not in (None, "point", "interval"):
+        raise ValueError(f"decision={decision!r}: expected 'point' or 'interval'")
     if isinstance(policy, (list, tuple)):
         if not policy:
             raise TypeError("enforce() got an empty list of policies")
         keywords = dict(
-            target=target, prediction=prediction, metrics=metrics, strict=strict, record=record, trackers=trackers
+            target=target,
+            prediction=prediction,
+            metrics=metrics,
+            strict=strict,
+            record=record,
+            trackers=trackers,
+            decision=decision,
         )
         return PolicyResults([enforce(data, p, **keywords, **mapping) for p in policy])
     policy_path = policy_file(policy)
@@ -94,12 +111,18 @@ def enforce(
             raise TypeError("enforce() takes data= or metrics=, not both")
         values = {str(k): finite_or_none(_number(k, v)) for k, v in metrics.items()}
         raw = bridge.request(
-            "enforce", policy=policy_path, metrics=values, record=record, strict=strict, tracker_runs=runs
+            "enforce",
+            policy=policy_path,
+            metrics=values,
+            record=record,
+            strict=strict,
+            decision=decision,
+            tracker_runs=runs,
         )
     elif data is None:
         raise TypeError("enforce() needs data= (a dataframe) or metrics= (a dict of values)")
     elif (engine := _engines.engine_for(data)) is not None:
-        raw = _engines.enforce(bridge, engine, policy_path, columns, record, strict, runs)
+        raw = _engines.enforce(bridge, engine, policy_path, columns, record, strict, runs, decision)
     else:
         names = _frames.column_names(data)
         needed = bridge.request("columns", policy=policy_path, mapping=columns, columns=names, strict=strict)["columns"]
@@ -112,6 +135,7 @@ def enforce(
             source=_frames.describe(data),
             record=record,
             strict=strict,
+            decision=decision,
             tracker_runs=runs,
         )
     results = ComplianceResults(raw, chart=_chart)
@@ -186,6 +210,8 @@ def _raise_for(results: ComplianceResults, strict: bool) -> None:
         lines = "\n".join(
             f"  {c.control_id}: {c.metric_key} = {c.actual_value} (needs {c.operator} {c.threshold})"
             if c.status == "fail"
+            else f"  {c.control_id}: inconclusive: {c.reason}"
+            if c.status == "inconclusive"
             else f"  {c.control_id}: could not be evaluated: {c.reason}"
             for c in blocked
         )

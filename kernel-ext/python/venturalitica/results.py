@@ -19,8 +19,11 @@ class ComplianceResult:
 
     The first nine fields are the Venturalitica SDK's ``ComplianceResult``,
     in its order (``venturalitica.models.ComplianceResult`` is this class);
-    the rest are ours: ``status`` (``pass``, ``fail`` or ``error``: an error
-    is a control that could not be evaluated, ``passed`` false), ``reason``
+    the rest are ours: ``status`` (``pass``, ``fail``, ``error``: a control
+    that could not be evaluated, or ``inconclusive``: decided on an interval
+    that straddles the threshold; ``passed`` false but for ``pass``),
+    ``decision`` (``point`` or ``interval``), ``rows_needed`` (for an
+    inconclusive control, the rows that would settle it), ``reason``
     (why it failed or errored), the per-group values, the confidence
     interval, the variable bindings and the risk-treatment props.
     ``severity`` is ``"low"`` where the policy sets none, as in the SDK.
@@ -43,6 +46,8 @@ class ComplianceResult:
     inputs: dict = field(default_factory=dict)
     risk: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    decision: str = "point"
+    rows_needed: int | None = None
 
     def __post_init__(self) -> None:
         if not self.status:  # built by hand, as SDK code does
@@ -69,6 +74,8 @@ class ComplianceResult:
             inputs=c.get("inputs") or {},
             risk=c.get("risk") or {},
             warnings=c.get("warnings") or [],
+            decision=c.get("decision", "point"),
+            rows_needed=c.get("rows_needed"),
         )
 
     @property

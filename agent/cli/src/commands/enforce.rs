@@ -11,7 +11,10 @@ use crate::output::{junit, table};
 use crate::Outcome;
 
 pub fn run(args: EnforceArgs) -> anyhow::Result<Outcome> {
-    let policy = load_policy(&args.policy)?;
+    let mut policy = load_policy(&args.policy)?;
+    if let Some(how) = args.decision {
+        policy.decide_every_control(how.decision());
+    }
     let frame = open_data(&args.data)?;
     let mut mapping = Mapping::new();
     if let Some(t) = &args.target {

@@ -49,6 +49,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<Outcome> {
                         Status::Pass => Color::Green,
                         Status::Fail => Color::Red,
                         Status::Error => Color::Yellow,
+                        Status::Inconclusive => Color::Magenta,
                     });
                 }
                 t.add_row(vec![

@@ -25,7 +25,11 @@ pub struct Case<'a> {
 
 /// A report of `cases` as one suite named `suite`.
 pub fn render_cases(suite: &str, timestamp: &str, cases: &[Case]) -> String {
-    let failed = cases.iter().filter(|c| c.status == Status::Fail).count();
+    // An inconclusive control is a failure to CI: it did not pass.
+    let failed = cases
+        .iter()
+        .filter(|c| matches!(c.status, Status::Fail | Status::Inconclusive))
+        .count();
     let errors = cases.iter().filter(|c| c.status == Status::Error).count();
     let (total, failed, errors) = (
         cases.len().to_string(),
@@ -81,6 +85,12 @@ fn write_case(w: &mut Writer<Vec<u8>>, c: &Case) -> std::io::Result<()> {
                 Status::Error => {
                     w.create_element("error")
                         .with_attributes([("message", c.detail), ("type", "error")])
+                        .write_text_content(BytesText::new(c.detail))?;
+                }
+                Status::Inconclusive => {
+                    let mode = format!("inconclusive ({})", c.mode.name());
+                    w.create_element("failure")
+                        .with_attributes([("message", c.message.as_str()), ("type", mode.as_str())])
                         .write_text_content(BytesText::new(c.detail))?;
                 }
                 Status::Pass => {}

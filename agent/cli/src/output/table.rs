@@ -33,6 +33,7 @@ pub fn render(results: &Results, colour: bool) -> String {
                 Status::Pass => Color::Green,
                 Status::Fail => Color::Red,
                 Status::Error => Color::Yellow,
+                Status::Inconclusive => Color::Magenta,
             });
         }
         t.add_row(vec![
@@ -54,6 +55,19 @@ pub fn render(results: &Results, colour: bool) -> String {
             "error in {}: {}\n",
             c.id,
             c.reason.as_deref().unwrap_or("unknown")
+        ));
+    }
+    for c in results
+        .controls
+        .iter()
+        .filter(|c| c.status == Status::Inconclusive)
+    {
+        out.push_str(&format!(
+            "inconclusive {}: {}\n",
+            c.id,
+            c.reason
+                .as_deref()
+                .unwrap_or("the interval straddles the threshold")
         ));
     }
     for w in &results.policy.warnings {

@@ -9,7 +9,7 @@ use venturalitica_metrics::multiclass::{self, Aggregation};
 use venturalitica_metrics::privacy::{self, DEFAULT_SENSITIVE_COLUMNS};
 use venturalitica_metrics::score::{self, ScoreStat};
 use venturalitica_metrics::{BinaryCounts, Family, GroupTable, MetricKey, OutcomeCounts, Slot};
-use venturalitica_policy::Control;
+use venturalitica_policy::{Control, Decision, Operator};
 
 use crate::counts::Counter;
 use crate::results::{Binding, ControlResult, Status};
@@ -271,6 +271,8 @@ pub(super) fn control_result(
         risk: control.risk.clone(),
         reason: None,
         warnings: vec![],
+        decision: Decision::Point,
+        rows_needed: None,
     };
     let (plan, computed) = match outcome {
         Ok(x) => x,
@@ -303,15 +305,141 @@ pub(super) fn control_result(
             r.actual_value = Some(c.value.value);
             r.groups = c.value.groups;
             r.ci = c.ci;
-            r.passed = control.operator.holds(c.value.value, control.threshold);
-            r.status = if r.passed { Status::Pass } else { Status::Fail };
-            if !r.passed {
-                r.reason = Some(format!(
-                    "{} = {} does not satisfy {} {}",
-                    plan.key, c.value.value, control.operator, control.threshold
-                ));
-            }
+            decide(&mut r, control, plan.key.name(), c.value.value);
         }
     }
     r
+}
+
+/// The status from the value (and, for `decision: interval`, its interval);
+/// see docs/metrics.md, "Decisions on the interval".
+fn decide(r: &mut ControlResult, control: &Control, key: &str, value: f64) {
+    let (op, threshold) = (control.operator, control.threshold);
+    let interval = match (control.decision, &r.ci) {
+        (Decision::Point, _) => None,
+        (Decision::Interval, Some(ci)) => Some((ci.lower, ci.upper, ci.level)),
+        (Decision::Interval, None) => {
+            r.warnings.push(format!(
+                "decision: interval, but {key} has no interval here (not a sampling statistic, \
+                 or bootstrap_resamples: 0): decided on the value"
+            ));
+            None
+        }
+    };
+    let Some((lower, upper, level)) = interval else {
+        r.passed = op.holds(value, threshold);
+        r.status = if r.passed { Status::Pass } else { Status::Fail };
+        if !r.passed {
+            r.reason = Some(format!("{key} = {value} does not satisfy {op} {threshold}"));
+        }
+        return;
+    };
+    r.decision = Decision::Interval;
+    r.status = interval_status(op, lower, upper, threshold);
+    r.passed = r.status == Status::Pass;
+    let shown = format!(
+        "{key} = {value} with {:.0}% interval [{lower}, {upper}]",
+        level * 100.0
+    );
+    r.reason = match r.status {
+        Status::Pass => None,
+        Status::Fail => Some(format!("{shown}: none of it satisfies {op} {threshold}")),
+        _ => Some(format!("{shown} straddles {op} {threshold}")),
+    };
+}
+
+/// Pass when the rule holds over the whole interval, fail when it holds
+/// nowhere in it, else inconclusive. For `<`, `<=`, `>`, `>=` the ends
+/// decide; `==` holds over an interval only when it is the threshold
+/// itself, `!=` nowhere only then.
+pub(crate) fn interval_status(op: Operator, lower: f64, upper: f64, threshold: f64) -> Status {
+    let at = |x: f64| op.holds(x, threshold);
+    let inside = lower <= threshold && threshold <= upper;
+    let (everywhere, nowhere) = match op {
+        Operator::Eq => (at(lower) && at(upper), !inside && !at(lower) && !at(upper)),
+        Operator::Ne => (!inside && at(lower) && at(upper), !at(lower) && !at(upper)),
+        _ => (at(lower) && at(upper), !at(lower) && !at(upper)),
+    };
+    if everywhere {
+        Status::Pass
+    } else if nowhere {
+        Status::Fail
+    } else {
+        Status::Inconclusive
+    }
+}
+
+/// The rows that would settle an inconclusive control at the observed
+/// rates: the interval's reach toward the threshold, `h`, shrinks as
+/// `1/sqrt(n)`; it clears the threshold, at distance `d` from the value,
+/// once `h * sqrt(n / n') < d`, so `n' = ceil(n (h / d)^2)`. None when the
+/// value is at the threshold (no sample size settles it).
+pub(crate) fn rows_needed(
+    rows: u64,
+    value: f64,
+    lower: f64,
+    upper: f64,
+    threshold: f64,
+) -> Option<u64> {
+    let d = (threshold - value).abs();
+    let h = if threshold <= value {
+        value - lower
+    } else {
+        upper - value
+    };
+    if !(d > 0.0 && h > 0.0 && d.is_finite() && h.is_finite()) {
+        return None;
+    }
+    // Less a rounding error's worth, so an exact ratio (2.0000000000000004
+    // for 0.2 / 0.1) does not round up a whole row.
+    let exact = rows as f64 * (h / d).powi(2);
+    let needed = (exact - exact * 1e-12).ceil();
+    (needed.is_finite() && needed < u64::MAX as f64).then_some(needed as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interval_passes_fails_or_straddles_for_each_operator() {
+        use Operator::*;
+        use Status::*;
+        // [0.6896, 0.8940] is German Credit's age control; [0.8177, 0.9783] its gender control.
+        let cases = [
+            (Ge, 0.8177, 0.9783, 0.8, Pass),
+            (Ge, 0.6896, 0.8940, 0.8, Inconclusive),
+            (Ge, 0.60, 0.79, 0.8, Fail),
+            (Gt, 0.80, 0.90, 0.8, Inconclusive), // the lower end is not > 0.8
+            (Le, 0.05, 0.09, 0.1, Pass),
+            (Lt, 0.05, 0.12, 0.1, Inconclusive),
+            (Le, 0.11, 0.2, 0.1, Fail),
+            (Eq, 0.5, 0.5, 0.5, Pass),
+            (Eq, 0.4, 0.6, 0.5, Inconclusive), // both ends miss, the middle holds
+            (Eq, 0.6, 0.7, 0.5, Fail),
+            (Ne, 0.6, 0.7, 0.5, Pass),
+            (Ne, 0.4, 0.6, 0.5, Inconclusive),
+            (Ne, 0.5, 0.5, 0.5, Fail),
+        ];
+        for (op, lower, upper, threshold, want) in cases {
+            assert_eq!(
+                interval_status(op, lower, upper, threshold),
+                want,
+                "{op} {threshold} on [{lower}, {upper}]"
+            );
+        }
+    }
+
+    #[test]
+    fn rows_needed_scale_the_rows_by_the_squared_reach_over_the_distance() {
+        // Age on German Credit: 0.7948 in [0.6896, 0.8940] against 0.8, 1000 rows.
+        let h: f64 = 0.8940 - 0.7948;
+        let d: f64 = 0.8 - 0.7948;
+        let want = (1000.0 * (h / d) * (h / d)).ceil() as u64;
+        assert_eq!(rows_needed(1000, 0.7948, 0.6896, 0.8940, 0.8), Some(want));
+        // Below the value the lower end's reach counts.
+        assert_eq!(rows_needed(400, 0.9, 0.7, 0.95, 0.8), Some(1600));
+        // At the threshold no number of rows settles it.
+        assert_eq!(rows_needed(1000, 0.8, 0.7, 0.9, 0.8), None);
+    }
 }

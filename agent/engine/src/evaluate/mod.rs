@@ -254,13 +254,19 @@ pub fn evaluate_metrics(policy: &Policy, values: &BTreeMap<String, f64>) -> Resu
     )
 }
 
-fn assemble(policy: &Policy, controls: Vec<ControlResult>, data: DataInfo) -> Results {
+fn assemble(policy: &Policy, mut controls: Vec<ControlResult>, data: DataInfo) -> Results {
+    if let Some(rows) = data.rows {
+        for c in &mut controls {
+            settle(c, rows);
+        }
+    }
     let count = |s: Status| controls.iter().filter(|c| c.status == s).count();
     let summary = Summary {
         total: controls.len(),
         passed: count(Status::Pass),
         failed: count(Status::Fail),
         errors: count(Status::Error),
+        inconclusive: count(Status::Inconclusive),
     };
     let passed = controls
         .iter()
@@ -291,6 +297,24 @@ fn assemble(policy: &Policy, controls: Vec<ControlResult>, data: DataInfo) -> Re
         data,
         controls,
         manual_controls: policy.manual_controls.clone(),
+    }
+}
+
+/// An inconclusive control's `rows_needed`, from the rows evaluated, said
+/// in its reason too.
+fn settle(c: &mut ControlResult, rows: u64) {
+    let (Status::Inconclusive, Some(value), Some(ci)) = (c.status, c.actual_value, &c.ci) else {
+        return;
+    };
+    c.rows_needed = compute::rows_needed(rows, value, ci.lower, ci.upper, c.threshold);
+    let said = match c.rows_needed {
+        Some(n) => {
+            format!("; about {n} rows at the observed rates would settle it ({rows} evaluated)")
+        }
+        None => "; the value is at the threshold: no number of rows settles it".to_string(),
+    };
+    if let Some(reason) = &mut c.reason {
+        reason.push_str(&said);
     }
 }
 
