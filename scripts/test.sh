@@ -8,6 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 ensure_venv
 ensure_credit_data
 ensure_chromium
+ensure_openssh
 
 step "cargo fmt --check"
 (cd "$REPO" && cargo fmt --all -- --check)

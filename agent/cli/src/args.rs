@@ -44,6 +44,12 @@ pub enum Command {
     /// when the chain, every signature, the anchors given and every policy
     /// copy check out, 1 otherwise.
     Verify(VerifyArgs),
+    /// Approve the evidence trail up to its head, signed with your SSH key:
+    /// an `approval` event anyone can check with `ssh-keygen -Y verify`.
+    ///
+    /// Refuses a trail that does not verify. Exits 0 when recorded, 2 when
+    /// the key, the trail or the head cannot be used.
+    Approve(ApproveArgs),
     /// The Ed25519 key that signs this user's evidence.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -446,6 +452,41 @@ pub struct VerifyArgs {
     /// trusted checkpoint; prints events per second.
     #[arg(long)]
     pub full: bool,
+
+    /// Check every approval against this allowed_signers file (as
+    /// `ssh-keygen -Y verify` reads it) and say who approved what; an
+    /// approval that does not hold fails the verification.
+    #[arg(long, value_name = "FILE")]
+    pub allowed_signers: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// Your OpenSSH private key [default: ~/.ssh/id_ed25519; through
+    /// ssh-agent (SSH_AUTH_SOCK) when it is encrypted or absent]
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+
+    /// Who approves, as allowed_signers names you [default: the key's
+    /// comment]
+    #[arg(long, value_name = "NAME")]
+    pub principal: Option<String>,
+
+    /// The capacity you approve in ("model owner", "compliance officer").
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+
+    /// What you approve, in words.
+    #[arg(long, value_name = "TEXT")]
+    pub message: Option<String>,
+
+    /// The event to approve the trail up to [default: the trail's last]
+    #[arg(long, value_name = "SEQ:HASH", value_parser = parse_head)]
+    pub head: Option<venturalitica_evidence::Head>,
+
+    /// Project root holding .venturalitica/ [default: as for enforce]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

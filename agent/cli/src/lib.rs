@@ -78,6 +78,7 @@ pub fn run(cli: args::Cli) -> anyhow::Result<Outcome> {
         args::Command::Agent(a) => commands::agent::run(a),
         args::Command::Ui(a) => commands::ui::run(a),
         args::Command::Verify(a) => commands::verify::run(a),
+        args::Command::Approve(a) => commands::approve::run(a),
         args::Command::Key(args::KeyCommand::Show(a)) => commands::key::show(a),
         args::Command::Kernel(k) => commands::kernel::run(k),
         args::Command::Monitor(a) => commands::monitor::run(a),

@@ -31,6 +31,7 @@
 //! - [`store`]: appending under a file lock, recovering torn lines, policy
 //!   copies, the latest snapshot, and verification of a consistent view.
 
+pub mod approval;
 pub mod artifact;
 pub mod chain;
 pub mod checkpoint;

@@ -195,7 +195,7 @@ pub fn bounds(e: &Parsed) -> Option<(u64, u64)> {
             let wall_ns = wall.map_or(0, |w| (w * 1e9).round().min(end as f64) as u64);
             Some((end - wall_ns, end))
         }
-        Payload::Scan(_) => ts.map(|t| (t, t)),
+        Payload::Scan(_) | Payload::Approval(_) => ts.map(|t| (t, t)),
         Payload::Export(_) => None,
     }
 }
@@ -376,6 +376,21 @@ pub fn event_spans(trace: &SessionTrace, cells: &Cells, e: &Parsed) -> Vec<Span>
                 Status::Error("the scan found failing controls".into())
             };
             vec![span("scan".into(), status, a)]
+        }
+        // Who approved which head, with which key (checked by `verify
+        // --allowed-signers`, not here).
+        Payload::Approval(p) => {
+            let mut a = evidence_attributes(e, "TASK");
+            for (key, value) in [
+                ("principal", json!(p.principal)),
+                ("role", json!(p.role)),
+                ("head", json!(p.head)),
+                ("key", json!(p.key)),
+                ("date", json!(p.date)),
+            ] {
+                a.insert(format!("approval.{key}"), value);
+            }
+            vec![span(format!("approval by {}", p.principal), Status::Ok, a)]
         }
         Payload::Export(_) => Vec::new(),
     }

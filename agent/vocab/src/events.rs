@@ -34,15 +34,19 @@ pub enum EventKind {
     Scan,
     /// An export to an experiment tracker.
     Export,
+    /// A person's approval of the trail up to its head, signed with their
+    /// SSH key (`venturalitica approve`).
+    Approval,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::Cell,
         EventKind::Enforce,
         EventKind::Monitor,
         EventKind::Scan,
         EventKind::Export,
+        EventKind::Approval,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +56,7 @@ impl EventKind {
             EventKind::Monitor => "monitor",
             EventKind::Scan => "scan",
             EventKind::Export => "export",
+            EventKind::Approval => "approval",
         }
     }
 
@@ -159,6 +164,28 @@ pub struct ScanPayload {
     pub components: usize,
 }
 
+/// An `approval` event's payload: what a person signed, with their SSH
+/// key, about the trail up to `head` (docs/evidence.md, "Approvals").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ApprovalPayload {
+    /// The exact text signed (`ssh-keygen -Y verify` reads it on stdin).
+    pub statement: String,
+    /// The armored SSHSIG, namespace `venturalitica-approval`.
+    pub signature: String,
+    /// Who signed, as `allowed_signers` names them.
+    pub principal: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The head approved, `SEQ:HASH`.
+    pub head: String,
+    /// When it was signed (RFC 3339), as the statement says.
+    pub date: String,
+    /// The signing key's `SHA256:` fingerprint, as `ssh-keygen -l` prints it.
+    pub key: String,
+}
+
 /// A `cell` event's payload: one execution through the kernel proxy (or
 /// seen by `kernel attach`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -211,6 +238,7 @@ pub enum Payload {
     Enforce(Box<EnforcePayload>),
     Monitor(Box<MonitorPayload>),
     Scan(ScanPayload),
+    Approval(Box<ApprovalPayload>),
     /// Written by no version yet: kept as it is.
     Export(BTreeMap<String, Value>),
 }
@@ -226,6 +254,9 @@ impl Payload {
             EventKind::Monitor => Payload::Monitor(Box::new(MonitorPayload::deserialize(payload)?)),
             EventKind::Scan => Payload::Scan(ScanPayload::deserialize(payload)?),
             EventKind::Export => Payload::Export(BTreeMap::deserialize(payload)?),
+            EventKind::Approval => {
+                Payload::Approval(Box::new(ApprovalPayload::deserialize(payload)?))
+            }
         })
     }
 
@@ -236,6 +267,7 @@ impl Payload {
             Payload::Monitor(_) => EventKind::Monitor,
             Payload::Scan(_) => EventKind::Scan,
             Payload::Export(_) => EventKind::Export,
+            Payload::Approval(_) => EventKind::Approval,
         }
     }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod agent;
+pub mod approve;
 pub mod enforce;
 pub mod export;
 pub mod kernel;

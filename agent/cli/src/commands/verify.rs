@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use anyhow::Context;
+use venturalitica_evidence::approval::{check_all, AllowedSigners};
 use venturalitica_evidence::{PublicKey, Store, VerifyOptions};
 
 use crate::args::VerifyArgs;
@@ -23,13 +24,43 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
         anchors: args.head,
         full: args.full,
     };
+    let allowed = args
+        .allowed_signers
+        .as_deref()
+        .map(AllowedSigners::read)
+        .transpose()
+        .context("--allowed-signers")?;
     let started = std::time::Instant::now();
     let report = store.verify(&options)?;
     let elapsed = started.elapsed().as_secs_f64();
+    let approvals = match &allowed {
+        Some(allowed) => Some(check_all(&store, allowed)?),
+        None => None,
+    };
+    let approvals_hold = approvals.iter().flatten().all(|a| a.holds);
     let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        let mut doc = serde_json::to_value(&report)?;
+        if let (Some(approvals), Some(map)) = (&approvals, doc.as_object_mut()) {
+            map.insert("approvals".into(), serde_json::to_value(approvals)?);
+        }
+        writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
     } else {
+        for a in approvals.iter().flatten() {
+            let role = a
+                .role
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            match &a.problem {
+                None => writeln!(
+                    out,
+                    "approval #{}: {}{role} approved the trail up to {} on {} with {}: holds",
+                    a.seq, a.principal, a.head, a.date, a.key
+                )?,
+                Some(why) => writeln!(out, "FAIL approval #{}: {why}", a.seq)?,
+            }
+        }
         for f in &report.findings {
             let at = f
                 .line
@@ -79,7 +110,7 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
             )?;
         }
     }
-    Ok(if report.ok() {
+    Ok(if report.ok() && approvals_hold {
         Outcome::Passed
     } else {
         Outcome::Failed

@@ -9,7 +9,7 @@ use venturalitica_evidence::EventKind;
 use venturalitica_vocab::events::Payload;
 use venturalitica_vocab::results::Status;
 
-use super::{md, Document, ProjectFacts, Ref, Section, Statement};
+use super::{md, Document, ProjectFacts, Ref, Section, SignOff, Statement};
 use crate::html::num;
 use crate::model::{self, ControlStatus, Evaluation};
 use crate::trail::{Entry, Snapshot};
@@ -75,6 +75,7 @@ pub fn build(
             b.declaration(),
             b.post_market(),
         ],
+        approvals: b.approvals(),
     }
 }
 
@@ -229,6 +230,30 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The recorded approvals, oldest first. Their signatures are checked
+    /// by `verify --allowed-signers`, which knows who may sign; the
+    /// document names the key and the event so a reader can.
+    fn approvals(&self) -> Vec<SignOff> {
+        self.s
+            .entries
+            .iter()
+            .filter_map(|e| match &e.typed {
+                Some(Ok(Payload::Approval(p))) => Some(SignOff {
+                    role: p.role.clone().unwrap_or_else(|| "approver".into()),
+                    principal: p.principal.clone(),
+                    date: p.date.clone(),
+                    signature: format!(
+                        "SSH {} over the trail up to event {}",
+                        p.key,
+                        p.head.split(':').next().unwrap_or("?")
+                    ),
+                    evidence: Ref::of(e),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn development(&self) -> Section {
         let (mut st, mut missing) = (Vec::new(), Vec::new());
         // The data, one statement per fingerprint, first and last use.
@@ -335,6 +360,19 @@ impl<'a> Builder<'a> {
         }
         if policies.is_empty() {
             missing.push("validation and testing procedures (no evaluation recorded)".into());
+        }
+        // Annex IV 2(g): test reports dated and signed by the responsible persons.
+        for a in self.approvals() {
+            st.push(said(
+                format!(
+                    "Approved by {} ({}) on {}: {} (SSHSIG, namespace `venturalitica-approval`; `venturalitica verify --allowed-signers FILE` or `ssh-keygen -Y verify` checks it).",
+                    md::text(&a.principal),
+                    md::text(&a.role),
+                    md::text(&a.date),
+                    md::text(&a.signature)
+                ),
+                vec![a.evidence],
+            ));
         }
         let f = self.facts;
         self.declared(

@@ -68,4 +68,17 @@ pub struct Document {
     pub generated_at: String,
     pub integrity: Statement,
     pub sections: Vec<Section>,
+    /// The approvals recorded (`venturalitica approve`), for the sign-off.
+    pub approvals: Vec<SignOff>,
+}
+
+/// One row of the sign-off: a recorded approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignOff {
+    pub role: String,
+    pub principal: String,
+    pub date: String,
+    /// The key's fingerprint and the event the approval covers.
+    pub signature: String,
+    pub evidence: Ref,
 }

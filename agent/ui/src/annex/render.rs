@@ -33,7 +33,21 @@ impl Document {
                 }
             }
         }
-        out += "\n## Sign-off\n\n| role | name | date | signature |\n|---|---|---|---|\n| Provider | | | |\n| Compliance / risk | | | |\n";
+        out += "\n## Sign-off\n\n| role | name | date | signature |\n|---|---|---|---|\n";
+        for a in &self.approvals {
+            let cell = |s: &str| md::text(s).replace('|', "\\|");
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} [#{} sha256:{}] |",
+                cell(&a.role),
+                cell(&a.principal),
+                cell(&a.date),
+                cell(&a.signature),
+                a.evidence.seq,
+                a.evidence.hash
+            );
+        }
+        out += "| Provider | | | |\n| Compliance / risk | | | |\n";
         out
     }
 
@@ -66,6 +80,17 @@ impl Document {
             h2 { "Sign-off" }
             table {
                 tr { th { "role" } th { "name" } th { "date" } th { "signature" } }
+                @for a in &self.approvals {
+                    tr {
+                        td { (a.role) } td { (a.principal) } td { (a.date) }
+                        td {
+                            (a.signature) " "
+                            a.ev href=(format!("/event/{}", a.evidence.seq)) data-seq=(a.evidence.seq) data-hash=(a.evidence.hash) {
+                                "#" (a.evidence.seq) (PreEscaped("&nbsp;")) (short_hash(&a.evidence.hash))
+                            }
+                        }
+                    }
+                }
                 tr { td { "Provider" } td {} td {} td {} }
                 tr { td { "Compliance / risk" } td {} td {} td {} }
             }
