@@ -262,3 +262,36 @@ def test_cpu_energy_matches_codecarbon_process_mode(vl_bin, tmp_path):
     their_j = json.loads(theirs.stdout.strip().splitlines()[-1])
     print(f"CPU energy for 2 CPU-seconds at TDP 100 W: venturalitica {our_j:.2f} J, CodeCarbon {their_j:.2f} J")
     assert abs(our_j - their_j) / their_j < 0.10
+
+
+def test_monitor_uses_an_electricity_maps_hourly_export_and_records_it(vl_bin, tmp_path):
+    """`grid_intensity_file` as a user sets it, with Electricity Maps' export
+    format: the CO2e uses the hour's life-cycle intensity, the event names
+    the file by its SHA-256 and the rows used, the summary says which."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    rows = "".join(f"{(now + dt.timedelta(hours=h)):%Y-%m-%d %H:%M:%S},FR,20.0,123.5,entsoe.eu\n" for h in (-1, 0, 1))
+    export = tmp_path / "FR_2026_hourly.csv"
+    export.write_text(
+        "Datetime (UTC),Zone Id,Carbon Intensity gCO₂eq/kWh (direct),Carbon Intensity gCO₂eq/kWh (LCA),Data Source\n"
+        + rows
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        "[project]\nname = 'hourly'\n[tool.venturalitica]\ngrid_intensity_file = 'FR_2026_hourly.csv'\n"
+    )
+    run = subprocess.run(
+        [str(vl_bin), "monitor", "--name", "fit", "--", sys.executable, "-c", "sum(range(10**6))"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "(hourly FR_2026_hourly.csv 123.5 g/kWh, PUE 1.0)" in run.stderr.replace(str(tmp_path) + "/", ""), run.stderr
+    trace = (tmp_path / ".venturalitica" / "trace.jsonl").read_text().splitlines()
+    energy = json.loads(trace[-1])["event"]["payload"]["energy"]
+    hourly = energy["grid_hourly"]
+    assert hourly["sha256"] == hashlib.sha256(export.read_bytes()).hexdigest()
+    assert hourly["g_per_kwh"] == 123.5 and hourly["gap_s"] == 0.0 and hourly["rows"][0]["g_per_kwh"] == 123.5
+    assert abs(energy["co2e_g"] - energy["total_j"] / 3.6e6 * 123.5) < 1e-12

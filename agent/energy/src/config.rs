@@ -19,6 +19,7 @@ use serde::Serialize;
 use venturalitica_vocab::project::Pyproject;
 
 use crate::carbon::{self, GridIntensity};
+use crate::hourly::HourlySeries;
 use crate::EnergyError;
 
 /// Default power usage effectiveness: the machine itself, no data-centre overhead.
@@ -55,6 +56,9 @@ pub struct EnergyConfig {
     /// `false` turns measurement off (`VENTURALITICA_ENERGY=off`).
     pub enabled: bool,
     pub grid: Setting<GridIntensity>,
+    /// An intensity series by the hour (`grid_intensity_file`): where it
+    /// covers a window, it beats `grid`, which fills its gaps.
+    pub grid_series: Option<Setting<std::sync::Arc<HourlySeries>>>,
     pub pue: Setting<f64>,
     /// `None`: from the CPU model table, else the default.
     pub cpu_tdp_w: Option<Setting<f64>>,
@@ -78,6 +82,7 @@ impl Default for EnergyConfig {
                 value: carbon::world().clone(),
                 origin: Origin::Default,
             },
+            grid_series: None,
             pue: Setting {
                 value: DEFAULT_PUE,
                 origin: Origin::Default,
@@ -98,10 +103,11 @@ impl Default for EnergyConfig {
 /// Raw values by key, from one source.
 type Raw = Vec<(String, String)>;
 
-const KEYS: [&str; 10] = [
+const KEYS: [&str; 11] = [
     "country",
     "region",
     "grid_intensity",
+    "grid_intensity_file",
     "pue",
     "cpu_tdp_w",
     "ram_w_per_gb",
@@ -122,7 +128,56 @@ impl EnergyConfig {
             })
             .collect();
         let pyproject = read_pyproject(root)?;
-        EnergyConfig::from_sources(&env, &pyproject)
+        EnergyConfig::from_sources_at(&env, &pyproject, root)
+    }
+
+    /// [`EnergyConfig::from_sources`], with a relative
+    /// `grid_intensity_file` of pyproject.toml read from `root`.
+    pub fn from_sources_at(
+        env: &[(String, String)],
+        pyproject: &[(String, String)],
+        root: &Path,
+    ) -> Result<EnergyConfig, EnergyError> {
+        let mut config = EnergyConfig::from_sources(env, pyproject)?;
+        let named = env
+            .iter()
+            .find(|(k, _)| k == "grid_intensity_file")
+            .map(|(_, v)| {
+                (
+                    v,
+                    Origin::Env,
+                    "VENTURALITICA_GRID_INTENSITY_FILE".to_string(),
+                    None,
+                )
+            })
+            .or_else(|| {
+                pyproject
+                    .iter()
+                    .find(|(k, _)| k == "grid_intensity_file")
+                    .map(|(_, v)| {
+                        let name =
+                            "pyproject.toml [tool.venturalitica] grid_intensity_file".to_string();
+                        (v, Origin::Pyproject, name, Some(root))
+                    })
+            });
+        if let Some((value, origin, name, base)) = named {
+            let path = Path::new(value.trim());
+            let path = match base {
+                Some(base) if path.is_relative() => base.join(path),
+                _ => path.to_path_buf(),
+            };
+            let series = HourlySeries::read(&path).map_err(|reason| EnergyError::BadSetting {
+                origin: name,
+                key: "grid_intensity_file".into(),
+                value: value.clone(),
+                reason: format!("{}: {reason}", path.display()),
+            })?;
+            config.grid_series = Some(Setting {
+                value: std::sync::Arc::new(series),
+                origin,
+            });
+        }
+        Ok(config)
     }
 
     /// Settings from environment values and pyproject values (key, value).

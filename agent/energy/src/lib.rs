@@ -25,6 +25,7 @@ pub mod cpu_model;
 pub mod darwin;
 pub mod gpu;
 pub mod gpu_window;
+pub mod hourly;
 #[cfg(target_os = "linux")]
 pub mod linux;
 pub mod meter;

@@ -202,6 +202,7 @@ impl Meter {
         Window {
             meter: Arc::clone(self),
             started: since,
+            started_at: std::time::SystemTime::now() - since.elapsed(),
             tree0,
             // Only the RAPL share needs the machine's busy time.
             machine0: self
@@ -242,6 +243,21 @@ impl Meter {
             "gpu_wait_ms": (self.gpu.is_some() && !c.gpu_wait.is_zero())
                 .then_some(c.gpu_wait.as_millis()),
         });
+        let mut basis = basis;
+        if let (Some(series), Some(map)) = (&c.grid_series, basis.as_object_mut()) {
+            map.insert(
+                "grid_series".into(),
+                serde_json::json!({
+                    "file": series.value.path,
+                    "sha256": series.value.sha256,
+                    "column": series.value.column,
+                    "step_s": series.value.step_s,
+                    "zone": series.value.zone,
+                    "source": series.value.source,
+                    "origin": series.origin,
+                }),
+            );
+        }
         *cache = Some((key, basis.clone()));
         basis
     }
@@ -344,6 +360,8 @@ impl Sampled {
 pub struct Window {
     meter: Arc<Meter>,
     started: Instant,
+    /// When it started on the wall clock (for the hourly grid intensity).
+    started_at: std::time::SystemTime,
     tree0: TreeSample,
     machine0: Option<f64>,
     rapl0: Option<Reading>,
@@ -414,6 +432,11 @@ pub struct EnergyReport {
     pub mean_rss_bytes: u64,
     /// The figures the model used, with their origins.
     pub basis: serde_json::Value,
+    /// With an hourly intensity series: the file (its SHA-256), the rows the
+    /// window overlapped, the seconds it had no value for, and the
+    /// time-weighted intensity the CO2e used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grid_hourly: Option<serde_json::Value>,
 }
 
 impl Window {
@@ -538,7 +561,8 @@ impl Window {
             .collect();
         let total = Banded::combine(&parts);
         let c = &m.config;
-        let g_per_j = c.grid.value.g_per_kwh * c.pue.value / 3.6e6;
+        let (g_per_kwh, grid_hourly) = self.grid_intensity(wall, &mut notes);
+        let g_per_j = g_per_kwh * c.pue.value / 3.6e6;
         let methods: Vec<&'static str> = [Some(&cpu), Some(&ram), gpu.as_ref()]
             .into_iter()
             .flatten()
@@ -563,7 +587,44 @@ impl Window {
             peak_rss_bytes: peak,
             mean_rss_bytes: mean as u64,
             basis,
+            grid_hourly,
         }
+    }
+
+    /// The intensity over the window: the hourly series where it has
+    /// values (time-weighted), the yearly figure in its gaps, said in a note;
+    /// the yearly figure alone without a series.
+    fn grid_intensity(
+        &self,
+        wall: f64,
+        notes: &mut Vec<String>,
+    ) -> (f64, Option<serde_json::Value>) {
+        let c = &self.meter.config;
+        let yearly = c.grid.value.g_per_kwh;
+        let Some(series) = &c.grid_series else {
+            return (yearly, None);
+        };
+        let start = self
+            .started_at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let end = start + (wall * 1000.0).round() as i64;
+        let over = series.value.over(start, end, yearly);
+        if over.gap_s > 0.0 || over.rows.is_empty() {
+            notes.push(format!(
+                "the grid intensity series {} has no value for {:.3} s of this window: the yearly figure ({}, {yearly} g/kWh) was used there",
+                series.value.path, over.gap_s, c.grid.value.code
+            ));
+        }
+        let used = serde_json::json!({
+            "file": series.value.path,
+            "sha256": series.value.sha256,
+            "g_per_kwh": over.g_per_kwh,
+            "rows": over.rows,
+            "gap_s": over.gap_s,
+            "fallback": {"code": c.grid.value.code, "g_per_kwh": yearly},
+        });
+        (over.g_per_kwh, Some(used))
     }
 }
 

@@ -187,6 +187,104 @@ fn tdp_model_charges_tdp_times_cpu_time_over_cpus() {
     assert!((r.co2e_g - kwh * 480.6).abs() < 1e-12);
 }
 
+/// A series with one step around now at `g`, or (`covers: false`) a day
+/// ago only; read through the setting, as a user gives it.
+fn series_config(dir: &Path, powercap: &Path, g: f64, covers: bool) -> EnergyConfig {
+    let now = chrono::Utc::now();
+    let hour = |h: i64| {
+        (now - chrono::Duration::hours(h))
+            .format("%Y-%m-%d %H:00:00")
+            .to_string()
+    };
+    let rows = if covers {
+        format!("{},{g}\n{},{g}\n{},{g}\n", hour(1), hour(0), hour(-1))
+    } else {
+        format!("{},{g}\n{},{g}\n", hour(25), hour(24))
+    };
+    let file = dir.join("intensity.csv");
+    std::fs::write(&file, format!("start,g_per_kwh\n{rows}")).unwrap();
+    let env = [(
+        "grid_intensity_file".to_string(),
+        file.display().to_string(),
+    )];
+    EnergyConfig {
+        powercap_root: powercap.to_path_buf(),
+        cpu_tdp_w: Some(Setting {
+            value: 100.0,
+            origin: Origin::Env,
+        }),
+        ..EnergyConfig::from_sources_at(&env, &[], dir).unwrap()
+    }
+}
+
+#[test]
+fn an_hourly_series_sets_the_windows_carbon_and_says_where_it_came_from() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proc = FakeProc::new(tmp.path());
+    let meter = Arc::new(Meter::with_parts(
+        series_config(tmp.path(), &tmp.path().join("none"), 300.0, true),
+        Box::new(proc.procfs()),
+        None,
+        &tmp.path().join("no-cpuinfo"),
+    ));
+    let w = meter.start(100);
+    proc.set(100, 150, 25_000);
+    let r = w.finish();
+    // The hour's 300 g/kWh, not the yearly 480.6.
+    assert!(
+        (r.co2e_g - r.total_j / 3.6e6 * 300.0).abs() < 1e-12,
+        "{r:?}"
+    );
+    let used = r.grid_hourly.as_ref().expect("provenance");
+    let text = std::fs::read(tmp.path().join("intensity.csv")).unwrap();
+    use sha2::Digest as _;
+    assert_eq!(used["sha256"], hex::encode(sha2::Sha256::digest(&text)));
+    assert_eq!(used["gap_s"], 0.0);
+    assert_eq!(used["rows"][0]["g_per_kwh"], 300.0);
+    assert_eq!(r.basis["grid_series"]["column"], "g_per_kwh");
+    assert_eq!(r.basis["grid_series"]["origin"], "env");
+    assert!(
+        r.notes.iter().all(|n| !n.contains("no value")),
+        "{:?}",
+        r.notes
+    );
+
+    // A series that does not reach now: the yearly figure, and a note.
+    let stale = tempfile::tempdir().unwrap();
+    let meter = Arc::new(Meter::with_parts(
+        series_config(stale.path(), &stale.path().join("none"), 300.0, false),
+        Box::new(proc.procfs()),
+        None,
+        &stale.path().join("no-cpuinfo"),
+    ));
+    let w = meter.start(100);
+    proc.set(100, 200, 25_000);
+    let r = w.finish();
+    assert!(
+        (r.co2e_g - r.total_j / 3.6e6 * 480.6).abs() < 1e-12,
+        "{r:?}"
+    );
+    assert!(
+        r.notes.iter().any(|n| n.contains("has no value for")
+            && n.contains("the yearly figure (WORLD, 480.6 g/kWh) was used there")),
+        "{:?}",
+        r.notes
+    );
+
+    // A file that cannot be read is a setting error naming it.
+    let env = [(
+        "grid_intensity_file".to_string(),
+        "/nowhere.csv".to_string(),
+    )];
+    let err = EnergyConfig::from_sources_at(&env, &[], tmp.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("VENTURALITICA_GRID_INTENSITY_FILE") && err.contains("/nowhere.csv"),
+        "{err}"
+    );
+}
+
 #[test]
 fn rapl_energy_is_shared_by_cpu_time() {
     let tmp = tempfile::tempdir().unwrap();

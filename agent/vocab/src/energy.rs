@@ -67,6 +67,10 @@ pub struct EnergyReport {
     pub basis: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub basis_sha256: Option<String>,
+    /// With an hourly grid intensity series: the file, the rows used, the
+    /// gap and the intensity the CO2e used (docs/energy.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid_hourly: Option<Value>,
 }
 
 /// A cell's `energy`: the report, or why there is none (the meter was

@@ -86,7 +86,19 @@ pub fn summary(name: &str, code: i32, r: &EnergyReport) -> String {
     if let Some(g) = &r.gpu {
         parts.push(part("gpu", g));
     }
+    // The intensity the CO2e used: the hourly series' over the window, or
+    // the yearly figure.
     let grid = &r.basis["grid"];
+    let (grid_name, g_per_kwh) = match &r.grid_hourly {
+        Some(h) => (
+            format!("hourly {}", h["file"].as_str().unwrap_or("series")),
+            h["g_per_kwh"].clone(),
+        ),
+        None => (
+            grid["code"].as_str().unwrap_or("?").to_string(),
+            grid["g_per_kwh"].clone(),
+        ),
+    };
     let mut text = format!(
         "venturalitica monitor: {name} (exit {code})\n  wall {:.2} s  cpu {:.3} s  peak RSS {:.1} MiB\n  energy {:.1} J, {:.1}–{:.1} J ({:.4} Wh): {}\n  carbon {:.4} gCO2e, {:.4}–{:.4} ({} {} g/kWh, PUE {})\n",
         r.wall_s,
@@ -100,8 +112,8 @@ pub fn summary(name: &str, code: i32, r: &EnergyReport) -> String {
         r.co2e_g,
         r.co2e_low_g,
         r.co2e_high_g,
-        grid["code"].as_str().unwrap_or("?"),
-        grid["g_per_kwh"],
+        grid_name,
+        g_per_kwh,
         r.basis["pue"]["value"],
     );
     for note in &r.notes {
