@@ -229,11 +229,12 @@ def test_monitor_measures_a_block_and_records_it(project):
     assert m.cpu_j == pytest.approx(basis["cpu_tdp"]["watts"] * r["cpu_s"] / basis["logical_cpus"], rel=1e-12)
     # Against oracles outside the agent: this process's CPU clock around the
     # block (the monitor's own start and finish inside it; the measured tree
-    # also holds the agent child serving them, milliseconds) and Python's CPU count.
+    # also holds the agent child serving them: milliseconds, 50 ms allowed for
+    # a slow or busy host) and Python's CPU count.
     assert basis["logical_cpus"] == os.cpu_count()
-    assert burned - 0.1 <= r["cpu_s"] <= burned + 0.02, (burned, r["cpu_s"])
+    assert burned - 0.1 <= r["cpu_s"] <= burned + 0.05, (burned, r["cpu_s"])
     watts_per_cpu = basis["cpu_tdp"]["watts"] / os.cpu_count()
-    assert watts_per_cpu * (burned - 0.1) <= m.cpu_j <= watts_per_cpu * (burned + 0.02)
+    assert watts_per_cpu * (burned - 0.1) <= m.cpu_j <= watts_per_cpu * (burned + 0.05)
     ram = basis["ram_w_per_gb"]["value"] * r["mean_rss_bytes"] / 1e9 * r["wall_s"]
     assert m.ram_j == pytest.approx(ram, rel=1e-7)  # the report rounds the mean RSS to whole bytes
     assert m.energy_j == pytest.approx(m.cpu_j + m.ram_j + (m.gpu_j or 0.0), rel=1e-12)

@@ -20,6 +20,7 @@ use std::path::Path;
 use ssh_key::{HashAlg, LineEnding, PrivateKey, PublicKey, SshSig};
 use thiserror::Error;
 
+use serde::Deserialize as _;
 use venturalitica_vocab::events::ApprovalPayload;
 
 use crate::verify::Head;
@@ -34,6 +35,9 @@ const FIRST_LINE: &str = "venturalitica approval v1";
 pub enum ApprovalError {
     #[error("{path}: {reason}")]
     Key { path: String, reason: String },
+    /// An encrypted key file: the agent may hold it.
+    #[error("{0}: the key is encrypted with a passphrase; add it to ssh-agent (ssh-add) and sign through the agent")]
+    Encrypted(String),
     #[error("ssh-agent: {0}")]
     Agent(String),
     #[error("the statement is not an approval statement: {0}")]
@@ -151,10 +155,7 @@ impl Signer {
             ));
         }
         if key.is_encrypted() {
-            return Err(key_error(
-                "the key is encrypted with a passphrase; add it to ssh-agent (ssh-add) and sign through the agent"
-                    .into(),
-            ));
+            return Err(ApprovalError::Encrypted(path.display().to_string()));
         }
         Ok(Signer::File(Box::new(key)))
     }
@@ -212,7 +213,7 @@ impl Signer {
         match (path, agent) {
             (Some(path), agent) => match Signer::from_file(&path) {
                 // Encrypted: the agent signs with the same key, if it holds it.
-                Err(e @ ApprovalError::Key { .. }) if e.to_string().contains("encrypted") => {
+                Err(e @ ApprovalError::Encrypted(_)) => {
                     let Some(socket) = agent else { return Err(e) };
                     let public = PrivateKey::read_openssh_file(&path)
                         .map(|k| k.public_key().clone())
@@ -467,9 +468,9 @@ pub fn check_all(
         }
         let payload: Result<ApprovalPayload, String> = event
             .payload
-            .clone()
+            .as_ref()
             .ok_or_else(|| "its payload cannot be read".to_string())
-            .and_then(|p| serde_json::from_value(p).map_err(|e| e.to_string()));
+            .and_then(|p| ApprovalPayload::deserialize(p).map_err(|e| e.to_string()));
         let check = match payload {
             Err(problem) => ApprovalCheck {
                 seq: event.indexed.seq,

@@ -106,19 +106,13 @@ def enforce(
     columns = {k: v for k, v in columns.items() if v is not None}
     bridge = agent()
     runs = _trackers.run_refs(trackers)
+    # What every enforce request carries, whatever the data.
+    common = dict(policy=policy_path, record=record, strict=strict, decision=decision, tracker_runs=runs)
     if metrics is not None:
         if data is not None:
             raise TypeError("enforce() takes data= or metrics=, not both")
         values = {str(k): finite_or_none(_number(k, v)) for k, v in metrics.items()}
-        raw = bridge.request(
-            "enforce",
-            policy=policy_path,
-            metrics=values,
-            record=record,
-            strict=strict,
-            decision=decision,
-            tracker_runs=runs,
-        )
+        raw = bridge.request("enforce", metrics=values, **common)
     elif data is None:
         raise TypeError("enforce() needs data= (a dataframe) or metrics= (a dict of values)")
     elif (engine := _engines.engine_for(data)) is not None:
@@ -127,17 +121,7 @@ def enforce(
         names = _frames.column_names(data)
         needed = bridge.request("columns", policy=policy_path, mapping=columns, columns=names, strict=strict)["columns"]
         payload = _frames.to_ipc(data, needed, names)
-        raw = bridge.request(
-            "enforce",
-            (payload,),
-            policy=policy_path,
-            mapping=columns,
-            source=_frames.describe(data),
-            record=record,
-            strict=strict,
-            decision=decision,
-            tracker_runs=runs,
-        )
+        raw = bridge.request("enforce", (payload,), mapping=columns, source=_frames.describe(data), **common)
     results = ComplianceResults(raw, chart=_chart)
     # Logged before a block raises: the run shows what failed.
     _trackers.log_results(results, trackers)

@@ -25,11 +25,13 @@ pub fn build(
 ) -> Document {
     let evals = model::evaluations(s);
     let controls = model::control_status(&evals);
+    let sign_offs = approvals(s);
     let b = Builder {
         s,
         facts,
         evals: &evals,
         controls: &controls,
+        approvals: &sign_offs,
     };
     let integrity = Statement {
         text: match (&s.verified, s.chain_ok) {
@@ -75,8 +77,31 @@ pub fn build(
             b.declaration(),
             b.post_market(),
         ],
-        approvals: b.approvals(),
+        approvals: sign_offs.clone(),
     }
+}
+
+/// The recorded approvals, oldest first. Their signatures are checked by
+/// `verify --allowed-signers`, which knows who may sign; the document names
+/// the key and the event so a reader can.
+fn approvals(s: &Snapshot) -> Vec<SignOff> {
+    s.entries
+        .iter()
+        .filter_map(|e| match &e.typed {
+            Some(Ok(Payload::Approval(p))) => Some(SignOff {
+                role: p.role.clone().unwrap_or_else(|| "approver".into()),
+                principal: p.principal.clone(),
+                date: p.date.clone(),
+                signature: format!(
+                    "SSH {} over the trail up to event {}",
+                    p.key,
+                    p.head.split(':').next().unwrap_or("?")
+                ),
+                evidence: Ref::of(e),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 struct Builder<'a> {
@@ -84,6 +109,7 @@ struct Builder<'a> {
     facts: &'a ProjectFacts,
     evals: &'a [Evaluation<'a>],
     controls: &'a [ControlStatus<'a>],
+    approvals: &'a [SignOff],
 }
 
 fn fact(text: String) -> Statement {
@@ -230,30 +256,6 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// The recorded approvals, oldest first. Their signatures are checked
-    /// by `verify --allowed-signers`, which knows who may sign; the
-    /// document names the key and the event so a reader can.
-    fn approvals(&self) -> Vec<SignOff> {
-        self.s
-            .entries
-            .iter()
-            .filter_map(|e| match &e.typed {
-                Some(Ok(Payload::Approval(p))) => Some(SignOff {
-                    role: p.role.clone().unwrap_or_else(|| "approver".into()),
-                    principal: p.principal.clone(),
-                    date: p.date.clone(),
-                    signature: format!(
-                        "SSH {} over the trail up to event {}",
-                        p.key,
-                        p.head.split(':').next().unwrap_or("?")
-                    ),
-                    evidence: Ref::of(e),
-                }),
-                _ => None,
-            })
-            .collect()
-    }
-
     fn development(&self) -> Section {
         let (mut st, mut missing) = (Vec::new(), Vec::new());
         // The data, one statement per fingerprint, first and last use.
@@ -362,7 +364,7 @@ impl<'a> Builder<'a> {
             missing.push("validation and testing procedures (no evaluation recorded)".into());
         }
         // Annex IV 2(g): test reports dated and signed by the responsible persons.
-        for a in self.approvals() {
+        for a in self.approvals {
             st.push(said(
                 format!(
                     "Approved by {} ({}) on {}: {} (SSHSIG, namespace `venturalitica-approval`; `venturalitica verify --allowed-signers FILE` or `ssh-keygen -Y verify` checks it).",
@@ -371,7 +373,7 @@ impl<'a> Builder<'a> {
                     md::text(&a.date),
                     md::text(&a.signature)
                 ),
-                vec![a.evidence],
+                vec![a.evidence.clone()],
             ));
         }
         let f = self.facts;
