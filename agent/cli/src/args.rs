@@ -37,6 +37,12 @@ pub enum Command {
     /// Exits 0 when every blocking control passes, 1 when one fails or
     /// cannot be evaluated, 2 on bad input.
     Enforce(EnforceArgs),
+    /// Record a reference dataset that drift controls compare with: per
+    /// column, quantile bins (numeric) or category counts, never a row,
+    /// kept under its SHA-256 with a `reference` event.
+    ///
+    /// Exits 0 when recorded, 2 on bad input.
+    Reference(ReferenceArgs),
     /// Check that the evidence trail was not edited, cut, reordered or
     /// re-signed, and say which key signed what.
     ///
@@ -408,6 +414,34 @@ pub struct EnforceArgs {
     /// says; `point` where it says nothing]
     #[arg(long, value_enum, value_name = "HOW")]
     pub decision: Option<DecisionArg>,
+
+    /// The reference (recorded with `venturalitica reference`) that drift
+    /// controls naming none compare with.
+    #[arg(long, value_name = "NAME")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReferenceArgs {
+    /// The reference dataset: .csv, .tsv, .parquet, .arrow, .ipc or .feather.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+
+    /// The name drift controls give as input.reference.
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+
+    /// The columns to summarise, comma-separated [default: every column].
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',')]
+    pub columns: Vec<String>,
+
+    /// Quantile bins per numeric column.
+    #[arg(long, value_name = "N", default_value_t = venturalitica_engine::reference::DEFAULT_BINS)]
+    pub bins: usize,
+
+    /// Project root holding .venturalitica/ [default: as for enforce]
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
 }
 
 /// `--decision`'s values.

@@ -75,6 +75,7 @@ pub fn run(cli: args::Cli) -> anyhow::Result<Outcome> {
     }
     match cli.command {
         args::Command::Enforce(a) => commands::enforce::run(a),
+        args::Command::Reference(a) => commands::reference::run(a),
         args::Command::Agent(a) => commands::agent::run(a),
         args::Command::Ui(a) => commands::ui::run(a),
         args::Command::Verify(a) => commands::verify::run(a),

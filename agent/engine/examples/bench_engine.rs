@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use polars::prelude::*;
-use venturalitica_engine::{evaluate, DataSet, Mapping};
+use venturalitica_engine::{evaluate, DataSet, Mapping, References};
 use venturalitica_policy::load_policy;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -37,6 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 source: "bench".into(),
             },
             &mapping,
+            &References::none(),
         )?;
         engine.push(start.elapsed().as_secs_f64());
         assert!(

@@ -20,6 +20,9 @@ pub enum DataError {
     /// some corrupt Parquet and IPC files); caught, so the caller lives.
     #[error("{file}: cannot read the data (the file looks corrupt: {message})")]
     Corrupt { file: String, message: String },
+    /// A reference snapshot that cannot be made of this data.
+    #[error("{source_name}: cannot record the reference: {reason}")]
+    Reference { source_name: String, reason: String },
 }
 
 /// Runs `f`, turning a panic inside the data reader into [`DataError::Corrupt`]

@@ -9,6 +9,7 @@
 //!   the synonym table) and the error that lists the columns that exist.
 //! - [`counts`]: the count tables stage one needs, as requests any engine can answer.
 //! - `tables`: asks for them and shapes the answers into tables.
+//! - [`reference`]: reference snapshots, what drift is measured against.
 //! - [`remote`]: the answers of an engine where the data lives (Spark, DuckDB).
 //! - `source`: the used columns in memory, or streamed for data larger than
 //!   memory; polars answers the requests there.
@@ -22,6 +23,7 @@ pub mod data;
 pub mod evaluate;
 mod fingerprint;
 mod params;
+pub mod reference;
 pub mod remote;
 pub mod results;
 mod source;
@@ -30,5 +32,9 @@ mod tables;
 
 pub use binding::Mapping;
 pub use data::{open_data, read_ipc_bytes, DataError};
-pub use evaluate::{columns_needed, evaluate, evaluate_counts, evaluate_metrics, Counted, DataSet};
+pub use evaluate::{
+    build_reference, build_reference_counts, columns_needed, evaluate, evaluate_counts,
+    evaluate_metrics, Counted, DataSet,
+};
+pub use reference::{Reference, References};
 pub use results::{ControlResult, Results, Status};

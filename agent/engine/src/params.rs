@@ -27,6 +27,13 @@ pub struct Params {
     pub measure: Option<Measure>,
     /// `worst_cell_score`'s cell attributes (variables, bound like inputs).
     pub cells: Option<Vec<String>>,
+    /// A drift metric's reference, by name (`input.reference`).
+    pub reference: Option<String>,
+    /// `drifted_share`'s significance level (0.05 unless given).
+    pub alpha: Option<f64>,
+    /// Bins a numeric feature's reference bins are merged into for the
+    /// PSI, Jensen-Shannon and chi-squared (10 unless given).
+    pub drift_bins: Option<usize>,
     /// Parameters the metric does not use: reported, not silently dropped.
     pub unused: Vec<String>,
 }
@@ -54,6 +61,9 @@ pub fn parse(metric: MetricKey, raw: &BTreeMap<String, String>) -> Result<Params
         average: Average::Binary,
         measure: None,
         cells: None,
+        reference: None,
+        alpha: None,
+        drift_bins: None,
         unused: Vec::new(),
     };
     // Bucketing applies to metrics that group rows by an attribute.
@@ -105,6 +115,35 @@ pub fn parse(metric: MetricKey, raw: &BTreeMap<String, String>) -> Result<Params
                 p.measure = Some(
                     Measure::parse(value)
                         .ok_or_else(|| bad(&format!("the measures are {}", names.join(", "))))?,
+                );
+            }
+            "reference" if metric.own_params().contains(&"reference") => {
+                let name = value.trim();
+                if name.is_empty() {
+                    return Err(bad("names no reference"));
+                }
+                p.reference = Some(name.to_string());
+            }
+            "alpha" if metric.own_params().contains(&"alpha") => {
+                p.alpha = Some(
+                    value
+                        .trim()
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|a| *a > 0.0 && *a < 1.0)
+                        .ok_or_else(|| {
+                            bad("must be a significance level between 0 and 1, e.g. 0.05")
+                        })?,
+                );
+            }
+            "drift_bins" if metric.own_params().contains(&"drift_bins") => {
+                p.drift_bins = Some(
+                    value
+                        .trim()
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| *n >= 2)
+                        .ok_or_else(|| bad("must be a whole number of bins, 2 or more"))?,
                 );
             }
             "dimensions" if metric.own_params().contains(&"dimensions") => {

@@ -140,6 +140,7 @@ mod tests {
     use super::*;
     use crate::counts::Kind;
     use crate::evaluate::{evaluate, evaluate_counts, Counted, DataSet};
+    use crate::reference::References;
     use crate::source::Source;
     use crate::Mapping;
 
@@ -202,7 +203,16 @@ mod tests {
         let results = loop {
             rounds += 1;
             assert!(rounds < 6, "no end to the rounds");
-            match evaluate_counts(&policy, &answers, &Mapping::new(), "test", "test").unwrap() {
+            match evaluate_counts(
+                &policy,
+                &answers,
+                &Mapping::new(),
+                &References::none(),
+                "test",
+                "test",
+            )
+            .unwrap()
+            {
                 Counted::Done(results) => break results,
                 Counted::Need(requests) => {
                     assert!(!requests.is_empty());
@@ -226,6 +236,7 @@ mod tests {
                 source: "test".into(),
             },
             &Mapping::new(),
+            &References::none(),
         )
         .unwrap();
         let pick = |r: &crate::Results| -> Vec<(String, Option<f64>, String)> {

@@ -48,7 +48,7 @@ pub use checkpoint::CheckpointPolicy;
 pub use index::{CellFacts, Indexed};
 pub use key::{EvidenceKey, KeyError, PublicKey};
 pub use kind::EventKind;
-pub use read::{ReadEvent, ReadOptions, Source, TrailRead};
+pub use read::{Covered, ReadEvent, ReadOptions, Source, TrailRead};
 pub use root::find_root;
 pub use store::{Appended, CopyError, EvidenceError, Signing, Store};
 pub use verify::{

@@ -34,6 +34,8 @@ use crate::verify::{ChainChecker, Head, HeadFile, VerifyOptions, VerifyReport};
 pub const BOM_FILE: &str = "bom.json";
 /// Where energy bases are kept, in the store.
 pub(crate) const BASIS_DIR: &str = "basis";
+/// Reference snapshots, by SHA-256 (`references/<sha256>.json`).
+pub(crate) const REFERENCES_DIR: &str = "references";
 
 /// A store operation that failed, naming the file involved.
 #[derive(Debug, Error)]
@@ -63,6 +65,21 @@ pub enum CopyError {
     },
     #[error("{} was altered: its SHA-256 is {actual}, not the one it is named by", path.display())]
     Altered { path: PathBuf, actual: String },
+}
+
+/// The bytes of a content-addressed copy at `path`, checked against its
+/// name; `path` is `None` when `sha256` is not a digest.
+fn read_copy(path: Option<PathBuf>, sha256: &str) -> Result<Vec<u8>, CopyError> {
+    let path = path.ok_or_else(|| CopyError::NotADigest(sha256.to_string()))?;
+    let bytes = fs::read(&path).map_err(|source| CopyError::Unreadable {
+        path: path.clone(),
+        source,
+    })?;
+    let actual = hex::encode(Sha256::digest(&bytes));
+    if actual != sha256 {
+        return Err(CopyError::Altered { path, actual });
+    }
+    Ok(bytes)
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EvidenceError + '_ {
@@ -301,18 +318,7 @@ impl Store {
     /// The text of the policy copy named `sha256`, checked against it: a
     /// reader never shows or exports an altered copy as the one evaluated.
     pub fn read_policy(&self, sha256: &str) -> Result<Vec<u8>, CopyError> {
-        let path = self
-            .policy_path(sha256)
-            .ok_or_else(|| CopyError::NotADigest(sha256.to_string()))?;
-        let bytes = fs::read(&path).map_err(|source| CopyError::Unreadable {
-            path: path.clone(),
-            source,
-        })?;
-        let actual = hex::encode(Sha256::digest(&bytes));
-        if actual != sha256 {
-            return Err(CopyError::Altered { path, actual });
-        }
-        Ok(bytes)
+        read_copy(self.policy_path(sha256), sha256)
     }
 
     /// Every policy copy kept, as (path, sha256), sorted; a file of another
@@ -330,6 +336,31 @@ impl Store {
             .collect();
         out.sort();
         out
+    }
+
+    /// Where the reference snapshot with hash `sha256` is kept; `None`
+    /// unless `sha256` is 64 hex digits.
+    pub fn reference_path(&self, sha256: &str) -> Option<PathBuf> {
+        is_sha256(sha256).then(|| self.dir.join(REFERENCES_DIR).join(format!("{sha256}.json")))
+    }
+
+    /// Saves a reference snapshot's bytes under their SHA-256 (once), and
+    /// returns the digest.
+    pub fn save_reference(&self, bytes: &[u8]) -> Result<String, EvidenceError> {
+        let sha = hex::encode(Sha256::digest(bytes));
+        let dir = self.dir.join(REFERENCES_DIR);
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let path = dir.join(format!("{sha}.json"));
+        if !path.exists() {
+            self.write_atomic(&path, bytes)?;
+        }
+        Ok(sha)
+    }
+
+    /// The bytes of the reference snapshot named `sha256`, checked against
+    /// it: drift is never measured against an altered reference.
+    pub fn read_reference(&self, sha256: &str) -> Result<Vec<u8>, CopyError> {
+        read_copy(self.reference_path(sha256), sha256)
     }
 
     /// Where the evidence chart of event `seq` is kept.

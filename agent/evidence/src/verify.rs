@@ -109,6 +109,9 @@ pub struct VerifyReport {
     pub policies_checked: usize,
     /// Energy bases (`basis/<sha256>.json`) checked.
     pub bases_checked: usize,
+    /// Reference snapshots (`references/<sha256>.json`) checked.
+    #[serde(default)]
+    pub references_checked: usize,
     pub findings: Vec<Finding>,
     /// Not errors: a torn last line kept aside, a head behind, no signatures.
     pub notes: Vec<String>,
@@ -164,6 +167,9 @@ pub struct ChainState {
     /// Every energy basis a cell refers to, by hash.
     #[serde(default)]
     pub bases: Vec<String>,
+    /// Every reference snapshot an event refers to, by hash.
+    #[serde(default)]
+    pub references: Vec<String>,
 }
 
 /// The events one key signed, as a [`ChainState`] keeps them.
@@ -194,6 +200,7 @@ pub struct ChainChecker {
     first_signed: Option<u64>,
     policies: BTreeSet<String>,
     bases: BTreeSet<String>,
+    references: BTreeSet<String>,
     /// Hashes of the events at the seqs we were asked to remember.
     wanted: BTreeMap<u64, Option<String>>,
     recent: VecDeque<(u64, String)>,
@@ -226,6 +233,7 @@ impl ChainChecker {
             first_signed: None,
             policies: BTreeSet::new(),
             bases: BTreeSet::new(),
+            references: BTreeSet::new(),
             wanted: BTreeMap::new(),
             recent: VecDeque::with_capacity(RECENT),
             deferred: None,
@@ -277,6 +285,7 @@ impl ChainChecker {
         checker.first_signed = state.first_signed;
         checker.policies = state.policies.iter().cloned().collect();
         checker.bases = state.bases.iter().cloned().collect();
+        checker.references = state.references.iter().cloned().collect();
         checker
             .recent
             .push_back((state.last.seq, state.last.hash.clone()));
@@ -310,6 +319,7 @@ impl ChainChecker {
                 .collect(),
             policies: self.policies.iter().cloned().collect(),
             bases: self.bases.iter().cloned().collect(),
+            references: self.references.iter().cloned().collect(),
         })
     }
 
@@ -485,7 +495,8 @@ impl ChainChecker {
         if let Some(body) = &body {
             collect_policy_hashes(body, &mut self.policies);
         }
-        collect_basis_hashes(&e.body, &mut self.bases);
+        collect_hashes_after(BASIS_KEY, &e.body, &mut self.bases);
+        collect_hashes_after(REFERENCE_KEY, &e.body, &mut self.references);
         if let Some(slot) = self.wanted.get_mut(&e.seq) {
             *slot = Some(e.hash.clone());
         }
@@ -591,6 +602,14 @@ impl ChainChecker {
         self.check_anchors(options, &mut report);
         self.check_policies(store_dir, &mut report);
         self.check_bases(store_dir, &mut report);
+        let dir = store_dir.join(crate::store::REFERENCES_DIR);
+        report.references_checked += check_copies(
+            &self.references,
+            &dir,
+            "json",
+            "reference snapshot",
+            &mut report,
+        );
         report
     }
 
@@ -795,14 +814,17 @@ fn check_copies(
     shas.len()
 }
 
-/// The energy bases a cell refers to (`"basis_sha256":"<64 hex>"`, a key
-/// only the recorder writes), found without parsing the body: a full check
-/// of a million cells must not parse each one.
-fn collect_basis_hashes(body: &str, out: &mut BTreeSet<String>) {
-    const KEY: &str = "\"basis_sha256\":\"";
+/// The key naming an energy basis a cell refers to (only the recorder writes it).
+const BASIS_KEY: &str = "\"basis_sha256\":\"";
+/// The key naming a reference snapshot (a `reference` event, a drift result).
+const REFERENCE_KEY: &str = "\"reference_sha256\":\"";
+
+/// The digests after `key` (`"basis_sha256":"<64 hex>"`), found without
+/// parsing the body: a full check of a million cells must not parse each one.
+fn collect_hashes_after(key: &str, body: &str, out: &mut BTreeSet<String>) {
     let mut rest = body;
-    while let Some(i) = rest.find(KEY) {
-        rest = &rest[i + KEY.len()..];
+    while let Some(i) = rest.find(key) {
+        rest = &rest[i + key.len()..];
         if let Some(sha) = rest.get(..64) {
             if sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
                 out.insert(sha.to_string());

@@ -244,7 +244,7 @@ pub fn metrics(event: &Parsed) -> Vec<Metric> {
                 seq,
             );
         }
-        Some(Payload::Export(_) | Payload::Approval(_)) | None => {}
+        Some(Payload::Export(_) | Payload::Approval(_) | Payload::Reference(_)) | None => {}
     }
     out
 }

@@ -195,7 +195,7 @@ pub fn bounds(e: &Parsed) -> Option<(u64, u64)> {
             let wall_ns = wall.map_or(0, |w| (w * 1e9).round().min(end as f64) as u64);
             Some((end - wall_ns, end))
         }
-        Payload::Scan(_) | Payload::Approval(_) => ts.map(|t| (t, t)),
+        Payload::Scan(_) | Payload::Approval(_) | Payload::Reference(_) => ts.map(|t| (t, t)),
         Payload::Export(_) => None,
     }
 }
@@ -391,6 +391,20 @@ pub fn event_spans(trace: &SessionTrace, cells: &Cells, e: &Parsed) -> Vec<Span>
                 a.insert(format!("approval.{key}"), value);
             }
             vec![span(format!("approval by {}", p.principal), Status::Ok, a)]
+        }
+        // Which data drift controls are measured against.
+        Payload::Reference(p) => {
+            let mut a = evidence_attributes(e, "TASK");
+            for (key, value) in [
+                ("name", json!(p.name)),
+                ("sha256", json!(p.reference_sha256)),
+                ("source", json!(p.source)),
+                ("rows", json!(p.rows)),
+                ("columns", json!(p.columns.join(", "))),
+            ] {
+                a.insert(format!("reference.{key}"), value);
+            }
+            vec![span(format!("reference {}", p.name), Status::Ok, a)]
         }
         Payload::Export(_) => Vec::new(),
     }

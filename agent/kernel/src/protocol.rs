@@ -99,6 +99,39 @@ pub enum Request {
         #[serde(default = "yes")]
         record: bool,
     },
+    /// `vl.reference`: a reference snapshot of the Arrow IPC frame in the
+    /// first payload frame, recorded under `name`.
+    Reference {
+        #[serde(flatten)]
+        snapshot: Snapshot,
+    },
+    /// One round of a reference snapshot of data counted where it lives.
+    ReferenceCounts {
+        #[serde(flatten)]
+        snapshot: Snapshot,
+        /// The dataset's columns and their types.
+        columns: Vec<Column>,
+        /// The engine that counts: `spark` or `duckdb`.
+        engine: String,
+        #[serde(default)]
+        answers: Vec<Answer>,
+    },
+}
+
+/// What a reference snapshot records, and how.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Snapshot {
+    /// The name drift controls give as `input.reference`.
+    pub name: String,
+    /// The columns to summarise; every column when empty.
+    #[serde(default)]
+    pub summarise: Vec<String>,
+    /// Quantile bins per numeric column.
+    #[serde(default)]
+    pub bins: Option<usize>,
+    /// A description of the data, for the snapshot's `source`.
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 fn yes() -> bool {
@@ -135,6 +168,9 @@ pub struct Evaluation {
     /// The user's tracker runs the client logs the results to, for the event.
     #[serde(default)]
     pub tracker_runs: Vec<venturalitica_vocab::events::TrackerRun>,
+    /// The reference drift controls naming none compare with.
+    #[serde(default)]
+    pub reference: Option<String>,
 }
 
 /// A column of a dataset counted elsewhere.
@@ -153,7 +189,7 @@ pub struct Answer {
 }
 
 impl Request {
-    pub const OPS: [&'static str; 12] = [
+    pub const OPS: [&'static str; 14] = [
         "ping",
         "columns",
         "enforce",
@@ -166,6 +202,8 @@ impl Request {
         "verify",
         "monitor_start",
         "monitor_stop",
+        "reference",
+        "reference_counts",
     ];
 
     /// The request in a header; an unknown op or a field of the wrong

@@ -34,6 +34,9 @@ pub enum Family {
     /// `enforce(metrics=...)` checks values computed elsewhere; on data they
     /// are an `error` result saying why.
     External,
+    /// A feature's distribution against a recorded reference's
+    /// (`input.reference`): counts over the reference's bins or categories.
+    Drift,
 }
 
 impl Family {
@@ -50,6 +53,7 @@ impl Family {
             Family::MultiClass => "multiclass",
             Family::External => "external",
             Family::Score => "score",
+            Family::Drift => "drift",
         }
     }
 }
@@ -68,10 +72,12 @@ pub enum Slot {
     Score,
     /// The attributes whose combinations are the cells of `worst_cell_score`.
     Cells,
+    /// The feature (or features) a drift metric compares with its reference.
+    Feature,
 }
 
 impl Slot {
-    pub const ALL: [Slot; 8] = [
+    pub const ALL: [Slot; 9] = [
         Slot::Target,
         Slot::Prediction,
         Slot::Dimension,
@@ -80,6 +86,7 @@ impl Slot {
         Slot::Columns,
         Slot::Score,
         Slot::Cells,
+        Slot::Feature,
     ];
 
     pub fn name(self) -> &'static str {
@@ -92,6 +99,7 @@ impl Slot {
             Slot::Columns => "columns",
             Slot::Score => "score",
             Slot::Cells => "cells",
+            Slot::Feature => "feature",
         }
     }
 
@@ -108,13 +116,17 @@ impl Slot {
             "columns" => Slot::Columns,
             "score" => Slot::Score,
             "cells" | "dimensions" => Slot::Cells,
+            "feature" | "features" => Slot::Feature,
             _ => return None,
         })
     }
 
     /// Slots that take a comma-separated list of variables.
     pub fn is_list(self) -> bool {
-        matches!(self, Slot::QuasiIdentifiers | Slot::Columns | Slot::Cells)
+        matches!(
+            self,
+            Slot::QuasiIdentifiers | Slot::Columns | Slot::Cells | Slot::Feature
+        )
     }
 }
 
@@ -274,6 +286,20 @@ metric_keys! {
         "mean of the per-case count of excess connected components";
     MaxExcessComponents => "max_excess_components", Score, [],
         "largest per-case count of excess connected components";
+    Psi => "psi", Drift, ["population_stability_index"],
+        "population stability index of a feature against its reference, over the reference's bins";
+    JensenShannonDistance => "jensen_shannon_distance", Drift, ["js_distance"],
+        "Jensen-Shannon distance (natural log) of a feature's shares against its reference's";
+    WassersteinDistance => "wasserstein_distance", Drift, ["earth_movers_distance"],
+        "Wasserstein-1 distance of a numeric feature from its reference, over the reference's bins";
+    KsStatistic => "ks_statistic", Drift, [],
+        "two-sample Kolmogorov-Smirnov statistic of a numeric feature against its reference";
+    KsPValue => "ks_p_value", Drift, [],
+        "asymptotic p-value of the two-sample Kolmogorov-Smirnov test against the reference";
+    Chi2PValue => "chi2_p_value", Drift, [],
+        "p-value of the chi-squared test of homogeneity of a feature's categories (or bins) and its reference's";
+    DriftedShare => "drifted_share", Drift, ["share_of_drifted_columns"],
+        "share of the listed features whose own test (KS, or chi-squared for categories) drifts at alpha";
 }
 
 /// Parameters every metric understands.
@@ -318,6 +344,7 @@ impl MetricKey {
             Family::Performance => &[Slot::Target, Slot::Prediction],
             Family::ClassBalance => &[Slot::Target],
             Family::Completeness | Family::Schema | Family::External => &[],
+            Family::Drift => &[Slot::Feature],
             Family::Score => match crate::score::ScoreStat::of(self) {
                 Some(stat) if stat.is_overall() => &[Slot::Score],
                 _ if self == MetricKey::WorstCellScore => &[Slot::Score, Slot::Cells],
@@ -337,6 +364,11 @@ impl MetricKey {
             MetricKey::SubgroupDisparity => &["measure"],
             MetricKey::Precision | MetricKey::Recall | MetricKey::F1 => &["average"],
             MetricKey::WorstCellScore => &["dimensions"],
+            MetricKey::DriftedShare => &["reference", "alpha"],
+            MetricKey::Psi | MetricKey::JensenShannonDistance | MetricKey::Chi2PValue => {
+                &["reference", "drift_bins"]
+            }
+            k if k.family() == Family::Drift => &["reference"],
             k if k.family() == Family::MultiClass && k != MetricKey::MulticlassConfusionMetrics => {
                 &["aggregation"]
             }
@@ -387,6 +419,8 @@ impl Sense {
 
 const UNIT: Option<(f64, f64)> = Some((0.0, 1.0));
 const NON_NEGATIVE: Option<(f64, f64)> = Some((0.0, f64::INFINITY));
+/// √(ln 2): the largest Jensen-Shannon distance, in the natural log.
+const LN_2_SQRT: f64 = 0.832_554_611_157_697_8;
 
 impl MetricKey {
     /// The metric's sense; `None` where it depends on the data (the mean of
@@ -428,6 +462,12 @@ impl MetricKey {
             K::ScoreGap | K::GroupScoreGap | K::ScoreStd | K::ScoreCv => {
                 Sense::lower("score", None)
             }
+            K::Psi => Sense::lower("index", NON_NEGATIVE),
+            K::JensenShannonDistance => Sense::lower("distance", Some((0.0, LN_2_SQRT))),
+            K::WassersteinDistance => Sense::lower("the feature's unit", NON_NEGATIVE),
+            K::KsStatistic => Sense::lower("difference of CDFs", UNIT),
+            K::KsPValue | K::Chi2PValue => Sense::higher("p-value", UNIT),
+            K::DriftedShare => Sense::lower("fraction", UNIT),
             _ => None,
         }
     }

@@ -16,6 +16,8 @@
 //! - [`privacy`]: k-anonymity, l-diversity, t-closeness, data minimisation.
 //! - [`multiclass`]: one-vs-rest fairness over many classes, aggregated.
 //! - [`score`]: means, maxima and group disparities of a per-case score.
+//! - [`drift`]: PSI, Jensen-Shannon, Wasserstein, Kolmogorov-Smirnov and
+//!   chi-squared between a reference's bins and the current data's.
 //!
 //! Formulas are documented in `docs/metrics.md` and cross-checked against
 //! fairlearn and scikit-learn by `tests/test_crosscheck.py`.
@@ -23,6 +25,7 @@
 pub mod bootstrap;
 pub mod catalog;
 pub mod compute;
+pub mod drift;
 pub mod multiclass;
 pub mod privacy;
 pub mod score;

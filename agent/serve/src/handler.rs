@@ -10,17 +10,20 @@ use venturalitica_engine::remote::{request_key, Answers};
 use venturalitica_engine::results::now_rfc3339;
 use venturalitica_engine::sql::Dialect;
 use venturalitica_engine::{
-    columns_needed, evaluate, evaluate_counts, evaluate_metrics, read_ipc_bytes, Counted,
-    DataError, DataSet, Mapping, Results,
+    build_reference, build_reference_counts, columns_needed, evaluate, evaluate_counts,
+    evaluate_metrics, read_ipc_bytes, Counted, DataError, DataSet, Mapping, Reference, References,
+    Results,
 };
 use venturalitica_evidence::{Head, PublicKey, Store, VerifyOptions};
 use venturalitica_kernel::agent::{AgentError, AgentHandler, AgentRequest, ErrorKind};
-use venturalitica_kernel::protocol::{Answer, Column, Evaluation, Need, PolicyRef, Reply, Request};
+use venturalitica_kernel::protocol::{
+    Answer, Column, Evaluation, Need, PolicyRef, Reply, Request, Snapshot,
+};
 use venturalitica_kernel::proxy::Energy;
 use venturalitica_policy::{load_policy_with, Leniency, Policy, SourceFile};
 
 use crate::monitor::{Opening, Windows};
-use crate::{record, views};
+use crate::{record, reference, views};
 
 /// Where a request's evidence goes.
 #[derive(Debug, Clone)]
@@ -73,7 +76,8 @@ impl AgentHandler for EngineHandler {
                     }
                     loaded => loaded?,
                 };
-                let results = enforce(&loaded, &evaluation, metrics, &payload)?;
+                let references = references(&loaded, &evaluation, root)?;
+                let results = enforce(&loaded, &evaluation, &references, metrics, &payload)?;
                 self.record(&evaluation, &loaded.sources, &results, root)
             }
             Request::EnforceCounts {
@@ -89,7 +93,15 @@ impl AgentHandler for EngineHandler {
                     }
                     loaded => loaded?,
                 };
-                let counted = counts(&loaded, &evaluation, &columns, &engine, &answers, &payload)?;
+                let references = references(&loaded, &evaluation, root)?;
+                let counted = counts(
+                    &loaded,
+                    &evaluation,
+                    &references,
+                    (&columns, &engine),
+                    &answers,
+                    &payload,
+                )?;
                 match counted {
                     Round::Need(need) => Ok(Reply::Need { need }),
                     Round::Done(results) => {
@@ -138,6 +150,46 @@ impl AgentHandler for EngineHandler {
                 let root = if record { Some(root()?) } else { None };
                 let report = self.windows.stop(&token, self.origin, root)?;
                 Ok(Reply::Document(report))
+            }
+            Request::Reference { snapshot } => {
+                let data = payload.first().ok_or_else(|| {
+                    AgentError::request("the request carries no data frame (an Arrow IPC file)")
+                })?;
+                let source = snapshot.source.as_deref().unwrap_or("dataframe");
+                let data = DataSet {
+                    frame: read_ipc_bytes(data, source).map_err(data_error)?,
+                    source: source.to_string(),
+                    streaming: false,
+                };
+                let built =
+                    build_reference(data, &snapshot.summarise, &snapshot.name, bins(&snapshot))
+                        .map_err(data_error)?;
+                self.record_reference(&built, root)
+            }
+            Request::ReferenceCounts {
+                snapshot,
+                columns,
+                engine,
+                answers,
+            } => {
+                let (answers, dialect) = answers_of(&columns, &engine, &answers, &payload)?;
+                let source = snapshot.source.as_deref().unwrap_or(&engine);
+                match build_reference_counts(
+                    &answers,
+                    &snapshot.summarise,
+                    &snapshot.name,
+                    source,
+                    bins(&snapshot),
+                ) {
+                    Ok(Err(requests)) => Ok(Reply::Need {
+                        need: needs(&requests, dialect, &answers),
+                    }),
+                    Ok(Ok(built)) => self.record_reference(&built, root),
+                    Err(reason) => Err(AgentError::new(
+                        ErrorKind::Data,
+                        format!("{source}: cannot record the reference: {reason}"),
+                    )),
+                }
             }
         }
     }
@@ -220,6 +272,33 @@ impl EngineHandler {
         Ok(Reply::Document(document))
     }
 
+    /// Records a reference snapshot; its event and digest as the reply.
+    fn record_reference(
+        &self,
+        built: &Reference,
+        root: impl FnOnce() -> Result<PathBuf, AgentError>,
+    ) -> Result<Reply, AgentError> {
+        let (appended, sha) = reference::record(&root()?, built, self.origin).map_err(|e| {
+            AgentError::new(
+                ErrorKind::Internal,
+                format!("cannot record the reference in the evidence trail: {e}"),
+            )
+        })?;
+        let columns: serde_json::Map<String, Value> = built
+            .columns
+            .iter()
+            .map(|(name, c)| (name.clone(), json!(c.kind_name())))
+            .collect();
+        Ok(Reply::Document(json!({
+            "reference": built.name,
+            "reference_sha256": sha,
+            "source": built.source,
+            "rows": built.rows,
+            "columns": columns,
+            "evidence": {"seq": appended.seq, "hash": appended.hash, "anchor": appended.head().to_string()},
+        })))
+    }
+
     fn root(&self, cwd: Option<&Path>) -> Result<PathBuf, AgentError> {
         match &self.root {
             Root::Session(root) => Ok(root.clone()),
@@ -256,11 +335,36 @@ fn unloadable_is_a_result(policy: &PolicyRef, error: &AgentError) -> bool {
     !policy.strict && error.kind == ErrorKind::Policy
 }
 
+/// The references `policy`'s drift controls name, found in the project's
+/// trail; none read when it has no drift control.
+fn references(
+    policy: &Policy,
+    evaluation: &Evaluation,
+    root: impl FnOnce() -> Result<PathBuf, AgentError>,
+) -> Result<References, AgentError> {
+    let default = evaluation.reference.as_deref();
+    let needed = reference::names_needed(policy, default);
+    if needed.is_empty() {
+        return Ok(References {
+            default: default.map(str::to_string),
+            ..References::none()
+        });
+    }
+    reference::resolve(&root()?, &needed, default).map_err(|e| AgentError::new(ErrorKind::Data, e))
+}
+
+fn bins(snapshot: &Snapshot) -> usize {
+    snapshot
+        .bins
+        .unwrap_or(venturalitica_engine::reference::DEFAULT_BINS)
+}
+
 /// A policy on the frame in the first payload frame, or on metric values
 /// computed elsewhere.
 fn enforce(
     policy: &Policy,
     evaluation: &Evaluation,
+    references: &References,
     metrics: Option<BTreeMap<String, Option<f64>>>,
     payload: &[Bytes],
 ) -> Result<Results, AgentError> {
@@ -283,7 +387,7 @@ fn enforce(
         source: source.to_string(),
         streaming: false,
     };
-    evaluate(policy, data, &mapping(&evaluation.mapping)).map_err(data_error)
+    evaluate(policy, data, &mapping(&evaluation.mapping), references).map_err(data_error)
 }
 
 /// Which of `columns` the policy reads with `mapping`. Not strict, a
@@ -317,11 +421,36 @@ enum Round {
 fn counts(
     policy: &Policy,
     evaluation: &Evaluation,
+    references: &References,
+    (columns, engine): (&[Column], &str),
+    answered: &[Answer],
+    payload: &[Bytes],
+) -> Result<Round, AgentError> {
+    let (answers, dialect) = answers_of(columns, engine, answered, payload)?;
+    let source = evaluation.source.as_deref().unwrap_or(engine);
+    let counted = evaluate_counts(
+        policy,
+        &answers,
+        &mapping(&evaluation.mapping),
+        references,
+        engine,
+        source,
+    )
+    .map_err(AgentError::request)?;
+    Ok(match counted {
+        Counted::Need(requests) => Round::Need(needs(&requests, dialect, &answers)),
+        Counted::Done(results) => Round::Done(results),
+    })
+}
+
+/// The answers an engine gave so far, read from their payload frames, and
+/// the engine's SQL dialect.
+fn answers_of(
     columns: &[Column],
     engine: &str,
     answered: &[Answer],
     payload: &[Bytes],
-) -> Result<Round, AgentError> {
+) -> Result<(Answers, Dialect), AgentError> {
     let dialect = Dialect::parse(engine).ok_or_else(|| {
         AgentError::request(format!(
             "engine {engine:?}: the agent writes SQL for spark and duckdb"
@@ -331,11 +460,6 @@ fn counts(
         .iter()
         .map(|c| (c.name.clone(), ColumnType::parse(&c.type_name)))
         .collect();
-    let kinds: HashMap<String, Kind> = columns
-        .iter()
-        .map(|(name, ty)| (name.clone(), ty.kind))
-        .collect();
-    let source = evaluation.source.as_deref().unwrap_or(engine);
     let mut answers = Answers::new(columns);
     for answer in answered {
         let frame = payload.get(answer.frame).ok_or_else(|| {
@@ -349,28 +473,28 @@ fn counts(
             .map_err(data_error)?;
         answers.insert(answer.key.clone(), table);
     }
-    let counted = evaluate_counts(
-        policy,
-        &answers,
-        &mapping(&evaluation.mapping),
-        engine,
-        source,
-    )
-    .map_err(AgentError::request)?;
-    Ok(match counted {
-        Counted::Need(requests) => {
-            let need = requests
-                .iter()
-                .map(|r| Need {
-                    key: request_key(r),
-                    request: serde_json::to_value(r).unwrap_or(Value::Null),
-                    sql: serde_json::to_value(dialect.query(r, &kinds)).unwrap_or(Value::Null),
-                })
-                .collect();
-            Round::Need(need)
-        }
-        Counted::Done(results) => Round::Done(results),
-    })
+    Ok((answers, dialect))
+}
+
+/// The requests still to answer, each with its SQL in `dialect`.
+fn needs(
+    requests: &[venturalitica_engine::counts::Request],
+    dialect: Dialect,
+    answers: &Answers,
+) -> Vec<Need> {
+    let kinds: HashMap<String, Kind> = answers
+        .columns
+        .iter()
+        .map(|(name, ty)| (name.clone(), ty.kind))
+        .collect();
+    requests
+        .iter()
+        .map(|r| Need {
+            key: request_key(r),
+            request: serde_json::to_value(r).unwrap_or(Value::Null),
+            sql: serde_json::to_value(dialect.query(r, &kinds)).unwrap_or(Value::Null),
+        })
+        .collect()
 }
 
 /// `vl.scan`: what `venturalitica scan --format json` prints.

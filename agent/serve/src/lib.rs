@@ -5,12 +5,14 @@
 //! - [`handler`]: [`EngineHandler`], one method per op.
 //! - [`record`]: an evaluation recorded in the evidence store (also the
 //!   CLI's `enforce`).
+//! - [`reference`]: reference snapshots recorded, and found by name.
 //! - [`monitor`]: energy windows opened and closed by token.
 //! - [`views`]: a policy as loaded, the metric catalog, the threshold check.
 
 pub mod handler;
 pub mod monitor;
 pub mod record;
+pub mod reference;
 pub mod views;
 
 use std::path::Path;

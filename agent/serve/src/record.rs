@@ -19,6 +19,18 @@ pub struct RecordError {
     reason: String,
 }
 
+impl RecordError {
+    /// The error of `what`, for `map_err`.
+    pub(crate) fn because<E: std::fmt::Display>(
+        what: &'static str,
+    ) -> impl FnOnce(E) -> RecordError {
+        move |e| RecordError {
+            what,
+            reason: e.to_string(),
+        }
+    }
+}
+
 fn because(what: &'static str) -> impl FnOnce(&dyn std::fmt::Display) -> RecordError {
     move |e| RecordError {
         what,

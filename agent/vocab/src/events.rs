@@ -37,16 +37,20 @@ pub enum EventKind {
     /// A person's approval of the trail up to its head, signed with their
     /// SSH key (`venturalitica approve`).
     Approval,
+    /// A reference dataset recorded for drift (`venturalitica reference`,
+    /// `vl.reference`).
+    Reference,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::Cell,
         EventKind::Enforce,
         EventKind::Monitor,
         EventKind::Scan,
         EventKind::Export,
         EventKind::Approval,
+        EventKind::Reference,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +61,7 @@ impl EventKind {
             EventKind::Scan => "scan",
             EventKind::Export => "export",
             EventKind::Approval => "approval",
+            EventKind::Reference => "reference",
         }
     }
 
@@ -186,6 +191,26 @@ pub struct ApprovalPayload {
     pub key: String,
 }
 
+/// A `reference` event's payload: a reference dataset recorded by name,
+/// its per-column summaries kept as `references/<reference_sha256>.json`
+/// (docs/metrics.md, "Drift").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ReferencePayload {
+    /// The name drift controls give as `input.reference`.
+    pub name: String,
+    /// The snapshot's SHA-256: `verify` checks the copy against it.
+    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
+    pub reference_sha256: String,
+    /// Where the reference data came from.
+    pub source: String,
+    pub rows: u64,
+    /// The columns summarised.
+    pub columns: Vec<String>,
+    /// Who recorded it: `cli`, `kernel` or `python`.
+    #[serde(default)]
+    pub origin: Option<String>,
+}
+
 /// A `cell` event's payload: one execution through the kernel proxy (or
 /// seen by `kernel attach`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -239,6 +264,7 @@ pub enum Payload {
     Monitor(Box<MonitorPayload>),
     Scan(ScanPayload),
     Approval(Box<ApprovalPayload>),
+    Reference(Box<ReferencePayload>),
     /// Written by no version yet: kept as it is.
     Export(BTreeMap<String, Value>),
 }
@@ -257,6 +283,9 @@ impl Payload {
             EventKind::Approval => {
                 Payload::Approval(Box::new(ApprovalPayload::deserialize(payload)?))
             }
+            EventKind::Reference => {
+                Payload::Reference(Box::new(ReferencePayload::deserialize(payload)?))
+            }
         })
     }
 
@@ -268,6 +297,7 @@ impl Payload {
             Payload::Scan(_) => EventKind::Scan,
             Payload::Export(_) => EventKind::Export,
             Payload::Approval(_) => EventKind::Approval,
+            Payload::Reference(_) => EventKind::Reference,
         }
     }
 

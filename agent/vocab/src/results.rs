@@ -200,6 +200,7 @@ impl Results {
             warnings: vec![],
             decision: Decision::Point,
             rows_needed: None,
+            drift: None,
         };
         Results {
             schema_version: SCHEMA_VERSION,
@@ -422,6 +423,32 @@ pub struct ControlResult {
     /// would (the value is at the threshold).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows_needed: Option<u64>,
+    /// For a drift control: the reference it was compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftInfo>,
+}
+
+/// The reference a drift control compared with, and what the binned value
+/// says of the raw samples' (docs/metrics.md, "Drift").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct DriftInfo {
+    /// The reference's name.
+    pub reference: String,
+    /// Its snapshot's SHA-256 (`references/<sha256>.json`; `verify`
+    /// checks the copy).
+    #[schemars(regex(pattern = r"^[0-9a-f]{64}$"))]
+    pub reference_sha256: String,
+    /// The features that drifted, by the control's own rule (each
+    /// feature's value against the threshold; for `drifted_share` each
+    /// feature's test at `alpha`).
+    #[serde(default)]
+    pub drifted: Vec<String>,
+    /// Where the statistic of the raw samples lies, for a statistic the
+    /// bins only bound (`ks_statistic`, `wasserstein_distance` on one
+    /// feature): `[lower, upper]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw_bounds: Option<[f64; 2]>,
 }
 
 impl ControlResult {

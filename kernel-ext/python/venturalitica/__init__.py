@@ -13,7 +13,7 @@ In IPython / Jupyter: ``%load_ext venturalitica`` adds ``%vl_enforce``,
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .api import ScanResults, VerifyReport, enforce, monitor, scan, verify
+from .api import ScanResults, VerifyReport, enforce, monitor, reference, scan, verify
 from .errors import (
     AgentError,
     ComplianceBlockError,
@@ -56,6 +56,7 @@ __all__ = [
     "mark",
     "monitor",
     "quickstart",
+    "reference",
     "retain",
     "scan",
     "verify",

@@ -161,27 +161,40 @@ def enforce(
     strict: bool,
     tracker_runs: list[dict] | None = None,
     decision: str | None = None,
+    reference: str | None = None,
 ) -> dict:
     """Runs the agent's rounds: answers what it needs, until it has results.
     Not ``strict``, a control with an unknown metric is an error result."""
+    return rounds(
+        bridge,
+        "enforce_counts",
+        engine,
+        policy=policy,
+        mapping=mapping,
+        record=record,
+        strict=strict,
+        decision=decision,
+        reference=reference,
+        tracker_runs=tracker_runs or [],
+    )
+
+
+def rounds(bridge: Any, op: str, engine: _Engine, **fields: Any) -> dict:
+    """Asks ``op`` of the agent with the answers so far, answering what it
+    still needs in ``engine``, until it replies with a document."""
     columns = engine.columns()
     _frames.unique([n for n, _ in columns])
     frames: list[bytes] = []
     answers: list[dict] = []
     for _ in range(MAX_ROUNDS):
         reply = bridge.request(
-            "enforce_counts",
+            op,
             tuple(frames),
-            policy=policy,
-            mapping=mapping,
             columns=[{"name": n, "type": t} for n, t in columns],
             engine=engine.name,
             source=engine.describe(),
-            record=record,
-            strict=strict,
-            decision=decision,
             answers=answers,
-            tracker_runs=tracker_runs or [],
+            **fields,
         )
         if "need" not in reply:
             return reply

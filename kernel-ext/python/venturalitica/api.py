@@ -35,6 +35,7 @@ def enforce(
     record: bool = True,
     trackers: bool | None = None,
     decision: str | None = None,
+    reference: str | None = None,
     **mapping: str,
 ) -> ComplianceResults | PolicyResults:
     """Evaluates ``policy`` on ``data`` (or on ``metrics`` computed elsewhere).
@@ -79,6 +80,10 @@ def enforce(
     default as each control's ``decision`` prop says (``point`` when absent,
     the SDK's rule). An inconclusive control never passes: ``block`` raises
     for it, ``warn`` and ``monitor`` record it.
+
+    ``reference``: the name of a reference recorded with :func:`reference`
+    (or ``venturalitica reference``) that drift controls compare with when
+    they name no ``input.reference`` (docs/metrics.md, "Drift").
     """
     if policy is None:
         raise TypeError("enforce() needs policy=, the path of a policy file (YAML or JSON)")
@@ -96,6 +101,7 @@ def enforce(
             record=record,
             trackers=trackers,
             decision=decision,
+            reference=reference,
         )
         return PolicyResults([enforce(data, p, **keywords, **mapping) for p in policy])
     policy_path = policy_file(policy)
@@ -107,7 +113,9 @@ def enforce(
     bridge = agent()
     runs = _trackers.run_refs(trackers)
     # What every enforce request carries, whatever the data.
-    common = dict(policy=policy_path, record=record, strict=strict, decision=decision, tracker_runs=runs)
+    common = dict(
+        policy=policy_path, record=record, strict=strict, decision=decision, reference=reference, tracker_runs=runs
+    )
     if metrics is not None:
         if data is not None:
             raise TypeError("enforce() takes data= or metrics=, not both")
@@ -116,7 +124,7 @@ def enforce(
     elif data is None:
         raise TypeError("enforce() needs data= (a dataframe) or metrics= (a dict of values)")
     elif (engine := _engines.engine_for(data)) is not None:
-        raw = _engines.enforce(bridge, engine, policy_path, columns, record, strict, runs, decision)
+        raw = _engines.enforce(bridge, engine, policy_path, columns, record, strict, runs, decision, reference)
     else:
         names = _frames.column_names(data)
         needed = bridge.request("columns", policy=policy_path, mapping=columns, columns=names, strict=strict)["columns"]
@@ -127,6 +135,41 @@ def enforce(
     _trackers.log_results(results, trackers)
     _raise_for(results, strict)
     return results
+
+
+def reference(
+    data: Any,
+    name: str,
+    columns: Sequence[str] | None = None,
+    bins: int | None = None,
+) -> dict:
+    """Records ``data`` as the reference named ``name`` that drift controls
+    compare with (``input.reference: NAME``, or ``enforce(reference=NAME)``).
+
+    Per column, only counts are kept: a numeric column's quantile bins
+    (``bins``, 100 by default) with each bin's rows, sum, minimum and
+    maximum; a categorical column's category counts. No row leaves the
+    data: a Spark DataFrame or DuckDB relation is counted where it lives.
+    The snapshot is kept under its SHA-256 in ``.venturalitica/references/``
+    with a ``reference`` event in the trail, which ``verify`` checks.
+    ``columns``: the columns to keep (all by default). Returns the name,
+    the snapshot's SHA-256, its rows and each column's kind.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError("reference() needs name=, the name drift controls give as input.reference")
+    summarise = [str(c) for c in columns] if columns is not None else []
+    if bins is not None and (isinstance(bins, bool) or not isinstance(bins, int)):
+        raise TypeError(f"bins= takes a whole number, not {bins!r}")
+    bridge = agent()
+    fields = dict(name=name.strip(), summarise=summarise, bins=bins)
+    if (engine := _engines.engine_for(data)) is not None:
+        return _engines.rounds(bridge, "reference_counts", engine, **fields)
+    names = _frames.column_names(data)
+    missing = [c for c in summarise if c not in names]
+    if missing:
+        raise DataError(f"reference(): no column {missing[0]!r}; columns: {', '.join(names)}")
+    payload = _frames.to_ipc(data, summarise or names, names)
+    return bridge.request("reference", (payload,), source=_frames.describe(data), **fields)
 
 
 STRICT_ENV = ("CI", "VENTURALITICA_STRICT")

@@ -1,8 +1,8 @@
 """The IPython extension: ``%load_ext venturalitica``.
 
 Magics mirror the Python keywords: ``%vl_enforce df policy=p.yaml
-target=prediction gender=Attribute9``, ``%%vl_monitor NAME``, ``%vl_mark``,
-``%vl_marks`` and ``%vl_unmark``.
+target=prediction gender=Attribute9``, ``%vl_reference df name=train``,
+``%%vl_monitor NAME``, ``%vl_mark``, ``%vl_marks`` and ``%vl_unmark``.
 """
 
 from __future__ import annotations
@@ -58,21 +58,50 @@ class VenturaliticaMagics(Magics):
         Usage::
 
             %vl_enforce DF policy=PATH [target=COL] [prediction=COL]
-                        [strict=true|false] [record=true|false] [VAR=COL ...]
+                        [strict=true|false] [record=true|false]
+                        [decision=point|interval] [reference=NAME] [VAR=COL ...]
 
         DF is a variable or expression giving a pandas, polars or pyarrow
         frame. The keywords mirror ``vl.enforce``: ``target`` and
         ``prediction`` name the columns bound to the policy's target and
         prediction; ``VAR=COL`` binds any other policy variable
-        (``gender=Attribute9``). The results are displayed and kept in
+        (``gender=Attribute9``); ``reference`` names the reference drift
+        controls compare with. The results are displayed and kept in
         ``_vl_results``. Example::
 
             %vl_enforce df policy=policy.yaml target=prediction gender=sex
+            %vl_enforce df policy=drift.yaml reference=train
         """
         words, keywords = parse_arguments(line)
         results = api.enforce(self._frame(words, "vl_enforce"), **keywords)
         self.shell.user_ns["_vl_results"] = results
         display(results)
+
+    @line_magic
+    def vl_reference(self, line: str):
+        """Record a dataframe as the reference drift controls compare with.
+
+        Usage::
+
+            %vl_reference DF name=NAME [columns=A,B,...] [bins=N]
+
+        As ``vl.reference``: per column, quantile bins or category counts,
+        never a row; kept under its SHA-256 with a ``reference`` event.
+        """
+        words, keywords = parse_arguments(line)
+        if "columns" in keywords:
+            keywords["columns"] = [c.strip() for c in keywords["columns"].split(",") if c.strip()]
+        if "bins" in keywords:
+            try:
+                keywords["bins"] = int(keywords["bins"])
+            except ValueError:
+                raise ValueError(f"bins={keywords['bins']}: expected a whole number") from None
+        recorded = api.reference(self._frame(words, "vl_reference"), **keywords)
+        kinds = recorded["columns"]
+        print(
+            f"reference {recorded['reference']!r}: {recorded['rows']} rows, {len(kinds)} columns, "
+            f"sha256 {recorded['reference_sha256'][:12]}, event {recorded['evidence']['seq']}"
+        )
 
     @cell_magic
     def vl_monitor(self, line: str, cell: str):

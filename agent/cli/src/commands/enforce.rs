@@ -31,7 +31,12 @@ pub fn run(args: EnforceArgs) -> anyhow::Result<Outcome> {
         source: args.data.display().to_string(),
         streaming: args.streaming || is_large(&args.data),
     };
-    let results = evaluate(&policy, data, &mapping)?;
+    let root = super::project_root(args.root.as_deref())?;
+    let default = args.reference.as_deref();
+    let needed = venturalitica_serve::reference::names_needed(&policy, default);
+    let references = venturalitica_serve::reference::resolve(&root, &needed, default)
+        .map_err(anyhow::Error::msg)?;
+    let results = evaluate(&policy, data, &mapping, &references)?;
 
     if let Some(path) = &args.junit {
         std::fs::write(path, junit::render(&results))
@@ -46,7 +51,6 @@ pub fn run(args: EnforceArgs) -> anyhow::Result<Outcome> {
     // Recorded after printing, so a store that cannot be written (a
     // read-only checkout) still shows the results, then fails with exit 2.
     if !args.no_record {
-        let root = super::project_root(args.root.as_deref())?;
         venturalitica_serve::record::evaluation(&root, &policy.sources, &results, "cli", &[])
             .context("cannot record the evaluation in the evidence trail")?;
     }

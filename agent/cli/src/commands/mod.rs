@@ -7,6 +7,7 @@ pub mod export;
 pub mod kernel;
 pub mod key;
 pub mod monitor;
+pub mod reference;
 pub mod report;
 pub mod scan;
 pub mod ui;

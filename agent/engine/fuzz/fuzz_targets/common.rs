@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use venturalitica_engine::{evaluate, open_data, DataError, DataSet, Mapping};
+use venturalitica_engine::{evaluate, open_data, DataError, DataSet, Mapping, References};
 
 const POLICY: &str = "- id: di\n  metric_key: disparate_impact\n  operator: '>='\n  threshold: 0.8\n  input.dimension: g\n- id: acc\n  metric_key: accuracy\n  operator: '>='\n  threshold: 0.5\n";
 
@@ -26,7 +26,7 @@ pub fn run(bytes: &[u8], ext: &str) {
             source: path.display().to_string(),
             streaming: false,
         };
-        evaluate(&policy, data, &mapping)
+        evaluate(&policy, data, &mapping, &References::none())
     });
     if let Err(DataError::Corrupt { message, .. }) = outcome {
         panic!("reader panic: {message}");

@@ -12,14 +12,18 @@ use venturalitica_metrics::{BinaryCounts, Family, GroupTable, MetricKey, Outcome
 use venturalitica_policy::{Control, Decision, Operator};
 
 use crate::counts::Counter;
+use crate::reference::References;
 use crate::results::{Binding, ControlResult, Status};
 use crate::tables::{self, Grouping};
+use venturalitica_vocab::results::DriftInfo;
 
 use super::plan::Plan;
 
 pub(super) struct Computed {
     pub(super) value: MetricValue,
     pub(super) ci: Option<venturalitica_metrics::ConfidenceInterval>,
+    /// For a drift control: the reference it was compared with.
+    pub(super) drift: Option<DriftInfo>,
 }
 
 /// What a confusion table was built from.
@@ -65,6 +69,7 @@ pub(super) fn compute(
     src: &dyn Counter,
     all_columns: &[String],
     cache: &mut TableCache,
+    references: &References,
 ) -> Result<Computed, String> {
     let key = plan.key;
     let label = plan.params.positive_label.as_deref();
@@ -113,7 +118,7 @@ pub(super) fn compute(
             let ci = plan.params.bootstrap.and_then(|spec| {
                 bootstrap_ci(&table, spec, |t| compute::outcome_value(key, t).ok())
             });
-            Ok(Computed { value, ci })
+            Ok(Computed { value, ci, drift: None })
         }
         Family::ErrorRate | Family::Performance => {
             let target = plan.one(Slot::Target).unwrap_or_default();
@@ -155,7 +160,7 @@ pub(super) fn compute(
                     compute::averaged_value(key, average, t).ok()
                 })
             });
-            Ok(Computed { value, ci })
+            Ok(Computed { value, ci, drift: None })
         }
         Family::ClassBalance => {
             let target = plan.one(Slot::Target).unwrap_or_default();
@@ -164,7 +169,7 @@ pub(super) fn compute(
             let ci = plan.params.bootstrap.and_then(|spec| {
                 bootstrap_classes(&classes, spec, |c| compute::class_imbalance_value(c).ok())
             });
-            Ok(Computed { value, ci })
+            Ok(Computed { value, ci, drift: None })
         }
         Family::Completeness => {
             let cols = plan
@@ -176,6 +181,7 @@ pub(super) fn compute(
             Ok(Computed {
                 value: privacy::completeness(&counts).map_err(metric_err)?,
                 ci: None,
+                drift: None,
             })
         }
         Family::Privacy => {
@@ -196,7 +202,7 @@ pub(super) fn compute(
                 _ => privacy::t_closeness(&rows),
             }
             .map_err(metric_err)?;
-            Ok(Computed { value, ci: None })
+            Ok(Computed { value, ci: None, drift: None })
         }
         Family::External => Err(format!(
             "{key} is not computed from data here: {}; compute it yourself and check it with enforce(metrics={{{:?}: value}})",
@@ -214,7 +220,7 @@ pub(super) fn compute(
             let table = tables::score_table(src, &groupings, score)?;
             let value =
                 score::score_metric(key, plan.params.measure, &table).map_err(metric_err)?;
-            Ok(Computed { value, ci: None })
+            Ok(Computed { value, ci: None, drift: None })
         }
         Family::MultiClass => {
             let target = plan.one(Slot::Target).unwrap_or_default();
@@ -230,8 +236,9 @@ pub(super) fn compute(
             let ci = plan.params.bootstrap.and_then(|spec| {
                 multiclass::bootstrap_confusion(key, aggregation, &table, spec)
             });
-            Ok(Computed { value, ci })
+            Ok(Computed { value, ci, drift: None })
         }
+        Family::Drift => super::drift::compute(control, plan, src, references),
         Family::Schema => {
             let sensitive: Vec<String> =
                 plan.params.sensitive_columns.clone().unwrap_or_else(|| {
@@ -243,6 +250,7 @@ pub(super) fn compute(
             Ok(Computed {
                 value: privacy::data_minimization(all_columns, &sensitive).map_err(metric_err)?,
                 ci: None,
+                drift: None,
             })
         }
     }
@@ -273,6 +281,7 @@ pub(super) fn control_result(
         warnings: vec![],
         decision: Decision::Point,
         rows_needed: None,
+        drift: None,
     };
     let (plan, computed) = match outcome {
         Ok(x) => x,
@@ -305,6 +314,7 @@ pub(super) fn control_result(
             r.actual_value = Some(c.value.value);
             r.groups = c.value.groups;
             r.ci = c.ci;
+            r.drift = c.drift;
             decide(&mut r, control, plan.key.name(), c.value.value);
         }
     }

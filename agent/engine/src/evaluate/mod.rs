@@ -14,6 +14,7 @@ use crate::binding::Mapping;
 use crate::counts::{Counter, Request};
 use crate::data::DataError;
 use crate::params::Params;
+use crate::reference::{Reference, References};
 use crate::remote::{rowset_fingerprint, Answers};
 use crate::results::{
     now_rfc3339, ControlResult, DataInfo, EngineInfo, PolicyInfo, Results, SourceInfo, Status,
@@ -23,6 +24,7 @@ use crate::source::Source;
 use crate::tables::{self};
 
 mod compute;
+mod drift;
 mod plan;
 
 use self::compute::{compute, control_result, Computed, TableCache};
@@ -57,11 +59,19 @@ pub fn columns_needed(policy: &Policy, mapping: &Mapping, columns: &[String]) ->
 ///
 /// Errors here are about the data as a whole (unreadable file); everything
 /// about a single control becomes that control's `error` result.
-pub fn evaluate(policy: &Policy, data: DataSet, mapping: &Mapping) -> Result<Results, DataError> {
+pub fn evaluate(
+    policy: &Policy,
+    data: DataSet,
+    mapping: &Mapping,
+    references: &References,
+) -> Result<Results, DataError> {
     let source = data.source.clone();
     // A file that opened but fails while it is read (a ragged CSV row, bad
     // UTF-8 further down) is named in the error, as at opening.
-    crate::data::guard(&source, || evaluate_unguarded(policy, data, mapping)).map_err(|e| match e {
+    crate::data::guard(&source, || {
+        evaluate_unguarded(policy, data, mapping, references)
+    })
+    .map_err(|e| match e {
         DataError::Polars(source_error) => DataError::Read {
             path: source.clone().into(),
             source: source_error,
@@ -74,6 +84,7 @@ fn evaluate_unguarded(
     policy: &Policy,
     mut data: DataSet,
     mapping: &Mapping,
+    references: &References,
 ) -> Result<Results, DataError> {
     let schema = data.frame.collect_schema()?;
     let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
@@ -97,7 +108,7 @@ fn evaluate_unguarded(
                 .then(|| src.fingerprint(&used))
                 .transpose()
         });
-        let controls = run_controls(policy, plans, &src, &columns);
+        let controls = run_controls(policy, plans, &src, &columns, references);
         let fingerprint = hashing.join().unwrap_or_else(|_| {
             Err(PolarsError::ComputeError(
                 "fingerprint thread panicked".into(),
@@ -128,6 +139,7 @@ fn run_controls(
     plans: Vec<Result<Plan, String>>,
     src: &dyn Counter,
     columns: &[String],
+    references: &References,
 ) -> Vec<ControlResult> {
     // Error-rate controls first: their confusion tables also give the
     // selection rates that outcome-rate controls on the prediction need.
@@ -143,7 +155,7 @@ fn run_controls(
         .map(|(i, plan)| {
             let control = &policy.controls[i];
             let outcome = plan.map(|p| {
-                let result = compute(control, &p, src, columns, &mut cache);
+                let result = compute(control, &p, src, columns, &mut cache, references);
                 (p, result)
             });
             (i, control_result(control, outcome))
@@ -151,6 +163,63 @@ fn run_controls(
         .collect();
     controls.sort_by_key(|(i, _)| *i);
     controls.into_iter().map(|(_, c)| c).collect()
+}
+
+/// A reference snapshot of `columns` (every column when empty) of `data`,
+/// named `name`, with `bins` quantile bins per numeric column.
+pub fn build_reference(
+    data: DataSet,
+    columns: &[String],
+    name: &str,
+    bins: usize,
+) -> Result<Reference, DataError> {
+    let source = data.source.clone();
+    crate::data::guard(&source, || {
+        let mut frame = data.frame;
+        let schema = frame.collect_schema()?;
+        let all: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+        let chosen: Vec<String> = if columns.is_empty() {
+            all.clone()
+        } else {
+            columns
+                .iter()
+                .filter(|c| all.contains(c))
+                .cloned()
+                .collect()
+        };
+        let selected = frame.select(chosen.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
+        let src = Source::Memory(selected.collect()?);
+        crate::reference::build(&src, &all, columns, name, &source, bins).map_err(|reason| {
+            DataError::Reference {
+                source_name: source.clone(),
+                reason,
+            }
+        })
+    })
+}
+
+/// A round of building a reference from counts computed where the data
+/// lives: the requests still to answer, or the snapshot.
+pub fn build_reference_counts(
+    answers: &Answers,
+    columns: &[String],
+    name: &str,
+    source: &str,
+    bins: usize,
+) -> Result<Result<Reference, Vec<Request>>, String> {
+    let built = crate::reference::build(
+        answers,
+        &answers.column_names(),
+        columns,
+        name,
+        source,
+        bins,
+    );
+    let missing = answers.missing();
+    if !missing.is_empty() {
+        return Ok(Err(missing));
+    }
+    built.map(Ok)
 }
 
 /// The outcome of one round of evaluating counts an engine computed.
@@ -169,6 +238,7 @@ pub fn evaluate_counts(
     policy: &Policy,
     answers: &Answers,
     mapping: &Mapping,
+    references: &References,
     engine: &str,
     source: &str,
 ) -> Result<Counted, String> {
@@ -176,7 +246,7 @@ pub fn evaluate_counts(
     let (plans, bound) = plans(policy, mapping, &columns);
     let mut used = used_columns(&plans, &columns);
     let rows = tables::rows(answers);
-    let controls = run_controls(policy, plans, answers, &columns);
+    let controls = run_controls(policy, plans, answers, &columns, references);
     used.sort();
     let fingerprint = (!used.is_empty()).then(|| rowset_fingerprint(answers, &used));
     let missing = answers.missing();
@@ -232,6 +302,7 @@ pub fn evaluate_metrics(policy: &Policy, values: &BTreeMap<String, f64>) -> Resu
                                     groups: vec![],
                                 },
                                 ci: None,
+                                drift: None,
                             }),
                         )),
                         Some(v) => Err(format!("value {v} given for {key} is not a finite number")),
@@ -346,6 +417,7 @@ mod tests {
                 source: "test".into(),
             },
             mapping,
+            &References::none(),
         )
         .unwrap()
     }

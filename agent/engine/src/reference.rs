@@ -1,0 +1,355 @@
+//! Reference snapshots: what drift is measured against. Per column, the
+//! counts a drift statistic needs and no row: for a numeric column its
+//! quantile bin edges with each bin's rows, sum, minimum and maximum; for a
+//! categorical one its categories' counts (docs/metrics.md, "Drift").
+//!
+//! A snapshot is built from count requests, so any engine builds one where
+//! the data lives; the evidence store keeps it under its SHA-256.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::DataType;
+use serde::{Deserialize, Serialize};
+
+use crate::counts::{ColumnType, Counter, Kind, Request};
+use crate::tables::Grouping;
+
+/// The snapshot format this build writes and reads.
+pub const FORMAT: &str = "venturalitica-reference-v1";
+
+/// Quantile bins of a numeric column unless told otherwise: 1 % of the
+/// reference's rows each, which bounds the binned KS statistic's distance
+/// from the raw one by about 0.01 plus the current data's share of a bin.
+pub const DEFAULT_BINS: usize = 100;
+
+/// The most categories a categorical column may have: more is an
+/// identifier, whose "distribution" says nothing.
+pub const MAX_CATEGORIES: usize = 10_000;
+
+/// A recorded reference dataset, summarised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    pub format: String,
+    pub name: String,
+    /// Where the reference data came from (a file, a frame's description).
+    pub source: String,
+    pub created_at: String,
+    pub rows: u64,
+    pub columns: BTreeMap<String, ColumnSummary>,
+}
+
+/// One column of a reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ColumnSummary {
+    /// Bins `(-inf, e1]`, `(e1, e2]`, ..., `(en, inf)` over the interior
+    /// `edges` (non-decreasing: the quantiles at 1/B, ..., (B-1)/B with
+    /// linear interpolation; a repeated edge leaves an empty bin).
+    Numeric {
+        nulls: u64,
+        edges: Vec<f64>,
+        bins: Vec<Bin>,
+    },
+    /// Rows per category (the value as text).
+    Categorical {
+        nulls: u64,
+        categories: BTreeMap<String, u64>,
+    },
+}
+
+/// A numeric bin of one sample; `min` and `max` are absent when it is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Bin {
+    pub n: u64,
+    pub sum: f64,
+    #[serde(default)]
+    pub min: Option<f64>,
+    #[serde(default)]
+    pub max: Option<f64>,
+}
+
+impl ColumnSummary {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            ColumnSummary::Numeric { .. } => "numeric",
+            ColumnSummary::Categorical { .. } => "categorical",
+        }
+    }
+}
+
+impl Reference {
+    /// The snapshot's bytes as stored (its SHA-256 names it).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// A stored snapshot; `what` names it in errors.
+    pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Reference, String> {
+        let r: Reference = serde_json::from_slice(bytes)
+            .map_err(|e| format!("{what} is not a reference snapshot: {e}"))?;
+        if r.format != FORMAT {
+            return Err(format!(
+                "{what} has format {:?}; this build reads {FORMAT:?}",
+                r.format
+            ));
+        }
+        Ok(r)
+    }
+}
+
+/// Builds a snapshot of `columns` (every column when empty) with `bins`
+/// quantile bins per numeric column. Every column is asked of `src` before
+/// any error returns, so an engine that counts elsewhere is asked for all
+/// of one round's tables at once.
+pub fn build(
+    src: &dyn Counter,
+    all_columns: &[String],
+    columns: &[String],
+    name: &str,
+    source: &str,
+    bins: usize,
+) -> Result<Reference, String> {
+    if !(2..=1000).contains(&bins) {
+        return Err(format!(
+            "a reference needs 2 to 1000 bins per numeric column, not {bins}"
+        ));
+    }
+    let chosen: Vec<String> = if columns.is_empty() {
+        all_columns.to_vec()
+    } else {
+        columns.to_vec()
+    };
+    if chosen.is_empty() {
+        return Err("the data has no columns to record".into());
+    }
+    for c in &chosen {
+        if !all_columns.contains(c) {
+            return Err(format!(
+                "no column {c:?}; columns: {}",
+                all_columns.join(", ")
+            ));
+        }
+    }
+    let rows = crate::tables::rows(src);
+    let nulls = crate::tables::null_counts(src, &chosen);
+    let summaries: Vec<Result<ColumnSummary, String>> =
+        chosen.iter().map(|c| summarise(src, c, bins)).collect();
+    let rows = rows?;
+    let nulls = nulls?;
+    let mut out = BTreeMap::new();
+    for ((column, summary), (_, _, missing)) in chosen.iter().zip(summaries).zip(nulls) {
+        let mut summary = summary.map_err(|e| format!("column {column:?}: {e}"))?;
+        match &mut summary {
+            ColumnSummary::Numeric { nulls, .. } | ColumnSummary::Categorical { nulls, .. } => {
+                *nulls = missing
+            }
+        }
+        out.insert(column.clone(), summary);
+    }
+    Ok(Reference {
+        format: FORMAT.into(),
+        name: name.to_string(),
+        source: source.to_string(),
+        created_at: crate::results::now_rfc3339(),
+        rows,
+        columns: out,
+    })
+}
+
+fn summarise(src: &dyn Counter, column: &str, bins: usize) -> Result<ColumnSummary, String> {
+    let ty = src.column_type(column)?;
+    match ty.kind {
+        Kind::Int | Kind::Float => {
+            let edges = quantile_levels(src, column, bins)?;
+            let bins = match &edges {
+                Some(edges) => histogram(src, column, edges)?,
+                None => vec![],
+            };
+            Ok(ColumnSummary::Numeric {
+                nulls: 0,
+                edges: edges.unwrap_or_default(),
+                bins,
+            })
+        }
+        Kind::Bool | Kind::Text => Ok(ColumnSummary::Categorical {
+            nulls: 0,
+            categories: categories(src, column)?,
+        }),
+        Kind::Other => Err(format!(
+            "type {} is neither numeric nor categorical, so it has no distribution to record",
+            ty.name
+        )),
+    }
+}
+
+/// The interior edges at 1/B, ..., (B-1)/B; `None` for a column with no
+/// values.
+fn quantile_levels(
+    src: &dyn Counter,
+    column: &str,
+    bins: usize,
+) -> Result<Option<Vec<f64>>, String> {
+    let levels: Vec<f64> = (1..bins).map(|i| i as f64 / bins as f64).collect();
+    let df = src.answer(&Request::Quantiles {
+        column: column.to_string(),
+        levels,
+    })?;
+    let values = f64_row(
+        &df,
+        &(0..bins - 1).map(|i| format!("e{i}")).collect::<Vec<_>>(),
+    )?;
+    let edges: Option<Vec<f64>> = values.into_iter().collect();
+    if let Some(edges) = &edges {
+        if edges.iter().any(|e| !e.is_finite()) {
+            return Err("it holds values that are not finite (inf or NaN)".into());
+        }
+    }
+    Ok(edges)
+}
+
+fn f64_row(df: &polars::prelude::DataFrame, names: &[String]) -> Result<Vec<Option<f64>>, String> {
+    names
+        .iter()
+        .map(|name| {
+            let s = df.column(name).map_err(|e| e.to_string())?;
+            let s = s
+                .as_materialized_series()
+                .cast(&DataType::Float64)
+                .map_err(|e| e.to_string())?;
+            Ok(s.f64().map_err(|e| e.to_string())?.get(0))
+        })
+        .collect()
+}
+
+/// Rows, sum, minimum and maximum of `column` in each bin of `edges`
+/// (right-closed), one entry per bin; nulls are in no bin.
+pub fn histogram(src: &dyn Counter, column: &str, edges: &[f64]) -> Result<Vec<Bin>, String> {
+    let ty: ColumnType = src.column_type(column)?;
+    if !ty.is_numeric() {
+        return Err(format!(
+            "the reference holds numeric bins for it, but here it is {}",
+            ty.name
+        ));
+    }
+    let df = src.answer(&Request::Scores {
+        groups: vec![Grouping {
+            column: column.to_string(),
+            bins: Some(edges.to_vec()),
+            right_closed: true,
+        }],
+        score: column.to_string(),
+    })?;
+    let index = df
+        .column("g0")
+        .and_then(|c| c.as_materialized_series().cast(&DataType::UInt32))
+        .map_err(|e| e.to_string())?;
+    let index = index.u32().map_err(|e| e.to_string())?;
+    let float = |name: &str| -> Result<Vec<Option<f64>>, String> {
+        let s = df
+            .column(name)
+            .and_then(|c| c.as_materialized_series().cast(&DataType::Float64))
+            .map_err(|e| e.to_string())?;
+        Ok(s.f64().map_err(|e| e.to_string())?.iter().collect())
+    };
+    let (n, sum, min, max) = (float("n")?, float("sum")?, float("min")?, float("max")?);
+    let mut bins = vec![
+        Bin {
+            n: 0,
+            sum: 0.0,
+            min: None,
+            max: None,
+        };
+        edges.len() + 1
+    ];
+    for (row, i) in index.iter().enumerate() {
+        // Nulls form their own group, with no bin.
+        let Some(i) = i else { continue };
+        let bin = bins
+            .get_mut(i as usize)
+            .ok_or_else(|| format!("bin index {i} is outside the {} bins", edges.len() + 1))?;
+        let (Some(rows), Some(total)) = (n[row], sum[row]) else {
+            continue;
+        };
+        if !total.is_finite() {
+            return Err("it holds values that are not finite (inf or NaN)".into());
+        }
+        *bin = Bin {
+            n: rows as u64,
+            sum: total,
+            min: min[row],
+            max: max[row],
+        };
+    }
+    Ok(bins)
+}
+
+/// Rows per category of `column` (values as text); nulls are left out.
+pub fn categories(src: &dyn Counter, column: &str) -> Result<BTreeMap<String, u64>, String> {
+    let df = src.answer(&Request::Classes {
+        column: column.to_string(),
+    })?;
+    let labels = df
+        .column("group")
+        .and_then(|c| c.as_materialized_series().cast(&DataType::String))
+        .map_err(|e| e.to_string())?;
+    let labels = labels.str().map_err(|e| e.to_string())?;
+    let n = df
+        .column("n")
+        .and_then(|c| c.as_materialized_series().cast(&DataType::UInt64))
+        .map_err(|e| e.to_string())?;
+    let n = n.u64().map_err(|e| e.to_string())?;
+    let mut out = BTreeMap::new();
+    for (label, n) in labels.iter().zip(n.iter()) {
+        if let (Some(label), Some(n)) = (label, n) {
+            *out.entry(label.to_string()).or_insert(0) += n;
+        }
+    }
+    if out.len() > MAX_CATEGORIES {
+        return Err(format!(
+            "it has {} distinct values, more than the {MAX_CATEGORIES} categories a reference keeps (is it an identifier? leave it out with --columns)",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
+/// Named snapshots an evaluation may compare with, by name, each with its
+/// SHA-256 as stored; `default` is the one a drift control uses when it
+/// names none (`enforce --reference`, `reference=` in Python).
+#[derive(Debug, Clone, Default)]
+pub struct References {
+    pub by_name: BTreeMap<String, (String, Reference)>,
+    pub default: Option<String>,
+}
+
+impl References {
+    pub fn none() -> References {
+        References::default()
+    }
+
+    /// The snapshot a control names (or the default), with its SHA-256.
+    pub fn get<'a>(
+        &'a self,
+        named: Option<&'a str>,
+    ) -> Result<(&'a str, &'a str, &'a Reference), String> {
+        let name = named.or(self.default.as_deref()).ok_or(
+            "a drift metric needs a reference: name one with the control's input.reference, or give reference=NAME",
+        )?;
+        match self.by_name.get(name) {
+            Some((sha, r)) => Ok((name, sha.as_str(), r)),
+            None => {
+                let known: Vec<&str> = self.by_name.keys().map(String::as_str).collect();
+                Err(format!(
+                    "no reference named {name:?} was recorded here{}; record one with `venturalitica reference --data FILE --name {name}` or vl.reference(df, name={name:?})",
+                    if known.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (recorded: {})", known.join(", "))
+                    }
+                ))
+            }
+        }
+    }
+}
