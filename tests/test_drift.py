@@ -337,3 +337,22 @@ def test_the_latest_reference_of_a_name_is_used(project):
     results = vl.enforce(current, "drift.yaml", strict=True, record=False)
     assert results["ks-income"].actual_value == 0
     assert results.to_dict()["controls"][0]["drift"]["reference_sha256"] == second
+
+
+def test_the_dashboard_draws_each_drift_control_over_time_with_its_features(project, vl_bin):
+    from test_ui import dashboard, get
+
+    reference, current = frames()
+    vl.reference(reference, name="train")
+    vl.enforce(reference, "drift.yaml", record=True)
+    vl.enforce(current, "drift.yaml", record=True)
+    with dashboard(vl_bin, project) as url:
+        status, page, _ = get(url.rstrip("/") + "/policies")
+    assert status == 200
+    row = page[page.index('id="control-share"') :]
+    row = row[: row.index("</tr>")]
+    # The threshold, one line per feature and the share's own, over the two evaluations.
+    assert row.count("<polyline") == 1 + 4 + 1, row
+    assert "a line per feature: income, age, region, owner" in row
+    assert "moved: income, age, region, owner" in row
+    assert "against train" in row

@@ -116,7 +116,9 @@ pub fn energy_bars(energies: &[&Energy], title: &str) -> Option<String> {
 }
 
 /// A small chart of a control's values over its evaluations, with the
-/// threshold as a dashed line; failed points in red.
+/// threshold as a dashed line, each value's interval as a bar, failed points
+/// in red; a drift control over several features also draws one thin line
+/// per feature (the table names them under the chart).
 pub fn history(points: &[Point], threshold: f64) -> Option<String> {
     let values: Vec<(f64, f64)> = points
         .iter()
@@ -126,8 +128,26 @@ pub fn history(points: &[Point], threshold: f64) -> Option<String> {
     if values.is_empty() {
         return None;
     }
-    let lo = values.iter().map(|v| v.1).fold(threshold, f64::min);
-    let hi = values.iter().map(|v| v.1).fold(threshold, f64::max);
+    let mut features: Vec<(&str, Vec<(f64, f64)>)> = Vec::new();
+    for (i, p) in points.iter().enumerate() {
+        for (name, v) in &p.features {
+            match features.iter_mut().find(|(n, _)| n == name) {
+                Some((_, line)) => line.push((i as f64, *v)),
+                None => features.push((name.as_str(), vec![(i as f64, *v)])),
+            }
+        }
+    }
+    let every = values
+        .iter()
+        .map(|v| v.1)
+        .chain(
+            points
+                .iter()
+                .flat_map(|p| p.interval.map(|(a, b)| [a, b]).into_iter().flatten()),
+        )
+        .chain(features.iter().flat_map(|(_, l)| l.iter().map(|v| v.1)))
+        .filter(|v| v.is_finite());
+    let (lo, hi) = every.fold((threshold, threshold), |(lo, hi), v| (lo.min(v), hi.max(v)));
     let pad = ((hi - lo) * 0.15).max(0.01);
     let n = points.len().max(2) as f64 - 1.0;
     let mut svg = String::new();
@@ -144,6 +164,23 @@ pub fn history(points: &[Point], threshold: f64) -> Option<String> {
                 BLACK.mix(0.5).stroke_width(1),
             )))
             .ok()?;
+        for (k, (_, line)) in features.iter().enumerate() {
+            let colour = Palette99::pick(k).mix(0.6);
+            chart
+                .draw_series(LineSeries::new(
+                    line.iter().copied(),
+                    colour.stroke_width(1),
+                ))
+                .ok()?;
+        }
+        let bars = points.iter().enumerate().filter_map(|(i, p)| {
+            let (a, b) = p.interval?;
+            Some(PathElement::new(
+                vec![(i as f64, a), (i as f64, b)],
+                CPU.mix(0.5).stroke_width(2),
+            ))
+        });
+        chart.draw_series(bars).ok()?;
         chart
             .draw_series(LineSeries::new(values.iter().copied(), CPU.stroke_width(1)))
             .ok()?;

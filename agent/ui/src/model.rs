@@ -95,6 +95,30 @@ pub fn unreadable(s: &Snapshot) -> Vec<(&Entry, &str)> {
 pub struct Point {
     pub value: Option<f64>,
     pub status: Status,
+    /// The value's interval, when it has one.
+    pub interval: Option<(f64, f64)>,
+    /// A drift control's value per feature (its groups), when it has
+    /// several: one line each.
+    pub features: Vec<(String, f64)>,
+}
+
+/// A drift control's value per feature, when it compares several.
+fn feature_values(control: &venturalitica_vocab::results::ControlResult) -> Vec<(String, f64)> {
+    if control.drift.is_none() || control.groups.len() < 2 {
+        return Vec::new();
+    }
+    control
+        .groups
+        .iter()
+        .filter_map(|g| {
+            let value = g
+                .rates
+                .iter()
+                .find(|(name, _)| name.as_ref() != "drifted")
+                .and_then(|(_, v)| *v)?;
+            Some((g.group.clone(), value))
+        })
+        .collect()
 }
 
 /// A control's latest result, with everything before it.
@@ -144,6 +168,8 @@ pub fn control_status<'a>(evals: &[Evaluation<'a>]) -> Vec<ControlStatus<'a>> {
             row.history.push(Point {
                 value: control.actual_value,
                 status: control.status,
+                interval: control.ci.as_ref().map(|ci| (ci.lower, ci.upper)),
+                features: feature_values(control),
             });
             if !row.versions.contains(&eval.policy_sha()) {
                 row.versions.push(eval.policy_sha());

@@ -316,6 +316,12 @@ pub(super) fn control_result(
             r.ci = c.ci;
             r.drift = c.drift;
             decide(&mut r, control, plan.key.name(), c.value.value);
+            // Which features moved, where every reader shows the reason.
+            if let (Some(reason), Some(drift)) = (&mut r.reason, &r.drift) {
+                if !drift.drifted.is_empty() {
+                    reason.push_str(&format!("; moved: {}", drift.drifted.join(", ")));
+                }
+            }
         }
     }
     r

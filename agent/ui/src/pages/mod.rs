@@ -156,6 +156,14 @@ fn control_row(c: &ControlStatus<'_>, history: bool) -> Markup {
                 td {
                     (maud::PreEscaped(charts::history(&c.history, ctl.threshold).unwrap_or_default()))
                     div.muted { (c.history.len()) " evaluation(s)" }
+                    @if let Some(drift) = &ctl.drift {
+                        @let features: Vec<&str> = ctl.groups.iter().map(|g| g.group.as_str()).collect();
+                        div.muted {
+                            "against " (drift.reference) " (" (short_hash(&drift.reference_sha256)) ")"
+                            @if features.len() > 1 { "; a line per feature: " (features.join(", ")) }
+                            @if !drift.drifted.is_empty() { "; moved: " (drift.drifted.join(", ")) }
+                        }
+                    }
                 }
             }
         }

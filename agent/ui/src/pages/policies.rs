@@ -28,7 +28,7 @@ pub fn policies(s: &Snapshot) -> String {
     let body = html! {
         h1 { "Policy Status" }
         p.muted {
-            "The latest result of every control, the policy version and data fingerprint it used, its risk-treatment fields and its history (dashed: the threshold)."
+            "The latest result of every control, the policy version and data fingerprint it used, its risk-treatment fields and its history (dashed: the threshold; bars: each value's interval; a drift control over several features: a line per feature)."
         }
         (control_table(&controls, true))
         h2 { "Policy versions" }
