@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -356,3 +357,79 @@ def test_the_dashboard_draws_each_drift_control_over_time_with_its_features(proj
     assert "a line per feature: income, age, region, owner" in row
     assert "moved: income, age, region, owner" in row
     assert "against train" in row
+
+
+SPARK_PROBE = """
+import json, resource, sys
+from pyspark.sql import SparkSession
+import venturalitica as vl
+from venturalitica import _engines
+
+spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+         .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1").getOrCreate())
+spark.sparkContext.setLogLevel("ERROR")
+
+def frame(rows, shift):
+    return spark.range(rows).selectExpr(
+        f"CAST((id * 7919) % 1000003 AS DOUBLE) / 1000003.0 + {shift} AS x",
+        "CASE WHEN id % 5 = 0 THEN 'a' WHEN id % 5 < 3 THEN 'b' ELSE 'c' END AS g",
+    )
+
+returned = []
+answer = _engines.SparkEngine.aggregate
+def counting(self, groups, aggs):
+    table = answer(self, groups, aggs)
+    returned.append(table.num_rows)
+    return table
+_engines.SparkEngine.aggregate = counting
+vl.reference(frame(100_000, 0.0), name="train")
+# Warm up: the first jobs and the agent cost memory that is not the data's.
+vl.enforce(frame(1000, 0.0), policy="p.yaml", record=False)
+returned.clear()
+rows = int(sys.argv[1])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+result = vl.enforce(frame(rows, 0.01), policy="p.yaml", record=False)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"grew_kib": after - before, "returned": returned, "rows": result.data["rows"],
+                  "statuses": [c.status for c in result]}))
+"""
+
+
+@pytest.mark.spark
+def test_drift_on_a_20m_row_spark_frame_grows_python_by_at_most_10_mib(project):
+    from test_engines import _need_java
+
+    _need_java()
+    rows = 20_000_000
+    (project / "p.yaml").write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "id": "ks",
+                    "metric_key": "ks_statistic",
+                    "operator": "<",
+                    "threshold": 0.05,
+                    "input.feature": "x",
+                    "input.reference": "train",
+                },
+                {
+                    "id": "psi",
+                    "metric_key": "psi",
+                    "operator": "<",
+                    "threshold": 0.1,
+                    "input.feature": "g",
+                    "input.reference": "train",
+                },
+            ]
+        )
+    )
+    (project / "probe.py").write_text(SPARK_PROBE)
+    run = subprocess.run(
+        [sys.executable, "probe.py", str(rows)], cwd=project, capture_output=True, text=True, timeout=600, check=False
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["rows"] == rows and set(out["statuses"]) <= {"pass", "fail"}, out
+    assert out["grew_kib"] <= 10 * 1024, out
+    # Only histograms came back: a row per bin (and one for nulls) at most.
+    assert out["returned"] and max(out["returned"]) <= 101, out

@@ -26,6 +26,7 @@ mod params;
 pub mod reference;
 pub mod remote;
 pub mod results;
+mod sorted;
 mod source;
 pub mod sql;
 mod tables;

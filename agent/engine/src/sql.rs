@@ -63,11 +63,15 @@ impl Dialect {
         }
     }
 
-    /// The exact quantile with linear interpolation.
-    fn quantile(self) -> &'static str {
+    /// The exact quantile with linear interpolation at the `i`-th of
+    /// `levels`: one aggregate over every level, indexed (each engine
+    /// computes an aggregate written identically once; one per level would
+    /// hold a map of the column's values per level, which ran Spark out
+    /// of heap at 99 levels).
+    fn quantile_at(self, c: &str, levels: &str, i: usize) -> String {
         match self {
-            Dialect::Spark => "percentile",
-            Dialect::DuckDb => "quantile_cont",
+            Dialect::Spark => format!("element_at(percentile({c}, array({levels})), {})", i + 1),
+            Dialect::DuckDb => format!("quantile_cont({c}, [{levels}])[{}]", i + 1),
         }
     }
 
@@ -284,16 +288,14 @@ impl Dialect {
                     named("min", format!("MIN({c})")),
                     named("max", format!("MAX({c})")),
                 ];
-                aggs.extend(levels.iter().enumerate().map(|(i, level)| {
-                    (
-                        format!("e{i}"),
-                        format!(
-                            "{}({c}, {})",
-                            self.quantile(),
-                            self.literal(&Literal::Float(*level))
-                        ),
-                    )
-                }));
+                let all = levels
+                    .iter()
+                    .map(|level| self.literal(&Literal::Float(*level)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                aggs.extend(
+                    (0..levels.len()).map(|i| (format!("e{i}"), self.quantile_at(&c, &all, i))),
+                );
                 ("quantiles", aggs)
             }
             Request::Digest { columns } => {
