@@ -433,3 +433,21 @@ def test_drift_on_a_20m_row_spark_frame_grows_python_by_at_most_10_mib(project):
     assert out["grew_kib"] <= 10 * 1024, out
     # Only histograms came back: a row per bin (and one for nulls) at most.
     assert out["returned"] and max(out["returned"]) <= 101, out
+
+
+def test_the_annex_iv_names_the_reference_and_what_drifted(project, vl_bin):
+    reference, current = frames()
+    sha = vl.reference(reference, name="train")["reference_sha256"]
+    vl.enforce(current, "drift.yaml", record=True)
+    out = subprocess.run(
+        [str(vl_bin), "report", "annex-iv", "--root", str(project)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    section = out.stdout[out.stdout.index("Post-market monitoring") :]
+    assert "Reference train recorded from pandas" in section and sha in section, section
+    assert "Drift control share (drifted_share \\<= 0.25) against reference train" in section, section
+    assert "moved: income, age, region, owner" in section

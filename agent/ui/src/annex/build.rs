@@ -696,6 +696,45 @@ impl<'a> Builder<'a> {
                 vec![Ref::of(first.entry), Ref::of(last.entry)],
             ));
         }
+        // The references drift is measured against, and what it found.
+        for e in &self.s.entries {
+            if let Some(Ok(Payload::Reference(p))) = &e.typed {
+                st.push(said(
+                    format!(
+                        "Reference {} recorded from {} ({} rows; columns {}), snapshot SHA-256 {}: drift controls compare later data with it.",
+                        md::text(&p.name),
+                        md::text(&p.source),
+                        p.rows,
+                        md::text(&p.columns.join(", ")),
+                        md::text(&p.reference_sha256)
+                    ),
+                    vec![Ref::of(e)],
+                ));
+            }
+        }
+        for c in self.controls {
+            let ctl = c.control;
+            let Some(drift) = &ctl.drift else { continue };
+            let moved = if drift.drifted.is_empty() {
+                "no feature moved".to_string()
+            } else {
+                format!("moved: {}", md::text(&drift.drifted.join(", ")))
+            };
+            st.push(said(
+                format!(
+                    "Drift control {} ({} {} {}) against reference {}: latest value {}, {} over {} evaluation(s); {moved}.",
+                    md::text(&ctl.id),
+                    md::text(&ctl.metric_key),
+                    md::text(&ctl.operator),
+                    ctl.threshold,
+                    md::text(&drift.reference),
+                    ctl.actual_value.map_or("none".to_string(), |v| format!("{v:.4}")),
+                    ctl.status,
+                    c.history.len()
+                ),
+                vec![Ref::of(c.latest.entry)],
+            ));
+        }
         Section {
             number: 9,
             title: "Post-market monitoring (Article 72)",
