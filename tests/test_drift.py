@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -221,6 +222,11 @@ def test_the_data_did_move_and_identical_data_does_not(project):
     vl.reference(reference, name="train")
     moved = vl.enforce(current, "drift.yaml", strict=True)
     assert moved["ks-income"].status == "fail" and moved["psi-region"].status == "fail"
+    # The badge says which features moved, and the chart draws each feature's flag.
+    bundle = moved._repr_mimebundle_()
+    assert "moved: region" in bundle["text/html"] and "moved: income, age, region, owner" in bundle["text/html"]
+    labels = set(re.findall(r">\s*([^<>]+?)\s*<", bundle["image/svg+xml"]))
+    assert {"drifted", "income", "age", "region", "owner"} <= labels, labels
     same = vl.enforce(reference, "drift.yaml", strict=True)
     assert same["psi-income"].actual_value < 1e-12
     assert same["ks-income"].actual_value == 0
