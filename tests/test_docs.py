@@ -195,3 +195,222 @@ def test_every_relative_link_and_anchor_resolves(tmp_path):
         "wrong.md: other.md#missing: no such section",
         "wrong.md: nowhere.md: no such file",
     ]
+
+
+# The docs' Python examples, run as written. Each ```python block of the
+# README and docs runs, in order per page, in a scratch project holding the
+# names and files the examples assume a reader has (``example_world``); a
+# line ``EXPR  # LITERAL`` must give that literal. A block that cannot run
+# here says why in a comment before it, ``<!-- example: not run: WHY -->``;
+# ``<!-- example setup: CODE -->`` runs CODE first. A failing example, a
+# wrong shown value or a skip without a reason fails the test.
+
+NOT_RUN = re.compile(r"<!-- example: not run:(.*?)-->\s*$")
+SETUP = re.compile(r"<!-- example setup: (.*?) -->\s*$")
+# Every page of DOCS that has a Python example (found again at each collection).
+EXAMPLE_PAGES = [p for p in DOCS if "```python" in p.read_text()]
+
+WORLD_POLICIES = {
+    "my_policy.yaml": [
+        {
+            "id": "gender-di",
+            "metric_key": "disparate_impact",
+            "operator": ">=",
+            "threshold": 0.8,
+            "input.dimension": "gender",
+            "positive_label": "1",
+        },
+    ],
+    "fairness.yaml": [
+        {
+            "id": "gender-di",
+            "metric_key": "disparate_impact",
+            "operator": ">=",
+            "threshold": 0.8,
+            "input.dimension": "gender",
+        },
+    ],
+    "data.yaml": [
+        {"id": "balance", "metric_key": "class_imbalance", "operator": ">", "threshold": 0.2},
+        {
+            "id": "gender-di",
+            "metric_key": "disparate_impact",
+            "operator": ">=",
+            "threshold": 0.8,
+            "input.dimension": "gender",
+            "positive_label": "1",
+        },
+    ],
+    "drift.yaml": [
+        {
+            "id": "income-psi",
+            "metric_key": "psi",
+            "operator": "<",
+            "threshold": 0.1,
+            "input.feature": "income",
+            "input.reference": "train",
+        },
+        {
+            "id": "region-chi2",
+            "metric_key": "chi2_p_value",
+            "operator": ">=",
+            "threshold": 0.05,
+            "input.feature": "region",
+            "input.reference": "train",
+        },
+    ],
+}
+
+
+def example_world(project: Path) -> dict:
+    """The names the examples use, as a reader's project has them: German
+    Credit split for a model (``X_train``, ``X_test`` with ``gender``,
+    ``y_train``, a fitted ``model``), two samples for drift (``train_df``,
+    ``current_df``), the policies they name, ``data/train.csv`` and a
+    ``scores/`` Parquet directory."""
+    import numpy as np
+    import pandas as pd
+    import venturalitica as vl
+    import yaml
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    for name, controls in WORLD_POLICIES.items():
+        (project / name).write_text(yaml.safe_dump(controls, sort_keys=False))
+    path = os.environ.get("VL_CREDIT_CSV")
+    if not path:
+        pytest.fail("VL_CREDIT_CSV is not set; run the tests through scripts/test.sh, which fetches the data")
+    credit = pd.read_csv(path)
+    numeric = ["Attribute2", "Attribute5", "Attribute8", "age"]
+    x, y = credit[[*numeric, "gender"]], credit["class"]
+    model = make_pipeline(ColumnTransformer([("n", "passthrough", numeric)]), LogisticRegression(max_iter=1000))
+    model.fit(x.iloc[:800], y.iloc[:800])
+    (project / "data").mkdir()
+    credit.iloc[:800].to_csv(project / "data" / "train.csv", index=False)
+    rng = np.random.default_rng(3)
+    (project / "scores").mkdir()
+    pd.DataFrame(
+        {
+            "gender": rng.choice(["f", "m"], 400),
+            "approved": rng.integers(0, 2, 400),
+            "region": rng.choice(["EU", "US"], 400),
+        }
+    ).to_parquet(project / "scores" / "part-0.parquet")
+
+    def sample(n: int, shift: float) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "income": rng.lognormal(10, 0.5, n) * (1 + shift),
+                "age": rng.integers(18, 70, n),
+                "region": rng.choice(["north", "south"], n, p=[0.6 - shift, 0.4 + shift]),
+                "owner": rng.random(n) < 0.4,
+            }
+        )
+
+    return {
+        "vl": vl,
+        "pd": pd,
+        "np": np,
+        "X_train": x.iloc[:800],
+        "X_test": x.iloc[800:],
+        "y_train": y.iloc[:800],
+        "model": model,
+        "train_df": sample(3000, 0.0),
+        "current_df": sample(2000, 0.1),
+    }
+
+
+def python_examples(page: str) -> list[tuple[int, str, str | None, str | None]]:
+    """Each ```python block: its line, its code, its setup, why it is not run."""
+    out = []
+    for m in re.finditer(r"^```python\n(.*?)^```", page, re.S | re.M):
+        before = page[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        line = page[: m.start()].count("\n") + 2
+        not_run, setup = NOT_RUN.search(before), SETUP.search(before)
+        out.append((line, m.group(1), setup.group(1) if setup else None, not_run.group(1).strip() if not_run else None))
+    return out
+
+
+def run_examples(name: str, page: str, namespace: dict) -> list[str]:
+    """Runs a page's examples in order in ``namespace``; what went wrong."""
+    import ast
+    import warnings
+
+    import venturalitica as vl
+
+    problems = []
+    for line, code, setup, not_run in python_examples(page):
+        where = f"{name}:{line}"
+        if not_run is not None:
+            if not not_run:
+                problems.append(f"{where}: 'not run' without a reason")
+            continue
+        try:
+            with warnings.catch_warnings():
+                # An example that only "works" with error results does not work.
+                warnings.simplefilter("error", vl.VenturaliticaWarning)
+                if setup:
+                    exec(setup, namespace)
+                tree = ast.parse(code)
+                lines = code.splitlines()
+                for statement in tree.body:
+                    source = ast.get_source_segment(code, statement)
+                    shown = re.search(r"#\s*(.+?)\s*$", lines[statement.end_lineno - 1])
+                    literal = None
+                    if isinstance(statement, ast.Expr) and shown:
+                        try:
+                            literal = ast.literal_eval(shown.group(1))
+                        except (ValueError, SyntaxError):
+                            literal = None
+                    if literal is None:
+                        exec(compile(ast.Module([statement], []), where, "exec"), namespace)
+                        continue
+                    got = eval(compile(ast.Expression(statement.value), where, "eval"), namespace)
+                    if got != literal:
+                        problems.append(f"{where}: {source} gives {got!r}, the page shows {literal!r}")
+        except Exception as e:  # noqa: BLE001 (each example's failure is reported, with the page's line)
+            problems.append(f"{where}: {type(e).__name__}: {e}")
+    return problems
+
+
+@pytest.mark.parametrize("page", EXAMPLE_PAGES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_python_example_of_the_docs_runs_as_written(page, tmp_path, monkeypatch):
+    text = page.read_text()
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'examples'\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("VENTURALITICA_STRICT", raising=False)
+    problems = run_examples(str(page.relative_to(REPO)), text, example_world(tmp_path))
+    assert not problems, "\n".join(problems)
+
+
+def test_the_example_check_fails_on_wrong_examples(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    page = "\n".join(
+        [
+            "```python",
+            "undefined_frame.head()",
+            "```",
+            "```python",
+            "1 + 1  # 3",
+            "```",
+            "<!-- example: not run: -->",
+            "```python",
+            "raise SystemExit",
+            "```",
+            "<!-- example: not run: it needs a cluster -->",
+            "```python",
+            "raise SystemExit",
+            "```",
+            "<!-- example setup: x = 2 -->",
+            "```python",
+            "x * 3  # 6",
+            "```",
+        ]
+    )
+    problems = run_examples("wrong.md", page, {})
+    assert len(problems) == 3, problems
+    assert "wrong.md:2: NameError" in problems[0]
+    assert "wrong.md:5: 1 + 1 gives 2, the page shows 3" in problems[1]
+    assert "wrong.md:9: 'not run' without a reason" in problems[2]
