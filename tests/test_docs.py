@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,11 +81,17 @@ def replay(readme: str, project: Path, vl_dir: Path) -> list[str]:
 
 @pytest.fixture
 def quick_start_project(tmp_path):
+    """An empty project: the quick start needs only the installed package."""
     project = tmp_path / "loan"
-    (project / "notebooks").mkdir(parents=True)
+    project.mkdir()
     (project / "pyproject.toml").write_text("[project]\nname = 'loan'\n")
-    shutil.copy(REPO / "notebooks" / "data_policy.yaml", project / "notebooks")
     return project
+
+
+def test_the_shipped_tutorial_policy_is_the_tutorials():
+    import venturalitica as vl
+
+    assert vl.sample_policy("loan").read_bytes() == (REPO / "notebooks" / "data_policy.yaml").read_bytes()
 
 
 def test_the_quick_start_runs_as_shown(quick_start_project, vl_bin):

@@ -66,7 +66,7 @@ def test_the_wheel_carries_the_package_and_one_agent(wheel):
     for module in ("__init__.py", "_bridge.py", "magics.py", "results.py", "sample.py"):
         assert f"venturalitica/{module}" in names
     # load_sample("loan") reads the data from the wheel, with its attribution.
-    for data in ("german.data", "GERMAN_CREDIT_LICENSE.txt", "loan_quickstart.yaml"):
+    for data in ("german.data", "GERMAN_CREDIT_LICENSE.txt", "loan_quickstart.yaml", "loan_data_policy.yaml"):
         assert f"venturalitica/data/{data}" in names
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     assert "Requires-Dist: pyzmq" in metadata and "Requires-Dist: pyarrow" in metadata

@@ -29,7 +29,7 @@ from .models import ComplianceResult
 # this name alone.
 from .quickstart import load_sample, quickstart
 from .results import ComplianceResults, ControlResult, PolicyResults
-from .sample import AssuranceWrapper, PolicyManager, retain, wrap
+from .sample import AssuranceWrapper, PolicyManager, retain, sample_policy, wrap
 
 try:
     __version__ = version("venturalitica")
@@ -58,6 +58,7 @@ __all__ = [
     "quickstart",
     "reference",
     "retain",
+    "sample_policy",
     "scan",
     "verify",
     "wrap",

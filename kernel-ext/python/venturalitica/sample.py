@@ -57,6 +57,16 @@ def load_sample(name: str, verbose: bool = True):
     return df
 
 
+def sample_policy(name: str) -> Path:
+    """The path of the sample's tutorial policy, shipped in the wheel. Only
+    ``"loan"``: the loan tutorial's data policy (``notebooks/data_policy.yaml``
+    of the repository, byte for byte): class balance, and disparate impact
+    across ``gender`` and across ``age`` (25 or less, or over)."""
+    if name not in SAMPLES:
+        raise ValueError(f"no sample {name!r}; available: {', '.join(SAMPLES)}")
+    return _data_file(f"{name}_data_policy.yaml")
+
+
 def quickstart(scenario: str = "loan", verbose: bool = True) -> ComplianceResults:
     """Loads the ``loan`` sample and evaluates the quickstart policy on it
     inside a ``monitor`` block: class balance, and disparate impact across
