@@ -419,3 +419,58 @@ def test_the_example_check_fails_on_wrong_examples(tmp_path, monkeypatch):
     assert "wrong.md:2: NameError" in problems[0]
     assert "wrong.md:5: 1 + 1 gives 2, the page shows 3" in problems[1]
     assert "wrong.md:9: 'not run' without a reason" in problems[2]
+
+
+# A figure the README states (a size, a time, a ratio) must be one
+# docs/performance.md states, in the section the paragraph links, and that
+# section must name the command that gives it. Code blocks and tables (the
+# shown output, the platform facts) are not prose; a figure after "at most"
+# is a limit, not a measurement.
+FIGURE = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?(?:–\d[\d,]*(?:\.\d+)?)?)\s?(×|MiB|KiB|GiB|MB|ms|s)(?!\w)")
+PERF_LINK = re.compile(r"docs/performance\.md(#[\w-]+)?")
+
+
+def untraced_figures(readme: str, performance: str) -> list[str]:
+    prose = re.sub(r"^```.*?^```", "", readme, flags=re.S | re.M)
+    sections = {}
+    for m in re.finditer(r"^(#+) (.+)$", performance, re.M):
+        anchor = re.sub(r"[^\w\- ]", "", m.group(2).lower()).replace(" ", "-")
+        rest = performance[m.end() :]
+        end = re.search(rf"^#{{1,{len(m.group(1))}}} ", rest, re.M)
+        sections[anchor] = rest[: end.start()] if end else rest
+    problems = []
+    for paragraph in re.split(r"\n\s*\n", prose):
+        text = " ".join(line for line in paragraph.splitlines() if not line.lstrip().startswith("|"))
+        links = PERF_LINK.findall(text)
+        # A link's text may name the page; its target names the section.
+        links = [a for a in links if a] or links
+        for m in FIGURE.finditer(text):
+            figure = m.group(0)
+            if re.search(r"(at most|≤)\s*$", text[: m.start()]):
+                continue
+            if not links:
+                problems.append(f"{figure!r} ({text[:60]}…) links no section of docs/performance.md")
+                continue
+            where = [sections.get(a.lstrip("#"), "") if a else performance for a in links]
+            if not any(figure.replace(" ", "") in w.replace(" ", "") for w in where):
+                problems.append(f"{figure!r} is not in docs/performance.md{links[0]}")
+            elif not any(re.search(r"bash (bench|scripts)/|scripts/\w+\.py|`venturalitica ", w) for w in where):
+                problems.append(f"docs/performance.md{links[0]} names no command that gives {figure!r}")
+    return problems
+
+
+def test_every_figure_of_the_readme_is_one_the_performance_page_traces():
+    problems = untraced_figures((REPO / "README.md").read_text(), (REPO / "docs" / "performance.md").read_text())
+    assert not problems, "\n".join(problems)
+
+
+def test_the_figure_check_fails_on_an_untraced_figure():
+    readme = (REPO / "README.md").read_text()
+    performance = (REPO / "docs" / "performance.md").read_text()
+    wrong = readme.replace("77.8 s and 79.3 s", "77.9 s and 79.3 s", 1)
+    assert wrong != readme
+    assert untraced_figures(wrong, performance) == ["'77.9 s' is not in docs/performance.md#mlflow-export"]
+    unlinked = readme + "\n\nIt is 3.2× faster than anything.\n"
+    assert untraced_figures(unlinked, performance) == [
+        "'3.2×' (It is 3.2× faster than anything.…) links no section of docs/performance.md"
+    ]
