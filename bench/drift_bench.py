@@ -43,7 +43,7 @@ try:
     snap = report.run(Dataset.from_pandas(cur, data_definition=definition),
                       Dataset.from_pandas(ref, data_definition=definition))
     result = snap.dict()
-    share = next((m["value"] for m in result["metrics"] if "DriftedColumnsCount" in m.get("metric_id", "")), None)
+    share = next((m["value"] for m in result["metrics"] if "DriftedColumnsCount" in m.get("metric_name", "")), None)
     api = "evidently.Report(DataDriftPreset)"
 except ImportError:
     from evidently.legacy.metric_preset import DataDriftPreset

@@ -95,3 +95,32 @@ def test_a_kernelspec_can_load_the_extension_by_default(kernel_env):
         "kernel", "install", "--wrap", "ir", "--prefix", str(kernel_env.prefix), "--load-extension", check=False
     )
     assert refused.returncode == 2 and "needs an IPython kernel" in refused.stderr
+
+
+def test_drift_magics_in_a_notebook_through_the_proxy(kernel_env):
+    (kernel_env.project / "drift.yaml").write_text(
+        "- id: g-psi\n  metric_key: psi\n  operator: '<'\n  threshold: 0.1\n  input.feature: g\n"
+    )
+    cells = [
+        "%load_ext venturalitica\nimport pandas as pd",
+        'train = pd.DataFrame({"g": list("aaaabbbb"), "x": [1.0, 2, 3, 4, 5, 6, 7, 8]})',
+        "%vl_reference train name=train columns=g,x bins=4",
+        'now = pd.DataFrame({"g": list("abbbbbbb"), "x": [1.0, 2, 3, 4, 5, 6, 7, 9]})',
+        "%vl_enforce now policy=drift.yaml reference=train",
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    client = NotebookClient(
+        nb, kernel_name=PROXIED, resources={"metadata": {"path": str(kernel_env.project)}}, timeout=120
+    )
+    client.execute()
+    c = nb.cells
+    printed = "".join(o.get("text", "") for o in c[2].outputs)
+    assert printed.startswith("reference 'train': 8 rows, 2 columns, sha256 "), printed
+    (result,) = _rich(c[4], COMPLIANCE)
+    control = result["controls"][0]
+    assert control["status"] == "fail" and control["drift"]["drifted"] == ["g"]
+    assert control["drift"]["reference"] == "train" and "moved: g" in control["reason"]
+    (recorded,) = kernel_env.events("reference")
+    assert recorded["payload"]["origin"] == "kernel" and recorded["payload"]["columns"] == ["g", "x"]
+    assert recorded["payload"]["reference_sha256"] == control["drift"]["reference_sha256"]
