@@ -334,6 +334,7 @@ def test_an_altered_reference_is_refused_and_verify_names_it(project, vl_bin):
     # The CLI says the same, with exit 1.
     out = subprocess.run([str(vl_bin), "verify"], capture_output=True, text=True, cwd=project, timeout=120, check=False)
     assert out.returncode == 1 and "reference snapshot" in out.stdout + out.stderr
+    assert "1 policy copies, 1 reference snapshot(s) checked" in out.stdout, out.stdout
 
 
 def test_the_latest_reference_of_a_name_is_used(project):

@@ -91,9 +91,14 @@ pub fn run(args: VerifyArgs) -> anyhow::Result<Outcome> {
             writeln!(out, "anchor {}:{}: {verdict}", a.seq, a.hash)?;
         }
         let verdict = if report.ok() { "intact" } else { "ALTERED" };
+        // Reference snapshots only where there are some: the common line stays as it was.
+        let references = match report.references_checked {
+            0 => String::new(),
+            n => format!(", {n} reference snapshot(s)"),
+        };
         write!(
             out,
-            "{verdict}: {} events, {} policy copies checked in {}",
+            "{verdict}: {} events, {} policy copies{references} checked in {}",
             report.events,
             report.policies_checked,
             store.dir().display()
