@@ -118,7 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--agent", default="venturalitica")
-    parser.add_argument("--evidently-python", required=True)
+    parser.add_argument("--evidently-python", help="the Python that has Evidently; without it, ours only")
     args = parser.parse_args()
     env = {**os.environ, "EVIDENTLY_DISABLE_TELEMETRY": "1", "DO_NOT_TRACK": "1"}
     print(f"drift, 20 columns (15 numeric, 5 categorical); {os.cpu_count()} CPUs")
@@ -152,12 +152,18 @@ def main() -> None:
             )
             ours = json.loads(out)
             share = next(c for c in ours["controls"] if c["id"] == "share")
+            total = ref_s + enf_s
+            if not args.evidently_python:
+                print(
+                    f"| {rows:,} | {total:.2f} s ({ref_s:.2f} + {enf_s:.2f}) | not run | "
+                    f"| {max(ref_mb, enf_mb):.0f} MiB | |"
+                )
+                continue
             ev_s, ev_mb, ev_out = timed(
                 [args.evidently_python, str(d / "evidently_run.py"), str(d / "ref.parquet"), str(d / "cur.parquet")],
                 env,
             )
             evidently = json.loads(ev_out.strip().splitlines()[-1])
-            total = ref_s + enf_s
             print(
                 f"| {rows:,} | {total:.2f} s ({ref_s:.2f} + {enf_s:.2f}) | {ev_s:.2f} s | {ev_s / total:.1f}x | "
                 f"{max(ref_mb, enf_mb):.0f} MiB | {ev_mb:.0f} MiB |"

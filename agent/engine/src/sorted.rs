@@ -12,9 +12,9 @@ use crate::tables::Grouping;
 /// with linear interpolation (x[⌊h⌋] + (h − ⌊h⌋)(x[⌈h⌉] − x[⌊h⌋]), h =
 /// (n − 1) q over the sorted non-null values), as `Request::Quantiles`.
 pub(crate) fn quantiles(df: &DataFrame, column: &str, levels: &[f64]) -> PolarsResult<DataFrame> {
-    let values = floats(df, column)?;
-    let mut sorted: Vec<f64> = values.iter().flatten().collect();
-    sorted.sort_by(f64::total_cmp);
+    // polars' sort runs on every core; NaN sorts last, as in its quantile.
+    let sorted = floats(df, column)?.drop_nulls().sort(false);
+    let sorted: Vec<f64> = sorted.into_no_null_iter().collect();
     let at = |q: f64| -> Option<f64> {
         let last = sorted.len().checked_sub(1)?;
         let h = last as f64 * q;
