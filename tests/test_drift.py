@@ -458,3 +458,18 @@ def test_the_annex_iv_names_the_reference_and_what_drifted(project, vl_bin):
     assert "Reference train recorded from pandas" in section and sha in section, section
     assert "Drift control share (drifted_share \\<= 0.25) against reference train" in section, section
     assert "moved: income, age, region, owner" in section
+
+
+def test_a_snapshot_of_every_column_leaves_out_and_names_what_has_no_distribution(project):
+    reference, _ = frames()
+    reference = reference.assign(when=pd.Timestamp("2026-01-01"), id=[f"c{i}" for i in range(5000)])
+    recorded = vl.reference(reference.assign(), name="train")
+    assert set(recorded["columns"]) == {"income", "age", "region", "owner", "id"}
+    assert "neither numeric nor categorical" in recorded["skipped"]["when"]
+    # Named, it is an error, not a skip.
+    with pytest.raises(vl.DataError, match='column "when": type datetime'):
+        vl.reference(reference, name="train", columns=["income", "when"])
+    many = pd.DataFrame({"id": [f"c{i}" for i in range(10_001)]})
+    assert "an identifier" in vl.reference(many, name="ids")["skipped"]["id"]
+    with pytest.raises(vl.DataError, match="10001 distinct values"):
+        vl.reference(many, name="ids", columns=["id"])

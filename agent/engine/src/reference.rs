@@ -36,6 +36,11 @@ pub struct Reference {
     pub created_at: String,
     pub rows: u64,
     pub columns: BTreeMap<String, ColumnSummary>,
+    /// Columns left out of a snapshot of every column, with why (a date, an
+    /// identifier): said, never silently dropped. A column asked for by
+    /// name is never skipped: it is summarised or the snapshot fails.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<String, String>,
 }
 
 /// One column of a reference.
@@ -134,13 +139,23 @@ pub fn build(
     }
     let rows = crate::tables::rows(src);
     let nulls = crate::tables::null_counts(src, &chosen);
-    let summaries: Vec<Result<ColumnSummary, String>> =
+    let summaries: Vec<Result<ColumnSummary, SummaryError>> =
         chosen.iter().map(|c| summarise(src, c, bins)).collect();
     let rows = rows?;
     let nulls = nulls?;
     let mut out = BTreeMap::new();
+    let mut skipped = BTreeMap::new();
     for ((column, summary), (_, _, missing)) in chosen.iter().zip(summaries).zip(nulls) {
-        let mut summary = summary.map_err(|e| format!("column {column:?}: {e}"))?;
+        let mut summary = match summary {
+            Ok(summary) => summary,
+            // Every column was asked for: one that has no distribution is
+            // left out, and said; one named is an error.
+            Err(Unsummarisable(why)) if columns.is_empty() => {
+                skipped.insert(column.clone(), why);
+                continue;
+            }
+            Err(e) => return Err(format!("column {column:?}: {e}")),
+        };
         match &mut summary {
             ColumnSummary::Numeric { nulls, .. } | ColumnSummary::Categorical { nulls, .. } => {
                 *nulls = missing
@@ -155,10 +170,34 @@ pub fn build(
         created_at: crate::results::now_rfc3339(),
         rows,
         columns: out,
+        skipped,
     })
 }
 
-fn summarise(src: &dyn Counter, column: &str, bins: usize) -> Result<ColumnSummary, String> {
+/// Why a column cannot be summarised at all (its type, its number of
+/// categories), as against a failure to count it.
+#[derive(Debug)]
+enum SummaryError {
+    Unsummarisable(String),
+    Failed(String),
+}
+use SummaryError::{Failed, Unsummarisable};
+
+impl std::fmt::Display for SummaryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unsummarisable(why) | Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<String> for SummaryError {
+    fn from(why: String) -> SummaryError {
+        Failed(why)
+    }
+}
+
+fn summarise(src: &dyn Counter, column: &str, bins: usize) -> Result<ColumnSummary, SummaryError> {
     let ty = src.column_type(column)?;
     match ty.kind {
         Kind::Int | Kind::Float => {
@@ -173,14 +212,23 @@ fn summarise(src: &dyn Counter, column: &str, bins: usize) -> Result<ColumnSumma
                 bins,
             })
         }
-        Kind::Bool | Kind::Text => Ok(ColumnSummary::Categorical {
-            nulls: 0,
-            categories: categories(src, column)?,
-        }),
-        Kind::Other => Err(format!(
+        Kind::Bool | Kind::Text => {
+            let categories = categories(src, column)?;
+            if categories.len() > MAX_CATEGORIES {
+                return Err(Unsummarisable(format!(
+                    "it has {} distinct values, more than the {MAX_CATEGORIES} categories a reference keeps (an identifier?)",
+                    categories.len()
+                )));
+            }
+            Ok(ColumnSummary::Categorical {
+                nulls: 0,
+                categories,
+            })
+        }
+        Kind::Other => Err(Unsummarisable(format!(
             "type {} is neither numeric nor categorical, so it has no distribution to record",
             ty.name
-        )),
+        ))),
     }
 }
 
@@ -305,12 +353,6 @@ pub fn categories(src: &dyn Counter, column: &str) -> Result<BTreeMap<String, u6
         if let (Some(label), Some(n)) = (label, n) {
             *out.entry(label.to_string()).or_insert(0) += n;
         }
-    }
-    if out.len() > MAX_CATEGORIES {
-        return Err(format!(
-            "it has {} distinct values, more than the {MAX_CATEGORIES} categories a reference keeps (is it an identifier? leave it out with --columns)",
-            out.len()
-        ));
     }
     Ok(out)
 }

@@ -295,6 +295,7 @@ impl EngineHandler {
             "source": built.source,
             "rows": built.rows,
             "columns": columns,
+            "skipped": built.skipped,
             "evidence": {"seq": appended.seq, "hash": appended.hash, "anchor": appended.head().to_string()},
         })))
     }

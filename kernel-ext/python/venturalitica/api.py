@@ -152,8 +152,11 @@ def reference(
     data: a Spark DataFrame or DuckDB relation is counted where it lives.
     The snapshot is kept under its SHA-256 in ``.venturalitica/references/``
     with a ``reference`` event in the trail, which ``verify`` checks.
-    ``columns``: the columns to keep (all by default). Returns the name,
-    the snapshot's SHA-256, its rows and each column's kind.
+    ``columns``: the columns to keep (all by default: then a column with
+    no distribution, a date or an identifier with more than 10,000 values,
+    is left out and listed in ``skipped`` with why; a column named here is
+    never left out). Returns the name, the snapshot's SHA-256, its rows,
+    each column's kind and what was skipped.
     """
     if not isinstance(name, str) or not name.strip():
         raise TypeError("reference() needs name=, the name drift controls give as input.reference")

@@ -102,6 +102,8 @@ class VenturaliticaMagics(Magics):
             f"reference {recorded['reference']!r}: {recorded['rows']} rows, {len(kinds)} columns, "
             f"sha256 {recorded['reference_sha256'][:12]}, event {recorded['evidence']['seq']}"
         )
+        for column, why in recorded.get("skipped", {}).items():
+            print(f"  left out {column!r}: {why}")
 
     @cell_magic
     def vl_monitor(self, line: str, cell: str):

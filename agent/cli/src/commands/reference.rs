@@ -32,5 +32,8 @@ pub fn run(args: ReferenceArgs) -> anyhow::Result<Outcome> {
         snapshot.source,
         appended.seq
     );
+    for (column, why) in &snapshot.skipped {
+        println!("  left out {column:?}: {why} (name it with --columns to make that an error)");
+    }
     Ok(Outcome::Passed)
 }
