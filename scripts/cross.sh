@@ -73,6 +73,14 @@ windows_tests() {
   step "cargo test --target $WINDOWS under wine (${#WINE_CRATES[@]} crates)"
   local packages=()
   for c in "${WINE_CRATES[@]}"; do packages+=(-p "$c"); done
+  # One wineserver for every test binary: without it each binary starts
+  # its own as the last one's shuts down, and one binary once exited 1
+  # without running (no output at all); it is stopped however this ends.
+  local prefix=${WINEPREFIX:-$VL_CACHE/wine} server
+  server=$(command -v wineserver || echo /usr/lib/wine/wineserver)
+  mkdir -p "$prefix"
+  WINEPREFIX=$prefix "$server" -p
+  trap 'WINEPREFIX="'"$prefix"'" "'"$server"'" -k 2>/dev/null || true' RETURN
   # insta asks cargo for the workspace root, which a Windows process under
   # wine cannot run: it is given.
   (cd "$REPO" && CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="$REPO/scripts/wine/runner.sh" \
