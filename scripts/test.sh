@@ -72,7 +72,7 @@ if [[ -n $FLOOR_PY ]]; then
     "$FLOOR_VENV/bin/python" -m pytest -q -p no:cacheprovider -m "not spark" \
     -W error::pytest.PytestUnhandledThreadExceptionWarning tests/test_python_api.py \
     tests/test_sdk_surface.py tests/test_crosscheck.py tests/test_never_pass_silently.py \
-    tests/test_engines.py tests/test_python_notebook.py \
+    tests/test_engines.py tests/test_python_notebook.py tests/test_drift.py \
     tests/test_kernel_proxy.py::test_install_writes_a_spec_around_python3 \
     tests/test_kernel_proxy.py::test_install_finds_the_python_beside_the_agent_and_says_when_it_falls_back \
     tests/test_kernel_proxy.py::test_execute_annotates_replies_and_records_cells)
