@@ -215,54 +215,24 @@ SETUP = re.compile(r"<!-- example setup: (.*?) -->\s*$")
 # Every page of DOCS that has a Python example (found again at each collection).
 EXAMPLE_PAGES = [p for p in DOCS if "```python" in p.read_text()]
 
+
+def _control(cid: str, key: str, operator: str, threshold: float, **props: str) -> dict:
+    """A policy control as the examples' policies write it (``input__x`` for ``input.x``)."""
+    control = {"id": cid, "metric_key": key, "operator": operator, "threshold": threshold}
+    return {**control, **{k.replace("__", "."): v for k, v in props.items()}}
+
+
+GENDER_DI = _control("gender-di", "disparate_impact", ">=", 0.8, input__dimension="gender")
 WORLD_POLICIES = {
-    "my_policy.yaml": [
-        {
-            "id": "gender-di",
-            "metric_key": "disparate_impact",
-            "operator": ">=",
-            "threshold": 0.8,
-            "input.dimension": "gender",
-            "positive_label": "1",
-        },
-    ],
-    "fairness.yaml": [
-        {
-            "id": "gender-di",
-            "metric_key": "disparate_impact",
-            "operator": ">=",
-            "threshold": 0.8,
-            "input.dimension": "gender",
-        },
-    ],
+    "my_policy.yaml": [{**GENDER_DI, "positive_label": "1"}],
+    "fairness.yaml": [GENDER_DI],
     "data.yaml": [
-        {"id": "balance", "metric_key": "class_imbalance", "operator": ">", "threshold": 0.2},
-        {
-            "id": "gender-di",
-            "metric_key": "disparate_impact",
-            "operator": ">=",
-            "threshold": 0.8,
-            "input.dimension": "gender",
-            "positive_label": "1",
-        },
+        _control("balance", "class_imbalance", ">", 0.2),
+        {**GENDER_DI, "positive_label": "1"},
     ],
     "drift.yaml": [
-        {
-            "id": "income-psi",
-            "metric_key": "psi",
-            "operator": "<",
-            "threshold": 0.1,
-            "input.feature": "income",
-            "input.reference": "train",
-        },
-        {
-            "id": "region-chi2",
-            "metric_key": "chi2_p_value",
-            "operator": ">=",
-            "threshold": 0.05,
-            "input.feature": "region",
-            "input.reference": "train",
-        },
+        _control("income-psi", "psi", "<", 0.1, input__feature="income", input__reference="train"),
+        _control("region-chi2", "chi2_p_value", ">=", 0.05, input__feature="region", input__reference="train"),
     ],
 }
 

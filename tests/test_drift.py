@@ -28,7 +28,7 @@ import venturalitica as vl
 import yaml
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
-from test_engines import SPARK, spark, spark_for  # noqa: F401 (the fixture)
+from test_engines import SPARK, SPARK_COUNTING, spark, spark_for  # noqa: F401 (the fixture)
 
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "schemas" / "results.schema.json").read_text())
 NUMERIC = ["income", "age"]
@@ -366,29 +366,15 @@ def test_the_dashboard_draws_each_drift_control_over_time_with_its_features(proj
     assert "against train" in row
 
 
-SPARK_PROBE = """
-import json, resource, sys
-from pyspark.sql import SparkSession
-import venturalitica as vl
-from venturalitica import _engines
-
-spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
-         .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1").getOrCreate())
-spark.sparkContext.setLogLevel("ERROR")
-
+SPARK_PROBE = (
+    SPARK_COUNTING
+    + """
 def frame(rows, shift):
     return spark.range(rows).selectExpr(
         f"CAST((id * 7919) % 1000003 AS DOUBLE) / 1000003.0 + {shift} AS x",
         "CASE WHEN id % 5 = 0 THEN 'a' WHEN id % 5 < 3 THEN 'b' ELSE 'c' END AS g",
     )
 
-returned = []
-answer = _engines.SparkEngine.aggregate
-def counting(self, groups, aggs):
-    table = answer(self, groups, aggs)
-    returned.append(table.num_rows)
-    return table
-_engines.SparkEngine.aggregate = counting
 vl.reference(frame(100_000, 0.0), name="train")
 # Warm up: the first jobs and the agent cost memory that is not the data's.
 vl.enforce(frame(1000, 0.0), policy="p.yaml", record=False)
@@ -400,6 +386,7 @@ after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"grew_kib": after - before, "returned": returned, "rows": result.data["rows"],
                   "statuses": [c.status for c in result]}))
 """
+)
 
 
 @pytest.mark.spark

@@ -336,7 +336,9 @@ def test_the_evidence_says_which_engine_counted(project, spark, vl_bin):
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
-NO_COLLECT = textwrap.dedent(
+# A Spark probe's start: a local SparkSession, and the rows of every table
+# Spark hands back to Python counted in `returned`.
+SPARK_COUNTING = textwrap.dedent(
     """
     import json, resource, sys
     from pyspark.sql import SparkSession
@@ -346,12 +348,6 @@ NO_COLLECT = textwrap.dedent(
     spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
              .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.host", "127.0.0.1").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
-    rows = int(sys.argv[1])
-    df = spark.range(rows).selectExpr(
-        "CASE WHEN id % 3 = 0 THEN 'a' ELSE 'b' END AS g",
-        "CAST((id * 7) % 10 < 4 AS INT) AS target",
-        "CAST((id * 13) % 10 < 5 AS INT) AS prediction",
-    )
     returned = []
     answer = _engines.SparkEngine.aggregate
     def counting(self, groups, aggs):
@@ -359,6 +355,17 @@ NO_COLLECT = textwrap.dedent(
         returned.append(table.num_rows)
         return table
     _engines.SparkEngine.aggregate = counting
+    """
+)
+
+NO_COLLECT = SPARK_COUNTING + textwrap.dedent(
+    """
+    rows = int(sys.argv[1])
+    df = spark.range(rows).selectExpr(
+        "CASE WHEN id % 3 = 0 THEN 'a' ELSE 'b' END AS g",
+        "CAST((id * 7) % 10 < 4 AS INT) AS target",
+        "CAST((id * 13) % 10 < 5 AS INT) AS prediction",
+    )
     # Warm up: the first Spark job and the agent cost memory that is not the data's.
     vl.enforce(spark.range(10).selectExpr("'a' AS g", "1 AS target"), policy="p.yaml", strict=False, record=False)
     returned.clear()

@@ -18,6 +18,20 @@ def _rich(cell, mime):
     return [o["data"][mime] for o in shown if mime in o.get("data", {})]
 
 
+def _executed(kernel_env, cells: list[str], allow_errors: bool = False) -> list:
+    """The cells run as a notebook by nbclient in the proxied kernel, in the project."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    NotebookClient(
+        nb,
+        kernel_name=PROXIED,
+        resources={"metadata": {"path": str(kernel_env.project)}},
+        timeout=120,
+        allow_errors=allow_errors,
+    ).execute()
+    return nb.cells
+
+
 def test_magics_and_marked_frames_in_a_notebook_through_the_proxy(kernel_env):
     (kernel_env.project / "policy.yaml").write_text(DI_POLICY.format(mode="monitor"))
     cells = [
@@ -33,17 +47,7 @@ def test_magics_and_marked_frames_in_a_notebook_through_the_proxy(kernel_env):
         "%vl_enforce df policy=missing.yaml",
         "%vl_enforce df policy=missing.yaml strict=true",
     ]
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    client = NotebookClient(
-        nb,
-        kernel_name=PROXIED,
-        resources={"metadata": {"path": str(kernel_env.project)}},
-        timeout=120,
-        allow_errors=True,
-    )
-    client.execute()
-    c = nb.cells
+    c = _executed(kernel_env, cells, allow_errors=True)
 
     # %vl_enforce: the custom MIME, the agent's SVG and the HTML badge.
     (first,) = _rich(c[2], COMPLIANCE)
@@ -108,13 +112,7 @@ def test_drift_magics_in_a_notebook_through_the_proxy(kernel_env):
         'now = pd.DataFrame({"g": list("abbbbbbb"), "x": [1.0, 2, 3, 4, 5, 6, 7, 9]})',
         "%vl_enforce now policy=drift.yaml reference=train",
     ]
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    client = NotebookClient(
-        nb, kernel_name=PROXIED, resources={"metadata": {"path": str(kernel_env.project)}}, timeout=120
-    )
-    client.execute()
-    c = nb.cells
+    c = _executed(kernel_env, cells)
     printed = "".join(o.get("text", "") for o in c[2].outputs)
     assert printed.startswith("reference 'train': 8 rows, 2 columns, sha256 "), printed
     (result,) = _rich(c[4], COMPLIANCE)

@@ -12,7 +12,7 @@ use polars::prelude::DataType;
 use serde::{Deserialize, Serialize};
 
 use crate::counts::{ColumnType, Counter, Kind, Request};
-use crate::tables::Grouping;
+use crate::tables::{self, Grouping};
 
 /// The snapshot format this build writes and reads.
 pub const FORMAT: &str = "venturalitica-reference-v1";
@@ -137,8 +137,8 @@ pub fn build(
             ));
         }
     }
-    let rows = crate::tables::rows(src);
-    let nulls = crate::tables::null_counts(src, &chosen);
+    let rows = tables::rows(src);
+    let nulls = tables::null_counts(src, &chosen);
     let summaries: Vec<Result<ColumnSummary, SummaryError>> =
         chosen.iter().map(|c| summarise(src, c, bins)).collect();
     let rows = rows?;
@@ -244,10 +244,9 @@ fn quantile_levels(
         column: column.to_string(),
         levels,
     })?;
-    let values = f64_row(
-        &df,
-        &(0..bins - 1).map(|i| format!("e{i}")).collect::<Vec<_>>(),
-    )?;
+    let values = (0..bins - 1)
+        .map(|i| tables::first_f64(&df, &format!("e{i}")))
+        .collect::<Result<Vec<_>, _>>()?;
     let edges: Option<Vec<f64>> = values.into_iter().collect();
     if let Some(edges) = &edges {
         if edges.iter().any(|e| !e.is_finite()) {
@@ -255,20 +254,6 @@ fn quantile_levels(
         }
     }
     Ok(edges)
-}
-
-fn f64_row(df: &polars::prelude::DataFrame, names: &[String]) -> Result<Vec<Option<f64>>, String> {
-    names
-        .iter()
-        .map(|name| {
-            let s = df.column(name).map_err(|e| e.to_string())?;
-            let s = s
-                .as_materialized_series()
-                .cast(&DataType::Float64)
-                .map_err(|e| e.to_string())?;
-            Ok(s.f64().map_err(|e| e.to_string())?.get(0))
-        })
-        .collect()
 }
 
 /// Rows, sum, minimum and maximum of `column` in each bin of `edges`
@@ -294,14 +279,12 @@ pub fn histogram(src: &dyn Counter, column: &str, edges: &[f64]) -> Result<Vec<B
         .and_then(|c| c.as_materialized_series().cast(&DataType::UInt32))
         .map_err(|e| e.to_string())?;
     let index = index.u32().map_err(|e| e.to_string())?;
-    let float = |name: &str| -> Result<Vec<Option<f64>>, String> {
-        let s = df
-            .column(name)
-            .and_then(|c| c.as_materialized_series().cast(&DataType::Float64))
-            .map_err(|e| e.to_string())?;
-        Ok(s.f64().map_err(|e| e.to_string())?.iter().collect())
-    };
-    let (n, sum, min, max) = (float("n")?, float("sum")?, float("min")?, float("max")?);
+    let (n, sum, min, max) = (
+        tables::u64s(&df, "n")?,
+        tables::f64s(&df, "sum")?,
+        tables::f64s(&df, "min")?,
+        tables::f64s(&df, "max")?,
+    );
     let mut bins = vec![
         Bin {
             n: 0,
@@ -317,14 +300,12 @@ pub fn histogram(src: &dyn Counter, column: &str, edges: &[f64]) -> Result<Vec<B
         let bin = bins
             .get_mut(i as usize)
             .ok_or_else(|| format!("bin index {i} is outside the {} bins", edges.len() + 1))?;
-        let (Some(rows), Some(total)) = (n[row], sum[row]) else {
-            continue;
-        };
+        let Some(total) = sum[row] else { continue };
         if !total.is_finite() {
             return Err("it holds values that are not finite (inf or NaN)".into());
         }
         *bin = Bin {
-            n: rows as u64,
+            n: n[row],
             sum: total,
             min: min[row],
             max: max[row],
@@ -343,14 +324,10 @@ pub fn categories(src: &dyn Counter, column: &str) -> Result<BTreeMap<String, u6
         .and_then(|c| c.as_materialized_series().cast(&DataType::String))
         .map_err(|e| e.to_string())?;
     let labels = labels.str().map_err(|e| e.to_string())?;
-    let n = df
-        .column("n")
-        .and_then(|c| c.as_materialized_series().cast(&DataType::UInt64))
-        .map_err(|e| e.to_string())?;
-    let n = n.u64().map_err(|e| e.to_string())?;
     let mut out = BTreeMap::new();
-    for (label, n) in labels.iter().zip(n.iter()) {
-        if let (Some(label), Some(n)) = (label, n) {
+    for (label, n) in labels.iter().zip(tables::u64s(&df, "n")?) {
+        // Nulls are no category: the snapshot counts them apart.
+        if let Some(label) = label {
             *out.entry(label.to_string()).or_insert(0) += n;
         }
     }

@@ -216,7 +216,8 @@ pub fn positive(src: &dyn Counter, column: &str, label: Option<&str>) -> Result<
     })
 }
 
-fn u64s(df: &DataFrame, name: &str) -> Result<Vec<u64>, String> {
+/// A count column of an answer, nulls as 0.
+pub(crate) fn u64s(df: &DataFrame, name: &str) -> Result<Vec<u64>, String> {
     let s = df.column(name).map_err(|e| e.to_string())?;
     let s = s
         .as_materialized_series()
@@ -341,14 +342,7 @@ pub fn quantile_edges(src: &dyn Counter, column: &str, buckets: usize) -> Result
         column: column.to_string(),
         levels,
     })?;
-    let value = |name: &str| -> Result<Option<f64>, String> {
-        let s = df.column(name).map_err(|e| e.to_string())?;
-        let s = s
-            .as_materialized_series()
-            .cast(&DataType::Float64)
-            .map_err(|e| e.to_string())?;
-        Ok(s.f64().map_err(|e| e.to_string())?.get(0))
-    };
+    let value = |name: &str| first_f64(&df, name);
     let (Some(lo), Some(hi)) = (value("min")?, value("max")?) else {
         return Err(format!("column {column:?} has no values to bucket"));
     };
@@ -559,13 +553,19 @@ pub fn score_table(
     Ok(GroupTable::new(cells))
 }
 
-fn f64s(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>, String> {
+/// A column of an answer as floats.
+pub(crate) fn f64s(df: &DataFrame, name: &str) -> Result<Vec<Option<f64>>, String> {
     let s = df.column(name).map_err(|e| e.to_string())?;
     let s = s
         .as_materialized_series()
         .cast(&DataType::Float64)
         .map_err(|e| e.to_string())?;
     Ok(s.f64().map_err(|e| e.to_string())?.iter().collect())
+}
+
+/// The first value of an answer's column as a float (a one-row answer).
+pub(crate) fn first_f64(df: &DataFrame, name: &str) -> Result<Option<f64>, String> {
+    Ok(f64s(df, name)?.first().copied().flatten())
 }
 
 /// The rows of the dataset.

@@ -152,33 +152,6 @@ def engine_for(data: Any) -> _Engine | None:
     return None
 
 
-def enforce(
-    bridge: Any,
-    engine: _Engine,
-    policy: str,
-    mapping: dict,
-    record: bool,
-    strict: bool,
-    tracker_runs: list[dict] | None = None,
-    decision: str | None = None,
-    reference: str | None = None,
-) -> dict:
-    """Runs the agent's rounds: answers what it needs, until it has results.
-    Not ``strict``, a control with an unknown metric is an error result."""
-    return rounds(
-        bridge,
-        "enforce_counts",
-        engine,
-        policy=policy,
-        mapping=mapping,
-        record=record,
-        strict=strict,
-        decision=decision,
-        reference=reference,
-        tracker_runs=tracker_runs or [],
-    )
-
-
 def rounds(bridge: Any, op: str, engine: _Engine, **fields: Any) -> dict:
     """Asks ``op`` of the agent with the answers so far, answering what it
     still needs in ``engine``, until it replies with a document."""

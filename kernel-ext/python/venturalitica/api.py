@@ -124,7 +124,7 @@ def enforce(
     elif data is None:
         raise TypeError("enforce() needs data= (a dataframe) or metrics= (a dict of values)")
     elif (engine := _engines.engine_for(data)) is not None:
-        raw = _engines.enforce(bridge, engine, policy_path, columns, record, strict, runs, decision, reference)
+        raw = _engines.rounds(bridge, "enforce_counts", engine, mapping=columns, **common)
     else:
         names = _frames.column_names(data)
         needed = bridge.request("columns", policy=policy_path, mapping=columns, columns=names, strict=strict)["columns"]
